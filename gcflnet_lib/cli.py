@@ -1,0 +1,72 @@
+"""The ``gcflnet`` command line.
+
+Each sub-command lives in its own module under ``gcflnet_lib.commands`` and exposes
+``NAME`` (the sub-command), ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
+Errors that a user can fix (bad paths, corrupt files, wrong flags) are raised as
+``gcflnet_lib.errors.UserError`` and printed as one line with a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from gcflnet_lib.errors import UserError
+
+# Order is the order shown by ``gcflnet --help``.
+COMMAND_MODULES = (
+    "synth",
+    "score",
+    "model_info",
+    "train",
+    "evaluate",
+    "predict",
+    "classical",
+    "bench",
+)
+
+
+def _load_commands():
+    commands = []
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"gcflnet_lib.commands.{module_name}")
+        except ModuleNotFoundError as exc:
+            # Only skip a command whose own module is absent, never hide a broken import inside it.
+            if exc.name == f"gcflnet_lib.commands.{module_name}":
+                continue
+            raise
+        commands.append(module)
+    return commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gcflnet",
+        description="GCFLNet workbook: synthetic data, training, evaluation and scoring for infrared small target detection.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for module in _load_commands():
+        command_parser = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        module.add_arguments(command_parser)
+        command_parser.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except UserError as exc:
+        print(f"gcflnet {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"gcflnet {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
