@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from gcflnet_lib.errors import UserError
 
@@ -55,9 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warnings(command: str) -> None:
+    """Show Python warnings as one line each (``gcflnet CMD: warning: ...``), not as source excerpts."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"gcflnet {command}: warning: {message}", file=file or sys.stderr)
+
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _one_line_warnings(args.command)
     try:
         return int(args._run(args) or 0)
     except UserError as exc:

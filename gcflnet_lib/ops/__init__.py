@@ -1,0 +1,26 @@
+"""Pure functions on tensors (B, C, H, W): the gradient vector field, its convergence, central differences."""
+
+from gcflnet_lib.ops.central_difference import central_difference_conv2d
+from gcflnet_lib.ops.convergence import convergence_kernels, gradient_convergence
+from gcflnet_lib.ops.gradients import (
+    BORDERS,
+    GRADIENT_MODES,
+    directional_gradients,
+    gradient_kernels,
+    gradient_magnitude,
+    gradient_orientation,
+    spatial_gradient,
+)
+
+__all__ = [
+    "BORDERS",
+    "GRADIENT_MODES",
+    "central_difference_conv2d",
+    "convergence_kernels",
+    "directional_gradients",
+    "gradient_convergence",
+    "gradient_kernels",
+    "gradient_magnitude",
+    "gradient_orientation",
+    "spatial_gradient",
+]

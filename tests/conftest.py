@@ -1,0 +1,24 @@
+"""Shared test settings.
+
+Tests use one torch thread: their tensors are small, and on a 2-core CI machine two threads
+contending with the notebook kernels were many times slower than one.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def sirst_root() -> Path:
+    """The real NUAA-SIRST set (``GCFLNET_SIRST``, default ``../shared/datasets/NUAA-SIRST``); skip when absent."""
+    root = Path(os.environ.get("GCFLNET_SIRST", ROOT.parent / "shared" / "datasets" / "NUAA-SIRST"))
+    if not (root / "img_idx" / "test_NUAA-SIRST.txt").is_file():
+        pytest.skip(f"NUAA-SIRST not found at {root} (set GCFLNET_SIRST to its folder)")
+    return root
