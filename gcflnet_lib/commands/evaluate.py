@@ -1,0 +1,72 @@
+"""``gcflnet evaluate``: score a checkpoint on a split (mIoU, nIoU, Pd, Fa, ROC AUC) with the BasicIRSTD protocol.
+
+``--save-maps DIR`` writes the 8-bit probability map of every image (``DIR/NAME.png``); ``gcflnet score``
+on that folder reports the same numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+NAME = "evaluate"
+HELP = "Evaluate a checkpoint on a dataset split; optionally save its 8-bit probability maps."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, metavar="C", help="a .pt written by gcflnet train")
+    parser.add_argument("--data", required=True, metavar="ROOT", help="dataset root with images/, masks/, img_idx/")
+    parser.add_argument("--dataset", default=None, metavar="NAME", help="split files img_idx/{split}_NAME.txt (default: the checkpoint's)")
+    parser.add_argument("--split", default="test", help="split to score (default test)")
+    parser.add_argument("--json", default=None, metavar="OUT", help="write the metrics (and ROC curve) as JSON")
+    parser.add_argument("--save-maps", default=None, metavar="DIR", help="write 8-bit probability maps DIR/NAME.png")
+    parser.add_argument("--threshold", type=float, default=0.5, help="probability threshold (default 0.5)")
+    parser.add_argument("--batch-size", type=int, default=8, help="images of one size per forward pass (default 8)")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+
+
+def run(args: argparse.Namespace) -> int:
+    from gcflnet_lib.commands.train import format_metrics
+    from gcflnet_lib.data.dataset import load_split
+    from gcflnet_lib.engine.checkpoint import load_model_from_checkpoint
+    from gcflnet_lib.engine.device import resolve_device
+    from gcflnet_lib.engine.evaluation import evaluate_model
+    from gcflnet_lib.engine.files import atomic_write_json, staged_directory
+    from gcflnet_lib.errors import DataError, UserError
+
+    if not 0.0 <= args.threshold <= 1.0:
+        raise UserError(f"--threshold must be in [0, 1] (got {args.threshold})")
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1 (got {args.batch_size})")
+    device = resolve_device(args.device)
+    model, meta = load_model_from_checkpoint(args.checkpoint, device)
+    dataset = args.dataset or meta.get("dataset")
+    if not dataset:
+        raise UserError(f"{args.checkpoint}: checkpoint names no dataset; pass --dataset")
+    if not Path(args.data).is_dir():
+        raise DataError(f"{args.data}: --data folder not found")
+    samples = load_split(args.data, dataset, args.split)
+    mean, std = float(meta["norm"]["mean"]), float(meta["norm"]["std"])
+
+    def score(maps_dir):
+        return evaluate_model(model, samples, device, mean, std, args.batch_size, args.threshold, save_maps=maps_dir)
+
+    if args.save_maps:
+        with staged_directory(args.save_maps) as stage:
+            metrics = score(stage)
+    else:
+        metrics = score(None)
+    report = {
+        "checkpoint": str(args.checkpoint),
+        "epoch": meta.get("epoch"),
+        "model_config": meta.get("model_config"),
+        "data": str(args.data),
+        "dataset": dataset,
+        "split": args.split,
+        "threshold": args.threshold,
+        "metrics": metrics,
+    }
+    if args.json:
+        atomic_write_json(args.json, report)
+    print(f"{args.checkpoint} on {dataset}/{args.split} ({metrics['n_images']} images): {format_metrics(metrics)}")
+    return 0

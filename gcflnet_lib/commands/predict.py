@@ -1,0 +1,88 @@
+"""``gcflnet predict``: probability maps and overlays for images of any size and mode.
+
+For every input image ``NAME.*`` it writes ``OUT/prob/NAME.png`` (the 8-bit probability map, readable by
+``gcflnet score``) and ``OUT/overlay/NAME.png`` (RGB: the gray image with detected pixels in red).
+Outputs are staged in a temporary sibling folder, so a bad input leaves ``OUT`` untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+NAME = "predict"
+HELP = "Predict probability maps and red overlays for an image or a folder of images with a checkpoint."
+
+RED = np.array([255, 0, 0], dtype=np.uint8)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, metavar="C", help="a .pt written by gcflnet train")
+    parser.add_argument("--input", required=True, metavar="IMAGE_OR_DIR", help="an image file or a folder of images")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (prob/ and overlay/ inside)")
+    parser.add_argument("--threshold", type=float, default=0.5, help="probability above which a pixel is shown red (default 0.5)")
+    parser.add_argument("--batch-size", type=int, default=1, help="images of one size per forward pass (default 1)")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+
+
+def overlay_rgb(image: np.ndarray, detected: np.ndarray) -> np.ndarray:
+    """uint8 RGB (H, W, 3): the 0..255 gray ``image`` with ``detected`` (bool (H, W)) pixels pure red."""
+    gray = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    rgb = np.repeat(gray[..., None], 3, axis=-1)
+    rgb[detected] = RED
+    return rgb
+
+
+def input_images(path: Path) -> list[Path]:
+    """The image files to predict: ``path`` itself, or the image files directly inside a folder."""
+    from gcflnet_lib.data.layout import IMAGE_EXTENSIONS
+    from gcflnet_lib.errors import DataError
+
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise DataError(f"{path}: --input not found")
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise DataError(f"{path}: no image files ({', '.join(IMAGE_EXTENSIONS)}) in --input folder")
+    stems: dict[str, Path] = {}
+    for file in files:
+        if file.stem in stems:
+            raise DataError(f"{file}: same name as {stems[file.stem]}; outputs would collide")
+        stems[file.stem] = file
+    return files
+
+
+def run(args: argparse.Namespace) -> int:
+    import cv2
+
+    from gcflnet_lib.data.io import read_image, write_png
+    from gcflnet_lib.engine.checkpoint import load_model_from_checkpoint
+    from gcflnet_lib.engine.device import resolve_device
+    from gcflnet_lib.engine.evaluation import predict_probabilities, quantize_probability
+    from gcflnet_lib.engine.files import staged_directory
+    from gcflnet_lib.errors import UserError
+
+    if not 0.0 <= args.threshold <= 1.0:
+        raise UserError(f"--threshold must be in [0, 1] (got {args.threshold})")
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1 (got {args.batch_size})")
+    files = input_images(Path(args.input))
+    images = [read_image(file) for file in files]  # every input is checked before anything is written
+    device = resolve_device(args.device)
+    model, meta = load_model_from_checkpoint(args.checkpoint, device)
+    mean, std = float(meta["norm"]["mean"]), float(meta["norm"]["std"])
+    probs = predict_probabilities(model, images, device, mean, std, args.batch_size)
+    with staged_directory(args.out) as stage:
+        for sub in ("prob", "overlay"):
+            (stage / sub).mkdir()
+        for file, image, prob in zip(files, images, probs):
+            write_png(stage / "prob" / f"{file.stem}.png", quantize_probability(prob))
+            # write_png goes through OpenCV, which stores channels as B, G, R.
+            overlay = overlay_rgb(image, prob > args.threshold)
+            write_png(stage / "overlay" / f"{file.stem}.png", cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
+    detected = sum(int((prob > args.threshold).any()) for prob in probs)
+    print(f"{args.out}: {len(files)} image(s), {detected} with detections; prob/ and overlay/ written")
+    return 0

@@ -1,0 +1,119 @@
+"""``gcflnet train``: train a model on a standard-layout dataset; the paper's settings are the defaults.
+
+Runs unchanged under ``torchrun --nproc_per_node=N`` (DistributedDataParallel; NCCL on GPUs, gloo on CPUs).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from gcflnet_lib.engine.config import AMP_DTYPES, TrainConfig
+
+NAME = "train"
+HELP = "Train GCFLNet (or a variant / the U-Net) on a standard-layout dataset; writes checkpoints and metrics to --out."
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    """``"16,32,64"`` -> (16, 32, 64); argparse turns the error into a one-line usage message."""
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return values
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = TrainConfig(data_root="", dataset="", out_dir="")
+    data = parser.add_argument_group("data and output")
+    data.add_argument("--data", required=True, metavar="ROOT", help="dataset root with images/, masks/, img_idx/")
+    data.add_argument("--dataset", required=True, metavar="NAME", help="split files img_idx/{train,test}_NAME.txt")
+    data.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder for checkpoints, history and metrics")
+    data.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    data.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", default=defaults.model, help="gcflnet (default), unet or an ablation variant")
+    model.add_argument("--channels", type=int_list, default=None, metavar="C1,C2,...",
+                       help="encoder widths per level (default 16,32,64,128,256)")
+
+    opt = parser.add_argument_group("optimisation (paper: AdamW, batch 16, 1500 epochs, multi-step decay)")
+    opt.add_argument("--epochs", type=int, default=defaults.epochs, help=f"total epochs (default {defaults.epochs})")
+    opt.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                     help=f"global batch, split across processes (default {defaults.batch_size})")
+    opt.add_argument("--crop-size", type=int, default=defaults.crop_size, help=f"training crop side (default {defaults.crop_size})")
+    opt.add_argument("--lr", type=float, default=defaults.lr, help=f"AdamW learning rate (default {defaults.lr})")
+    opt.add_argument("--weight-decay", type=float, default=defaults.weight_decay,
+                     help=f"AdamW weight decay (default {defaults.weight_decay})")
+    opt.add_argument("--milestones", type=int_list, default=None, metavar="E1,E2,...",
+                     help="epochs where the lr is multiplied by --gamma (default 50%% and 75%% of --epochs)")
+    opt.add_argument("--gamma", type=float, default=defaults.gamma, help=f"lr decay factor (default {defaults.gamma})")
+    opt.add_argument("--p-target", type=float, default=defaults.p_target,
+                     help=f"probability a crop is centred on a target (default {defaults.p_target})")
+    opt.add_argument("--seed", type=int, default=defaults.seed, help=f"seed for every random generator (default {defaults.seed})")
+
+    run = parser.add_argument_group("schedule and hardware")
+    run.add_argument("--eval-every", type=int, default=defaults.eval_every,
+                     help=f"evaluate on the test split every K epochs, 0 = only at the end (default {defaults.eval_every})")
+    run.add_argument("--eval-batch-size", type=int, default=defaults.eval_batch_size,
+                     help=f"test images of one size per forward pass (default {defaults.eval_batch_size})")
+    run.add_argument("--save-every", type=int, default=defaults.save_every,
+                     help=f"write last.pt every K epochs (default {defaults.save_every})")
+    run.add_argument("--device", default=defaults.device, help="auto (default), cpu, cuda or cuda:N")
+    run.add_argument("--amp", action=argparse.BooleanOptionalAction, default=defaults.amp,
+                     help="mixed precision on GPU (default on; ignored on CPU)")
+    run.add_argument("--amp-dtype", choices=AMP_DTYPES, default=defaults.amp_dtype,
+                     help="bf16 (default) or fp16 for GPUs without bf16")
+    run.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=defaults.channels_last,
+                     help="NHWC memory format on GPU (default on)")
+    run.add_argument("--compile", action="store_true", help="torch.compile the training model")
+    run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
+        data_root=args.data,
+        dataset=args.dataset,
+        out_dir=args.out,
+        model=args.model,
+        channels=args.channels,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        crop_size=args.crop_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        milestones=args.milestones,
+        gamma=args.gamma,
+        p_target=args.p_target,
+        eval_every=args.eval_every,
+        save_every=args.save_every,
+        seed=args.seed,
+        device=args.device,
+        amp=args.amp,
+        amp_dtype=args.amp_dtype,
+        channels_last=args.channels_last,
+        compile=args.compile,
+        eval_batch_size=args.eval_batch_size,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        progress=args.progress,
+    )
+
+
+def format_metrics(metrics: dict) -> str:
+    """One line: mIoU, nIoU, Pd, Fa (x1e-6), AUC."""
+    return (
+        f"mIoU={metrics['miou']:.4f} nIoU={metrics['niou']:.4f} Pd={metrics['pd']:.4f} "
+        f"Fa={metrics['fa'] * 1e6:.2f}e-6 AUC={metrics['auc']:.4f}"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from gcflnet_lib.engine.distributed import context_from_env
+    from gcflnet_lib.engine.trainer import train
+
+    result = train(config_from_args(args))
+    if context_from_env().is_main and result["final"] is not None:
+        print(f"{result['run_dir']}: epoch {result['epochs']}: {format_metrics(result['final'])}")
+    return 0

@@ -1,0 +1,367 @@
+"""The training loop: SoftIoU with deep supervision, AdamW, multi-step lr decay, checkpoints, evaluation.
+
+One call of ``train(config)`` is one run in ``config.out_dir``:
+
+    config.json    the TrainConfig, written when the run starts
+    history.csv    one row per epoch: epoch, lr, loss, times, and the metrics of evaluated epochs
+    history.json   the same rows as JSON
+    last.pt        checkpoint after the latest saved epoch (every ``save_every`` epochs and the last)
+    final.pt       checkpoint after the last epoch, marked finished
+    metrics.json   ``{"finished": true, "final": <metrics after the last epoch>, ...}``
+
+The reported result is always the last epoch's; no epoch is chosen on the test split. Under torchrun
+every rank trains on its share of each global batch (see ``engine.distributed``); rank 0 alone
+evaluates and writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gcflnet_lib.data.dataset import Sample, load_split, norm_stats_for
+from gcflnet_lib.engine import distributed as dist_utils
+from gcflnet_lib.engine.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from gcflnet_lib.engine.config import TrainConfig, multistep_factor
+from gcflnet_lib.engine.device import make_generator, resolve_device, seed_everything
+from gcflnet_lib.engine.evaluation import evaluate_model, scalar_metrics
+from gcflnet_lib.engine.files import atomic_write_csv, atomic_write_json
+from gcflnet_lib.engine.pipeline import DeviceTrainSet
+from gcflnet_lib.errors import CheckpointError, DataError, UserError
+from gcflnet_lib.losses import deep_supervision_loss
+
+AMP_TORCH_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class NonFiniteLossError(UserError):
+    """The loss became NaN or infinite; the run stops and keeps its last good checkpoint."""
+
+
+class RunFiles:
+    """The files of a run folder."""
+
+    NAMES = ("last.pt", "final.pt", "metrics.json", "history.csv", "history.json", "config.json")
+
+    def __init__(self, out_dir: str | Path) -> None:
+        self.out = Path(out_dir)
+        self.last = self.out / "last.pt"
+        self.final = self.out / "final.pt"
+        self.metrics = self.out / "metrics.json"
+        self.history_csv = self.out / "history.csv"
+        self.history_json = self.out / "history.json"
+        self.config = self.out / "config.json"
+
+    def finished(self) -> bool:
+        if self.final.exists():
+            return True
+        try:
+            return bool(json.loads(self.metrics.read_text()).get("finished"))
+        except (OSError, ValueError, AttributeError):
+            return False
+
+    def holds_run(self) -> bool:
+        return self.last.exists() or self.finished()
+
+    def remove(self) -> None:
+        for name in self.NAMES:
+            (self.out / name).unlink(missing_ok=True)
+
+
+def _plain(value: Any) -> Any:
+    """Tuples -> lists, recursively, so configs compare equal however they were stored."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _check_run_dir(config: TrainConfig, files: RunFiles) -> dict[str, Any] | None:
+    """Refuse to clobber a run; return the checkpoint to resume from (or None for a fresh run)."""
+    if files.out.exists() and not files.out.is_dir():
+        raise UserError(f"{files.out}: --out exists and is not a folder")
+    if config.resume and config.overwrite:
+        raise UserError("--resume and --overwrite exclude each other")
+    if config.resume:
+        if not files.last.exists():
+            raise CheckpointError(f"{files.last}: no checkpoint to resume from (--resume)")
+        return load_checkpoint(files.last, map_location="cpu")
+    if files.holds_run() and not config.overwrite:
+        kind = "a finished run" if files.finished() else "an unfinished run (last.pt)"
+        raise UserError(f"{files.out}: holds {kind}; pass --resume to continue it or --overwrite to replace it")
+    return None
+
+
+def _load_data(config: TrainConfig) -> tuple[list[Sample], list[Sample]]:
+    root = Path(config.data_root)
+    if not root.is_dir():
+        raise DataError(f"{root}: --data folder not found")
+    return load_split(root, config.dataset, "train"), load_split(root, config.dataset, "test")
+
+
+def model_from_config(config: TrainConfig) -> nn.Module:
+    from gcflnet_lib.models import build_model
+
+    try:
+        return build_model(config.model, **config.model_kwargs())
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"--model {config.model}: {str(exc).strip().splitlines()[0]}") from exc
+
+
+def _check_resume_fits(state: dict[str, Any], net: nn.Module, config: TrainConfig, path: Path) -> None:
+    saved, wanted = _plain(state["model_config"]), _plain(getattr(net, "config", {}))
+    if saved != wanted:
+        raise CheckpointError(f"{path}: checkpoint is for model {saved}, not {wanted} (check --model/--channels)")
+    if state.get("dataset") != config.dataset:
+        raise CheckpointError(f"{path}: checkpoint was trained on {state.get('dataset')!r}, not --dataset {config.dataset!r}")
+    if int(state["epoch"]) > config.epochs:
+        raise UserError(f"{path}: checkpoint already holds {state['epoch']} epochs, more than --epochs {config.epochs}")
+
+
+def _amp_settings(config: TrainConfig, device: torch.device) -> tuple[bool, torch.dtype]:
+    dtype = AMP_TORCH_DTYPES[config.amp_dtype]
+    enabled = bool(config.amp) and device.type == "cuda"
+    if enabled and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+        raise UserError(f"--amp-dtype bf16: {torch.cuda.get_device_name(device)} lacks bf16; use --amp-dtype fp16 or --no-amp")
+    return enabled, dtype
+
+
+def train(config: TrainConfig) -> dict[str, Any]:
+    """Run (or resume) one training run as ``config`` describes; see the module docstring for its files.
+
+    Returns:
+        ``{"run_dir", "epochs", "history": [per-epoch rows], "final": metrics after the last epoch (None on
+        ranks other than 0), "model": the trained model (bare, on the training device)}``.
+
+    Raises:
+        UserError (and its DataError/CheckpointError): bad data, flags, run folder or checkpoint.
+        NonFiniteLossError: the loss went NaN/inf (names the epoch and step; last.pt is kept as it was).
+    """
+    ctx = dist_utils.context_from_env()
+    device = resolve_device(config.device)
+    owns_group = ctx.enabled and not torch.distributed.is_initialized()
+    device = dist_utils.init_process_group(ctx, device)
+    try:
+        return _train(config, ctx, device)
+    finally:
+        if owns_group:
+            dist_utils.destroy_process_group(ctx)
+
+
+def _train(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.device) -> dict[str, Any]:
+    files = RunFiles(config.out_dir)
+    resume_state = _check_run_dir(config, files)
+    train_samples, test_samples = _load_data(config)
+    if resume_state is not None:
+        mean, std = float(resume_state["norm"]["mean"]), float(resume_state["norm"]["std"])
+    else:
+        mean, std = norm_stats_for(config.dataset, train_samples)
+    part = dist_utils.shard_slice(config.batch_size, ctx) if ctx.enabled else None
+    amp_enabled, amp_dtype = _amp_settings(config, device)
+
+    seed_everything(config.seed)
+    net = model_from_config(config)
+    if resume_state is not None:
+        _check_resume_fits(resume_state, net, config, files.last)
+    if ctx.enabled:
+        dist_utils.convert_sync_batchnorm(net, device)
+    net.to(device)
+    on_gpu = device.type == "cuda"
+    if on_gpu:
+        torch.backends.cudnn.benchmark = True
+        if config.channels_last:
+            net.to(memory_format=torch.channels_last)
+    data = DeviceTrainSet(train_samples, mean, std, device, config.crop_size, config.p_target)
+    data.steps_per_epoch(config.batch_size)  # fails early on a batch larger than the split
+
+    optimizer = torch.optim.AdamW(
+        net.parameters(), lr=config.lr, weight_decay=config.weight_decay, **({"fused": True} if on_gpu else {})
+    )
+    milestones = config.resolved_milestones
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda epoch: multistep_factor(epoch, milestones, config.gamma)
+    )
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_enabled and amp_dtype == torch.float16)
+    # CPU generator: the transforms draw their random numbers on the CPU, so runs repeat on any device.
+    generator = make_generator(torch.device("cpu"), config.seed)
+
+    start_epoch, history = 0, []
+    if resume_state is not None:
+        start_epoch = int(resume_state["epoch"])
+        history = list(resume_state.get("history", []))
+        net.load_state_dict(resume_state["model"])
+        optimizer.load_state_dict(resume_state["optimizer"])
+        scheduler.load_state_dict(resume_state["scheduler"])
+        # The flags of this invocation rule: lr, weight decay and milestones may differ from the saved run.
+        scheduler.base_lrs = [config.lr for _ in optimizer.param_groups]
+        for group in optimizer.param_groups:
+            group["initial_lr"] = config.lr
+            group["weight_decay"] = config.weight_decay
+            group["lr"] = config.lr * multistep_factor(start_epoch, milestones, config.gamma)
+        if resume_state.get("scaler"):
+            scaler.load_state_dict(resume_state["scaler"])
+        if not restore_rng_state(resume_state["rng"], generator):
+            warnings.warn("crop generator state is from another device type; reseeded", stacklevel=2)
+            generator.manual_seed(config.seed + start_epoch)
+    elif ctx.is_main and config.overwrite:
+        files.remove()
+    dist_utils.barrier(ctx)
+    del resume_state
+
+    train_model: nn.Module = net
+    if ctx.enabled:
+        train_model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if on_gpu else None)
+    eager_model = train_model
+    compile_pending = config.compile
+    if config.compile:
+        train_model = torch.compile(train_model)
+    reduce = dist_utils.all_reduce_sum if ctx.enabled else None
+
+    def checkpoint_state(epoch: int, finished: bool) -> dict[str, Any]:
+        return {
+            "model": net.state_dict(),
+            "model_config": _plain(net.config),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(),
+            "rng": capture_rng_state(generator),
+            "epoch": epoch,
+            "train_config": config.to_dict(),
+            "norm": {"mean": float(mean), "std": float(std)},
+            "dataset": config.dataset,
+            "history": history,
+            "finished": finished,
+            "world_size": ctx.world_size,
+        }
+
+    def forward_backward(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_enabled):
+            outputs = model(x)
+        # Outside autocast: the SoftIoU sums are taken in float32.
+        loss = deep_supervision_loss(outputs, y, all_reduce=reduce)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        return loss
+
+    if ctx.is_main:
+        files.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(files.config, config.to_dict())
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(
+        total=config.epochs,
+        initial=start_epoch,
+        desc=f"train {config.model}",
+        unit="epoch",
+        disable=not (config.progress and ctx.is_main),
+        dynamic_ncols=True,
+    )
+    final: dict[str, Any] | None = None
+    run_start = time.perf_counter()
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            epoch_start = time.perf_counter()
+            lr = optimizer.param_groups[0]["lr"]
+            train_model.train()
+            losses = []
+            for x, y in data.epoch(config.batch_size, generator, part):
+                if on_gpu and config.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                if compile_pending:
+                    loss, train_model = _first_compiled_step(forward_backward, train_model, eager_model, net, x, y)
+                    compile_pending = False
+                else:
+                    loss = forward_backward(train_model, x, y)
+                scaler.step(optimizer)
+                scaler.update()
+                losses.append(loss.detach())
+            scheduler.step()
+            # One host sync per epoch: the finite check runs over all the epoch's losses at once.
+            loss_values = torch.stack(losses).float().cpu()
+            finite = torch.isfinite(loss_values)
+            if not bool(finite.all()):
+                step = int((~finite).nonzero()[0, 0]) + 1
+                kept = f"{files.last} is kept as it was" if files.last.exists() else "no checkpoint was written"
+                raise NonFiniteLossError(
+                    f"loss is {float(loss_values[step - 1])} at epoch {epoch + 1}, step {step}; "
+                    f"training stopped and {kept} (try a lower --lr)"
+                )
+            done = epoch + 1
+            row: dict[str, Any] = {
+                "epoch": done,
+                "lr": lr,
+                "loss": float(loss_values.mean()),
+                "train_time_s": round(time.perf_counter() - epoch_start, 4),
+            }
+            is_last = done == config.epochs
+            if is_last or (config.eval_every and done % config.eval_every == 0):
+                if ctx.is_main:
+                    eval_start = time.perf_counter()
+                    result = evaluate_model(net, test_samples, device, mean, std, config.eval_batch_size)
+                    row.update(scalar_metrics(result))
+                    row["eval_time_s"] = round(time.perf_counter() - eval_start, 4)
+                    if is_last:
+                        final = result
+                dist_utils.barrier(ctx)
+            history.append(row)
+            if ctx.is_main:
+                atomic_write_csv(files.history_csv, history)
+                atomic_write_json(files.history_json, history)
+                if is_last or done % config.save_every == 0:
+                    save_checkpoint(files.last, checkpoint_state(done, finished=False))
+            bar.update(1)
+            shown = {"loss": f"{row['loss']:.4f}"}
+            latest = next((r for r in reversed(history) if "miou" in r), None)
+            if latest is not None:
+                shown.update(miou=f"{latest['miou']:.4f}", pd=f"{latest['pd']:.4f}", fa=f"{latest['fa'] * 1e6:.1f}e-6")
+            bar.set_postfix(shown)
+    finally:
+        bar.close()
+
+    if ctx.is_main:
+        if final is None:  # resumed at (or past) the last epoch: score the weights as they are
+            final = evaluate_model(net, test_samples, device, mean, std, config.eval_batch_size)
+        save_checkpoint(files.final, checkpoint_state(config.epochs, finished=True))
+        summary = {
+            "finished": True,
+            "epochs": config.epochs,
+            "final": final,
+            "model_config": _plain(net.config),
+            "dataset": config.dataset,
+            "norm": {"mean": float(mean), "std": float(std)},
+            "parameters": sum(p.numel() for p in net.parameters()),
+            "device": str(device),
+            "world_size": ctx.world_size,
+            "train_time_s": round(time.perf_counter() - run_start, 3),
+            "train_config": config.to_dict(),
+        }
+        atomic_write_json(files.metrics, summary)
+    dist_utils.barrier(ctx)
+    return {"run_dir": str(files.out), "epochs": config.epochs, "history": history, "final": final, "model": net}
+
+
+def _first_compiled_step(forward_backward, compiled: nn.Module, eager: nn.Module, net: nn.Module, x, y):
+    """The first step of a ``--compile`` run; if compiling fails, warn and redo the step eagerly.
+
+    torch.compile compiles lazily (the backward at the first backward call) and fails for some ops on
+    some backends. A failed attempt has changed no weights, only BatchNorm running statistics, which
+    are restored, so the eager run continues exactly as if --compile had not been given.
+    """
+    buffers = {name: value.clone() for name, value in net.named_buffers()}
+    try:
+        return forward_backward(compiled, x, y), compiled
+    except Exception as exc:  # noqa: BLE001 - any compiler failure; a real model error re-raises below
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        warnings.warn(f"--compile: torch.compile failed ({type(exc).__name__}: {first_line}); training continues "
+                      "without it", stacklevel=2)
+        with torch.no_grad():
+            for name, value in net.named_buffers():
+                value.copy_(buffers[name])
+        return forward_backward(eager, x, y), eager
