@@ -1,0 +1,174 @@
+"""The paper's ablation (Section 4, Table 2): the 8 combinations of EEM, GLFI and MSIC, trained alike and scored.
+
+:func:`run_ablation` trains every variant with ``gcflnet_lib.engine.train`` under one shared
+:class:`~gcflnet_lib.engine.TrainConfig` (only ``model`` differs), each in ``out_dir/<variant>``, and
+returns one row per variant, read back from the run folders (:func:`row_from_run`):
+
+    name, eem, glfi, msic      the variant and its switches (registry order: unet ... gcflnet)
+    params                     trainable parameters
+    miou, niou, pd, fa, auc    last-epoch test metrics (BasicIRSTD protocol; fa a fraction of pixels)
+    first_loss, final_loss     mean SoftIoU loss of the first and of the last epoch
+    train_seconds              training wall time
+    reused                     True when a finished run with the same settings was read instead of retrained
+
+:func:`switch_effects` reads the table the way the paper's discussion does: for each module, the
+mean change of each metric when it is switched on, over the four settings of the other two.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from gcflnet_lib.errors import UserError
+
+SWITCHES = ("eem", "glfi", "msic")
+METRICS = ("miou", "niou", "pd", "fa", "auc")
+# TrainConfig fields that say where and how a run is shown or stored, not what it learns.
+_BOOKKEEPING = ("out_dir", "resume", "overwrite", "progress", "save_every", "eval_every")
+
+
+def variants() -> dict[str, dict[str, bool]]:
+    """``{name: {"eem": bool, "glfi": bool, "msic": bool}}`` for the 8 variants, in the registry's order."""
+    from gcflnet_lib.models.registry import VARIANTS
+
+    return {name: dict(switches) for name, switches in VARIANTS.items()}
+
+
+def _learning_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in config.items() if key not in _BOOKKEEPING}
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def finished_run_matches(run_dir: str | os.PathLike, config) -> bool:
+    """True when ``run_dir`` holds a finished run whose learning settings equal ``config``'s (everything
+    but the output folder, progress display and checkpoint/evaluation cadence) and whose split files
+    have not changed since it finished."""
+    summary = _read_json(Path(run_dir) / "metrics.json")
+    if not isinstance(summary, dict) or not summary.get("finished"):
+        return False
+    saved = summary.get("train_config") or {}
+    if _learning_settings(saved) != _learning_settings(config.to_dict()):
+        return False
+    # Same settings but data rewritten since (e.g. a regenerated synthetic set in the same folder): retrain.
+    from gcflnet_lib.data.layout import split_file
+
+    finished_at = (Path(run_dir) / "metrics.json").stat().st_mtime
+    splits = [split_file(config.data_root, config.dataset, split) for split in ("train", "test")]
+    return all(path.is_file() and path.stat().st_mtime <= finished_at for path in splits)
+
+
+def row_from_run(run_dir: str | os.PathLike, reused: bool = False) -> dict[str, Any]:
+    """One table row from a finished run folder (``metrics.json`` and ``history.json``).
+
+    Raises:
+        UserError: the folder holds no finished run.
+    """
+    run_dir = Path(run_dir)
+    summary = _read_json(run_dir / "metrics.json")
+    history = _read_json(run_dir / "history.json")
+    if not isinstance(summary, dict) or not summary.get("finished") or not history:
+        raise UserError(f"{run_dir}: holds no finished training run (metrics.json, history.json)")
+    config = summary["model_config"]
+    final = summary["final"]
+    row: dict[str, Any] = {"name": config["name"]}
+    row.update({switch: bool(config.get(switch, False)) for switch in SWITCHES})
+    row["params"] = int(summary["parameters"])
+    row.update({metric: float(final[metric]) for metric in METRICS})
+    row["first_loss"] = float(history[0]["loss"])
+    row["final_loss"] = float(history[-1]["loss"])
+    row["train_seconds"] = float(summary.get("train_time_s", math.nan))
+    row["reused"] = bool(reused)
+    return row
+
+
+def run_ablation(
+    data_root: str | os.PathLike,
+    dataset: str,
+    out_dir: str | os.PathLike,
+    *,
+    names: Sequence[str] | None = None,
+    reuse: bool = True,
+    progress: bool = False,
+    **train_options: Any,
+) -> list[dict[str, Any]]:
+    """Train and score the ablation variants alike; one row per variant (see the module docstring).
+
+    Args:
+        data_root, dataset: the standard-layout dataset (train split to learn, test split to score).
+        out_dir: parent folder; variant ``NAME`` runs in ``out_dir/NAME`` (an earlier run there is replaced).
+        names: the variants, default all 8 (``gcflnet_lib.models.list_models()`` order).
+        reuse: read back a variant whose folder already holds a finished run with the same learning
+            settings instead of training it again (so an interrupted GPU sweep continues where it stopped).
+        progress: one tqdm bar per run.
+        **train_options: further ``TrainConfig`` fields shared by every variant: ``epochs``, ``channels``,
+            ``batch_size``, ``crop_size``, ``lr``, ``device``, ``seed``, ``eval_every``, ``amp`` ...
+
+    Raises:
+        UserError: an unknown variant name or a bad training option (the message names it).
+    """
+    from gcflnet_lib.engine import TrainConfig, train
+
+    known = variants()
+    chosen = list(known) if names is None else list(names)
+    unknown = [name for name in chosen if name not in known]
+    if unknown or not chosen:
+        raise UserError(f"names: unknown variant(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
+                        f"choose from {', '.join(known)}")
+    for reserved in ("model", "data_root", "dataset", "out_dir", "resume", "overwrite"):
+        if reserved in train_options:
+            raise UserError(f"{reserved}: set by run_ablation itself, not a shared training option")
+    train_options.setdefault("eval_every", 0)
+    train_options.setdefault("save_every", max(1, int(train_options.get("epochs", 1500))))
+    out_dir = Path(out_dir)
+    rows = []
+    for name in chosen:
+        try:
+            config = TrainConfig(data_root=str(data_root), dataset=dataset, out_dir=str(out_dir / name), model=name,
+                                 overwrite=True, progress=progress, **train_options)
+        except TypeError as exc:
+            raise UserError(f"run_ablation: {exc}") from None
+        reused = reuse and finished_run_matches(config.out_dir, config)
+        if not reused:
+            train(config)
+        rows.append(row_from_run(config.out_dir, reused=reused))
+    return rows
+
+
+def switch_effects(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] = ("params", *METRICS)
+                   ) -> dict[str, dict[str, float]]:
+    """For each module, the mean change of each metric when it is switched on, the other two held fixed.
+
+    Pairs rows that differ only in that switch (4 pairs per switch for the full table) and averages
+    ``row_on[metric] - row_off[metric]``; NaN metrics are left out of the mean (NaN when no pair is left).
+
+    Returns:
+        ``{"eem": {"params": ..., "miou": ...}, "glfi": {...}, "msic": {...}}``.
+
+    Raises:
+        ValueError: a switch has no on/off pair in ``rows``.
+    """
+    by_switches = {tuple(bool(row[s]) for s in SWITCHES): row for row in rows}
+    effects: dict[str, dict[str, float]] = {}
+    for index, switch in enumerate(SWITCHES):
+        pairs = [(row, by_switches[key[:index] + (False,) + key[index + 1:]])
+                 for key, row in by_switches.items()
+                 if key[index] and key[:index] + (False,) + key[index + 1:] in by_switches]
+        if not pairs:
+            raise ValueError(f"rows hold no pair of variants that differ only in {switch}")
+        effects[switch] = {}
+        for metric in metrics:
+            deltas = [float(on[metric]) - float(off[metric]) for on, off in pairs]
+            deltas = [d for d in deltas if not math.isnan(d)]
+            effects[switch][metric] = sum(deltas) / len(deltas) if deltas else math.nan
+    return effects
