@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shlex
 import sys
 import warnings
 
@@ -67,7 +68,10 @@ def _one_line_warnings(command: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    # Results records name the exact command that produced them.
+    args.command_line = shlex.join(["gcflnet", *argv])
     _one_line_warnings(args.command)
     try:
         return int(args._run(args) or 0)

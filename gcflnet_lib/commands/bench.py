@@ -9,7 +9,6 @@ split. ``--quick`` caps batches and repetitions so a CPU run finishes in under a
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 from collections.abc import Callable
 from typing import Any
@@ -57,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from gcflnet_lib.engine import bench
     from gcflnet_lib.engine.device import resolve_device
     from gcflnet_lib.engine.files import atomic_write_json
+    from gcflnet_lib.provenance import provenance
     from gcflnet_lib.engine.trainer import model_from_config
     from gcflnet_lib.engine.config import TrainConfig
     from gcflnet_lib.errors import UserError
@@ -86,9 +86,8 @@ def run(args: argparse.Namespace) -> int:
     model = fresh_model()
     size = args.crop_size
     report: dict[str, Any] = {
-        "device": torch.cuda.get_device_name(device) if on_gpu else f"cpu ({platform.processor() or platform.machine()}, "
-        f"{torch.get_num_threads()} threads)",
-        "torch": torch.__version__,
+        "kind": "bench",
+        **provenance(device, getattr(args, "command_line", None)),
         "model": model.config,
         "quick": bool(args.quick),
         "parameters": bench.count_parameters(model),

@@ -6,6 +6,7 @@ Runs unchanged under ``torchrun --nproc_per_node=N`` (DistributedDataParallel; N
 from __future__ import annotations
 
 import argparse
+import time
 
 from gcflnet_lib.engine.config import AMP_DTYPES, TrainConfig
 
@@ -32,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder for checkpoints, history and metrics")
     data.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
     data.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    data.add_argument("--record", default=None, metavar="JSON",
+                      help="also write a results record (command, commit, device, wall time, history, final metrics)")
 
     model = parser.add_argument_group("model")
     model.add_argument("--model", default=defaults.model, help="gcflnet (default), unet or an ablation variant")
@@ -113,7 +116,35 @@ def run(args: argparse.Namespace) -> int:
     from gcflnet_lib.engine.distributed import context_from_env
     from gcflnet_lib.engine.trainer import train
 
-    result = train(config_from_args(args))
+    config = config_from_args(args)
+    started = time.perf_counter()
+    result = train(config)
+    wall_time_s = time.perf_counter() - started
     if context_from_env().is_main and result["final"] is not None:
         print(f"{result['run_dir']}: epoch {result['epochs']}: {format_metrics(result['final'])}")
+        if args.record:
+            write_record(args.record, config, result, wall_time_s, getattr(args, "command_line", None))
     return 0
+
+
+def write_record(path: str, config: TrainConfig, result: dict, wall_time_s: float, command: str | None = None) -> None:
+    """One results/*.json record: what ran, where, how long, and the last-epoch metrics (never a best epoch)."""
+    from dataclasses import asdict
+
+    from gcflnet_lib.engine.device import resolve_device
+    from gcflnet_lib.engine.files import atomic_write_json
+    from gcflnet_lib.provenance import provenance
+
+    record = {
+        "kind": "train",
+        **provenance(resolve_device(config.device), command),
+        "wall_time_s": round(wall_time_s, 2),
+        "model": config.model,
+        "dataset": config.dataset,
+        "epochs": result["epochs"],
+        "seed": config.seed,
+        "config": asdict(config),
+        "final": result["final"],
+        "history": result["history"],
+    }
+    atomic_write_json(path, record)

@@ -1,0 +1,39 @@
+"""Results records name their command, commit and device (scripts/results_table.py relies on it)."""
+
+import json
+
+import pytest
+
+from gcflnet_lib.cli import main
+from gcflnet_lib.data.synthetic import write_dataset
+from gcflnet_lib.provenance import command_line, device_description, git_commit
+
+
+class TestProvenance:
+    def test_command_line_quotes_arguments(self):
+        assert command_line(["/x/bin/gcflnet", "train", "--out", "a b"]) == "gcflnet train --out 'a b'"
+
+    def test_cpu_description_names_the_cores(self):
+        assert device_description("cpu").startswith("cpu (")
+
+    def test_git_commit_outside_a_repository_is_none(self, tmp_path):
+        assert git_commit(tmp_path) is None
+
+
+class TestTrainRecord:
+    def test_record_holds_last_epoch_metrics_and_provenance(self, tmp_path):
+        write_dataset(tmp_path / "syn", n=12, size=32, seed=3, name="Syn")
+        record_path = tmp_path / "results" / "run.json"
+        code = main(["train", "--data", str(tmp_path / "syn"), "--dataset", "Syn", "--out", str(tmp_path / "run"),
+                     "--model", "unet", "--channels", "4,8", "--epochs", "2", "--batch-size", "2", "--crop-size", "32",
+                     "--eval-every", "1", "--no-progress", "--record", str(record_path)])
+        assert code == 0
+        record = json.loads(record_path.read_text())
+        run_metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+        assert record["kind"] == "train" and record["model"] == "unet" and record["epochs"] == 2
+        assert record["command"].startswith("gcflnet train --data ") and record["command"].endswith(str(record_path))
+        assert record["device"].startswith("cpu")
+        assert record["wall_time_s"] > 0
+        # The record reports the last epoch, the same numbers the run folder holds.
+        assert record["final"]["miou"] == pytest.approx(run_metrics["final"]["miou"])
+        assert [row["epoch"] for row in record["history"]] == [1, 2]
