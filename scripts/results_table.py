@@ -22,14 +22,32 @@ BEGIN, END = "<!-- results-table:begin -->", "<!-- results-table:end -->"
 METRICS = (("miou", "mIoU", 1.0), ("niou", "nIoU", 1.0), ("pd", "Pd", 1.0), ("fa", "Fa (x1e-6)", 1e6), ("auc", "AUC", 1.0))
 
 
-def load_records(results_dir: Path) -> list[dict]:
+def load_records(results_dir: Path, kind: str = "train") -> list[dict]:
     records = []
     for path in sorted(results_dir.glob("*.json")):
         record = json.loads(path.read_text())
-        if record.get("kind") == "train":
+        if record.get("kind") == kind:
             record["_file"] = path.name
             records.append(record)
     return records
+
+
+def bench_table(records: list[dict]) -> str:
+    """Throughput figures from ``gcflnet bench --json results/...`` records, one row per measurement."""
+    if not records:
+        return "_No benchmark is recorded in `results/` yet._"
+    rows = ["| device | what | dtype | size | batch | images/s | MFU | file |", "|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        for phase in ("train", "inference"):
+            for m in r.get(phase, []):
+                rows.append(f"| {r['device']} | {phase} | {m['dtype']} | {m['size']} | {m['batch']} | "
+                            f"{m['images_per_s']:.3g} | {m['mfu']:.1%} | `{r['_file']}` |")
+        if r.get("epoch"):
+            rows.append(f"| {r['device']} | seconds per epoch | | | | {r['epoch']} | | `{r['_file']}` |")
+    rows.append("")
+    rows.extend(f"- `{r['_file']}`: `{r['command']}` at commit `{r['git_commit']}`, {r['parameters'] / 1e6:.3f} M parameters, "
+                f"{r['gflops_forward_per_image']['256']:.2f} forward GFLOPs per 256x256 image" for r in records)
+    return "\n".join(rows)
 
 
 def _mean_std(values: list[float], scale: float) -> str:
@@ -101,7 +119,7 @@ def main() -> int:
     parser.add_argument("--plots", type=Path, default=None, help="folder for plots made from the same records")
     args = parser.parse_args()
     records = load_records(args.results)
-    table = results_table(records)
+    table = results_table(records) + "\n\n**Speed** (`gcflnet bench`)\n\n" + bench_table(load_records(args.results, "bench"))
     print(table)
     if args.readme:
         write_readme(table, ROOT / "README.md")
