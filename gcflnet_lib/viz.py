@@ -1,0 +1,447 @@
+"""Plots, overlays and widgets for the workbook.
+
+Pure functions first (``normalize_image``, ``orientation_rgb``, ``overlay_prediction``,
+``remove_small_components``, ``threshold_stats``), then matplotlib helpers that draw them, then
+:class:`ThresholdExplorer`, an ipywidgets panel over :func:`threshold_stats` for choosing the probability
+threshold and the minimum component size by eye while Pd, Fa and IoU update live.
+
+Images are NumPy arrays (H, W); torch tensors of shape (H, W), (1, H, W) or (1, 1, H, W) are accepted.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from typing import Mapping, Sequence
+
+import cv2
+import numpy as np
+import torch
+from matplotlib.colors import hsv_to_rgb
+from matplotlib.figure import Figure
+
+from gcflnet_lib.metrics import pd_fa_image
+
+# RGB colours of the overlay: hit (predicted and true), false alarm, missed target pixel.
+HIT_COLOUR = (255, 215, 0)
+FALSE_ALARM_COLOUR = (255, 40, 40)
+MISS_COLOUR = (0, 200, 255)
+
+
+def as_image(array, name: str = "image") -> np.ndarray:
+    """A 2-D NumPy array from a NumPy array or torch tensor of shape (H, W), (1, H, W) or (1, 1, H, W)."""
+    if isinstance(array, torch.Tensor):
+        array = array.detach().cpu().numpy()
+    array = np.asarray(array)
+    while array.ndim > 2 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim != 2:
+        raise ValueError(f"{name}: expected an (H, W) image, got shape {array.shape}")
+    return array
+
+
+def normalize_image(image, percentiles: tuple[float, float] = (0.5, 99.5)) -> np.ndarray:
+    """Stretch ``image`` (H, W) to float32 [0, 1] between two percentiles (robust to a few hot pixels)."""
+    image = as_image(image).astype(np.float32)
+    low, high = np.percentile(image, percentiles)
+    if high <= low:
+        return np.zeros_like(image)
+    return np.clip((image - low) / np.float32(high - low), 0.0, 1.0).astype(np.float32)
+
+
+def orientation_rgb(gx, gy, max_magnitude: float | None = None) -> np.ndarray:
+    """Colour-code a gradient field: hue = direction ``atan2(gy, gx)``, brightness = magnitude.
+
+    Args:
+        gx, gy: (H, W) gradient components (image coordinates, y down).
+        max_magnitude: magnitude shown at full brightness; default the 99th percentile.
+
+    Returns:
+        float32 RGB (H, W, 3) in [0, 1]; flat regions are black whatever their (undefined) direction.
+    """
+    gx, gy = as_image(gx, "gx").astype(np.float64), as_image(gy, "gy").astype(np.float64)
+    if gx.shape != gy.shape:
+        raise ValueError(f"gx and gy must have the same shape, got {gx.shape} and {gy.shape}")
+    magnitude = np.hypot(gx, gy)
+    scale = float(np.percentile(magnitude, 99)) if max_magnitude is None else float(max_magnitude)
+    value = np.clip(magnitude / scale, 0.0, 1.0) if scale > 0 else np.zeros_like(magnitude)
+    hue = (np.arctan2(gy, gx) % (2 * np.pi)) / (2 * np.pi)
+    hsv = np.stack([hue, np.ones_like(hue), value], axis=-1)
+    return hsv_to_rgb(hsv).astype(np.float32)
+
+
+def overlay_prediction(image, prediction, mask=None, alpha: float = 0.65) -> np.ndarray:
+    """Draw a binary prediction over a grey image: hits gold, false alarms red, missed target pixels cyan.
+
+    Args:
+        image: (H, W) any range (stretched by :func:`normalize_image`).
+        prediction: (H, W) bool.
+        mask: (H, W) bool ground truth, or None to draw every predicted pixel as a hit.
+        alpha: opacity of the colours.
+
+    Returns:
+        uint8 RGB (H, W, 3).
+    """
+    grey = normalize_image(image)
+    prediction = as_image(prediction, "prediction").astype(bool)
+    truth = prediction if mask is None else as_image(mask, "mask").astype(bool)
+    if prediction.shape != grey.shape or truth.shape != grey.shape:
+        raise ValueError(f"image {grey.shape}, prediction {prediction.shape} and mask {truth.shape} differ in shape")
+    rgb = np.repeat(grey[..., None], 3, axis=-1)
+    for region, colour in (
+        (prediction & truth, HIT_COLOUR),
+        (prediction & ~truth, FALSE_ALARM_COLOUR),
+        (~prediction & truth, MISS_COLOUR),
+    ):
+        rgb[region] = (1 - alpha) * rgb[region] + alpha * np.asarray(colour, np.float32) / 255.0
+    return np.round(rgb * 255).astype(np.uint8)
+
+
+def remove_small_components(binary, min_size: int, connectivity: int = 8) -> np.ndarray:
+    """Drop 8-connected (or 4-connected) components with fewer than ``min_size`` pixels.
+
+    Returns:
+        bool (H, W); ``min_size <= 1`` returns the input unchanged (as bool).
+    """
+    binary = as_image(binary, "binary").astype(bool)
+    if min_size < 0:
+        raise ValueError(f"min_size must be >= 0, got {min_size}")
+    if connectivity not in (4, 8):
+        raise ValueError(f"connectivity must be 4 or 8, got {connectivity}")
+    if min_size <= 1 or not binary.any():
+        return binary.copy()
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=connectivity)
+    keep = stats[:, cv2.CC_STAT_AREA] >= min_size
+    keep[0] = False  # label 0 is the background
+    return keep[labels]
+
+
+def binarize(prob, threshold: float = 0.5, min_size: int = 0) -> np.ndarray:
+    """``prob > threshold`` (the BasicIRSTD rule), then components smaller than ``min_size`` removed."""
+    return remove_small_components(as_image(prob, "prob") > threshold, min_size)
+
+
+def _as_image_list(images, name: str) -> list[np.ndarray]:
+    if isinstance(images, torch.Tensor):
+        images = images.detach().cpu().numpy()
+    if isinstance(images, np.ndarray) and images.ndim == 2:
+        return [images]
+    if isinstance(images, np.ndarray) and images.ndim == 4 and images.shape[1] == 1:
+        images = images[:, 0]
+    return [as_image(image, f"{name}[{i}]") for i, image in enumerate(images)]
+
+
+def threshold_stats(prob, mask, threshold: float = 0.5, min_size: int = 0, distance: float = 3) -> dict:
+    """Pd, Fa and IoU of thresholded probability maps, with small components removed first.
+
+    Follows the BasicIRSTD protocol of ``gcflnet_lib.metrics`` (with ``min_size = 0`` the numbers equal
+    ``IRSTDMetrics(threshold)``): mIoU = total intersection / total union, nIoU = mean IoU over images that
+    hold a target, Pd = matched targets / targets (centroids closer than ``distance`` px), Fa = predicted
+    pixels outside matched components / all pixels.
+
+    Args:
+        prob: one (H, W) probability map in [0, 1], or a sequence / (N, H, W) / (N, 1, H, W) stack of them.
+        mask: bool ground truth of the same shape(s).
+        threshold: a pixel is predicted when ``prob > threshold``.
+        min_size: predicted components with fewer pixels are dropped (0 or 1 keeps all).
+        distance: centroid distance for a match, in pixels.
+
+    Returns:
+        dict with ``threshold, min_size, pd, fa, miou, niou, n_images, n_targets, n_matched,
+        n_false_pixels, n_pixels, intersection, union``; undefined ratios (Pd without targets, IoU of an
+        empty union) are NaN, as in ``IRSTDMetrics``.
+    """
+    probs, masks = _as_image_list(prob, "prob"), _as_image_list(mask, "mask")
+    if len(probs) != len(masks):
+        raise ValueError(f"got {len(probs)} probability maps but {len(masks)} masks")
+    if not probs:
+        raise ValueError("threshold_stats needs at least one probability map")
+    nan = float("nan")  # undefined ratios (no target, empty union), as in IRSTDMetrics
+    matched = targets = false_pixels = pixels = intersection = union = 0
+    per_image_iou = []
+    for index, (p, m) in enumerate(zip(probs, masks)):
+        if p.shape != m.shape:
+            raise ValueError(f"prob[{index}] has shape {p.shape} but mask[{index}] has {m.shape}")
+        truth = m.astype(bool)
+        predicted = binarize(p, threshold, min_size)
+        n_matched, n_targets, n_false = pd_fa_image(predicted, truth, distance=distance)
+        matched, targets, false_pixels = matched + n_matched, targets + n_targets, false_pixels + n_false
+        pixels += truth.size
+        inter, uni = int(np.count_nonzero(predicted & truth)), int(np.count_nonzero(predicted | truth))
+        intersection, union = intersection + inter, union + uni
+        if truth.any():
+            per_image_iou.append(inter / uni)
+    return {
+        "threshold": float(threshold),
+        "min_size": int(min_size),
+        "pd": matched / targets if targets else nan,
+        "fa": false_pixels / pixels,
+        "miou": intersection / union if union else nan,
+        "niou": float(np.mean(per_image_iou)) if per_image_iou else nan,
+        "n_images": len(probs),
+        "n_targets": int(targets),
+        "n_matched": int(matched),
+        "n_false_pixels": int(false_pixels),
+        "n_pixels": int(pixels),
+        "intersection": int(intersection),
+        "union": int(union),
+    }
+
+
+# ------------------------------------------------------------------------------------------ matplotlib
+
+
+def figure_to_png(figure: Figure, dpi: int | None = None) -> bytes:
+    """PNG bytes of a matplotlib figure (drawn with Agg, no pyplot state involved)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _new_figure(nrows: int, ncols: int, size: float):
+    """A pyplot figure (so a notebook shows it inline) with an (nrows, ncols) array of axes."""
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False, layout="constrained")
+
+
+def show_images(
+    images: Sequence,
+    titles: Sequence[str] | None = None,
+    ncols: int = 4,
+    cmap: str | Sequence[str] = "gray",
+    size: float = 2.6,
+    colorbar: bool = False,
+    symmetric: bool | Sequence[bool] = False,
+    vrange: tuple[float, float] | Sequence[tuple[float, float] | None] | None = None,
+):
+    """A grid of images (grey arrays, or RGB (H, W, 3)), one title each; returns the figure.
+
+    ``cmap`` is one colour map for all or one per image. ``symmetric=True`` (for all, or one flag per image)
+    centres the colour map on zero, for signed responses such as gx, gy or CDC outputs (a grey map then
+    becomes red-blue); ``vrange=(vmin, vmax)`` fixes the colour limits of every image, a list of such pairs
+    (or None) one image each.
+    """
+    images = list(images)
+    if not images:
+        raise ValueError("show_images needs at least one image")
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(f"got {len(images)} images but {len(titles)} titles")
+    cmaps = [cmap] * len(images) if isinstance(cmap, str) else list(cmap)
+    if len(cmaps) != len(images):
+        raise ValueError(f"got {len(images)} images but {len(cmaps)} colour maps")
+    centred = [symmetric] * len(images) if isinstance(symmetric, bool) else [bool(flag) for flag in symmetric]
+    if len(centred) != len(images):
+        raise ValueError(f"got {len(images)} images but {len(centred)} symmetric flags")
+    one_range = vrange is None or (len(vrange) == 2 and all(isinstance(v, (int, float)) for v in vrange))
+    ranges = [vrange] * len(images) if one_range else list(vrange)
+    if len(ranges) != len(images):
+        raise ValueError(f"got {len(images)} images but {len(ranges)} value ranges")
+    ncols = min(ncols, len(images))
+    nrows = -(-len(images) // ncols)
+    figure, axes = _new_figure(nrows, ncols, size)
+    for index, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if index >= len(images):
+            continue
+        image = images[index]
+        if isinstance(image, torch.Tensor):
+            image = image.detach().cpu().numpy()
+        image = np.asarray(image)
+        if image.ndim == 3 and image.shape[-1] in (3, 4):
+            ax.imshow(image)
+        else:
+            image = as_image(image)
+            limits, image_cmap = {}, cmaps[index]
+            if centred[index]:
+                bound = float(np.abs(image).max()) or 1.0
+                limits = {"vmin": -bound, "vmax": bound}
+                image_cmap = "RdBu_r" if image_cmap == "gray" else image_cmap
+            if ranges[index] is not None:
+                limits = {"vmin": ranges[index][0], "vmax": ranges[index][1]}
+            shown = ax.imshow(image, cmap=image_cmap, **limits)
+            if colorbar:
+                figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.02)
+        if titles is not None:
+            ax.set_title(titles[index], fontsize=9)
+    return figure
+
+
+def plot_quiver(ax, image, gx, gy, step: int = 3, box: tuple[int, int, int, int] | None = None, color: str = "tab:red"):
+    """Grey image with its gradient vectors (every ``step`` pixels) drawn as arrows, y pointing down.
+
+    Args:
+        ax: a matplotlib Axes.
+        image, gx, gy: (H, W).
+        step: draw one arrow every ``step`` pixels.
+        box: optional ``(top, left, height, width)`` window to zoom into.
+    """
+    image, gx, gy = as_image(image), as_image(gx, "gx"), as_image(gy, "gy")
+    top, left, height, width = box if box is not None else (0, 0, *image.shape)
+    window = (slice(top, top + height), slice(left, left + width))
+    ax.imshow(image[window], cmap="gray", extent=(left - 0.5, left + width - 0.5, top + height - 0.5, top - 0.5))
+    rows, cols = np.mgrid[top : top + height : step, left : left + width : step]
+    u, v = gx[rows, cols], gy[rows, cols]
+    # angles="xy" with an inverted y axis draws (u, v) in image coordinates: +v points down the rows.
+    ax.quiver(cols, rows, u, v, color=color, angles="xy", scale_units="xy", pivot="mid",
+              scale=float(np.hypot(u, v).max() or 1.0) / (0.9 * step), width=0.006)
+    ax.set_xlim(left - 0.5, left + width - 0.5)
+    ax.set_ylim(top + height - 0.5, top - 0.5)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax
+
+
+def plot_kernels(kernels: Mapping[str, object], size: float = 2.2, fmt: str = "{:.2f}"):
+    """3x3 (or k x k) kernels as annotated heat maps, one panel per name; returns the figure."""
+    names = list(kernels)
+    figure, axes = _new_figure(1, len(names), size)
+    for ax, name in zip(axes.flat, names):
+        kernel = as_image(kernels[name], name).astype(np.float64)
+        bound = float(np.abs(kernel).max()) or 1.0
+        ax.imshow(kernel, cmap="RdBu_r", vmin=-bound, vmax=bound)
+        for (row, col), value in np.ndenumerate(kernel):
+            ax.text(col, row, fmt.format(value), ha="center", va="center", fontsize=8)
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return figure
+
+
+def plot_roc(curves: Mapping[str, Mapping], ax=None, fa_scale: float = 1e-6):
+    """Pd against Fa (in units of ``fa_scale``) for each named ROC dict ``{"fa": [...], "pd": [...]}``.
+
+    The AUC in the legend is taken from the dict's ``"auc"`` when present.
+    """
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(4.5, 3.5), layout="constrained")
+    for name, curve in curves.items():
+        fa = np.asarray(curve["fa"], dtype=np.float64) / fa_scale
+        pd = np.asarray(curve["pd"], dtype=np.float64)
+        order = np.argsort(fa, kind="stable")
+        label = f"{name} (AUC {curve['auc']:.3f})" if "auc" in curve else name
+        ax.plot(fa[order], pd[order], marker=".", label=label)
+    ax.set_xlabel(f"Fa (x{fa_scale:g})")
+    ax.set_ylabel("Pd")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
+# -------------------------------------------------------------------------------------------- widgets
+
+
+def _stats_table(stats: Mapping, image_stats: Mapping | None, image_index: int) -> str:
+    rows = [
+        ("Pd", f"{stats['pd']:.3f}", f"{stats['n_matched']}/{stats['n_targets']} targets"),
+        ("Fa", f"{stats['fa'] * 1e6:.2f} x1e-6", f"{stats['n_false_pixels']} false pixels"),
+        ("mIoU", f"{stats['miou']:.3f}", f"{stats['intersection']}/{stats['union']} px"),
+        ("nIoU", f"{stats['niou']:.3f}", f"{stats['n_images']} images"),
+    ]
+    cells = "".join(
+        f"<tr><th style='text-align:left;padding-right:1em'>{name}</th><td class='gcfl-{name.lower()}'>{value}</td>"
+        f"<td style='color:#666;padding-left:1em'>{detail}</td></tr>"
+        for name, value, detail in rows
+    )
+    caption = f"all images, threshold {stats['threshold']:.2f}, min size {stats['min_size']}"
+    note = ""
+    if image_stats is not None:
+        note = (
+            f"<div style='color:#444'>image {image_index}: Pd {image_stats['pd']:.3f}, "
+            f"Fa {image_stats['fa'] * 1e6:.2f} x1e-6, IoU {image_stats['miou']:.3f}</div>"
+        )
+    return f"<table class='gcfl-stats'><caption>{html.escape(caption)}</caption>{cells}</table>{note}"
+
+
+class ThresholdExplorer:
+    """Sliders for the probability threshold and the minimum component size, with live Pd, Fa and IoU.
+
+    Every change recomputes :func:`threshold_stats` over all images (``.stats``, shown in ``.stats_html``)
+    and redraws the chosen image's overlay (hits gold, false alarms red, misses cyan) into
+    ``.figure_output`` (its PNG bytes also in ``.figure_png``). Display the explorer itself, or ``.widget``.
+
+    Args:
+        prob_maps: sequence (or (N, H, W) stack) of probability maps in [0, 1].
+        masks: matching bool ground-truth masks.
+        images: optional matching input images drawn under the overlay (default: the probability maps).
+        threshold, min_size: initial slider values.
+        max_min_size: upper end of the min-size slider.
+    """
+
+    def __init__(self, prob_maps, masks, images=None, threshold: float = 0.5, min_size: int = 0, max_min_size: int = 50):
+        import ipywidgets as widgets
+
+        self.prob_maps = _as_image_list(prob_maps, "prob_maps")
+        self.masks = [m.astype(bool) for m in _as_image_list(masks, "masks")]
+        self.images = self.prob_maps if images is None else _as_image_list(images, "images")
+        if not (len(self.prob_maps) == len(self.masks) == len(self.images)) or not self.prob_maps:
+            raise ValueError(
+                f"need as many probability maps ({len(self.prob_maps)}), masks ({len(self.masks)}) "
+                f"and images ({len(self.images)}), at least one"
+            )
+        self.threshold_slider = widgets.FloatSlider(
+            value=threshold, min=0.01, max=0.99, step=0.01, description="threshold",
+            continuous_update=False, readout_format=".2f",
+        )
+        self.min_size_slider = widgets.IntSlider(
+            value=min_size, min=0, max=max_min_size, step=1, description="min size", continuous_update=False
+        )
+        self.image_slider = widgets.IntSlider(
+            value=0, min=0, max=len(self.prob_maps) - 1, step=1, description="image", continuous_update=False,
+            layout=widgets.Layout(display="flex" if len(self.prob_maps) > 1 else "none"),
+        )
+        self.stats_html = widgets.HTML()
+        self.figure_output = widgets.Output()
+        self.stats: dict = {}
+        self.image_stats: dict = {}
+        self.figure_png = b""
+        for slider in (self.threshold_slider, self.min_size_slider, self.image_slider):
+            slider.observe(self._on_change, names="value")
+        self.widget = widgets.VBox(
+            [widgets.HBox([self.threshold_slider, self.min_size_slider, self.image_slider]),
+             widgets.HBox([self.figure_output, self.stats_html])]
+        )
+        self.update()
+
+    def _on_change(self, _change=None) -> None:
+        self.update()
+
+    def update(self) -> dict:
+        """Recompute the statistics and the figure for the current slider values; returns ``.stats``."""
+        threshold, min_size = self.threshold_slider.value, self.min_size_slider.value
+        index = self.image_slider.value
+        self.stats = threshold_stats(self.prob_maps, self.masks, threshold, min_size)
+        self.image_stats = threshold_stats(self.prob_maps[index], self.masks[index], threshold, min_size)
+        self.stats_html.value = _stats_table(self.stats, self.image_stats if len(self.prob_maps) > 1 else None, index)
+        self.figure_png = self._draw(index, threshold, min_size)
+        encoded = base64.b64encode(self.figure_png).decode("ascii")
+        # Set the outputs directly (not through a captured display) so it also works outside a kernel.
+        self.figure_output.outputs = (
+            {
+                "output_type": "display_data",
+                "data": {"image/png": encoded, "text/plain": f"<overlay image {index} at threshold {threshold:.2f}>"},
+                "metadata": {},
+            },
+        )
+        return self.stats
+
+    def _draw(self, index: int, threshold: float, min_size: int) -> bytes:
+        predicted = binarize(self.prob_maps[index], threshold, min_size)
+        figure = Figure(figsize=(6.4, 3.3), layout="constrained")
+        left, right = figure.subplots(1, 2)
+        left.imshow(overlay_prediction(self.images[index], predicted, self.masks[index]))
+        left.set_title(f"image {index}: gold hit, red false alarm, cyan miss", fontsize=8)
+        right.imshow(as_image(self.prob_maps[index]), cmap="magma", vmin=0, vmax=1)
+        if predicted.any() and not predicted.all():  # contour() warns when there is no level crossing
+            right.contour(predicted, levels=[0.5], colors="white", linewidths=0.8)
+        right.set_title(f"probability, contour at > {threshold:.2f}", fontsize=8)
+        for ax in (left, right):
+            ax.set_axis_off()
+        return figure_to_png(figure, dpi=80)
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)

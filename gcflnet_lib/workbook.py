@@ -1,0 +1,525 @@
+"""Plumbing shared by the workbook's notebooks, and the runner that executes them all.
+
+Every notebook starts with one ``parameters`` cell of literals, then calls :func:`setup`, which resolves
+the device, seeds every random generator and checks ``DATA_DIR``; it ends with :func:`record_results`,
+which writes the key numbers to ``RESULTS_DIR/NAME.json`` so tests and the runner can check them.
+
+The runner (``python -m gcflnet_lib.workbook run`` or ``scripts/run_workbook.py``) executes every
+notebook through papermill into ``build/`` (executed ``.ipynb`` plus HTML) and prints a summary table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from gcflnet_lib.errors import CheckpointError, DataError, UserError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+BUILD_DIR = REPO_ROOT / "build"
+# The folders a standard-layout dataset root must hold (BasicIRSTD / DNANet layout).
+LAYOUT_FOLDERS = ("images", "masks", "img_idx")
+
+
+@dataclass(frozen=True)
+class WorkbookContext:
+    """What :func:`setup` resolved for a notebook.
+
+    Attributes:
+        device: the torch device every tensor and model of the notebook goes to.
+        seed: the seed given to ``random``, NumPy and torch.
+        data_dir: a checked standard-layout dataset root, or ``None`` for synthetic data.
+        rng: a NumPy generator seeded with ``seed``, for the notebook's own random draws.
+    """
+
+    device: torch.device
+    seed: int
+    data_dir: Path | None
+    rng: np.random.Generator = field(repr=False, compare=False)
+
+    @property
+    def synthetic(self) -> bool:
+        """True when the notebook works on generated data (``DATA_DIR = ""``)."""
+        return self.data_dir is None
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """The notebook's ``DEVICE``: ``"auto"`` -> ``cuda`` when available, else ``cpu`` (the CLI's rules).
+
+    Raises:
+        UserError: the string is not a device, or names a CUDA device that this machine lacks.
+    """
+    from gcflnet_lib.engine.device import resolve_device as resolve
+
+    return resolve(device, label="DEVICE")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's ``random``, NumPy's global generator and torch (CPU and every CUDA device)."""
+    from gcflnet_lib.engine.device import seed_everything as seed_all
+
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise UserError(f"SEED={seed!r} must be a non-negative integer")
+    seed_all(int(seed))
+
+
+def check_data_dir(path: str | os.PathLike | None) -> Path | None:
+    """Check ``DATA_DIR``: ``""``/``None`` means synthetic data (returns ``None``), else a standard-layout root.
+
+    Raises:
+        DataError: the folder does not exist, is a file, or lacks ``images/``, ``masks/`` or ``img_idx/``;
+            the message starts with the path so a notebook stops with one clear line.
+    """
+    if path is None or str(path).strip() == "":
+        return None
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise DataError(
+            f"{root}: DATA_DIR does not exist (give a standard-layout root holding images/, masks/ and img_idx/, "
+            f'or DATA_DIR = "" for synthetic data)'
+        )
+    if not root.is_dir():
+        raise DataError(f"{root}: DATA_DIR is a file, not a folder")
+    missing = [name for name in LAYOUT_FOLDERS if not (root / name).is_dir()]
+    if missing:
+        raise DataError(
+            f"{root}: DATA_DIR lacks {', '.join(name + '/' for name in missing)} "
+            "(expected the standard layout images/NAME.png, masks/NAME.png, img_idx/{train,test}_DATASET.txt)"
+        )
+    return root.resolve()
+
+
+def setup(device: str = "auto", seed: int = 0, data_dir: str | os.PathLike | None = "") -> WorkbookContext:
+    """The first call of every notebook: check ``data_dir``, seed everything, resolve the device.
+
+    ``data_dir`` is checked first so that a wrong path stops the notebook before anything slow happens.
+    """
+    checked_dir = check_data_dir(data_dir)
+    seed_everything(seed)
+    return WorkbookContext(
+        device=resolve_device(device),
+        seed=int(seed),
+        data_dir=checked_dir,
+        rng=np.random.default_rng(int(seed)),
+    )
+
+
+def load_samples(
+    context: WorkbookContext,
+    dataset: str = "Synthetic",
+    split: str = "test",
+    n: int = 8,
+    size: int = 128,
+) -> list:
+    """Samples for a notebook's experiments: ``n`` synthetic ``size`` x ``size`` scenes, or the first ``n``
+    of a real split when ``context.data_dir`` is set (``n <= 0`` keeps the whole split).
+
+    Returns:
+        list of ``gcflnet_lib.data.dataset.Sample`` (name, image float32 (H, W) on 0..255, mask bool (H, W)).
+    """
+    if context.data_dir is None:
+        from gcflnet_lib.data.synthetic import make_samples
+
+        if n < 1:
+            raise ValueError(f"n must be >= 1 for synthetic samples, got {n}")
+
+        return list(make_samples(n, size=size, seed=context.seed))
+    from gcflnet_lib.data.dataset import load_split
+
+    samples = list(load_split(context.data_dir, dataset, split))
+    return samples if n <= 0 else samples[:n]
+
+
+def crop_batch(samples: Sequence, size: int = 64, p_target: float = 1.0, seed: int = 0):
+    """One random ``size`` x ``size`` crop per sample (centred on a target with probability ``p_target``).
+
+    Returns:
+        ``(images (B, 1, S, S) float32 on the 0..255 scale, masks (B, 1, S, S) float32 0/1)`` on the CPU.
+    """
+    from gcflnet_lib.data.transforms import random_crops
+
+    generator = torch.Generator().manual_seed(int(seed))
+    images = [torch.from_numpy(np.ascontiguousarray(s.image, dtype=np.float32)) for s in samples]
+    masks = [torch.from_numpy(np.ascontiguousarray(s.mask)).float() for s in samples]
+    return random_crops(images, masks, size, p_target, generator)
+
+
+@dataclass
+class QuickFit:
+    """What :func:`quick_train` returns: the model (eval mode, on its device), the normalisation and the loss per step."""
+
+    model: torch.nn.Module
+    mean: float
+    std: float
+    losses: list[float]
+
+
+def quick_train(
+    model: torch.nn.Module,
+    samples: Sequence,
+    steps: int,
+    device: torch.device | str = "cpu",
+    crop_size: int = 64,
+    batch_size: int = 8,
+    lr: float = 3e-3,
+    p_target: float = 0.8,
+    seed: int = 0,
+) -> QuickFit:
+    """A few hundred AdamW steps of the paper's objective on in-memory samples: a model to look inside.
+
+    The same pieces as ``gcflnet_lib.engine.train`` (``DeviceTrainSet`` crops and flips, SoftIoU with deep
+    supervision, AdamW) without its run folder, schedule or evaluation, so a notebook gets a briefly
+    trained model in seconds. Use ``engine.train`` for real runs.
+    """
+    from gcflnet_lib.data.dataset import compute_norm_stats
+    from gcflnet_lib.engine.pipeline import DeviceTrainSet
+    from gcflnet_lib.losses import deep_supervision_loss
+
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    device = torch.device(device)
+    mean, std = compute_norm_stats(samples)
+    data = DeviceTrainSet(samples, mean, std, device, crop_size, p_target)
+    generator = torch.Generator().manual_seed(int(seed))
+    model.to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-2)
+    losses = []
+    for _ in range(int(steps)):
+        indices = torch.randint(len(data), (batch_size,), generator=generator).tolist()
+        x, y = data.batch(indices, generator)
+        loss = deep_supervision_loss(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    model.eval()
+    return QuickFit(model, mean, std, losses)
+
+
+def model_for_notebook(
+    context: WorkbookContext,
+    name: str = "gcflnet",
+    checkpoint: str | os.PathLike = "",
+    train_samples: Sequence = (),
+    steps: int = 100,
+    channels: Sequence[int] | None = None,
+    crop_size: int = 64,
+    batch_size: int = 8,
+) -> QuickFit:
+    """A model to look inside: the trained one in ``checkpoint`` (refused unless it is ``name``), else a
+    ``name`` model with ``channels`` briefly trained by :func:`quick_train` on ``train_samples``.
+
+    Returns:
+        :class:`QuickFit` in eval mode on ``context.device``; ``losses`` is empty for a checkpoint.
+    """
+    if checkpoint:
+        model, meta = load_trained_model(checkpoint, name, context.device)
+        return QuickFit(model, float(meta["norm"]["mean"]), float(meta["norm"]["std"]), [])
+    from gcflnet_lib.models import build_model
+
+    torch.manual_seed(context.seed)
+    model = build_model(name, **({"channels": tuple(channels)} if channels is not None else {}))
+    return quick_train(model, train_samples, steps, context.device, crop_size, batch_size, seed=context.seed)
+
+
+class capture_outputs:
+    """Context manager that records the forward outputs of named modules (detached), via forward hooks.
+
+    >>> with capture_outputs({"eem0": model.eem[0]}) as outputs:
+    ...     model(x)
+    >>> outputs["eem0"].shape
+
+    ``inputs=True`` also records each module's positional inputs under ``outputs["NAME.inputs"]``.
+    """
+
+    def __init__(self, modules: Mapping[str, torch.nn.Module], inputs: bool = False):
+        self.modules = dict(modules)
+        self.inputs = inputs
+        self.outputs: dict[str, Any] = {}
+        self._handles: list = []
+
+    def _hook(self, name: str):
+        def record(_module, args, output):
+            detach = lambda t: t.detach() if isinstance(t, torch.Tensor) else t  # noqa: E731
+            self.outputs[name] = detach(output)
+            if self.inputs:
+                self.outputs[f"{name}.inputs"] = tuple(detach(a) for a in args)
+
+        return record
+
+    def __enter__(self) -> dict[str, Any]:
+        self._handles = [module.register_forward_hook(self._hook(name)) for name, module in self.modules.items()]
+        return self.outputs
+
+    def __exit__(self, *exc_info) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+
+def load_trained_model(checkpoint: str | os.PathLike, expected_model: str, device: str | torch.device = "cpu"):
+    """Load a checkpoint written by the engine and refuse one made for another model variant.
+
+    Returns:
+        ``(model, meta)`` as ``gcflnet_lib.engine.checkpoint.load_model_from_checkpoint`` gives them, model in eval mode.
+
+    Raises:
+        CheckpointError: the file is missing, or its model is not ``expected_model``
+            (e.g. a "unet" checkpoint handed to a notebook about "gcflnet").
+    """
+    from gcflnet_lib.engine.checkpoint import load_model_from_checkpoint
+
+    path = Path(checkpoint).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"{path}: CHECKPOINT does not exist")
+    model, meta = load_model_from_checkpoint(path, device=device)
+    found = dict(meta.get("model_config", {})).get("name")
+    if found != expected_model:
+        raise CheckpointError(
+            f"{path}: CHECKPOINT holds a {found!r} model but this notebook needs {expected_model!r}"
+        )
+    model.eval()
+    return model, meta
+
+
+def _to_jsonable(value: Any, key: str) -> Any:
+    """Plain JSON types from NumPy/torch scalars and arrays; non-finite floats are refused."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, Mapping):
+        return {str(k): _to_jsonable(v, f"{key}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_jsonable(v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"record_results: {key} is {value}; record only finite numbers")
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"record_results: {key} has type {type(value).__name__}, which JSON cannot hold")
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def record_results(name: str, results: Mapping[str, Any], results_dir: str | os.PathLike) -> Path:
+    """Write a notebook's key results to ``results_dir/name.json`` (atomically) and return the path.
+
+    Put the headline numbers first: :func:`summary_table` shows the first few scalars.
+
+    NumPy and torch numbers and arrays become plain JSON; NaN or infinity raises ``ValueError`` naming the key.
+    """
+    if not name or Path(name).name != name:
+        raise ValueError(f"record_results: name {name!r} must be a plain file stem such as '01_topic'")
+    if not isinstance(results, Mapping) or not results:
+        raise ValueError("record_results: results must be a non-empty dict")
+    payload = _to_jsonable(dict(results), name)
+    path = Path(results_dir) / f"{name}.json"
+    # Insertion order is kept: the runner's summary shows the first few numbers as the notebook's key results.
+    _atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
+    return path
+
+
+def load_results(name: str, results_dir: str | os.PathLike) -> dict:
+    """Read what :func:`record_results` wrote for notebook ``name``."""
+    path = Path(results_dir) / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: notebook {name} recorded no results")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+# ----------------------------------------------------------------------------------------------- runner
+
+
+@dataclass
+class NotebookRun:
+    """One notebook's outcome in :func:`run_workbook`."""
+
+    name: str
+    status: str  # "ok" or "failed"
+    seconds: float
+    results: dict = field(default_factory=dict)
+    error: str = ""
+    executed: Path | None = None
+    html: Path | None = None
+
+
+def list_notebooks(notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR, only: Sequence[str] = ()) -> list[Path]:
+    """The workbook's notebooks in order (``NN_topic.ipynb``), optionally those whose name starts with one of ``only``."""
+    paths = sorted(p for p in Path(notebooks_dir).glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        chosen = [p for p in paths if any(p.stem.startswith(prefix) for prefix in only)]
+        unknown = [prefix for prefix in only if not any(p.stem.startswith(prefix) for p in paths)]
+        if unknown:
+            raise UserError(f"--only {' '.join(unknown)}: no such notebook in {notebooks_dir}")
+        paths = chosen
+    return paths
+
+
+def export_html(executed: Path, html_path: Path) -> Path:
+    """Render an executed notebook to a standalone HTML page (nbconvert's lab template), atomically."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    notebook = nbformat.read(executed, as_version=4)
+    body, _ = HTMLExporter().from_notebook_node(notebook)
+    _atomic_write_text(html_path, body)
+    return html_path
+
+
+def _short_error(exc: BaseException) -> str:
+    ename = getattr(exc, "ename", type(exc).__name__)
+    evalue = getattr(exc, "evalue", str(exc))
+    return f"{ename}: {evalue}".strip().splitlines()[0][:300]
+
+
+def run_notebook(
+    notebook: Path,
+    build_dir: Path,
+    parameters: Mapping[str, Any],
+    results_dir: Path,
+    kernel_name: str = "python3",
+    html: bool = True,
+) -> NotebookRun:
+    """Execute one notebook with papermill (cwd = its folder) into ``build_dir``; never raises for notebook errors."""
+    import papermill
+
+    name = notebook.stem
+    build_dir.mkdir(parents=True, exist_ok=True)
+    executed = build_dir / f"{name}.ipynb"
+    partial = build_dir / f".{name}.partial.ipynb"
+    (results_dir / f"{name}.json").unlink(missing_ok=True)  # a stale JSON must not pass for this run's
+    start = time.perf_counter()
+    status, error, results = "ok", "", {}
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(partial),
+            parameters=dict(parameters),
+            kernel_name=kernel_name,
+            cwd=str(notebook.parent),
+            progress_bar=False,
+        )
+        results = load_results(name, results_dir)
+    except Exception as exc:  # a failing notebook is reported in the table, the others still run
+        status, error = "failed", _short_error(exc)
+    seconds = time.perf_counter() - start
+    html_path = None
+    if partial.exists():
+        os.replace(partial, executed)  # the executed copy holds papermill's error marker when it failed
+        if html:
+            html_path = export_html(executed, build_dir / f"{name}.html")
+    return NotebookRun(name, status, seconds, results, error, executed if executed.exists() else None, html_path)
+
+
+def format_results(results: Mapping[str, Any], limit: int = 4) -> str:
+    """A compact ``key=value`` string of the first ``limit`` scalar results, for the summary table."""
+    parts = []
+    for key, value in results.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        parts.append(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}")
+        if len(parts) == limit:
+            break
+    return ", ".join(parts)
+
+
+def summary_table(runs: Sequence[NotebookRun]) -> str:
+    """A plain-text table: notebook, status, seconds, key results (or the error of a failed one)."""
+    rows = [("notebook", "status", "seconds", "key results")]
+    for run in runs:
+        rows.append((run.name, run.status, f"{run.seconds:.1f}", format_results(run.results) or run.error))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = []
+    for index, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3])
+        if index == 0:
+            lines.append("  ".join("-" * width for width in widths) + "  " + "-" * 11)
+    return "\n".join(lines)
+
+
+def run_workbook(
+    notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR,
+    build_dir: str | os.PathLike = BUILD_DIR,
+    smoke: bool | None = None,
+    only: Sequence[str] = (),
+    html: bool = True,
+    extra_parameters: Mapping[str, Any] | None = None,
+    progress: bool = True,
+) -> list[NotebookRun]:
+    """Execute every notebook into ``build_dir``; ``smoke=None`` means full size on a GPU, smoke size otherwise."""
+    from tqdm.auto import tqdm
+
+    if smoke is None:
+        smoke = not torch.cuda.is_available()
+    build_dir = Path(build_dir).resolve()
+    results_dir = build_dir / "notebook_results"
+    parameters = {"SMOKE": bool(smoke), "RESULTS_DIR": str(results_dir), **(extra_parameters or {})}
+    notebooks = list_notebooks(notebooks_dir, only)
+    runs = []
+    bar = tqdm(notebooks, desc="workbook", unit="notebook", disable=not progress)
+    for notebook in bar:
+        bar.set_postfix_str(notebook.stem)
+        runs.append(run_notebook(notebook.resolve(), build_dir, parameters, results_dir, html=html))
+    return runs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m gcflnet_lib.workbook run [--smoke | --full] [--only 01 08] [--build DIR] [--no-html]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m gcflnet_lib.workbook",
+        description="Execute the workbook's notebooks with papermill into build/ (executed .ipynb + HTML).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute every notebook and print a summary table")
+    size = run.add_mutually_exclusive_group()
+    size.add_argument("--smoke", dest="smoke", action="store_const", const=True, default=None,
+                      help="tiny sizes (default without a GPU)")
+    size.add_argument("--full", dest="smoke", action="store_const", const=False,
+                      help="full sizes (default with a GPU)")
+    run.add_argument("--only", nargs="+", default=(), metavar="PREFIX", help="run notebooks whose name starts so, e.g. 01 08")
+    run.add_argument("--notebooks", type=Path, default=NOTEBOOKS_DIR, help="folder of NN_topic.ipynb files")
+    run.add_argument("--build", type=Path, default=BUILD_DIR, help="output folder (default build/)")
+    run.add_argument("--no-html", dest="html", action="store_false", help="skip the HTML export")
+    args = parser.parse_args(argv)
+    try:
+        runs = run_workbook(args.notebooks, args.build, smoke=args.smoke, only=args.only, html=args.html)
+    except UserError as exc:
+        print(f"run_workbook: error: {exc}", file=sys.stderr)
+        return 2
+    print(summary_table(runs))
+    failed = [run.name for run in runs if run.status != "ok"]
+    if failed:
+        print(f"{len(failed)} of {len(runs)} notebook(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    print(f"all {len(runs)} notebook(s) ran; outputs in {Path(args.build).resolve()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

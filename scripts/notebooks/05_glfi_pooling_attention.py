@@ -1,0 +1,248 @@
+"""Generator of notebooks/05_glfi_pooling_attention.ipynb."""
+
+from _cells import code, md, parameters
+
+CELLS = [
+    md(
+        r"""
+        # 05 · GLFI: dense and dilated sampling, and attention from two poolings
+
+        The global-local feature interaction module (paper, Section 3.2) has three parts:
+
+        1. **local features** from a standard $3\times3$ convolution *in parallel with* dilated $3\times3$ convolutions:
+           *"dilated convolution can significantly enlarge the receptive field without increasing computational cost
+           [...] However, [...] the sparse sampling pattern of dilated convolution may lead to the loss of fine local
+           information. [...] standard convolution is introduced as a complementary branch"*;
+        2. a point-wise convolution (PWConv) that fuses the features with EEM's edge features;
+        3. **attention**: *"adaptive max pooling and adaptive average pooling [...] aggregate fused features along
+           different spatial dimensions. [...] By performing matrix multiplication on the outputs of these two pooling
+           operations, GLFI generates context-aware attention weights"*, which multiply the local features.
+
+        The paper does not say which dimensions are pooled. `gcflnet_lib.nn.GLFI` offers two readings:
+
+        - `attention="outer"` (default): max over the width gives a column $r \in \mathbb R^{C\times H\times 1}$, mean over
+          the height a row $c \in \mathbb R^{C\times 1\times W}$; their product is a full $H\times W$ map per channel,
+          $A = \sigma(r\,c)$, a *spatial* attention in which each position sees its whole row and column;
+        - `attention="channel"`: global max and mean pooling give $C$-vectors; their outer product, softmax over the last
+          axis, is a $C\times C$ map that mixes channels (a *channel* attention, like a tiny self-attention).
+
+        This notebook measures the receptive fields, draws the pooled attention, and compares the two readings.
+        """
+    ),
+    parameters(
+        """
+        SMOKE = False          # True: few small images so the notebook runs in seconds
+        DEVICE = "auto"        # "auto" -> cuda if available else cpu
+        DATA_DIR = ""          # "" -> synthetic scenes; else a standard-layout root
+        DATASET = "Synthetic"  # the split files' dataset name when DATA_DIR is given
+        SEED = 0
+        RESULTS_DIR = "../build/notebook_results"
+        """
+    ),
+    code(
+        """
+        import matplotlib.pyplot as plt
+        import numpy as np
+        import torch
+        import torch.nn.functional as F
+        from scipy import ndimage
+
+        from gcflnet_lib import workbook
+        from gcflnet_lib.nn import GLFI, channel_attention_map, outer_attention
+        from gcflnet_lib.ops import gradient_convergence, gradient_magnitude, spatial_gradient
+        from gcflnet_lib.viz import show_images
+
+        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR)
+        samples = workbook.load_samples(ctx, DATASET, split="test", n=6 if SMOKE else 24, size=128 if SMOKE else 256)
+        print(f"device {ctx.device}; {len(samples)} images")
+        """
+    ),
+    md(
+        r"""
+        ## Receptive fields, measured
+
+        The receptive field of an output pixel is the set of input pixels it depends on. Measure it with autograd:
+        the gradient of one centre output with respect to the input is non-zero exactly on that set. A $3\times3$
+        convolution with dilation $d$ samples 9 taps spread over a $(2d+1)\times(2d+1)$ window:
+        $\mathrm{RF} = 2d + 1$ for the same cost. Two dilated layers stacked show the price: a *checkerboard* of pixels
+        that are never seen (the "gridding" the paper alludes to). Dense sampling before the dilated layer fills the
+        holes, which is what the parallel dense branch and the stacking of GLFI blocks across levels provide.
+        """
+    ),
+    code(
+        """
+        def receptive_field(layers, size=31):
+            \"\"\"Bool (size, size) map of the input pixels the centre output of `layers` depends on.\"\"\"
+            x = torch.zeros(1, 1, size, size, requires_grad=True)
+            out = layers(x)
+            out[0, :, size // 2, size // 2].sum().backward()
+            return (x.grad[0, 0].abs() > 0).numpy()
+
+        def conv(dilation):
+            layer = torch.nn.Conv2d(1, 1, 3, padding=dilation, dilation=dilation, bias=False)
+            torch.nn.init.constant_(layer.weight, 1.0)  # all taps active, so every dependency shows
+            return layer
+
+        fields = {
+            "dense 3x3": receptive_field(conv(1)),
+            "dilation 2": receptive_field(conv(2)),
+            "dilation 3": receptive_field(conv(3)),
+            "dilation 2, twice": receptive_field(torch.nn.Sequential(conv(2), conv(2))),
+            "dense, then dilation 2": receptive_field(torch.nn.Sequential(conv(1), conv(2))),
+        }
+
+        def side(field):
+            rows, cols = np.nonzero(field)
+            return int(rows.max() - rows.min() + 1)
+
+        def coverage(field):
+            rows, cols = np.nonzero(field)
+            return float(field[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1].mean())
+
+        for name, field in fields.items():
+            print(f"{name:>36}: receptive field {side(field)}x{side(field)}, taps {int(field.sum()):3d}, coverage {coverage(field):.2f}")
+        show_images([f[8:23, 8:23] for f in fields.values()], list(fields), ncols=5, size=2.1);
+        """
+    ),
+    md(
+        r"""
+        GLFI's local branch runs one $3\times3$ convolution per rate (1, 2 and 3 by default) in parallel: receptive
+        fields of 3, 5 and 7 pixels for 9 taps each; concatenated and reduced by $1\times1$, the block sees a
+        $7\times7$ window whose centre is sampled densely.
+
+        ## The pooled attention, drawn
+
+        To see what the attention does, feed it features we understand: four channels computed from an image,
+        its intensity, its gradient magnitude, its gradient convergence (notebook 01) and its local contrast
+        (intensity minus a $9\times9$ mean), each standardised and rectified as a conv-BN-ReLU block would leave
+        them (non-negative, unit scale). Then
+
+        $$ r_{c,h} = \max_w F_{c,h,w}, \qquad \bar c_{c,w} = \frac1H\sum_h F_{c,h,w}, \qquad A_{c,h,w} = \sigma\big(r_{c,h}\,\bar c_{c,w}\big). $$
+        """
+    ),
+    code(
+        """
+        def interpretable_features(image):
+            \"\"\"(H, W) image -> (1, 4, H, W): intensity, |gradient|, convergence, local contrast; each
+            standardised and rectified, like the output of a conv-BN-ReLU block.\"\"\"
+            x = torch.from_numpy(image)[None, None].float()
+            channels = [x, gradient_magnitude(*spatial_gradient(x)), gradient_convergence(x),
+                        x - F.avg_pool2d(x, 9, stride=1, padding=4, count_include_pad=False)]
+            return torch.cat([F.relu((c - c.mean()) / (c.std() + 1e-6)) for c in channels], dim=1)
+
+        NAMES = ["intensity", "|gradient|", "convergence", "local contrast"]
+        sample = next(s for s in samples if s.mask.any())
+        features = interpretable_features(sample.image)
+
+        attention = outer_attention(features)
+        row_profile, column_profile = features.amax(dim=3, keepdim=True), features.mean(dim=2, keepdim=True)
+        logits = row_profile @ column_profile
+        by_hand_diff = float((torch.sigmoid(logits) - attention).abs().max())
+        # Rank in float64 from float64 profiles: float32 rounding of r_h * c_w would look like extra rank.
+        ranks = [int(torch.linalg.matrix_rank(row_profile[0, c].double() @ column_profile[0, c].double()))
+                 for c in range(features.shape[1])]
+        print(f"outer attention: by hand vs library {by_hand_diff:.1e}; rank of each channel's logit map: {ranks}; "
+              f"values in [{float(attention.min()):.3f}, {float(attention.max()):.3f}]")
+        assert by_hand_diff < 1e-6 and set(ranks) == {1}
+
+        fig, axes = plt.subplots(3, 4, figsize=(10, 7.5), layout="constrained")
+        for c, name in enumerate(NAMES):
+            axes[0, c].imshow(features[0, c], cmap="gray")
+            axes[0, c].set_title(name, fontsize=9)
+            axes[1, c].plot(row_profile[0, c, :, 0], label="r: max over W, per row h")
+            axes[1, c].plot(column_profile[0, c, 0], label="c: mean over H, per column w")
+            axes[1, c].set_xlabel("row h / column w", fontsize=8)
+            axes[2, c].imshow(attention[0, c], cmap="magma", vmin=0, vmax=1)
+            axes[2, c].contour(sample.mask, levels=[0.5], colors="cyan", linewidths=0.6)
+            axes[2, c].set_title("attention sigma(r c)", fontsize=9)
+        axes[1, 0].legend(fontsize=7)
+        for ax in axes[[0, 2]].flat:
+            ax.set_axis_off()
+        """
+    ),
+    md(
+        r"""
+        Each channel's map is rank one, the product of a row profile and a column profile: a pattern of bands.
+        The row that holds the target lights up across the whole width, because the max over $W$ keeps a small
+        target's response however small it is; columns light up where the *average* is high (here partly the
+        sensor's vertical stripes). Every position is weighted by global evidence along its row and column, the
+        "long-range dependency" at the cost of two poolings. With non-negative features the logits are $\ge 0$,
+        so the attention lies in $[0.5, 1)$: it re-weights by at most a factor 2 and never silences a feature.
+
+        ## The two readings compared
+
+        The same features through both attention types, and both GLFI variants built on four channels:
+        """
+    ),
+    code(
+        """
+        channel_map = channel_attention_map(features)
+        print("channel reading: a", tuple(channel_map.shape[1:]), "map, rows sum to", channel_map.sum(-1).flatten().tolist())
+        mixed = torch.matmul(channel_map, features.flatten(2)).reshape(features.shape)
+        weighted = features * attention
+
+        def target_contrast(tensor, mask):
+            \"\"\"Mean |activation| on the target over the mean on the background, per channel.\"\"\"
+            energy = tensor[0].abs()
+            far = torch.from_numpy(~ndimage.binary_dilation(mask, iterations=4))
+            near = torch.from_numpy(mask)
+            return [float(energy[c][near].mean() / energy[c][far].mean()) for c in range(energy.shape[0])]
+
+        contrast = {"features": target_contrast(features, sample.mask),
+                    "outer attention": target_contrast(weighted, sample.mask),
+                    "channel attention": target_contrast(mixed, sample.mask)}
+        for name, values in contrast.items():
+            print(f"{name:>18}: target/background per channel", " ".join(f"{v:6.2f}" for v in values))
+
+        fig, axes = plt.subplots(1, 3, figsize=(10, 3.2), layout="constrained")
+        shown = axes[0].imshow(channel_map[0], cmap="viridis")
+        axes[0].set_xticks(range(4), NAMES, rotation=45, fontsize=7)
+        axes[0].set_yticks(range(4), NAMES, fontsize=7)
+        axes[0].set_title("channel reading: C x C map")
+        fig.colorbar(shown, ax=axes[0])
+        axes[1].imshow(weighted[0, 2], cmap="RdBu_r")
+        axes[1].set_title("convergence x outer attention", fontsize=9)
+        axes[2].imshow(mixed[0, 2], cmap="RdBu_r")
+        axes[2].set_title("convergence row of the channel mix", fontsize=9)
+        for ax in axes[1:]:
+            ax.set_axis_off()
+
+        modules = {reading: GLFI(4, edge_channels=4, attention=reading).eval() for reading in ("outer", "channel")}
+        with torch.no_grad():
+            outputs = {reading: module(features, features) for reading, module in modules.items()}
+        parameters = {reading: sum(p.numel() for p in module.parameters()) for reading, module in modules.items()}
+        print("GLFI(4) parameters per reading:", parameters, "| output shapes:", {k: tuple(v.shape) for k, v in outputs.items()})
+        """
+    ),
+    md(
+        r"""
+        **Which reading?** Both cost no parameters beyond GLFI's convolutions. The *outer* reading produces what the
+        paper's words describe, "the importance of features at different spatial locations": a per-position weight,
+        and it keeps max-pooled small-target evidence in the spatial layout. The *channel* reading can only re-mix
+        whole channels, so it cannot single out one location; it is offered for comparison and ablation
+        (`build_model("gcflnet", attention="channel")`). The workbook's default is `"outer"`.
+        """
+    ),
+    code(
+        """
+        dense_side, dilated_side = side(fields["dense 3x3"]), side(fields["dilation 3"])
+        assert (dense_side, side(fields["dilation 2"]), dilated_side) == (3, 5, 7)
+        assert coverage(fields["dilation 2, twice"]) < 1.0 == coverage(fields["dense, then dilation 2"])
+        assert 0.0 <= float(attention.min()) and float(attention.max()) <= 1.0
+        assert parameters["outer"] == parameters["channel"]
+
+        workbook.record_results("05_glfi_pooling_attention", {
+            "receptive_field_dense": dense_side,
+            "receptive_field_dilated": dilated_side,
+            "coverage_dilated_twice": coverage(fields["dilation 2, twice"]),
+            "coverage_with_dense": coverage(fields["dense, then dilation 2"]),
+            "attention_min": float(attention.min()),
+            "attention_max": float(attention.max()),
+            "rank_of_attention_logits": max(ranks),
+            "outer_by_hand_max_abs_diff": by_hand_diff,
+            "target_contrast": contrast,
+            "glfi_parameters": parameters["outer"],
+        }, RESULTS_DIR)
+        """
+    ),
+]

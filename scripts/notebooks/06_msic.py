@@ -1,0 +1,238 @@
+"""Generator of notebooks/06_msic.ipynb."""
+
+from _cells import code, md, parameters
+
+CELLS = [
+    md(
+        r"""
+        # 06 · MSIC: multi-scale information compensation on the skip connections
+
+        A U-Net skip concatenates encoder features (fine, low level) with upsampled decoder features (coarse, high
+        level). The paper (Section 3.3) replaces that with attention-based compensation: *"For high-level features,
+        a spatial attention mechanism is introduced to reweight spatial dimensions [...] For low-level features, a
+        channel attention mechanism is employed to adaptively learn the importance of each channel [...] information
+        compensation is implemented through attention-based feature modulation rather than direct concatenation or
+        residual addition."*
+
+        Reading taken by `gcflnet_lib.nn.MSIC` (the attention maps are *computed* where the paper says, and each
+        *modulates the other level*, which is what makes it a compensation). With low-level features $L$
+        ($C$ channels, $H\times W$) and high-level features $H$ (coarser, more channels):
+
+        $$
+        \tilde H = \mathrm{up}\big(\phi(H)\big), \qquad
+        S = \sigma\Big(\mathrm{conv}_{7\times7}\big[\operatorname{mean}_c \tilde H,\ \max_c \tilde H\big]\Big) \in (0,1)^{1\times H\times W},
+        $$
+        $$
+        A = \sigma\Big(\mathrm{MLP}\big(\operatorname{avg}_{hw} L\big) + \mathrm{MLP}\big(\max_{hw} L\big)\Big) \in (0,1)^{C\times1\times1},
+        \qquad
+        \text{out} = \mathrm{ResBlock}\big([\,L \odot S,\ \tilde H \odot A\,]\big),
+        $$
+
+        where $\phi$ is a $1\times1$ conv-BN-ReLU to $C$ channels and "up" is bilinear. The decoder's sense of *where*
+        the target is ($S$) cleans the detailed but noisy encoder features; the encoder's sense of *which channels
+        matter* ($A$) sharpens the coarse decoder features.
+
+        We look at $S$, $A$ and their effect on real features of a GCFLNet, briefly trained here or loaded from
+        `CHECKPOINT`.
+        """
+    ),
+    parameters(
+        """
+        SMOKE = False          # True: a tiny model and a few steps so the notebook runs in seconds
+        DEVICE = "auto"        # "auto" -> cuda if available else cpu
+        DATA_DIR = ""          # "" -> synthetic scenes; else a standard-layout root
+        DATASET = "Synthetic"  # the split files' dataset name when DATA_DIR is given
+        SEED = 0
+        CHECKPOINT = ""        # optional trained "gcflnet" checkpoint (gcflnet train ... final.pt); "" trains briefly here
+        TRAIN_STEPS = 600      # steps of the brief training used when CHECKPOINT is "" (SMOKE uses 20)
+        RESULTS_DIR = "../build/notebook_results"
+        """
+    ),
+    code(
+        """
+        import matplotlib.pyplot as plt
+        import numpy as np
+        import torch
+        import torch.nn.functional as F
+        from scipy import ndimage
+
+        from gcflnet_lib import workbook
+        from gcflnet_lib.nn import MSIC, ConcatSkip, upsample_to
+
+        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR)
+        SIZE = 128 if SMOKE else 256
+        train_samples = workbook.load_samples(ctx, DATASET, split="train", n=16 if SMOKE else 128, size=SIZE)
+        test_samples = workbook.load_samples(ctx, DATASET, split="test", n=4 if SMOKE else 16, size=SIZE)
+        fit = workbook.model_for_notebook(
+            ctx, "gcflnet", CHECKPOINT, train_samples,
+            steps=20 if SMOKE else TRAIN_STEPS,
+            channels=(8, 16, 32, 64) if SMOKE else (16, 32, 64, 128, 256),
+            crop_size=48 if SMOKE else 128, batch_size=4 if SMOKE else 8,
+        )
+        model = fit.model
+        skips = list(model.decoder)  # decoder[k] works at level levels-2-k: coarsest skip first
+        assert all(isinstance(skip, MSIC) for skip in skips)
+        print(f"device {ctx.device}; GCFLNet {model.config['channels']}, "
+              + (CHECKPOINT or f"trained here for {len(fit.losses)} steps (loss {fit.losses[0]:.3f} -> {fit.losses[-1]:.3f})"))
+        """
+    ),
+    md(
+        r"""
+        ## One MSIC by hand
+
+        Capture the inputs of every skip with forward hooks, recompute the finest one from the equations and compare.
+        """
+    ),
+    code(
+        """
+        def normalised(sample):
+            return ((torch.from_numpy(sample.image)[None, None] - fit.mean) / fit.std).to(ctx.device)
+
+        sample = next(s for s in test_samples if s.mask.any())
+        named = {}
+        for k, skip in enumerate(skips):
+            named[f"skip {k}"], named[f"spatial {k}"], named[f"channel {k}"] = skip, skip.spatial, skip.channel
+        with torch.no_grad(), workbook.capture_outputs(named, inputs=True) as seen:
+            model(normalised(sample))
+
+        finest = len(skips) - 1
+        low, high = seen[f"skip {finest}.inputs"]
+        msic = skips[finest]
+        with torch.no_grad():
+            high_up = upsample_to(msic.high_proj(high), low)
+            pooled = torch.cat([high_up.mean(1, keepdim=True), high_up.amax(1, keepdim=True)], dim=1)
+            spatial = torch.sigmoid(msic.spatial.conv(pooled))
+            mlp = msic.channel.mlp
+            channel = torch.sigmoid(mlp(low.mean((2, 3), keepdim=True)) + mlp(low.amax((2, 3), keepdim=True)))
+            by_hand = msic.fuse(torch.cat([low * spatial, high_up * channel], dim=1))
+        by_hand_diff = float((by_hand - seen[f"skip {finest}"]).abs().max())
+        print(f"finest skip: low {tuple(low.shape)}, high {tuple(high.shape)} -> {tuple(by_hand.shape)}; "
+              f"by hand vs module {by_hand_diff:.1e}")
+        assert by_hand_diff < 1e-5
+        assert torch.allclose(spatial, seen[f"spatial {finest}"]) and torch.allclose(channel, seen[f"channel {finest}"])
+        """
+    ),
+    md(
+        r"""
+        ## Spatial and channel attention at every skip
+
+        Per skip (coarse to fine): the low-level features $L$ and the projected, upsampled high-level features
+        $\tilde H$ (mean |activation| over channels), the spatial map $S$ computed from $\tilde H$, $L \odot S$, and
+        the channel weights $A$ computed from $L$. The cyan contour is the target.
+        """
+    ),
+    code(
+        """
+        def energy(tensor):
+            return tensor[0].abs().mean(0).cpu().numpy()
+
+        def mask_like(mask, tensor):
+            \"\"\"The full-resolution mask max-pooled to the tensor's level (the tensor may hold padding).\"\"\"
+            scale = 2 ** round(np.log2(mask.shape[-1] / tensor.shape[-1]))
+            pooled = F.max_pool2d(torch.from_numpy(mask).float()[None, None], scale, ceil_mode=True)[0, 0].numpy() > 0
+            return pooled[: tensor.shape[-2], : tensor.shape[-1]]
+
+        fig, axes = plt.subplots(len(skips), 5, figsize=(12, 2.4 * len(skips)), layout="constrained", squeeze=False)
+        for k, skip in enumerate(skips):
+            low_k, high_k = seen[f"skip {k}.inputs"]
+            with torch.no_grad():
+                high_up_k = upsample_to(skip.high_proj(high_k), low_k)
+            spatial_k, channel_k = seen[f"spatial {k}"], seen[f"channel {k}"]
+            target = mask_like(sample.mask, low_k)
+            panels = [("L (encoder)", energy(low_k), "magma"), ("H~ (decoder, up)", energy(high_up_k), "magma"),
+                      ("S = spatial attention", spatial_k[0, 0].cpu().numpy(), "viridis"),
+                      ("L x S", energy(low_k * spatial_k), "magma")]
+            for column, (title, image, cmap) in enumerate(panels):
+                ax = axes[k, column]
+                ax.imshow(image, cmap=cmap, **({"vmin": 0, "vmax": 1} if column == 2 else {}))
+                ax.contour(target, levels=[0.5], colors="cyan", linewidths=0.6)
+                ax.set_title(f"skip {k}, {low_k.shape[-2]}x{low_k.shape[-1]}: {title}" if column == 0 else title, fontsize=8)
+                ax.set_axis_off()
+            axes[k, 4].bar(range(channel_k.shape[1]), channel_k[0, :, 0, 0].cpu().numpy())
+            axes[k, 4].set_ylim(0, 1)
+            axes[k, 4].set_title(f"A = channel attention ({channel_k.shape[1]} ch)", fontsize=8)
+        """
+    ),
+    md(
+        r"""
+        ## What compensation changes
+
+        Over all test images that hold a target, per skip: how much the spatial map changes the encoder features,
+        $\lVert L\odot S - L\rVert / \lVert L\rVert$, and the target-to-background energy ratio of $L$ before and after it.
+        A U-Net skip (`ConcatSkip`) would pass $L$ through unchanged.
+        """
+    ),
+    code(
+        """
+        rows = {k: {"change": [], "before": [], "after": [], "s_min": [], "s_max": [], "a_min": [], "a_max": []} for k in range(len(skips))}
+        for s in test_samples:
+            if not s.mask.any():
+                continue
+            with torch.no_grad(), workbook.capture_outputs(named, inputs=True) as out:
+                model(normalised(s))
+            for k in range(len(skips)):
+                low_k, _ = out[f"skip {k}.inputs"]
+                spatial_k, channel_k = out[f"spatial {k}"], out[f"channel {k}"]
+                compensated = low_k * spatial_k
+                target = mask_like(s.mask, low_k)
+                near = ndimage.binary_dilation(target, iterations=1)
+                far = ~ndimage.binary_dilation(target, iterations=3)
+                for key, tensor in (("before", low_k), ("after", compensated)):
+                    e = energy(tensor)[: target.shape[0], : target.shape[1]]
+                    rows[k][key].append(e[near].mean() / max(e[far].mean(), 1e-12))
+                rows[k]["change"].append(float((compensated - low_k).norm() / low_k.norm()))
+                rows[k]["s_min"].append(float(spatial_k.min()))
+                rows[k]["s_max"].append(float(spatial_k.max()))
+                rows[k]["a_min"].append(float(channel_k.min()))
+                rows[k]["a_max"].append(float(channel_k.max()))
+
+        per_skip = []
+        for k, values in rows.items():
+            summary = {"skip": k, "change": float(np.mean(values["change"])),
+                       "target_ratio_before": float(np.mean(values["before"])),
+                       "target_ratio_after": float(np.mean(values["after"]))}
+            per_skip.append(summary)
+            print(f"skip {k}: ||L S - L|| / ||L|| = {summary['change']:.3f}; target/background energy "
+                  f"{summary['target_ratio_before']:.2f} -> {summary['target_ratio_after']:.2f}")
+
+        concat = ConcatSkip(8, 16)
+        msic_small = MSIC(8, 16)
+        count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
+        print(f"parameters for a (8, 16) skip: U-Net concatenation {count(concat)}, MSIC {count(msic_small)}")
+        """
+    ),
+    md(
+        r"""
+        The spatial map is the decoder telling the encoder features where to look: where $S<1$ it damps them. It
+        changes the skip substantially (the relative change above), unlike a U-Net skip, which passes $L$ unchanged.
+        Whether the target's share of the energy grows at a skip (ratio after > before) depends on how well the
+        decoder has located the target at that scale; a briefly trained model gives mixed answers, so read the
+        numbers of your run, and run with a trained `CHECKPOINT` to see a converged model. The channel weights $A$ are
+        one number per channel for the whole image: they select which decoder channels pass, using the encoder's
+        statistics. Whether all this pays off is the ablation's question (GCFLNet with and without MSIC).
+        """
+    ),
+    code(
+        """
+        spatial_min = min(min(v["s_min"]) for v in rows.values())
+        spatial_max = max(max(v["s_max"]) for v in rows.values())
+        channel_min = min(min(v["a_min"]) for v in rows.values())
+        channel_max = max(max(v["a_max"]) for v in rows.values())
+        skip_change = float(np.mean([row["change"] for row in per_skip]))
+        assert 0.0 <= spatial_min <= spatial_max <= 1.0 and 0.0 <= channel_min <= channel_max <= 1.0
+        assert skip_change > 0.0
+
+        workbook.record_results("06_msic", {
+            "skip_change_relative": skip_change,
+            "spatial_attention_min": spatial_min,
+            "spatial_attention_max": spatial_max,
+            "channel_attention_min": channel_min,
+            "channel_attention_max": channel_max,
+            "per_skip": per_skip,
+            "by_hand_max_abs_diff": by_hand_diff,
+            "checkpoint": bool(CHECKPOINT),
+            "train_steps": len(fit.losses),
+        }, RESULTS_DIR)
+        """
+    ),
+]

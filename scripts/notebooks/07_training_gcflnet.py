@@ -1,0 +1,329 @@
+"""Generator of notebooks/07_training_gcflnet.ipynb."""
+
+from _cells import code, md, parameters
+
+CELLS = [
+    md(
+        r"""
+        # 07 · Training GCFLNet
+
+        The paper trains GCFLNet with four ingredients (Section 4.1): *"the batch size is set to 16 and the maximum
+        number of training epochs is 1500. SoftIoULoss is employed [...] The AdamW optimizer is adopted [...] A
+        multi-stage learning rate decay strategy is applied [...] a deep supervision scheme is introduced by imposing
+        supervisory signals at multiple network levels."*
+
+        **SoftIoU.** With probabilities $p_i = \sigma(z_i)$ from the logits $z$ and a 0/1 mask $t$, summed over every
+        pixel of the batch and with smoothing $s = 1$:
+
+        $$
+        \mathcal L_{\mathrm{SoftIoU}}(z, t) = 1 - \frac{\sum_i p_i t_i + s}{\sum_i p_i + \sum_i t_i - \sum_i p_i t_i + s}.
+        $$
+
+        **Deep supervision.** Every decoder level $k = 1..K$ has a $1\times1$ head whose logits $z^{(k)}$ are upsampled
+        to full resolution; the objective is their mean, $\mathcal L = \frac1K \sum_k \mathcal L_{\mathrm{SoftIoU}}(z^{(k)}, t)$.
+
+        **AdamW** with decoupled weight decay $\lambda$: with the gradient $g_t$,
+        $m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t$, $v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2$ and their bias-corrected
+        $\hat m_t, \hat v_t$,
+
+        $$ \theta_t = \theta_{t-1} - \eta_e\Big(\frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon} + \lambda\,\theta_{t-1}\Big). $$
+
+        **Multi-step decay.** After epoch $e$ the learning rate is $\eta_e = \eta_0\,\gamma^{\lvert\{m \in M:\ m \le e\}\rvert}$.
+
+        The paper gives no $\eta_0$, $\lambda$, milestones $M$ or crop size; the reading taken here (and the defaults of
+        `gcflnet_lib.engine.TrainConfig` and `gcflnet train`) is $\eta_0 = 10^{-3}$, $\lambda = 10^{-2}$,
+        $M$ = 50 % and 75 % of the epochs, $\gamma = 0.1$, random $256\times256$ crops with flips and transposes.
+        The score reported is always the **last** epoch's (no epoch is picked on the test set).
+
+        **How this notebook runs.** On a GPU (`DEVICE = "auto"` finds it) it trains the full-width model for `EPOCHS`
+        epochs. With `SMOKE = True` it trains a narrow model for a few epochs on small images, which runs in seconds
+        on a CPU and shows every step, but learns little. Without a GPU you can still study a trained model: give its
+        checkpoint as `CHECKPOINT` (the `final.pt` of `gcflnet train`), and the notebook skips training and evaluates it.
+        """
+    ),
+    parameters(
+        """
+        SMOKE = False          # True: a narrow model, small images, a few epochs (seconds on a CPU)
+        EPOCHS = 300           # full runs (the paper: 1500); smoke runs use at most 8
+        DEVICE = "auto"        # "auto" -> cuda if available else cpu
+        DATA_DIR = ""          # "" -> synthetic scenes under ../data/synthetic; else a standard-layout root
+        DATASET = "Synthetic"  # the split files' dataset name when DATA_DIR is given, e.g. "NUAA-SIRST"
+        SEED = 0
+        CHECKPOINT = ""        # a trained "gcflnet" checkpoint (final.pt): skip training and evaluate it
+        RESULTS_DIR = "../build/notebook_results"
+        """
+    ),
+    code(
+        """
+        from pathlib import Path
+
+        import matplotlib.pyplot as plt
+        import numpy as np
+        import torch
+        import torch.nn.functional as F
+        from IPython.display import Markdown, display
+
+        from gcflnet_lib import workbook
+        from gcflnet_lib.data.dataset import load_split
+        from gcflnet_lib.engine import TrainConfig, predict_probabilities, save_checkpoint, train, evaluate_model
+        from gcflnet_lib.engine.config import multistep_factor
+        from gcflnet_lib.errors import CheckpointError
+        from gcflnet_lib.experiments import markdown_table, notebook_runs_dir, synthetic_dataset_dir, training_data
+        from gcflnet_lib.losses import deep_supervision_loss, soft_iou_loss
+        from gcflnet_lib.models import build_model
+        from gcflnet_lib.viz import overlay_prediction, plot_roc, show_images
+
+        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR)
+        RUNS = notebook_runs_dir(RESULTS_DIR, "07_training_gcflnet")
+        N_SCENES, SIZE = (48, 64) if SMOKE else (400, 256)  # synthetic scenes only (half train, half test)
+        root, dataset = training_data(ctx.data_dir, DATASET, synthetic_dataset_dir("../data/synthetic", N_SCENES, SIZE, SEED),
+                                      N_SCENES, SIZE, SEED)
+        print(f"device {ctx.device}; data {root} ({dataset}); runs in {RUNS}")
+        if CHECKPOINT:  # checked before anything slow: a missing file or another variant stops here
+            model, meta = workbook.load_trained_model(CHECKPOINT, "gcflnet", ctx.device)
+        if not SMOKE and ctx.device.type == "cpu" and not CHECKPOINT:
+            print("note: a full run on a CPU takes many hours; use SMOKE = True, a GPU, or a CHECKPOINT")
+        """
+    ),
+    md(
+        r"""
+        ## The loss, by hand
+
+        First the objective written out from the formulas above, against `gcflnet_lib.losses` on random logits of
+        three deep-supervision heads. Then why SoftIoU and not the pixel-wise binary cross-entropy: a small target
+        covers a tiny share of the pixels, so a network that answers "no target anywhere" already has a small BCE,
+        while its SoftIoU loss stays near 1: the IoU is normalised by the target's own size.
+        """
+    ),
+    code(
+        """
+        def soft_iou_by_hand(logits, target, smooth=1.0):
+            p = torch.sigmoid(logits)
+            intersection = (p * target).sum()
+            return 1 - (intersection + smooth) / (p.sum() + target.sum() - intersection + smooth)
+
+        generator = torch.Generator().manual_seed(SEED)
+        target = torch.zeros(2, 1, 64, 64)
+        target[:, :, 30:33, 40:43] = 1.0  # one 3x3 target per image: 0.2 % of the pixels
+        heads = [torch.randn(2, 1, 64, 64, generator=generator) for _ in range(3)]
+        by_hand = sum(soft_iou_by_hand(z, target) for z in heads) / len(heads)
+        library = deep_supervision_loss(heads, target)
+        print(f"deep-supervision SoftIoU: by hand {by_hand:.6f}, library {library:.6f}")
+        assert abs(float(by_hand) - float(library)) < 1e-6
+
+        nothing = torch.full_like(target, -6.0)  # confidently "no target anywhere"
+        bce_nothing = float(F.binary_cross_entropy_with_logits(nothing, target))
+        soft_nothing = float(soft_iou_loss(nothing, target))
+        print(f"'no target anywhere': BCE {bce_nothing:.4f}, SoftIoU loss {soft_nothing:.4f}")
+        assert bce_nothing < 0.05 < 0.9 < soft_nothing
+        """
+    ),
+    md(
+        r"""
+        ## The run's settings and learning-rate schedule
+
+        Full runs keep the paper's batch 16, $256\times256$ crops and full widths (16, 32, 64, 128, 256). Smoke runs
+        shrink everything; their raised learning rate and target-centred crops (`p_target`) let a few dozen steps
+        show a falling loss.
+        """
+    ),
+    code(
+        """
+        RUN_DIR = RUNS / "gcflnet"
+        if SMOKE:
+            settings = dict(epochs=min(EPOCHS, 8 if ctx.synthetic else 3), channels=(8, 16, 32),
+                            batch_size=4 if ctx.synthetic else 16, crop_size=64, lr=3e-3, p_target=0.8,
+                            eval_every=2 if ctx.synthetic else 0)
+        else:
+            settings = dict(epochs=EPOCHS, eval_every=max(1, EPOCHS // 30))
+        config = TrainConfig(data_root=str(root), dataset=dataset, out_dir=str(RUN_DIR), model="gcflnet",
+                             device=DEVICE, seed=SEED, overwrite=True, **settings)
+        display(Markdown(markdown_table([config.to_dict()], ["model", "channels", "epochs", "batch_size", "crop_size",
+                                                              "lr", "weight_decay", "p_target", "eval_every"])))
+
+        epochs = np.arange(config.epochs)
+        lr = [config.lr * multistep_factor(e, config.resolved_milestones, config.gamma) for e in epochs]
+        fig, ax = plt.subplots(figsize=(5, 2.5), layout="constrained")
+        ax.step(epochs + 1, lr, where="post")
+        ax.set(xlabel="epoch", ylabel="learning rate", yscale="log",
+               title=f"multi-step decay at {config.resolved_milestones}, gamma {config.gamma}");
+        """
+    ),
+    md(
+        r"""
+        ## Training (or the given checkpoint)
+
+        `gcflnet_lib.engine.train` is the same loop `gcflnet train` runs: the split is decoded once and kept on the
+        device, every step cuts random crops (centred on a target with probability `p_target`), flips and transposes
+        them, and takes one AdamW step on the deep-supervision SoftIoU. It writes `last.pt` / `final.pt`, `history.csv`
+        and `metrics.json` into the run folder. The same command line, for a full run on NUAA-SIRST:
+
+        ```bash
+        gcflnet train --data ../shared/datasets/NUAA-SIRST --dataset NUAA-SIRST --out runs/gcflnet-sirst --epochs 1500
+        ```
+
+        Either way the model studied below is **loaded back from its checkpoint** with
+        `workbook.load_trained_model(path, "gcflnet")`, the path a reader without a GPU takes; it refuses a
+        checkpoint of another variant (see the end of the notebook).
+        """
+    ),
+    code(
+        """
+        if CHECKPOINT:
+            checkpoint = Path(CHECKPOINT).expanduser()
+            trained_here = None
+            print(f"CHECKPOINT given: no training here, studying {checkpoint}")
+        else:
+            trained_here = train(config)
+            checkpoint = RUN_DIR / "final.pt"
+            model, meta = workbook.load_trained_model(checkpoint, "gcflnet", ctx.device)
+        history, norm = meta["history"], meta["norm"]
+        n_params = sum(p.numel() for p in model.parameters())
+        print(f"{checkpoint}: {meta['epoch']} epochs on {meta.get('dataset')!r}, channels {model.config['channels']}, "
+              f"{n_params:,} parameters")
+        if meta.get("dataset") != dataset:
+            print(f"note: the checkpoint was trained on {meta.get('dataset')!r} and is scored below on {dataset!r}")
+        """
+    ),
+    md(
+        r"""
+        ## Learning curves
+
+        The loss is the mean SoftIoU of each epoch's steps; the test metrics are computed every `eval_every` epochs
+        (and after the last). They are shown to follow the run, never to choose an epoch: the reported result is the
+        last one. Dotted lines mark the learning-rate milestones.
+        """
+    ),
+    code(
+        """
+        epoch_axis = [row["epoch"] for row in history]
+        losses = [row["loss"] for row in history]
+        evaluated = [row for row in history if "miou" in row]
+        saved_config = meta.get("train_config")
+        milestones = TrainConfig.from_dict(saved_config).resolved_milestones if saved_config else ()
+
+        fig, (ax_loss, ax_metrics) = plt.subplots(1, 2, figsize=(10, 3.4), layout="constrained")
+        ax_loss.plot(epoch_axis, losses, marker=".")
+        for milestone in milestones:
+            ax_loss.axvline(milestone, color="gray", linestyle=":")
+        ax_loss.set(xlabel="epoch", ylabel="SoftIoU loss (epoch mean)", title="training loss")
+        for key in ("miou", "niou", "pd"):
+            ax_metrics.plot([r["epoch"] for r in evaluated], [r[key] for r in evaluated], marker="o", label=key)
+        ax_metrics.set(xlabel="epoch", ylabel="score", ylim=(-0.02, 1.02), title="test metrics")
+        ax_fa = ax_metrics.twinx()
+        ax_fa.plot([r["epoch"] for r in evaluated], [r["fa"] * 1e6 for r in evaluated], "k--", marker="x", label="Fa")
+        ax_fa.set_ylabel("Fa (x1e-6)")
+        ax_metrics.legend(loc="center left", fontsize=8)
+        ax_fa.legend(loc="center right", fontsize=8);
+        print(f"loss: first epoch {losses[0]:.4f}, last epoch {losses[-1]:.4f}")
+        """
+    ),
+    md(
+        r"""
+        ## Evaluation with the BasicIRSTD protocol
+
+        Full test images, zero-padded to a multiple of 32, predictions cropped back and quantised to 8 bits as saved
+        maps would be, threshold 0.5: mIoU (total intersection / total union), nIoU (mean per-image IoU), Pd (targets
+        whose centroid is within 3 px of a predicted component), Fa (falsely predicted pixels / all pixels), and the
+        Pd-Fa ROC over thresholds. When the model was trained here, scoring its checkpoint must give the run's own
+        last-epoch numbers.
+        """
+    ),
+    code(
+        """
+        test_samples = load_split(root, dataset, "test")
+        metrics = evaluate_model(model, test_samples, ctx.device, norm["mean"], norm["std"])
+        if trained_here is not None:
+            for key in ("miou", "niou", "pd", "fa"):
+                assert abs(metrics[key] - trained_here["final"][key]) < 1e-3, key
+            print("checkpoint score == the run's last-epoch score")
+
+        display(Markdown(markdown_table(
+            [{**metrics, "fa_e6": metrics["fa"] * 1e6, "split": f"{dataset} test ({metrics['n_images']} images)"}],
+            {"split": None, "miou": ".4f", "niou": ".4f", "pd": ".4f", "fa_e6": ".2f", "auc": ".4f"})))
+        plot_roc({"GCFLNet": {**metrics["roc"], "auc": metrics["auc"]}});
+        """
+    ),
+    md(
+        r"""
+        ## Predictions
+
+        Test images that hold targets, the predicted probability and the decision at 0.5 over the image
+        (gold: hit, red: false alarm, cyan: missed target pixels).
+        """
+    ),
+    code(
+        """
+        shown = [s for s in test_samples if s.mask.any()][:4]
+        probabilities = predict_probabilities(model, [s.image for s in shown], ctx.device, norm["mean"], norm["std"])
+        panels, titles = [], []
+        for sample, prob in zip(shown, probabilities):
+            panels += [sample.image, prob, overlay_prediction(sample.image, prob > 0.5, sample.mask)]
+            titles += [sample.name, f"probability (max {prob.max():.2f})", "decision p > 0.5"]
+        show_images(panels, titles, ncols=3, cmap=["gray", "magma", "gray"] * len(shown), size=2.8);
+        """
+    ),
+    md(
+        r"""
+        ## A checkpoint of another variant is refused
+
+        A checkpoint records its model's configuration, so `build_model(**config)` can rebuild it. That also lets the
+        notebook refuse one made for another variant (a U-Net, an ablation model) with a clear message rather than
+        study the wrong network, or fail later on mismatched weights.
+        """
+    ),
+    code(
+        """
+        foreign = build_model("unet", channels=(4, 8))
+        foreign_path = save_checkpoint(RUNS / "unet_checkpoint_for_refusal.pt", {
+            "model": foreign.state_dict(), "model_config": foreign.config, "epoch": 0, "norm": {"mean": 0.0, "std": 1.0}})
+        refusal = ""
+        try:
+            workbook.load_trained_model(foreign_path, "gcflnet")
+        except CheckpointError as error:
+            refusal = str(error)
+        print(refusal)
+        assert "'unet'" in refusal and "'gcflnet'" in refusal
+        """
+    ),
+    md(
+        r"""
+        ## Checks and results
+
+        The loss must have fallen from the first epoch to the last, and every metric must be a valid rate. A full
+        run (not smoke) must also clear a modest bar, mIoU above 0.5, on the data it was trained for: it says the
+        network learned the task, not that it reproduces the paper (86.5 % IoU on NUDT-SIRST, 71.9 % on IRSTD-1K after
+        1500 epochs). Smoke numbers are not results: a narrow model after a few dozen steps.
+        """
+    ),
+    code(
+        """
+        MIOU_BAR = 0.5
+        assert len(losses) >= 2, f"{checkpoint} holds a history of {len(losses)} epoch(s); need 2 to see learning"
+        assert losses[-1] < losses[0], f"the loss did not decrease: {losses[0]:.4f} -> {losses[-1]:.4f}"
+        for key in ("miou", "niou", "pd", "fa", "auc"):
+            assert 0.0 <= metrics[key] <= 1.0, (key, metrics[key])
+        if not SMOKE and meta.get("dataset") == dataset:
+            assert metrics["miou"] > MIOU_BAR, f"mIoU {metrics['miou']:.3f} is below {MIOU_BAR} after {meta['epoch']} epochs"
+
+        workbook.record_results("07_training_gcflnet", {
+            "epochs": int(meta["epoch"]),
+            "first_loss": losses[0],
+            "final_loss": losses[-1],
+            "loss_decreased": losses[-1] < losses[0],
+            "miou": metrics["miou"],
+            "niou": metrics["niou"],
+            "pd": metrics["pd"],
+            "fa": metrics["fa"],
+            "auc": metrics["auc"],
+            "n_test_images": metrics["n_images"],
+            "params": n_params,
+            "dataset": dataset,
+            "device": str(ctx.device),
+            "smoke": SMOKE,
+            "checkpoint": bool(CHECKPOINT),
+            "foreign_checkpoint_refused": bool(refusal),
+        }, RESULTS_DIR)
+        """
+    ),
+]

@@ -1,0 +1,276 @@
+"""Generator of notebooks/08_metrics_roc_thresholds.ipynb."""
+
+from _cells import code, md, parameters
+
+CELLS = [
+    md(
+        r"""
+        # 08 · Metrics: IoU, nIoU, Pd, Fa, ROC, and choosing a threshold
+
+        The paper (Section 4.2) scores shape with IoU and localisation with the probability of detection Pd and the
+        false-alarm rate Fa, and compares methods with Pd-Fa ROC curves:
+
+        $$
+        \mathrm{IoU} = \frac{A_{\text{inter}}}{A_{\text{union}}}, \qquad
+        P_d = \frac{T_{\text{correct}}}{T_{\text{all}}}, \qquad
+        F_a = \frac{P_{\text{false}}}{P_{\text{all}}} .
+        $$
+
+        The paper words $P_d$ in pixels, but the field's protocol (BasicIRSTD, DNANet, MSHNet), which its numbers come
+        from, counts **targets**. That is the reading of `gcflnet_lib.metrics`:
+
+        - **mIoU** = total intersection / total union over the split; **nIoU** = mean per-image IoU over images
+          that hold a target;
+        - **Pd**: targets and predictions are 8-connected components; each target, in raster order, takes the first
+          remaining predicted component whose centroid is closer than 3 px; $P_d$ = matched targets / targets;
+        - **Fa** = predicted pixels outside matched components / all pixels (papers print it $\times 10^{-6}$);
+        - a pixel is predicted when its probability is **> 0.5**; the ROC sweeps that threshold.
+
+        First the rules by hand on tiny examples, then the library on the same, then ROC curves, then a widget to
+        choose the threshold and a minimum component size while watching Pd, Fa and IoU.
+        """
+    ),
+    parameters(
+        """
+        SMOKE = False          # True: few images and a tiny model so the notebook runs in seconds
+        DEVICE = "auto"        # "auto" -> cuda if available else cpu
+        DATA_DIR = ""          # "" -> synthetic scenes; else a standard-layout root
+        DATASET = "Synthetic"  # the split files' dataset name when DATA_DIR is given
+        SEED = 0
+        CHECKPOINT = ""        # optional trained checkpoint (gcflnet train ... final.pt); "" trains a tiny model here
+        TRAIN_STEPS = 600      # steps of the brief training used when CHECKPOINT is "" (SMOKE uses 20)
+        MODEL = "gcflnet"      # the model the checkpoint must hold (another variant is refused)
+        RESULTS_DIR = "../build/notebook_results"
+        """
+    ),
+    code(
+        """
+        import matplotlib.pyplot as plt
+        import numpy as np
+        from IPython.display import display
+        from scipy import ndimage
+
+        from gcflnet_lib import workbook
+        from gcflnet_lib.classical import tophat
+        from gcflnet_lib.engine import predict_probabilities
+        from gcflnet_lib.metrics import IRSTDMetrics
+        from gcflnet_lib.viz import ThresholdExplorer, overlay_prediction, plot_roc, show_images, threshold_stats
+
+        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR)
+        trained = workbook.load_trained_model(CHECKPOINT, MODEL, ctx.device) if CHECKPOINT else None  # refuses another variant
+        SIZE = 128 if SMOKE else 256
+        # Full size: the whole test split of a real dataset, or 100 synthetic scenes.
+        test_samples = workbook.load_samples(ctx, DATASET, split="test", n=6 if SMOKE else (100 if ctx.synthetic else 0), size=SIZE)
+        print(f"device {ctx.device}; {len(test_samples)} test images; model: {CHECKPOINT or 'trained briefly below'}")
+        """
+    ),
+    md(
+        r"""
+        ## The rules by hand
+
+        Four $12\times12$ images (truth and prediction already binary):
+
+        | image | truth | prediction | intersection / union | matched? | false pixels |
+        |---|---|---|---|---|---|
+        | A | 2×2 target | the same 2×2, plus 1 px far away | 4 / 5 | yes | 1 |
+        | B | 3×3 target | 3×3 shifted 1 px right | 6 / 12 | yes (centroids 1 px apart) | 0 |
+        | C | 1 px target | a 2×2 blob 5 px away | 0 / 5 | no (too far) | 4 |
+        | D | nothing | a 3 px blob | 0 / 3 | n/a | 3 |
+
+        So $P_d = 2/3$, $F_a = 8 / (4 \cdot 144)$, mIoU $= 10/25 = 0.4$, and nIoU $= (4/5 + 6/12 + 0)/3$ (image D holds no
+        target and does not count). The code below implements the rules directly with `scipy.ndimage` and checks these
+        fractions.
+        """
+    ),
+    code(
+        """
+        def blank():
+            return np.zeros((12, 12), bool)
+
+        truths, predictions = [blank() for _ in range(4)], [blank() for _ in range(4)]
+        truths[0][2:4, 2:4] = predictions[0][2:4, 2:4] = True
+        predictions[0][9, 9] = True
+        truths[1][4:7, 4:7] = True
+        predictions[1][4:7, 5:8] = True
+        truths[2][6, 6] = True
+        predictions[2][9:11, 9:11] = True
+        predictions[3][1, 1:4] = True
+
+        EIGHT = np.ones((3, 3), bool)
+
+        def match_by_hand(prediction, truth, distance=3.0):
+            \"\"\"(matched targets, targets, false pixels) following the protocol's words literally.\"\"\"
+            target_labels, n_targets = ndimage.label(truth, structure=EIGHT)   # labels follow raster order
+            pred_labels, n_pred = ndimage.label(prediction, structure=EIGHT)
+            target_centres = ndimage.center_of_mass(truth, target_labels, range(1, n_targets + 1))
+            pred_centres = ndimage.center_of_mass(prediction, pred_labels, range(1, n_pred + 1))
+            free, matched_pixels, matched = list(range(1, n_pred + 1)), 0, 0
+            for centre in target_centres:
+                for label in free:
+                    if np.hypot(*np.subtract(centre, pred_centres[label - 1])) < distance:
+                        free.remove(label)
+                        matched += 1
+                        matched_pixels += int((pred_labels == label).sum())
+                        break
+            return matched, n_targets, int(prediction.sum()) - matched_pixels
+
+        counts = np.array([match_by_hand(p, t) for p, t in zip(predictions, truths)])
+        intersections = np.array([(p & t).sum() for p, t in zip(predictions, truths)])
+        unions = np.array([(p | t).sum() for p, t in zip(predictions, truths)])
+        holds_target = np.array([t.any() for t in truths])
+        hand = {
+            "pd": counts[:, 0].sum() / counts[:, 1].sum(),
+            "fa": counts[:, 2].sum() / sum(t.size for t in truths),
+            "miou": intersections.sum() / unions.sum(),
+            "niou": float(np.mean(intersections[holds_target] / unions[holds_target])),
+        }
+        print("per image (matched, targets, false pixels):", counts.tolist())
+        print("by hand:", {k: round(float(v), 6) for k, v in hand.items()})
+        assert np.isclose(hand["pd"], 2 / 3) and np.isclose(hand["fa"], 8 / 576)
+        assert np.isclose(hand["miou"], 0.4) and np.isclose(hand["niou"], (4 / 5 + 6 / 12 + 0) / 3)
+
+        show_images([overlay_prediction(t.astype(float), p, t, alpha=1.0) for p, t in zip(predictions, truths)],
+                    ["A", "B", "C", "D: no target"], size=2.2);
+        """
+    ),
+    md(
+        r"""
+        In the overlays gold is a hit (predicted and true), red a false alarm, cyan a missed target pixel.
+        Now the library, fed the same binary maps as probabilities 0 and 1:
+        """
+    ),
+    code(
+        """
+        metrics = IRSTDMetrics(threshold=0.5, roc_thresholds=[])
+        metrics.update(np.stack(predictions).astype(np.float32), np.stack(truths))
+        library = metrics.compute()
+        print("library:", {k: round(float(library[k]), 6) for k in hand})
+        for key in hand:
+            assert np.isclose(hand[key], library[key]), key
+        """
+    ),
+    md(
+        r"""
+        ## ROC curves
+
+        A detector gives a probability (or score) map; each threshold $\tau$ turns it into a prediction and a
+        $(F_a, P_d)$ point. Lower $\tau$ finds more targets and more clutter. `IRSTDMetrics` sweeps
+        $\tau = 0.02, 0.04, \dots, 0.98$ and integrates $P_d$ over $F_a$ normalised by its largest value (AUC in $[0, 1]$;
+        comparable between methods scored on the same thresholds).
+
+        Two detectors on the test images: a GCFLNet (trained here for a few steps, or the trained `CHECKPOINT`) and the
+        classical white top-hat (Rivest & Fortin), whose saliency is scaled to $[0, 1]$ per image so that it can be
+        thresholded the same way.
+        """
+    ),
+    code(
+        """
+        if trained is not None:
+            model, meta = trained
+            mean, std = float(meta["norm"]["mean"]), float(meta["norm"]["std"])
+            model_label = f"{MODEL} ({CHECKPOINT})"
+        else:
+            train_samples = workbook.load_samples(ctx, DATASET, split="train", n=16 if SMOKE else 128, size=SIZE)
+            fit = workbook.model_for_notebook(
+                ctx, MODEL, "", train_samples, steps=20 if SMOKE else TRAIN_STEPS,
+                channels=(8, 16, 32, 64) if SMOKE else (16, 32, 64, 128, 256),
+                crop_size=48 if SMOKE else 128, batch_size=4 if SMOKE else 8,
+            )
+            model, mean, std = fit.model, fit.mean, fit.std
+            model_label = f"{MODEL}, {len(fit.losses)} training steps"
+
+        images = [s.image for s in test_samples]
+        masks = [s.mask for s in test_samples]
+        model_probs = predict_probabilities(model, images, ctx.device, mean, std)
+
+        def scaled(saliency):
+            return np.clip(saliency / max(float(saliency.max()), 1e-12), 0.0, 1.0).astype(np.float32)
+
+        tophat_probs = [scaled(tophat(image)) for image in images]
+
+        def score(probs, masks, threshold=0.5, roc_thresholds=None):
+            \"\"\"IRSTDMetrics over a list of maps (one update per image: real images differ in size).\"\"\"
+            scorer = IRSTDMetrics(threshold=threshold, roc_thresholds=roc_thresholds)
+            for prob, mask in zip(probs, masks):
+                scorer.update(prob, mask)
+            return scorer.compute()
+
+        curves = {}
+        for label, probs in ((model_label, model_probs), ("top-hat (scaled)", tophat_probs)):
+            result = score(probs, masks)
+            curves[label] = {**result["roc"], "auc": result["auc"]}
+            print(f"{label:>32}: at 0.5 Pd {result['pd']:.3f}, Fa {result['fa'] * 1e6:8.1f}e-6, mIoU {result['miou']:.3f}; AUC {result['auc']:.3f}")
+
+        fig, ax = plt.subplots(figsize=(5, 3.6), layout="constrained")
+        plot_roc(curves, ax=ax)
+        ax.set_xscale("symlog", linthresh=10)  # linear near 0, logarithmic beyond 10e-6
+        ax.set_xlim(left=0);
+        """
+    ),
+    md(
+        r"""
+        ## Choosing the threshold and a minimum component size
+
+        Two knobs act on a probability map: the threshold $\tau$ and a minimum component size (components smaller than
+        it are dropped, a common clean-up against single-pixel noise). `gcflnet_lib.viz.threshold_stats` computes
+        the metrics for one setting; `ThresholdExplorer` wraps it in sliders and redraws the overlay (gold hit, red
+        false alarm, cyan miss) and the numbers on every change. Move the sliders: where does Pd start to drop, and
+        how much Fa does each step buy?
+        """
+    ),
+    code(
+        """
+        explorer = ThresholdExplorer(model_probs, masks, images=images, threshold=0.5, min_size=0)
+        display(explorer)
+        """
+    ),
+    md(
+        r"""
+        The widget is a view of the same pure function; with `min_size = 0` it must agree with `IRSTDMetrics`:
+        """
+    ),
+    code(
+        """
+        direct = threshold_stats(model_probs, masks, threshold=0.5, min_size=0)
+        reference = score(model_probs, masks, 0.5, roc_thresholds=[])
+        for key in ("pd", "fa", "miou", "niou"):
+            assert np.isclose(direct[key], reference[key], equal_nan=True), key
+        assert all(np.isclose(direct[key], explorer.stats[key], equal_nan=True) for key in direct)
+
+        low, high = threshold_stats(model_probs, masks, 0.1), threshold_stats(model_probs, masks, 0.9)
+        cleaned = threshold_stats(model_probs, masks, 0.5, min_size=5)
+        predicted = {t: int(sum((p > t).sum() for p in model_probs)) for t in (0.1, 0.9)}
+        for name, stats in (("threshold 0.1", low), ("threshold 0.5", direct), ("threshold 0.9", high), ("0.5, min size 5", cleaned)):
+            print(f"{name:>16}: Pd {stats['pd']:.3f}  Fa {stats['fa'] * 1e6:9.1f}e-6  mIoU {stats['miou']:.3f}")
+        assert predicted[0.1] >= predicted[0.9]
+        """
+    ),
+    code(
+        """
+        def finite(value):
+            return float(value) if np.isfinite(value) else -1.0  # -1 marks "undefined" (no target, empty union)
+
+        model_auc = curves[model_label]["auc"]
+        assert np.isfinite(model_auc) and 0.0 <= model_auc <= 1.0
+
+        workbook.record_results("08_metrics_roc_thresholds", {
+            "auc": model_auc,
+            "tophat_auc": finite(curves["top-hat (scaled)"]["auc"]),
+            "widget_pd": finite(explorer.stats["pd"]),
+            "widget_fa": explorer.stats["fa"],
+            **{f"hand_{k}": float(v) for k, v in hand.items()},
+            **{f"library_{k}": float(library[k]) for k in hand},
+            "roc_points": len(curves[model_label]["pd"]),
+            "pd_at_low_threshold": finite(low["pd"]),
+            "pd_at_high_threshold": finite(high["pd"]),
+            "fa_at_low_threshold": low["fa"],
+            "fa_at_high_threshold": high["fa"],
+            "predicted_pixels_low_threshold": predicted[0.1],
+            "predicted_pixels_high_threshold": predicted[0.9],
+            "checkpoint": bool(CHECKPOINT),
+            "dataset": "Synthetic" if ctx.synthetic else DATASET,
+            "n_images": len(test_samples),
+        }, RESULTS_DIR)
+        """
+    ),
+]

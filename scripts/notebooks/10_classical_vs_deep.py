@@ -1,0 +1,264 @@
+"""Generator of notebooks/10_classical_vs_deep.ipynb."""
+
+from _cells import code, md, parameters
+
+CELLS = [
+    md(
+        r"""
+        # 10 · Classical detectors against GCFLNet
+
+        The paper compares GCFLNet with six classical (model-driven, no learning) detectors from three families
+        (Section 4.3, Table 1, Figures 5 and 6): filter-based **Top-Hat** and **Max-Median**, local-contrast **TLLCM**
+        and **WSLCM**, and low-rank **IPI** and **RIPT**. It reports *"an order-of-magnitude improvement over
+        traditional local contrast method"* in IoU and notes that traditional approaches *"often fail under low-contrast
+        targets or heavy background clutter, leading to frequent missed detections and false alarms"*.
+
+        This notebook runs all six (`gcflnet_lib.classical`) and a GCFLNet on the same test images, and scores them the
+        same way (`gcflnet_lib.compare`):
+
+        - **the method's own decision.** A classical detector outputs a saliency map $S$, binarised by the adaptive
+          threshold of most of these papers, $T = \mu_S + k\,\sigma_S$ (mean and standard deviation of the map, per
+          image); the network's probabilities are cut at $p > 0.5$. Then Pd, Fa, mIoU and nIoU as in the BasicIRSTD
+          protocol.
+        - **the whole Pd-Fa curve.** Each saliency map is rescaled to $[0, 1]$ per image,
+          $\tilde S = (S - \min S) / (\max S - \min S)$, stored in 8 bits as `gcflnet classical` writes it, and swept
+          over the same thresholds as the probabilities. Since the AUC depends on each curve's own Fa range, the table
+          also reads one comparable number off each curve: the best Pd at $\mathrm{Fa} \le 10^{-4}$.
+        """
+    ),
+    parameters(
+        """
+        SMOKE = False          # True: a handful of small images and a briefly trained narrow network (seconds on a CPU)
+        DEVICE = "auto"        # "auto" -> cuda if available else cpu
+        DATA_DIR = ""          # "" -> synthetic scenes under ../data/synthetic; else a standard-layout root
+        DATASET = "Synthetic"  # the split files' dataset name when DATA_DIR is given, e.g. "NUAA-SIRST"
+        SEED = 0
+        CHECKPOINT = ""        # a trained "gcflnet" checkpoint (e.g. notebook 07's final.pt); "" trains one briefly here
+        K = 10.0               # k of the classical adaptive threshold mean + k * std
+        RESULTS_DIR = "../build/notebook_results"
+        """
+    ),
+    code(
+        """
+        import math
+        import time
+
+        import matplotlib.pyplot as plt
+        import numpy as np
+        from IPython.display import Markdown, display
+
+        from gcflnet_lib import workbook
+        from gcflnet_lib.classical import METHODS, adaptive_threshold
+        from gcflnet_lib.compare import (adaptive_threshold_stats, crop_around_targets, method_row, network_row,
+                                         run_detector)
+        from gcflnet_lib.data.dataset import load_split
+        from gcflnet_lib.engine import predict_probabilities
+        from gcflnet_lib.experiments import markdown_table, synthetic_dataset_dir, training_data
+        from gcflnet_lib.viz import overlay_prediction, plot_roc, show_images
+        from gcflnet_lib.widgets_classical import AdaptiveThresholdExplorer
+
+        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR)
+        # The same synthetic set as notebook 07 in full size, so its checkpoint is scored on its own test split.
+        N_SCENES, SIZE = (48, 96) if SMOKE else (400, 256)
+        N_TEST = 6 if SMOKE else 50  # IPI and RIPT take seconds per full-size image
+        root, dataset = training_data(ctx.data_dir, DATASET, synthetic_dataset_dir("../data/synthetic", N_SCENES, SIZE, SEED),
+                                      N_SCENES, SIZE, SEED)
+        if CHECKPOINT:  # checked before the slow detectors run: a missing file or another variant stops here
+            workbook.load_trained_model(CHECKPOINT, "gcflnet")
+        test = [s for s in load_split(root, dataset, "test") if s.mask.any()][:N_TEST]
+        if SMOKE and not ctx.synthetic:
+            test = crop_around_targets(test, 128)  # keeps the low-rank methods to a fraction of a second per image
+        images, masks = [s.image for s in test], [s.mask for s in test]
+        print(f"device {ctx.device}; {len(test)} test images from {root} ({dataset}), "
+              f"sizes {sorted({s.image.shape for s in test})[:3]}")
+        """
+    ),
+    md(
+        r"""
+        ## The six classical detectors
+
+        | family | method | saliency |
+        |---|---|---|
+        | filter | **Top-Hat** (Rivest & Fortin 1996) | $S = I - (I \circ B)$: the image minus its morphological opening by a $9\times9$ element $B$; the opening erases bright structures smaller than $B$, so the residue holds them |
+        | filter | **Max-Median** (Deshpande et al. 1999) | $S = \max\big(I - \max_{d} \operatorname{med}_d(I), 0\big)$: the background is the largest of the medians along the 4 lines (horizontal, vertical, 2 diagonals) of a $7\times7$ window; a median along an edge keeps the edge |
+        | local contrast | **TLLCM** (Han et al. 2020) | $S = \max\big(C^2/B - C, 0\big)$: core $C$ = Gaussian-smoothed centre, background $B$ = the largest mean of the $K$ brightest pixels over the 8 surrounding cells, max over cell sizes |
+        | local contrast | **WSLCM** (Han et al. 2021) | the same strengthened contrast times a weight that asks the centre cell to stand out more than every neighbour and damps neighbourhoods whose cells disagree (edges, clutter) |
+        | low rank | **IPI** (Gao et al. 2013) | the patch image $D$ ($50\times50$ patches as columns) split as $\min \lVert B\rVert_* + \lambda\lVert T\rVert_1$ s.t. $D = B + T$: background low-rank, target sparse; $T$ back in image form |
+        | low rank | **RIPT** (Dai & Wu 2017) | patches stacked as a tensor, low-rank in every mode, with a local structure-tensor weight that makes edges costly as targets, reweighted for sparsity |
+
+        Each runs with its paper's defaults (see the docstrings in `gcflnet_lib.classical`). The time per image is
+        measured on this machine's CPU.
+        """
+    ),
+    code(
+        """
+        saliency, seconds = {}, {}
+        for name, detector in METHODS.items():
+            saliency[name], seconds[name] = run_detector(detector, images)
+            print(f"{name:>10}: {seconds[name] * 1000:8.1f} ms per image")
+        """
+    ),
+    md(
+        r"""
+        ## The network
+
+        A GCFLNet trained on the training split: the checkpoint given as `CHECKPOINT` (refused unless it holds a
+        `gcflnet`), else one trained here briefly. A fair comparison needs a fully trained network (notebook 07 on a
+        GPU, or `gcflnet train`); a smoke run's network has seen a few dozen steps.
+        """
+    ),
+    code(
+        """
+        train_samples = load_split(root, dataset, "train")
+        fit = workbook.model_for_notebook(
+            ctx, "gcflnet", CHECKPOINT, train_samples[:24] if SMOKE else train_samples,
+            steps=60 if SMOKE else 1500,
+            channels=(8, 16, 32) if SMOKE else (16, 32, 64, 128, 256),
+            crop_size=64 if SMOKE else 128, batch_size=4 if SMOKE else 16,
+        )
+        predict_probabilities(fit.model, images[:1], ctx.device, fit.mean, fit.std)  # warm-up, not timed
+        start = time.perf_counter()
+        probabilities = predict_probabilities(fit.model, images, ctx.device, fit.mean, fit.std, batch_size=1)
+        seconds["gcflnet"] = (time.perf_counter() - start) / len(images)
+        source = CHECKPOINT or f"trained here for {len(fit.losses)} steps (loss {fit.losses[0]:.3f} -> {fit.losses[-1]:.3f})"
+        print(f"GCFLNet {fit.model.config['channels']}: {source}; {seconds['gcflnet'] * 1000:.1f} ms per image on {ctx.device}")
+        """
+    ),
+    md(
+        r"""
+        ## Metrics table and ROC curves
+
+        Classical rows use their adaptive threshold with the `K` of the parameters; the network uses $p > 0.5$.
+        Fa is shown in units of $10^{-6}$, as in the paper.
+        """
+    ),
+    code(
+        """
+        rows = [method_row(name, saliency[name], masks, K, seconds[name]) for name in METHODS]
+        rows.append(network_row("gcflnet", probabilities, masks, 0.5, seconds["gcflnet"]))
+        for row in rows:
+            row["fa_e6"] = row["fa"] * 1e6
+            row["ms_per_image"] = row["seconds_per_image"] * 1000
+        display(Markdown(markdown_table(rows, {"name": None, "decision": None, "miou": ".4f", "niou": ".4f", "pd": ".4f",
+                                               "fa_e6": ".1f", "auc": ".3f", "pd_at_fa": ".3f", "ms_per_image": ".1f"})))
+
+        fig, ax = plt.subplots(figsize=(6.5, 4.2), layout="constrained")
+        plot_roc({row["name"]: row["roc"] for row in rows}, ax=ax)
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xlim(left=0)
+        ax.axvline(100, color="gray", linestyle=":")  # the Fa <= 1e-4 budget of the pd_at_fa column
+        ax.set_title("Pd against Fa over thresholds of the [0, 1] maps");
+        """
+    ),
+    md(
+        r"""
+        ## What the adaptive threshold's k does
+
+        $k$ trades detections for false alarms: a larger $k$ flags fewer pixels (strictly), which drops false alarms
+        first and, past some point, the targets too. Where that point lies depends on the method and on the image, which
+        is why a single $k$ rarely suits all scenes. At the very low end Pd can be low as well: the flagged pixels
+        merge into large blobs whose centroids lie far from the targets they cover. The slider below redraws one method's decision for any $k$ with
+        its Pd, Fa and IoU over all images; the sweep after it shows every method at once.
+        """
+    ),
+    code(
+        """
+        WIDGET_METHOD = "wslcm"
+        explorer = AdaptiveThresholdExplorer(saliency[WIDGET_METHOD], masks, images, k=K, k_range=(0.0, max(20.0, K + 5.0)),
+                                             method=WIDGET_METHOD)
+        display(explorer)
+        """
+    ),
+    code(
+        """
+        # The slider wraps adaptive_threshold_stats: moving it gives the function's numbers for the new k.
+        explorer.k_slider.value = K + 2.0
+        assert explorer.stats == adaptive_threshold_stats(saliency[WIDGET_METHOD], masks, explorer.k_slider.value)
+        assert explorer.k_slider.value == K + 2.0
+        explorer.k_slider.value = K
+
+        k_values = np.linspace(0.0, 20.0, 21)
+        sweep = {name: [adaptive_threshold_stats(saliency[name], masks, k) for k in k_values] for name in METHODS}
+        flagged = {name: [int(sum(adaptive_threshold(s, k).sum() for s in saliency[name])) for k in k_values]
+                   for name in METHODS}
+        fig, (ax_pd, ax_fa) = plt.subplots(1, 2, figsize=(10, 3.4), layout="constrained")
+        for name in METHODS:
+            ax_pd.plot(k_values, [s["pd"] for s in sweep[name]], marker=".", label=name)
+            ax_fa.plot(k_values, [s["fa"] * 1e6 for s in sweep[name]], marker=".", label=name)
+        for ax in (ax_pd, ax_fa):
+            ax.axvline(K, color="gray", linestyle=":")
+            ax.set_xlabel("k")
+        ax_pd.set(ylabel="Pd", ylim=(-0.02, 1.02))
+        ax_fa.set(ylabel="Fa (x1e-6)", yscale="symlog")
+        ax_fa.set_ylim(bottom=0)
+        ax_pd.legend(fontsize=8);
+        """
+    ),
+    md(
+        r"""
+        ## Side by side
+
+        Each method's decision on a few test images (gold: hit, red: false alarm, cyan: missed target pixels).
+        Filters and local contrast respond to any bright structure about the size of their window, so glints, cloud
+        edges and corners can come through as false alarms; the low-rank methods rely on the background repeating
+        across patches, and whatever does not repeat (an edge, a single building) lands in the sparse "target" part.
+        A trained network instead learns what the targets of this data look like, which is also why it needs
+        training data that resembles the test scenes.
+        """
+    ),
+    code(
+        """
+        panels, titles = [], []
+        for index in range(min(3, len(test))):
+            panels += [images[index]]
+            titles += [test[index].name]
+            for name in METHODS:
+                panels.append(overlay_prediction(images[index], adaptive_threshold(saliency[name][index], K), masks[index]))
+                titles.append(name)
+            panels.append(overlay_prediction(images[index], probabilities[index] > 0.5, masks[index]))
+            titles.append("gcflnet")
+        show_images(panels, titles, ncols=len(METHODS) + 2, size=1.7);
+        """
+    ),
+    md(
+        r"""
+        ## Checks and results
+
+        Every score must be a valid rate and every curve complete; a larger $k$ must flag fewer pixels. In a full run
+        (not smoke) the network, a trained `CHECKPOINT` or one trained here for 1500 steps, must also beat the best
+        classical method in mIoU, the paper's main claim. A smoke run's network is too briefly trained for that check,
+        and its numbers, like the classical ones on a handful of small images, are illustrations rather than results.
+        """
+    ),
+    code(
+        """
+        assert [row["name"] for row in rows] == [*METHODS, "gcflnet"]
+        for row in rows:
+            for key in ("miou", "niou", "pd", "fa", "auc", "pd_at_fa"):
+                assert math.isfinite(row[key]) and 0.0 <= row[key] <= 1.0, (row["name"], key, row[key])
+            assert len(row["roc"]["pd"]) == len(row["roc"]["fa"]) > 0
+        for name in METHODS:
+            assert all(a >= b for a, b in zip(flagged[name], flagged[name][1:])), name
+        best_classical = max(rows[:-1], key=lambda row: row["miou"])
+        deep_wins = rows[-1]["miou"] > best_classical["miou"]
+        if not SMOKE:
+            assert deep_wins, f"gcflnet mIoU {rows[-1]['miou']:.3f} <= {best_classical['name']} {best_classical['miou']:.3f}"
+        print(f"best classical by mIoU: {best_classical['name']} ({best_classical['miou']:.3f}); gcflnet {rows[-1]['miou']:.3f}")
+
+        workbook.record_results("10_classical_vs_deep", {
+            "methods": [row["name"] for row in rows],
+            "table": [{key: row[key] for key in ("name", "kind", "decision", "miou", "niou", "pd", "fa", "auc", "pd_at_fa",
+                                                 "seconds_per_image")} for row in rows],
+            "k": K,
+            "n_images": len(test),
+            "best_classical_miou": best_classical["name"],
+            "deep_beats_best_classical_miou": deep_wins,
+            "flagged_pixels_k0": {name: flagged[name][0] for name in METHODS},
+            "flagged_pixels_k20": {name: flagged[name][-1] for name in METHODS},
+            "checkpoint": bool(CHECKPOINT),
+            "dataset": dataset,
+            "smoke": SMOKE,
+        }, RESULTS_DIR)
+        """
+    ),
+]

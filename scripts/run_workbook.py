@@ -1,0 +1,17 @@
+#!/usr/bin/env python
+"""Execute every notebook of the workbook into build/ (executed .ipynb + HTML) and print a summary table.
+
+    python scripts/run_workbook.py            # full size with a GPU, smoke size without
+    python scripts/run_workbook.py --smoke    # force tiny sizes (seconds per notebook on a CPU)
+    python scripts/run_workbook.py --full --only 01 08
+
+Exit status 0 when every notebook ran, 1 when any failed (the table names it), 2 for bad arguments.
+Same as ``python -m gcflnet_lib.workbook run``.
+"""
+
+import sys
+
+from gcflnet_lib.workbook import main
+
+if __name__ == "__main__":
+    raise SystemExit(main(["run", *sys.argv[1:]]))

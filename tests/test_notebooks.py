@@ -1,0 +1,296 @@
+"""Every notebook: stored clean with one parameters cell of literals, and runs through papermill in smoke size.
+
+The runs use kernel ``python3`` (this venv's ipykernel), cwd = notebooks/, ``SMOKE=True`` and
+``RESULTS_DIR`` in a temporary folder; each notebook asserts on its own results and records them, and the
+checks below assert on that JSON again from the outside.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS_DIR = REPO / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+ALWAYS_PARAMETERS = ("SMOKE", "DEVICE", "SEED", "RESULTS_DIR")
+SMOKE_SECONDS = 60  # per notebook; the whole workbook must stay well under 6 minutes
+
+
+def _ids(paths):
+    return [p.stem for p in paths]
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def code_cells(notebook):
+    return [cell for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def parameter_values(notebook) -> dict:
+    """The literals of the cell tagged ``parameters`` (raises if it holds anything but ``NAME = literal``)."""
+    (cell,) = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+    values = {}
+    for statement in ast.parse(cell.source).body:
+        assert isinstance(statement, ast.Assign) and len(statement.targets) == 1, ast.dump(statement)
+        target = statement.targets[0]
+        assert isinstance(target, ast.Name), ast.dump(target)
+        values[target.id] = ast.literal_eval(statement.value)  # ValueError for anything but a literal
+    return values
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, f"no NN_topic.ipynb in {NOTEBOOKS_DIR}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+class TestStoredNotebook:
+    def test_no_outputs_or_execution_counts(self, path):
+        notebook = read_notebook(path)
+        for index, cell in enumerate(code_cells(notebook)):
+            assert cell.outputs == [], f"{path.name}: code cell {index} has outputs"
+            assert cell.execution_count is None, f"{path.name}: code cell {index} has an execution count"
+        assert "papermill" not in notebook.metadata and "widgets" not in notebook.metadata
+
+    def test_one_parameters_cell_of_literals_first(self, path):
+        notebook = read_notebook(path)
+        tagged = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"{path.name}: {len(tagged)} cells tagged parameters"
+        assert code_cells(notebook)[0] is tagged[0], f"{path.name}: the parameters cell is not the first code cell"
+        values = parameter_values(notebook)
+        missing = [name for name in ALWAYS_PARAMETERS if name not in values]
+        assert not missing, f"{path.name}: parameters cell lacks {missing}"
+        assert values["SMOKE"] is False and values["DEVICE"] == "auto"
+        assert isinstance(values["SEED"], int)
+        assert notebook.metadata["kernelspec"]["name"] == "python3"
+
+    def test_setup_right_after_parameters_and_results_recorded(self, path):
+        notebook = read_notebook(path)
+        second = code_cells(notebook)[1].source
+        assert "setup(" in second, f"{path.name}: the cell after parameters must call gcflnet_lib.workbook.setup"
+        if "DATA_DIR" in parameter_values(notebook):
+            assert "data_dir=DATA_DIR" in second
+        assert f'record_results("{path.stem}"' in code_cells(notebook)[-1].source
+
+
+def test_generated_notebooks_are_up_to_date():
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "make_notebooks.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_stored_notebooks_are_stripped():
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "strip_notebooks.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+# ------------------------------------------------------------------------------------------- runs
+
+
+@pytest.fixture(scope="session")
+def python3_kernel():
+    """The ``python3`` kernel must run this interpreter (``python -m ipykernel install --sys-prefix``)."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec("python3")
+    except NoSuchKernel:
+        pytest.fail(f"no python3 kernel; run: {sys.executable} -m ipykernel install --sys-prefix")
+    executable = spec.argv[0]
+    # jupyter_client swaps a bare "python" for the interpreter that launches the kernel (this one).
+    if executable not in ("python", "python3", sys.executable):
+        pytest.fail(f"kernel python3 runs {executable}, not {sys.executable}; "
+                    f"run: {sys.executable} -m ipykernel install --sys-prefix")
+    return "python3"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread_kernels(monkeypatch):
+    """Kernels inherit this environment: one BLAS/OpenMP thread keeps smoke runs fast and steady when
+    other processes share the two cores (oversubscribed threads slow torch down several-fold)."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("MKL_NUM_THREADS", "1")
+
+
+def execute(path: Path, out_dir: Path, kernel: str, **parameters) -> nbformat.NotebookNode:
+    import papermill
+
+    output = out_dir / f"{path.stem}.out.ipynb"
+    return papermill.execute_notebook(
+        str(path), str(output), parameters=parameters, kernel_name=kernel, cwd=str(NOTEBOOKS_DIR),
+        progress_bar=False,
+    )
+
+
+def _close(a, b, tol=1e-9):
+    return abs(a - b) <= tol
+
+
+def check_01(r):
+    assert r["target_convergence_mean"] > r["clutter_convergence_mean"] + 0.2
+    assert r["n_target_patches"] >= 3 and r["n_clutter_patches"] >= 3
+    assert -1 <= r["clutter_convergence_mean"] <= 1 and -1 <= r["target_convergence_mean"] <= 1
+
+
+def check_02(r):
+    assert r["max_abs_diff_vs_opencv"] < 1e-6
+    assert r["centre_sensitivity_masked"] < 1e-3 < r["centre_sensitivity_unmasked"]
+    assert r["fixed_weights_after_fit"] == 0.0 and r["fixed_weights_gradient"] == 0.0
+    assert r["free_weights_change"] > 0.0
+    assert r["loss_after"] < r["loss_before"]
+
+
+def check_03(r):
+    assert r["theta0_vs_conv_max_abs_diff"] < 1e-5
+    assert r["formula_vs_library_max_abs_diff"] < 1e-4
+    assert r["constant_response_theta1"] < 1e-4
+    assert len(r["theta_sweep"]) >= 3
+
+
+def check_04(r):
+    assert len(r["edge_map_shapes"]) >= 2
+    for (height, width), (next_height, next_width) in zip(r["edge_map_shapes"], r["edge_map_shapes"][1:]):
+        assert (next_height, next_width) == (height // 2, width // 2)
+    assert r["target_edge_ratio"] > 1.0
+
+
+def check_05(r):
+    assert r["receptive_field_dense"] < r["receptive_field_dilated"]
+    assert r["attention_min"] >= 0.0 and r["attention_max"] <= 1.0
+    assert r["rank_of_attention_logits"] == 1
+
+
+def check_06(r):
+    assert 0.0 <= r["spatial_attention_min"] <= r["spatial_attention_max"] <= 1.0
+    assert 0.0 <= r["channel_attention_min"] <= r["channel_attention_max"] <= 1.0
+    assert r["skip_change_relative"] > 0.0
+
+
+def check_08(r):
+    assert _close(r["hand_pd"], r["library_pd"]) and _close(r["hand_fa"], r["library_fa"])
+    assert _close(r["hand_miou"], r["library_miou"]) and _close(r["hand_niou"], r["library_niou"])
+    assert 0.0 <= r["auc"] <= 1.0 and r["roc_points"] >= 10
+    assert r["predicted_pixels_low_threshold"] >= r["predicted_pixels_high_threshold"]
+    assert 0.0 <= r["fa_at_high_threshold"] <= 1.0 and 0.0 <= r["widget_fa"] <= 1.0
+
+
+def check_00(r):
+    assert r["epochs"] >= 1 and r["final_loss"] < r["first_loss"]
+    assert 0.0 <= r["miou"] <= 1.0 and 0.0 <= r["pd"] <= 1.0
+
+
+def check_07(r):
+    assert r["epochs"] >= 2 and r["final_loss"] < r["first_loss"] and r["loss_decreased"] is True
+    assert all(0.0 <= r[k] <= 1.0 for k in ("miou", "niou", "pd", "fa", "auc")) and r["n_test_images"] > 0
+    assert r["foreign_checkpoint_refused"] is True
+
+
+def check_09(r):
+    from gcflnet_lib.models import list_models
+
+    assert r["n_variants"] == 8 and [row["name"] for row in r["table"]] == list_models()
+    p = r["params"]
+    for bigger, smaller in [("gcflnet_eem", "unet"), ("gcflnet_glfi", "unet"), ("gcflnet", "gcflnet_glfi_msic"),
+                            ("gcflnet", "gcflnet_eem_msic")]:
+        assert p[bigger] > p[smaller]
+    # MSIC replaces the plain skip: its parameter change is the same whatever else is switched on.
+    assert p["gcflnet_msic"] - p["unet"] == r["msic_param_delta"] == p["gcflnet"] - p["gcflnet_eem_glfi"]
+    assert all(0.0 <= row[k] <= 1.0 for row in r["table"] for k in ("miou", "niou", "pd", "fa", "auc"))
+
+
+def check_10(r):
+    assert r["methods"] == ["tophat", "max_median", "tllcm", "wslcm", "ipi", "ript", "gcflnet"]
+    assert all(0.0 <= row[k] <= 1.0 for row in r["table"] for k in ("miou", "niou", "pd", "fa", "auc", "pd_at_fa"))
+    assert all(r["flagged_pixels_k0"][m] >= r["flagged_pixels_k20"][m] for m in r["methods"][:-1])
+
+
+CHECKS = {"00": check_00, "01": check_01, "02": check_02, "03": check_03, "04": check_04,
+          "05": check_05, "06": check_06, "07": check_07, "08": check_08, "09": check_09, "10": check_10}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_notebook_runs_in_smoke_size(path, tmp_path, python3_kernel):
+    results_dir = tmp_path / "results"
+    start = time.perf_counter()
+    extra = {"RUN_DIR": str(tmp_path / "run")} if "RUN_DIR" in parameter_values(read_notebook(path)) else {}
+    execute(path, tmp_path, python3_kernel, SMOKE=True, RESULTS_DIR=str(results_dir), **extra)
+    seconds = time.perf_counter() - start
+    results = json.loads((results_dir / f"{path.stem}.json").read_text())
+    assert results, f"{path.name} recorded an empty dict"
+    check = CHECKS.get(path.stem[:2])
+    if check is not None:
+        check(results)
+    assert seconds < SMOKE_SECONDS, f"{path.name} took {seconds:.0f} s in smoke size"
+
+
+DATA_DIR_NOTEBOOKS = [p for p in NOTEBOOKS if "DATA_DIR" in parameter_values(read_notebook(p))]
+
+
+@pytest.mark.parametrize("path", DATA_DIR_NOTEBOOKS, ids=_ids(DATA_DIR_NOTEBOOKS))
+def test_missing_data_dir_stops_at_setup_with_clear_message(path, tmp_path, python3_kernel):
+    from papermill.exceptions import PapermillExecutionError
+
+    missing = tmp_path / "no_such_dataset"
+    with pytest.raises(PapermillExecutionError) as info:
+        execute(path, tmp_path, python3_kernel, SMOKE=True, DATA_DIR=str(missing), RESULTS_DIR=str(tmp_path))
+    error = info.value
+    assert error.ename == "DataError"
+    assert str(missing) in error.evalue and "does not exist" in error.evalue
+    assert "setup(" in error.source  # stopped at the setup cell, before anything slow
+    assert not (tmp_path / f"{path.stem}.json").exists()
+
+
+@pytest.mark.parametrize("prefix", ["01", "08", "10"])
+def test_notebook_runs_on_real_data(prefix, tmp_path, python3_kernel, sirst_root):
+    (path,) = [p for p in NOTEBOOKS if p.stem.startswith(prefix)]
+    results_dir = tmp_path / "results"
+    execute(path, tmp_path, python3_kernel, SMOKE=True, DATA_DIR=str(sirst_root), DATASET="NUAA-SIRST",
+            RESULTS_DIR=str(results_dir))
+    results = json.loads((results_dir / f"{path.stem}.json").read_text())
+    CHECKS[prefix](results)
+    assert results["dataset"] == "NUAA-SIRST"
+
+
+def _tiny_checkpoint(path: Path, name: str) -> Path:
+    """An untrained ``name`` model saved as the engine saves a run (enough for notebooks to load it)."""
+    from gcflnet_lib.engine.checkpoint import save_checkpoint
+    from gcflnet_lib.models import build_model
+
+    model = build_model(name, channels=(8, 16, 32, 64))
+    return save_checkpoint(path, {"model": model.state_dict(), "model_config": model.config, "epoch": 1,
+                                  "norm": {"mean": 100.0, "std": 30.0}, "dataset": "Synthetic"})
+
+
+def test_checkpoint_of_another_variant_is_refused(tmp_path, python3_kernel):
+    from papermill.exceptions import PapermillExecutionError
+
+    (path,) = [p for p in NOTEBOOKS if p.stem.startswith("08")]
+    checkpoint = _tiny_checkpoint(tmp_path / "unet.pt", "unet")
+    with pytest.raises(PapermillExecutionError) as info:
+        execute(path, tmp_path, python3_kernel, SMOKE=True, CHECKPOINT=str(checkpoint), MODEL="gcflnet",
+                RESULTS_DIR=str(tmp_path))
+    error = info.value
+    assert error.ename == "CheckpointError"
+    assert str(checkpoint) in error.evalue and "'unet'" in error.evalue and "'gcflnet'" in error.evalue
+    assert "setup(" in error.source  # refused before any work is done
+
+
+def test_notebook_08_uses_a_matching_checkpoint(tmp_path, python3_kernel):
+    (path,) = [p for p in NOTEBOOKS if p.stem.startswith("08")]
+    checkpoint = _tiny_checkpoint(tmp_path / "gcflnet.pt", "gcflnet")
+    results_dir = tmp_path / "results"
+    execute(path, tmp_path, python3_kernel, SMOKE=True, CHECKPOINT=str(checkpoint), MODEL="gcflnet",
+            RESULTS_DIR=str(results_dir))
+    results = json.loads((results_dir / f"{path.stem}.json").read_text())
+    assert results["checkpoint"] is True
+    check_08(results)

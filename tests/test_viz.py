@@ -1,0 +1,234 @@
+"""gcflnet_lib.viz: pure image helpers, threshold statistics and the matplotlib helpers."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+
+from gcflnet_lib.metrics import IRSTDMetrics
+from gcflnet_lib.viz import (
+    FALSE_ALARM_COLOUR,
+    HIT_COLOUR,
+    MISS_COLOUR,
+    as_image,
+    binarize,
+    figure_to_png,
+    normalize_image,
+    orientation_rgb,
+    overlay_prediction,
+    plot_kernels,
+    plot_quiver,
+    plot_roc,
+    remove_small_components,
+    show_images,
+    threshold_stats,
+)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+class TestAsImage:
+    def test_squeezes_leading_unit_axes_of_tensors(self):
+        assert as_image(torch.zeros(1, 1, 5, 7)).shape == (5, 7)
+        assert as_image(np.zeros((1, 4, 3))).shape == (4, 3)
+
+    def test_refuses_multichannel(self):
+        with pytest.raises(ValueError, match=r"prob: expected an \(H, W\) image"):
+            as_image(np.zeros((3, 4, 4)), "prob")
+
+
+class TestNormalizeImage:
+    def test_stretches_to_unit_range(self):
+        image = np.arange(100, dtype=np.float32).reshape(10, 10)
+        out = normalize_image(image, percentiles=(0, 100))
+        assert out.dtype == np.float32 and out.min() == 0.0 and out.max() == 1.0
+        assert out[0, 1] == pytest.approx(1 / 99)
+
+    def test_constant_image_is_black(self):
+        assert not normalize_image(np.full((4, 4), 7.0)).any()
+
+
+class TestOrientationRgb:
+    def test_hue_encodes_direction_and_flat_is_black(self):
+        gx = np.array([[1.0, 0.0, 0.0]])
+        gy = np.array([[0.0, 1.0, 0.0]])
+        rgb = orientation_rgb(gx, gy, max_magnitude=1.0)
+        np.testing.assert_allclose(rgb[0, 0], [1, 0, 0], atol=1e-6)  # pointing right: hue 0, red
+        np.testing.assert_allclose(rgb[0, 1], [0.5, 1, 0], atol=1e-6)  # pointing down: hue 1/4
+        np.testing.assert_allclose(rgb[0, 2], [0, 0, 0])
+
+    def test_brightness_follows_magnitude(self):
+        rgb = orientation_rgb(np.array([[0.5, 2.0]]), np.zeros((1, 2)), max_magnitude=1.0)
+        assert rgb[0, 0].max() == pytest.approx(0.5) and rgb[0, 1].max() == pytest.approx(1.0)
+
+    def test_shape_mismatch(self):
+        with pytest.raises(ValueError, match="same shape"):
+            orientation_rgb(np.zeros((2, 2)), np.zeros((2, 3)))
+
+
+class TestOverlayPrediction:
+    def test_colours_hits_false_alarms_and_misses(self):
+        image = np.zeros((2, 2))
+        prediction = np.array([[1, 1], [0, 0]], bool)
+        mask = np.array([[1, 0], [1, 0]], bool)
+        rgb = overlay_prediction(image, prediction, mask, alpha=1.0)
+        assert rgb.dtype == np.uint8 and rgb.shape == (2, 2, 3)
+        assert tuple(rgb[0, 0]) == HIT_COLOUR
+        assert tuple(rgb[0, 1]) == FALSE_ALARM_COLOUR
+        assert tuple(rgb[1, 0]) == MISS_COLOUR
+        assert tuple(rgb[1, 1]) == (0, 0, 0)
+
+    def test_shape_mismatch(self):
+        with pytest.raises(ValueError, match="differ in shape"):
+            overlay_prediction(np.zeros((3, 3)), np.zeros((3, 4), bool))
+
+
+class TestRemoveSmallComponents:
+    def test_drops_components_below_min_size_with_8_connectivity(self):
+        binary = np.zeros((10, 10), bool)
+        binary[0, 0] = True  # 1 px
+        binary[3, 3] = binary[4, 4] = True  # 2 px joined diagonally
+        binary[7:10, 7:10] = True  # 9 px
+        kept = remove_small_components(binary, 2)
+        assert not kept[0, 0] and kept[3, 3] and kept[4, 4] and kept[7:10, 7:10].all()
+        four = remove_small_components(binary, 2, connectivity=4)
+        assert not four[3, 3] and not four[4, 4]
+        assert remove_small_components(binary, 10).sum() == 0
+
+    def test_min_size_zero_or_one_keeps_everything(self):
+        binary = np.random.default_rng(0).random((8, 8)) > 0.5
+        np.testing.assert_array_equal(remove_small_components(binary, 0), binary)
+        np.testing.assert_array_equal(remove_small_components(binary, 1), binary)
+
+    def test_bad_arguments(self):
+        with pytest.raises(ValueError, match="min_size"):
+            remove_small_components(np.zeros((2, 2)), -1)
+        with pytest.raises(ValueError, match="connectivity"):
+            remove_small_components(np.zeros((2, 2)), 2, connectivity=6)
+
+    def test_binarize_is_strictly_greater(self):
+        np.testing.assert_array_equal(binarize(np.array([[0.5, 0.51]]), 0.5), [[False, True]])
+
+
+def _hand_example():
+    """Image A: a 2x2 target found with prob 0.9 and a 1-px false alarm at 0.8; image B: no target, nothing found."""
+    prob_a, mask_a = np.zeros((10, 10)), np.zeros((10, 10), bool)
+    mask_a[2:4, 2:4] = True
+    prob_a[2:4, 2:4] = 0.9
+    prob_a[8, 8] = 0.8
+    return [prob_a, np.zeros((10, 10))], [mask_a, np.zeros((10, 10), bool)]
+
+
+class TestThresholdStats:
+    def test_hand_worked_example(self):
+        probs, masks = _hand_example()
+        stats = threshold_stats(probs, masks, threshold=0.5)
+        assert stats["pd"] == 1.0 and stats["n_targets"] == 1
+        assert stats["fa"] == pytest.approx(1 / 200) and stats["n_false_pixels"] == 1
+        assert stats["miou"] == pytest.approx(4 / 5) and stats["niou"] == pytest.approx(4 / 5)
+
+    def test_min_size_removes_the_false_alarm(self):
+        probs, masks = _hand_example()
+        stats = threshold_stats(probs, masks, threshold=0.5, min_size=2)
+        assert stats["fa"] == 0.0 and stats["miou"] == 1.0 and stats["pd"] == 1.0
+
+    def test_threshold_above_the_false_alarm(self):
+        probs, masks = _hand_example()
+        assert threshold_stats(probs, masks, threshold=0.85)["fa"] == 0.0
+        above_all = threshold_stats(probs, masks, threshold=0.95)
+        assert above_all["pd"] == 0.0 and above_all["miou"] == 0.0
+
+    def test_no_target_gives_nan_pd(self):
+        stats = threshold_stats(np.zeros((4, 4)), np.zeros((4, 4), bool))
+        assert np.isnan(stats["pd"]) and np.isnan(stats["miou"]) and stats["fa"] == 0.0
+
+    @pytest.mark.parametrize("threshold", [0.3, 0.5, 0.7])
+    def test_equals_irstd_metrics_without_min_size(self, threshold):
+        rng = np.random.default_rng(1)
+        masks = [np.zeros((24, 24), bool) for _ in range(3)]
+        masks[0][3:6, 4:7] = True
+        masks[1][10:12, 15:18] = True
+        masks[1][20, 2] = True
+        probs = [np.clip(m * 0.6 + rng.random((24, 24)) ** 6, 0, 1) for m in masks]
+        metrics = IRSTDMetrics(threshold=threshold, roc_thresholds=[])
+        metrics.update(np.stack(probs), np.stack(masks))
+        expected = metrics.compute()
+        stats = threshold_stats(probs, masks, threshold)
+        for key in ("pd", "fa", "miou", "niou"):
+            assert stats[key] == pytest.approx(expected[key]), key
+        assert stats["n_targets"] == expected["n_targets"] == 3
+
+    def test_accepts_stacks_and_tensors(self):
+        probs, masks = _hand_example()
+        from_list = threshold_stats(probs, masks)
+        from_tensor = threshold_stats(torch.tensor(np.stack(probs))[:, None], torch.tensor(np.stack(masks))[:, None])
+        assert from_list == from_tensor
+
+    def test_mismatches_raise(self):
+        probs, masks = _hand_example()
+        with pytest.raises(ValueError, match="2 probability maps but 1 masks"):
+            threshold_stats(probs, masks[:1])
+        with pytest.raises(ValueError, match=r"prob\[0\] has shape"):
+            threshold_stats([np.zeros((3, 3))], [np.zeros((3, 4), bool)])
+
+
+class TestPlots:
+    def test_show_images_one_panel_per_image(self):
+        figure = show_images([np.zeros((4, 4)), np.ones((4, 4, 3)), np.eye(4)], ["a", "b", "c"], ncols=2,
+                             cmap=["gray", "gray", "magma"])
+        shown = [ax for ax in figure.axes if ax.images]
+        assert len(shown) == 3 and [ax.get_title() for ax in shown] == ["a", "b", "c"]
+        assert shown[2].images[0].get_cmap().name == "magma"
+
+    def test_show_images_symmetric_limits(self):
+        figure = show_images([np.array([[-1.0, 3.0]])], symmetric=True)
+        assert figure.axes[0].images[0].get_clim() == (-3.0, 3.0)
+        figure = show_images([np.array([[-1.0, 3.0]])] * 2, symmetric=[False, True])
+        assert figure.axes[0].images[0].get_clim() == (-1.0, 3.0)
+        assert figure.axes[1].images[0].get_cmap().name == "RdBu_r"
+
+    def test_show_images_value_ranges(self):
+        image = np.array([[0.2, 0.4]])
+        assert show_images([image], vrange=(0, 1)).axes[0].images[0].get_clim() == (0, 1)
+        figure = show_images([image, image], vrange=[None, (0.0, 2.0)])
+        assert figure.axes[0].images[0].get_clim() == pytest.approx((0.2, 0.4))
+        assert figure.axes[1].images[0].get_clim() == (0.0, 2.0)
+        with pytest.raises(ValueError, match="value ranges"):
+            show_images([image], vrange=[None, None])
+
+    def test_show_images_argument_errors(self):
+        with pytest.raises(ValueError, match="titles"):
+            show_images([np.zeros((2, 2))], ["a", "b"])
+        with pytest.raises(ValueError, match="at least one"):
+            show_images([])
+
+    def test_plot_kernels_annotates_every_entry(self):
+        figure = plot_kernels({"Kx": np.arange(9.0).reshape(3, 3), "Ky": torch.zeros(3, 3)})
+        assert len(figure.axes) == 2
+        assert [t.get_text() for t in figure.axes[0].texts][:3] == ["0.00", "1.00", "2.00"]
+
+    def test_plot_quiver_draws_one_arrow_per_step(self):
+        _, ax = plt.subplots()
+        plot_quiver(ax, np.zeros((12, 12)), np.ones((12, 12)), np.zeros((12, 12)), step=3)
+        (quiver,) = ax.collections
+        assert quiver.N == 16
+
+    def test_plot_roc_sorts_by_fa_and_labels_auc(self):
+        ax = plot_roc({"m": {"fa": [3e-6, 1e-6], "pd": [0.9, 0.5], "auc": 0.7}})
+        (line,) = ax.get_lines()
+        np.testing.assert_allclose(line.get_xdata(), [1.0, 3.0])
+        assert "AUC 0.700" in ax.get_legend().get_texts()[0].get_text()
+
+    def test_figure_to_png(self):
+        figure, _ = plt.subplots()
+        assert figure_to_png(figure).startswith(b"\x89PNG")

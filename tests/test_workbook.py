@@ -1,0 +1,273 @@
+"""gcflnet_lib.workbook: notebook setup, results, helpers to look inside models, and the workbook runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+
+from gcflnet_lib import workbook
+from gcflnet_lib.errors import CheckpointError, DataError, UserError
+
+
+def _layout(root: Path, folders=("images", "masks", "img_idx")) -> Path:
+    for folder in folders:
+        (root / folder).mkdir(parents=True)
+    return root
+
+
+class TestResolveDevice:
+    def test_auto_and_cpu(self):
+        expected = "cuda" if torch.cuda.is_available() else "cpu"
+        assert workbook.resolve_device("auto").type == expected
+        assert workbook.resolve_device("cpu") == torch.device("cpu")
+
+    def test_not_a_device(self):
+        with pytest.raises(UserError, match=r"DEVICE gpu0: not a device name"):
+            workbook.resolve_device("gpu0")
+
+    @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+    def test_cuda_without_gpu(self):
+        with pytest.raises(UserError, match="DEVICE cuda: no CUDA GPU is visible"):
+            workbook.resolve_device("cuda")
+
+
+class TestSeedEverything:
+    def test_same_seed_same_draws(self):
+        workbook.seed_everything(5)
+        first = (torch.rand(3), np.random.rand(3))
+        workbook.seed_everything(5)
+        second = (torch.rand(3), np.random.rand(3))
+        assert torch.equal(first[0], second[0]) and np.array_equal(first[1], second[1])
+
+    @pytest.mark.parametrize("seed", [-1, 1.5, True, "3"])
+    def test_bad_seed(self, seed):
+        with pytest.raises(UserError, match="SEED="):
+            workbook.seed_everything(seed)
+
+
+class TestCheckDataDir:
+    def test_empty_means_synthetic(self):
+        assert workbook.check_data_dir("") is None and workbook.check_data_dir(None) is None
+
+    def test_missing_folder(self, tmp_path):
+        missing = tmp_path / "nope"
+        with pytest.raises(DataError) as info:
+            workbook.check_data_dir(str(missing))
+        message = str(info.value)
+        assert message.startswith(str(missing)) and "does not exist" in message and "\n" not in message
+
+    def test_file_instead_of_folder(self, tmp_path):
+        path = tmp_path / "file.txt"
+        path.write_text("x")
+        with pytest.raises(DataError, match="is a file"):
+            workbook.check_data_dir(path)
+
+    def test_missing_layout_folders_are_named(self, tmp_path):
+        root = _layout(tmp_path / "data", folders=("images",))
+        with pytest.raises(DataError, match=r"lacks masks/, img_idx/"):
+            workbook.check_data_dir(root)
+
+    def test_valid_layout(self, tmp_path):
+        root = _layout(tmp_path / "data")
+        assert workbook.check_data_dir(str(root)) == root.resolve()
+
+
+class TestSetup:
+    def test_context(self):
+        ctx = workbook.setup(device="cpu", seed=3, data_dir="")
+        assert ctx.device == torch.device("cpu") and ctx.seed == 3 and ctx.synthetic
+        assert ctx.rng.integers(1000) == np.random.default_rng(3).integers(1000)
+
+    def test_bad_data_dir_fails_first(self, tmp_path):
+        with pytest.raises(DataError, match="does not exist"):
+            workbook.setup(device="no-such-device", data_dir=tmp_path / "missing")
+
+
+class TestLoadSamples:
+    def test_synthetic(self):
+        ctx = workbook.setup(seed=1)
+        samples = workbook.load_samples(ctx, n=3, size=32)
+        assert len(samples) == 3
+        assert samples[0].image.shape == (32, 32) and samples[0].image.dtype == np.float32
+        assert samples[0].mask.dtype == bool
+        again = workbook.load_samples(workbook.setup(seed=1), n=3, size=32)
+        assert np.array_equal(samples[2].image, again[2].image)
+        with pytest.raises(ValueError, match="n must be >= 1"):
+            workbook.load_samples(ctx, n=0)
+
+    @pytest.mark.filterwarnings("ignore:.*known defect of the public release")
+    def test_real_split_first_n(self, sirst_root):
+        ctx = workbook.setup(data_dir=sirst_root)
+        samples = workbook.load_samples(ctx, "NUAA-SIRST", "test", n=2)
+        names = (sirst_root / "img_idx" / "test_NUAA-SIRST.txt").read_text().split()
+        assert [s.name for s in samples] == names[:2]
+
+
+class TestRecordResults:
+    def test_converts_numpy_and_torch(self, tmp_path):
+        path = workbook.record_results("01_topic", {
+            "a": np.float32(0.5), "b": torch.tensor(2), "c": np.arange(3), "d": {"e": (1, 2)}, "f": tmp_path,
+        }, tmp_path / "results")
+        assert path == tmp_path / "results" / "01_topic.json"
+        assert json.loads(path.read_text()) == {"a": 0.5, "b": 2, "c": [0, 1, 2], "d": {"e": [1, 2]}, "f": str(tmp_path)}
+        assert workbook.load_results("01_topic", tmp_path / "results")["a"] == 0.5
+        assert [p.name for p in path.parent.iterdir()] == ["01_topic.json"]  # no temporary file left
+
+    def test_refuses_non_finite_naming_the_key(self, tmp_path):
+        with pytest.raises(ValueError, match=r"01_topic.d\.e is nan"):
+            workbook.record_results("01_topic", {"d": {"e": float("nan")}}, tmp_path)
+        assert not (tmp_path / "01_topic.json").exists()
+
+    def test_refuses_bad_names_and_types(self, tmp_path):
+        with pytest.raises(ValueError, match="plain file stem"):
+            workbook.record_results("../x", {"a": 1}, tmp_path)
+        with pytest.raises(ValueError, match="non-empty dict"):
+            workbook.record_results("x", {}, tmp_path)
+        with pytest.raises(TypeError, match="x.a has type object"):
+            workbook.record_results("x", {"a": object()}, tmp_path)
+
+    def test_missing_results(self, tmp_path):
+        with pytest.raises(FileNotFoundError, match="recorded no results"):
+            workbook.load_results("99_none", tmp_path)
+
+
+class TestModelHelpers:
+    def test_crop_batch_centres_on_targets(self):
+        samples = workbook.load_samples(workbook.setup(seed=0), n=4, size=64)
+        samples = [s for s in samples if s.mask.any()]
+        images, masks = workbook.crop_batch(samples, size=32, p_target=1.0, seed=0)
+        assert images.shape == masks.shape == (len(samples), 1, 32, 32)
+        assert bool((masks.flatten(1).amax(1) == 1).all())
+        again, _ = workbook.crop_batch(samples, size=32, p_target=1.0, seed=0)
+        assert torch.equal(images, again)
+
+    def test_quick_train_runs_the_paper_objective(self):
+        from gcflnet_lib.models import build_model
+
+        samples = workbook.load_samples(workbook.setup(seed=0), n=4, size=64)
+        torch.manual_seed(0)
+        fit = workbook.quick_train(build_model("unet", channels=(4, 8)), samples, steps=3, crop_size=32, batch_size=2)
+        assert len(fit.losses) == 3 and all(0 < loss < 1 for loss in fit.losses)
+        assert not fit.model.training and fit.std > 0
+        with pytest.raises(ValueError, match="steps"):
+            workbook.quick_train(fit.model, samples, steps=0)
+
+    def test_capture_outputs_records_and_removes_hooks(self):
+        layer = torch.nn.Conv2d(1, 2, 3, padding=1)
+        model = torch.nn.Sequential(layer, torch.nn.ReLU())
+        x = torch.randn(1, 1, 5, 5)
+        with workbook.capture_outputs({"conv": layer}, inputs=True) as seen:
+            model(x)
+        assert torch.equal(seen["conv"], layer(x).detach()) and torch.equal(seen["conv.inputs"][0], x)
+        assert not layer._forward_hooks
+
+
+@pytest.fixture
+def checkpoints(tmp_path):
+    from gcflnet_lib.engine.checkpoint import save_checkpoint
+    from gcflnet_lib.models import build_model
+
+    paths = {}
+    for name in ("gcflnet", "unet"):
+        model = build_model(name, channels=(4, 8))
+        paths[name] = save_checkpoint(tmp_path / f"{name}.pt", {
+            "model": model.state_dict(), "model_config": model.config, "epoch": 1, "norm": {"mean": 90.0, "std": 20.0},
+        })
+    return paths
+
+
+class TestCheckpoints:
+    def test_matching_checkpoint(self, checkpoints):
+        ctx = workbook.setup()
+        fit = workbook.model_for_notebook(ctx, "gcflnet", checkpoints["gcflnet"])
+        assert fit.model.config["name"] == "gcflnet" and not fit.model.training
+        assert (fit.mean, fit.std, fit.losses) == (90.0, 20.0, [])
+
+    def test_other_variant_refused(self, checkpoints):
+        with pytest.raises(CheckpointError) as info:
+            workbook.load_trained_model(checkpoints["unet"], "gcflnet")
+        message = str(info.value)
+        assert message.startswith(str(checkpoints["unet"])) and "'unet'" in message and "'gcflnet'" in message
+
+    def test_missing_checkpoint(self, tmp_path):
+        with pytest.raises(CheckpointError, match="does not exist"):
+            workbook.load_trained_model(tmp_path / "none.pt", "gcflnet")
+
+
+# ---------------------------------------------------------------------------------------------- runner
+
+
+def _tiny_notebook(path: Path, body: str) -> None:
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    parameters = nbformat.v4.new_code_cell('SMOKE = False\nRESULTS_DIR = ""')
+    parameters.metadata["tags"] = ["parameters"]
+    notebook.cells = [parameters, nbformat.v4.new_code_cell(body)]
+    nbformat.write(notebook, path)
+
+
+@pytest.fixture
+def tiny_workbook(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    record = "import json, os, pathlib\n" \
+             "pathlib.Path(RESULTS_DIR).mkdir(parents=True, exist_ok=True)\n" \
+             "pathlib.Path(RESULTS_DIR, '{name}.json').write_text(json.dumps({{'smoke': SMOKE, 'value': 0.25, 'cwd': os.getcwd()}}))"
+    _tiny_notebook(folder / "01_ok.ipynb", record.format(name="01_ok"))
+    _tiny_notebook(folder / "02_fails.ipynb", "raise ValueError('broken on purpose')")
+    return folder
+
+
+class TestRunner:
+    def test_list_notebooks(self, tiny_workbook):
+        assert [p.stem for p in workbook.list_notebooks(tiny_workbook)] == ["01_ok", "02_fails"]
+        assert [p.stem for p in workbook.list_notebooks(tiny_workbook, ["02"])] == ["02_fails"]
+        with pytest.raises(UserError, match="--only 07"):
+            workbook.list_notebooks(tiny_workbook, ["07"])
+
+    def test_run_workbook_reports_each_notebook(self, tiny_workbook, tmp_path):
+        build = tmp_path / "build"
+        runs = workbook.run_workbook(tiny_workbook, build, smoke=True, progress=False)
+        ok, failed = runs
+        assert (ok.name, ok.status, failed.name, failed.status) == ("01_ok", "ok", "02_fails", "failed")
+        assert ok.results["smoke"] is True and ok.results["cwd"] == str(tiny_workbook)
+        assert "ValueError: broken on purpose" in failed.error
+        for name in ("01_ok", "02_fails"):
+            assert (build / f"{name}.ipynb").is_file() and (build / f"{name}.html").is_file()
+        assert not list(build.glob(".*partial*"))
+        table = workbook.summary_table(runs)
+        assert "01_ok" in table and "value=0.25" in table and "broken on purpose" in table
+
+    def test_main_exit_status(self, tiny_workbook, tmp_path, capsys):
+        build = tmp_path / "build"
+        assert workbook.main(["run", "--smoke", "--notebooks", str(tiny_workbook), "--build", str(build),
+                              "--only", "01", "--no-html"]) == 0
+        assert not (build / "01_ok.html").exists()
+        assert workbook.main(["run", "--full", "--notebooks", str(tiny_workbook), "--build", str(build)]) == 1
+        assert json.loads((build / "notebook_results" / "01_ok.json").read_text())["smoke"] is False
+        captured = capsys.readouterr()
+        assert "02_fails" in captured.err and "1 of 2 notebook(s) failed" in captured.err
+        assert workbook.main(["run", "--notebooks", str(tiny_workbook), "--only", "99"]) == 2
+
+    def test_smoke_and_full_are_exclusive(self, capsys):
+        with pytest.raises(SystemExit):
+            workbook.main(["run", "--smoke", "--full"])
+
+
+def test_format_results_keeps_scalars():
+    assert workbook.format_results({"a": 0.123456, "b": [1], "c": True, "d": 3, "e": "x"}) == "a=0.1235, d=3"
+
+
+def test_run_workbook_script_delegates():
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "run_workbook.py"
+    result = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "--smoke" in result.stdout and "--full" in result.stdout
