@@ -389,9 +389,11 @@ def _render_all(stage: Path, n: int, size, seed: int, options: dict, workers: in
                 _write_indices(str(stage), seed, size, options, chunk)
                 bar.update(len(chunk))
             return
+        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # "spawn", not fork: a forked child inherits OpenCV's and torch's thread pools mid-use and can deadlock.
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = [pool.submit(_write_indices, str(stage), seed, size, options, chunk, True) for chunk in chunks]
             for future, chunk in zip(futures, chunks):
                 future.result()
