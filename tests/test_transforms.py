@@ -99,6 +99,19 @@ class TestRandomCrops:
             random_crops([image], [image], 4, p_target=1.5)
 
 
+    def test_precomputed_target_pixels_give_the_same_crops(self):
+        g = torch.Generator().manual_seed(0)
+        images = [torch.rand(40, 50, generator=g) for _ in range(4)]
+        masks = [(torch.rand(40, 50, generator=g) > 0.97).float() for _ in range(4)]
+        plain = random_crops(images, masks, 16, p_target=0.8, generator=torch.Generator().manual_seed(5))
+        targets = [torch.nonzero(mask) for mask in masks]
+        precomputed = random_crops(images, masks, 16, p_target=0.8, generator=torch.Generator().manual_seed(5),
+                                   target_pixels=targets)
+        assert torch.equal(plain[0], precomputed[0]) and torch.equal(plain[1], precomputed[1])
+        with pytest.raises(ValueError, match="target_pixels"):
+            random_crops(images, masks, 16, target_pixels=targets[:2])
+
+
 class TestRandomFlipsTransposes:
     def test_image_and_mask_get_the_same_dihedral_transform(self):
         base = coordinate_image(6, 6)

@@ -49,13 +49,22 @@ def _randint(high: int, generator: torch.Generator | None) -> int:
 
 
 def _crop_origin(
-    mask: torch.Tensor, size: int, p_target: float, generator: torch.Generator | None
+    mask: torch.Tensor,
+    size: int,
+    p_target: float,
+    generator: torch.Generator | None,
+    target_pixels: torch.Tensor | None = None,
 ) -> tuple[int, int]:
-    """Top-left corner of a ``size`` crop inside a (H, W) plane padded to at least ``size``."""
+    """Top-left corner of a ``size`` crop inside a (H, W) plane padded to at least ``size``.
+
+    ``target_pixels`` (N, 2) are the mask's (row, col) target coordinates when the caller has them on the
+    CPU already; looking them up in a GPU mask would stall the GPU once per image.
+    """
     height, width = mask.shape
     centre_on_target = p_target > 0 and float(torch.rand((), generator=generator)) < p_target
     if centre_on_target:
-        target_pixels = torch.nonzero(mask)
+        if target_pixels is None:
+            target_pixels = torch.nonzero(mask)
         if len(target_pixels):
             row, col = target_pixels[_randint(len(target_pixels), generator)].tolist()
             top = min(max(row - size // 2, 0), height - size)
@@ -70,12 +79,16 @@ def random_crops(
     size: int,
     p_target: float = 0.5,
     generator: torch.Generator | None = None,
+    target_pixels: list[torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One random ``size`` x ``size`` crop from each (H, W) image and its mask.
 
     With probability ``p_target`` the crop is centred on a target pixel chosen at random (then shifted
     to stay inside the image); otherwise its position is uniform. Images smaller than ``size`` are
     zero-padded bottom/right first, as BasicIRSTD does. Sizes may differ between images.
+
+    ``target_pixels``, optional, holds per image the (N, 2) CPU tensor ``torch.nonzero(mask)`` of the
+    padded mask, precomputed once so that crops from GPU-resident images need no device sync.
 
     Returns ``(images (B, 1, S, S), masks (B, 1, S, S))``; masks come back as 0/1 in the images' dtype.
     """
@@ -87,6 +100,8 @@ def random_crops(
         raise ValueError(f"size: expected a positive integer, got {size!r}")
     if not 0.0 <= p_target <= 1.0:
         raise ValueError(f"p_target: expected a probability in [0, 1], got {p_target!r}")
+    if target_pixels is not None and len(target_pixels) != len(images):
+        raise ValueError(f"target_pixels: got {len(target_pixels)} entries for {len(images)} images")
     image_crops, mask_crops = [], []
     for index, (image, mask) in enumerate(zip(images, masks)):
         if image.ndim != 2 or image.shape != mask.shape:
@@ -99,7 +114,8 @@ def random_crops(
         if pad_h or pad_w:
             image = F.pad(image, (0, pad_w, 0, pad_h))
             mask = F.pad(mask, (0, pad_w, 0, pad_h))
-        top, left = _crop_origin(mask, size, p_target, generator)
+        targets = None if target_pixels is None else target_pixels[index]
+        top, left = _crop_origin(mask, size, p_target, generator, targets)
         image_crops.append(image[top : top + size, left : left + size])
         mask_crops.append(mask[top : top + size, left : left + size])
     batch_images = torch.stack(image_crops)[:, None]

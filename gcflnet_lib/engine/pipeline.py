@@ -49,6 +49,8 @@ class DeviceTrainSet:
         self.names = [sample.name for sample in samples]
         self.images: list[Tensor] = []
         self.masks: list[Tensor] = []
+        # Target coordinates stay on the CPU: crops centred on targets then never wait for the GPU.
+        self.target_pixels: list[Tensor] = []
         for sample in samples:
             image = (torch.from_numpy(sample.image).float() - mean) / std
             mask = torch.from_numpy(sample.mask).float()
@@ -57,6 +59,7 @@ class DeviceTrainSet:
             if pad_h or pad_w:
                 image = F.pad(image, (0, pad_w, 0, pad_h))
                 mask = F.pad(mask, (0, pad_w, 0, pad_h))
+            self.target_pixels.append(torch.nonzero(mask))
             self.images.append(image.to(device))
             self.masks.append(mask.to(device))
 
@@ -73,7 +76,8 @@ class DeviceTrainSet:
         """Crops of the given images, randomly flipped and transposed: ``(x (B,1,S,S), y (B,1,S,S))``."""
         images = [self.images[i] for i in indices]
         masks = [self.masks[i] for i in indices]
-        x, y = random_crops(images, masks, self.crop_size, self.p_target, generator)
+        targets = [self.target_pixels[i] for i in indices]
+        x, y = random_crops(images, masks, self.crop_size, self.p_target, generator, targets)
         return random_flips_transposes(x, y, generator)
 
     def epoch(self, batch_size: int, generator: torch.Generator, part: slice | None = None) -> Iterator[tuple[Tensor, Tensor]]:
