@@ -15,7 +15,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
+from gcflnet_lib.engine.files import atomic_write_text
 from gcflnet_lib.errors import CheckpointError, DataError, UserError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -315,18 +315,6 @@ def _to_jsonable(value: Any, key: str) -> Any:
     raise TypeError(f"record_results: {key} has type {type(value).__name__}, which JSON cannot hold")
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def record_results(name: str, results: Mapping[str, Any], results_dir: str | os.PathLike) -> Path:
     """Write a notebook's key results to ``results_dir/name.json`` (atomically) and return the path.
 
@@ -341,7 +329,7 @@ def record_results(name: str, results: Mapping[str, Any], results_dir: str | os.
     payload = _to_jsonable(dict(results), name)
     path = Path(results_dir) / f"{name}.json"
     # Insertion order is kept: the runner's summary shows the first few numbers as the notebook's key results.
-    _atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
     return path
 
 
@@ -388,7 +376,7 @@ def export_html(executed: Path, html_path: Path) -> Path:
 
     notebook = nbformat.read(executed, as_version=4)
     body, _ = HTMLExporter().from_notebook_node(notebook)
-    _atomic_write_text(html_path, body)
+    atomic_write_text(html_path, body)
     return html_path
 
 

@@ -22,7 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 GENERATORS_DIR = Path(__file__).resolve().parent / "notebooks"
 NOTEBOOKS_DIR = ROOT / "notebooks"
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(GENERATORS_DIR)]
-from strip_notebooks import notebook_text, strip_notebook, write_atomic  # noqa: E402
+from strip_notebooks import notebook_text, strip_notebook  # noqa: E402
+
+from gcflnet_lib.engine.files import atomic_write_text  # noqa: E402
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         stale.append(target)
         if not args.check:
-            write_atomic(target, text)
+            atomic_write_text(target, text)
             print(f"wrote {target.relative_to(ROOT)}")
     if args.check and stale:
         print("out of date: " + " ".join(str(p.relative_to(ROOT)) for p in stale), file=sys.stderr)

@@ -11,12 +11,12 @@ Cell tags (``parameters``) and the kernelspec are kept; papermill/execution meta
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import nbformat
+
+from gcflnet_lib.engine.files import atomic_write_text
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 # Notebook-level metadata worth keeping; the rest (papermill, widgets state) is run residue.
@@ -50,17 +50,6 @@ def notebook_text(notebook: nbformat.NotebookNode) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="*", type=Path, help="notebooks (default: notebooks/*.ipynb)")
@@ -77,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         if cleaned != original:
             dirty.append(path)
             if not args.check:
-                write_atomic(path, cleaned)
+                atomic_write_text(path, cleaned)
     if args.check and dirty:
         print("not stripped: " + " ".join(str(p) for p in dirty), file=sys.stderr)
         return 1
