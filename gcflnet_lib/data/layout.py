@@ -64,23 +64,30 @@ def read_split(root: str | os.PathLike, dataset: str, split: str) -> list[str]:
     return names
 
 
+def _first_existing(folder: Path, name: str, suffixes) -> Path | None:
+    """``folder/NAME+suffix`` for the first suffix whose file exists, else None."""
+    for suffix in suffixes:
+        candidate = folder / f"{name}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def find_image(root: str | os.PathLike, name: str) -> Path:
     """``ROOT/images/NAME.png`` (or the first of .bmp, .jpg, .jpeg, .tif, .tiff that exists)."""
     folder = Path(root) / IMAGE_DIR
-    for extension in IMAGE_EXTENSIONS:
-        candidate = folder / f"{name}{extension}"
-        if candidate.is_file():
-            return candidate
+    found = _first_existing(folder, name, IMAGE_EXTENSIONS)
+    if found is not None:
+        return found
     raise DataError(f"{folder / name}.png: image not found (also tried {', '.join(IMAGE_EXTENSIONS[1:])})")
 
 
 def find_mask(root: str | os.PathLike, name: str) -> Path:
     """``ROOT/masks/NAME.png`` (or ``NAME_pixels0.png``); missing -> :class:`DataError` naming mask and image."""
     folder = Path(root) / MASK_DIR
-    for suffix in _MASK_SUFFIXES:
-        candidate = folder / f"{name}{suffix}"
-        if candidate.is_file():
-            return candidate
+    found = _first_existing(folder, name, _MASK_SUFFIXES)
+    if found is not None:
+        return found
     try:
         image = str(find_image(root, name))
     except DataError:
