@@ -36,17 +36,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--record", default=None, metavar="JSON",
                       help="also write a results record (command, commit, device, wall time, history, final metrics)")
 
+    data.add_argument("--preset", default=None, metavar="NAME",
+                      help="fill the settings not given from a named recipe: cpu (a 2-core CPU in about an hour) or paper")
+
     model = parser.add_argument_group("model")
     model.add_argument("--model", default=defaults.model, help="gcflnet (default), unet or an ablation variant")
     model.add_argument("--channels", type=int_list, default=None, metavar="C1,C2,...",
                        help="encoder widths per level (default 16,32,64,128,256)")
 
     opt = parser.add_argument_group("optimisation (paper: AdamW, batch 16, 1500 epochs, multi-step decay)")
-    opt.add_argument("--epochs", type=int, default=defaults.epochs, help=f"total epochs (default {defaults.epochs})")
-    opt.add_argument("--batch-size", type=int, default=defaults.batch_size,
+    opt.add_argument("--epochs", type=int, default=None, help=f"total epochs (default {defaults.epochs})")
+    opt.add_argument("--batch-size", type=int, default=None,
                      help=f"global batch, split across processes (default {defaults.batch_size})")
-    opt.add_argument("--crop-size", type=int, default=defaults.crop_size, help=f"training crop side (default {defaults.crop_size})")
-    opt.add_argument("--lr", type=float, default=defaults.lr, help=f"AdamW learning rate (default {defaults.lr})")
+    opt.add_argument("--crop-size", type=int, default=None, help=f"training crop side (default {defaults.crop_size})")
+    opt.add_argument("--lr", type=float, default=None, help=f"AdamW learning rate (default {defaults.lr})")
     opt.add_argument("--weight-decay", type=float, default=defaults.weight_decay,
                      help=f"AdamW weight decay (default {defaults.weight_decay})")
     opt.add_argument("--milestones", type=int_list, default=None, metavar="E1,E2,...",
@@ -57,11 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     opt.add_argument("--seed", type=int, default=defaults.seed, help=f"seed for every random generator (default {defaults.seed})")
 
     run = parser.add_argument_group("schedule and hardware")
-    run.add_argument("--eval-every", type=int, default=defaults.eval_every,
+    run.add_argument("--eval-every", type=int, default=None,
                      help=f"evaluate on the test split every K epochs, 0 = only at the end (default {defaults.eval_every})")
     run.add_argument("--eval-batch-size", type=int, default=defaults.eval_batch_size,
                      help=f"test images of one size per forward pass (default {defaults.eval_batch_size})")
-    run.add_argument("--save-every", type=int, default=defaults.save_every,
+    run.add_argument("--save-every", type=int, default=None,
                      help=f"write last.pt every K epochs (default {defaults.save_every})")
     run.add_argument("--device", default=defaults.device, help="auto (default), cpu, cuda or cuda:N")
     run.add_argument("--amp", action=argparse.BooleanOptionalAction, default=defaults.amp,
@@ -74,23 +77,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
 
 
+PRESET_KEYS = ("channels", "epochs", "batch_size", "crop_size", "lr", "milestones", "eval_every", "save_every")
+
+
+def scaled_preset_milestones(preset: dict, epochs: int | None, explicit: tuple[int, ...] | None,
+                             chosen: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    """A preset's milestones follow an explicit ``--epochs`` (same fractions of the run), unless given too."""
+    if explicit is not None or epochs is None or not preset.get("milestones"):
+        return chosen
+    fractions = [m / preset["epochs"] for m in preset["milestones"]]
+    return tuple(sorted({max(1, round(f * epochs)) for f in fractions}))
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The run's settings: explicit flags first, then the ``--preset``'s values, then ``TrainConfig``'s defaults."""
+    from gcflnet_lib.engine.presets import preset_values
+
+    defaults = TrainConfig(data_root="", dataset="", out_dir="")
+    preset = preset_values(args.preset) if getattr(args, "preset", None) else {}
+    chosen = {}
+    for key in PRESET_KEYS:
+        value = getattr(args, key)
+        chosen[key] = value if value is not None else preset.get(key, getattr(defaults, key))
+    chosen["milestones"] = scaled_preset_milestones(preset, args.epochs, args.milestones, chosen["milestones"])
     return TrainConfig(
         data_root=args.data,
         dataset=args.dataset,
         out_dir=args.out,
         model=args.model,
-        channels=args.channels,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        crop_size=args.crop_size,
-        lr=args.lr,
+        channels=chosen["channels"],
+        epochs=chosen["epochs"],
+        batch_size=chosen["batch_size"],
+        crop_size=chosen["crop_size"],
+        lr=chosen["lr"],
         weight_decay=args.weight_decay,
-        milestones=args.milestones,
+        milestones=chosen["milestones"],
         gamma=args.gamma,
         p_target=args.p_target,
-        eval_every=args.eval_every,
-        save_every=args.save_every,
+        eval_every=chosen["eval_every"],
+        save_every=chosen["save_every"],
         seed=args.seed,
         device=args.device,
         amp=args.amp,

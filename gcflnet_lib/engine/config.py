@@ -134,6 +134,20 @@ class TrainConfig:
         return data
 
     @classmethod
+    def from_preset(cls, name: str, **settings: Any) -> TrainConfig:
+        """A config from preset ``name`` (``gcflnet_lib.engine.presets``); ``settings`` override its values.
+
+        ``TrainConfig.from_preset("cpu", data_root="NUAA-SIRST", dataset="NUAA-SIRST", out_dir="runs/cpu")``
+        """
+        from gcflnet_lib.engine.presets import preset_values
+
+        values = preset_values(name)
+        if "epochs" in settings and "milestones" not in settings and values.get("milestones"):
+            fractions = [m / values["epochs"] for m in values["milestones"]]
+            settings["milestones"] = tuple(sorted({max(1, round(f * settings["epochs"])) for f in fractions}))
+        return cls(**{**values, **settings})
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Inverse of ``to_dict``; unknown keys (from a newer version) are ignored."""
         names = {f.name for f in dataclasses.fields(cls)}
