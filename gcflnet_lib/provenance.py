@@ -27,7 +27,12 @@ def command_line(argv: list[str] | None = None) -> str:
 
 
 def git_commit(cwd: str | os.PathLike | None = None) -> str | None:
-    """HEAD of the repository holding ``cwd`` (default: this package), with ``-dirty`` when files changed."""
+    """HEAD of the repository holding ``cwd`` (default: this package), with ``-dirty`` when files changed.
+
+    A copy of the tree without ``.git`` (the GPU machine gets one) names its commit in ``GCFLNET_GIT_COMMIT``.
+    """
+    if os.environ.get("GCFLNET_GIT_COMMIT"):
+        return os.environ["GCFLNET_GIT_COMMIT"]
     cwd = cwd or Path(__file__).resolve().parent
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)

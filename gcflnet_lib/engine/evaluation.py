@@ -83,6 +83,9 @@ def predict_probabilities(
     was_training = model.training
     model.eval()
     results: list[np.ndarray | None] = [None] * len(images)
+    # Test images come in dozens of sizes; cudnn's autotuner would benchmark every convolution anew for each.
+    benchmark = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = False
     try:
         for indices in _size_groups(images, max(1, int(batch_size))):
             padded, sizes = [], []
@@ -95,6 +98,7 @@ def predict_probabilities(
             for row, (index, size) in enumerate(zip(indices, sizes)):
                 results[index] = crop_to(prob[row, 0], size).cpu().numpy()
     finally:
+        torch.backends.cudnn.benchmark = benchmark
         model.train(was_training)
     return results  # type: ignore[return-value]
 
