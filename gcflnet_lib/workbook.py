@@ -269,6 +269,24 @@ class capture_outputs:
         self._handles = []
 
 
+def auto_checkpoint(value: str | os.PathLike, model_name: str, device: str | torch.device) -> str:
+    """What a notebook's ``CHECKPOINT`` means: ``"auto"`` -> the released CPU-recipe model on a CPU, "" on a GPU.
+
+    On a GPU "" makes the notebook train its own model at full size; on a CPU the released checkpoint
+    (``gcflnet_lib.released.AUTO_RELEASE``) gives a trained model in seconds. Where the release is absent
+    (a copy without ``checkpoints/``), "auto" falls back to "" and the notebook trains briefly. Any other
+    value is returned unchanged (a path or a released name, checked when loaded).
+    """
+    from gcflnet_lib.released import AUTO_RELEASE, available
+
+    if str(value) != "auto":
+        return str(value)
+    if torch.device(device).type != "cpu":
+        return ""
+    name = AUTO_RELEASE.get(model_name)
+    return name if name in available() else ""
+
+
 def load_trained_model(checkpoint: str | os.PathLike, expected_model: str, device: str | torch.device = "cpu"):
     """Load a checkpoint written by the engine and refuse one made for another model variant.
 
@@ -280,10 +298,11 @@ def load_trained_model(checkpoint: str | os.PathLike, expected_model: str, devic
             (e.g. a "unet" checkpoint handed to a notebook about "gcflnet").
     """
     from gcflnet_lib.engine.checkpoint import load_model_from_checkpoint
+    from gcflnet_lib.released import RELEASES, resolve_checkpoint
 
-    path = Path(checkpoint).expanduser()
+    path = resolve_checkpoint(checkpoint)
     if not path.is_file():
-        raise CheckpointError(f"{path}: CHECKPOINT does not exist")
+        raise CheckpointError(f"{path}: CHECKPOINT does not exist (give a file or a released name: {', '.join(RELEASES)})")
     model, meta = load_model_from_checkpoint(path, device=device)
     found = dict(meta.get("model_config", {})).get("name")
     if found != expected_model:

@@ -43,11 +43,42 @@ def bench_table(records: list[dict]) -> str:
                 rows.append(f"| {r['device']} | {phase} | {m['dtype']} | {m['size']} | {m['batch']} | "
                             f"{m['images_per_s']:.3g} | {m['mfu']:.1%} | `{r['_file']}` |")
         if r.get("epoch"):
-            rows.append(f"| {r['device']} | seconds per epoch | | | | {r['epoch']} | | `{r['_file']}` |")
+            e = r["epoch"]
+            estimated = " (estimated)" if e.get("estimated") else ""
+            rows.append(f"| {r['device']} | one training epoch on {e['dataset']} ({e['steps']} steps of {e['batch']}) | "
+                        f"{r['train'][-1]['dtype']} | {r.get('train_size', 256)} | {e['batch']} | "
+                        f"{e['steps'] * e['batch'] / e['seconds']:.3g} ({e['seconds']:.2f} s{estimated}) | | `{r['_file']}` |")
     rows.append("")
     rows.extend(f"- `{r['_file']}`: `{r['command']}` at commit `{r['git_commit']}`, {r['parameters'] / 1e6:.3f} M parameters, "
                 f"{r['gflops_forward_per_image']['256']:.2f} forward GFLOPs per 256x256 image" for r in records)
     return "\n".join(rows)
+
+
+def _widths(record: dict) -> str:
+    channels = (record.get("config") or {}).get("channels")
+    return f"{channels[0]}..{channels[-1]}" if channels else "16..256"
+
+
+def speed_settings_table(results_dir: Path) -> str:
+    """The GPU campaign's probe: GCFLNet training steps with bf16 and channels_last switched on and off."""
+    path = results_dir / "gpu_campaign_h200.json"
+    if not path.is_file():
+        return ""
+    campaign = json.loads(path.read_text())
+    probe = next((call["probe"] for call in campaign["calls"] if call.get("probe", {}).get("settings")), None)
+    if probe is None:
+        return ""
+    rows = ["| setting | ms per step (batch 16, 256x256) | images/s |", "|---|---|---|"]
+    for s in sorted(probe["settings"], key=lambda s: s["step_s"]):
+        label = f"{s['dtype']}, {'channels_last' if s['channels_last'] else 'NCHW'}"
+        rows.append(f"| {label} | {s['step_s'] * 1e3:.1f} | {s['images_per_s']:.0f} |")
+    runs = {r["name"]: r for call in campaign["calls"] for r in call["campaign"].get("runs", []) if r.get("wall_s")}
+    lines = ["", f"Training step of full-width GCFLNet alone on the {campaign['device']}, from the campaign's probe "
+             "(`results/gpu_campaign_h200.json`, call 1)."]
+    if runs:
+        lines.append("Concurrency: " + "; ".join(f"`{name}` ran {r['epochs_done']} epochs in {r['wall_s']:.0f} s"
+                                                for name, r in runs.items()) + " while sharing the GPU (call 2).")
+    return "\n".join(rows + lines)
 
 
 def _mean_std(values: list[float], scale: float) -> str:
@@ -62,14 +93,16 @@ def results_table(records: list[dict]) -> str:
         return "_No training runs are recorded in `results/` yet._"
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in records:
-        groups[(r["dataset"], r["model"], r["epochs"], r["device"])].append(r)
-    header = "| dataset | model | epochs | seeds | " + " | ".join(label for _, label, _ in METRICS) + " | device | run files |"
+        groups[(r["dataset"], r["model"], _widths(r), r["epochs"], r["device"])].append(r)
+    header = ("| dataset | model | widths | epochs | seeds | " + " | ".join(label for _, label, _ in METRICS)
+              + " | device | run files |")
     rule = "|" + "---|" * (header.count("|") - 1)
     rows = [header, rule]
-    for (dataset, model, epochs, device), runs in sorted(groups.items()):
+    for (dataset, model, widths, epochs, device), runs in sorted(groups.items()):
         cells = [_mean_std([run["final"][key] for run in runs], scale) for key, _, scale in METRICS]
         files = ", ".join(f"`{run['_file']}`" for run in runs)
-        rows.append(f"| {dataset} | {model} | {epochs} | {len(runs)} | " + " | ".join(cells) + f" | {device} | {files} |")
+        rows.append(f"| {dataset} | {model} | {widths} | {epochs} | {len(runs)} | " + " | ".join(cells)
+                    + f" | {device} | {files} |")
     commands = sorted({r["command"] for r in records})
     rows.append("")
     rows.append("Commands that produced these rows (last epoch, BasicIRSTD protocol, threshold 0.5):")
@@ -93,22 +126,28 @@ def make_plots(records: list[dict], out_dir: Path) -> list[Path]:
     written = []
     if not records:
         return written
-    fig, (ax_curve, ax_roc) = plt.subplots(1, 2, figsize=(11, 4))
+    by_dataset: dict[str, list[dict]] = defaultdict(list)
     for r in records:
-        label = f"{r['model']} s{r.get('seed', 0)} ({r['dataset']})"
-        evals = [h for h in r.get("history", []) if "miou" in h]
-        ax_curve.plot([h["epoch"] for h in evals], [h["miou"] for h in evals], label=label)
-        roc = r["final"].get("roc")
-        if roc:
-            ax_roc.plot([f * 1e6 for f in roc["fa"]], roc["pd"], label=label)
-    ax_curve.set(xlabel="epoch", ylabel="test mIoU", title="Learning curves")
-    ax_roc.set(xlabel="Fa (x1e-6)", ylabel="Pd", title="ROC (last epoch)")
-    ax_curve.legend(fontsize=7)
-    fig.tight_layout()
-    path = out_dir / "curves_and_roc.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    written.append(path)
+        by_dataset[r["dataset"]].append(r)
+    for dataset, runs in sorted(by_dataset.items()):
+        fig, (ax_curve, ax_roc) = plt.subplots(1, 2, figsize=(11, 4))
+        for r in runs:
+            label = f"{r['model']} {_widths(r)} s{r.get('seed', 0)} ({r['device'].split(' (')[0]})"
+            evals = [h for h in r.get("history", []) if "miou" in h]
+            ax_curve.plot([h["epoch"] for h in evals], [h["miou"] for h in evals], marker="o", ms=3, label=label)
+            roc = r["final"].get("roc")
+            if roc:
+                ax_roc.plot([f * 1e6 for f in roc["fa"]], roc["pd"], label=label)
+        ax_curve.set(xlabel="epoch", ylabel="test mIoU", title=f"{dataset}: test mIoU while training")
+        ax_roc.set(xlabel="Fa (x1e-6, symlog)", ylabel="Pd", title=f"{dataset}: ROC of the last epoch")
+        ax_roc.set_xscale("symlog", linthresh=1.0)
+        ax_curve.legend(fontsize=7)
+        ax_roc.legend(fontsize=7)
+        fig.tight_layout()
+        path = out_dir / f"curves_and_roc_{dataset}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
     return written
 
 
@@ -120,6 +159,9 @@ def main() -> int:
     args = parser.parse_args()
     records = load_records(args.results)
     table = results_table(records) + "\n\n**Speed** (`gcflnet bench`)\n\n" + bench_table(load_records(args.results, "bench"))
+    settings = speed_settings_table(args.results)
+    if settings:
+        table += "\n\n**GPU speed settings** (`scripts/gpu_campaign.py` probe)\n\n" + settings
     print(table)
     if args.readme:
         write_readme(table, ROOT / "README.md")

@@ -14,7 +14,7 @@ HELP = "Evaluate a checkpoint on a dataset split; optionally save its 8-bit prob
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, metavar="C", help="a .pt written by gcflnet train")
+    parser.add_argument("--checkpoint", required=True, metavar="C", help="a .pt written by gcflnet train, or a released name such as gcflnet-cpu-nuaa-sirst")
     parser.add_argument("--data", required=True, metavar="ROOT", help="dataset root with images/, masks/, img_idx/")
     parser.add_argument("--dataset", default=None, metavar="NAME", help="split files img_idx/{split}_NAME.txt (default: the checkpoint's)")
     parser.add_argument("--split", default="test", help="split to score (default test)")

@@ -19,7 +19,7 @@ RED = np.array([255, 0, 0], dtype=np.uint8)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, metavar="C", help="a .pt written by gcflnet train")
+    parser.add_argument("--checkpoint", required=True, metavar="C", help="a .pt written by gcflnet train, or a released name such as gcflnet-cpu-nuaa-sirst")
     parser.add_argument("--input", required=True, metavar="IMAGE_OR_DIR", help="an image file or a folder of images")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (prob/ and overlay/ inside)")
     parser.add_argument("--threshold", type=float, default=0.5, help="probability above which a pixel is shown red (default 0.5)")

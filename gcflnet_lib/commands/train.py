@@ -74,6 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=defaults.channels_last,
                      help="NHWC memory format on GPU (default on)")
     run.add_argument("--compile", action="store_true", help="torch.compile the training model")
+    run.add_argument("--threads", default="auto", metavar="N|auto",
+                     help="CPU training: torch threads; auto (default) takes the cores other processes leave free, "
+                     "re-checked every epoch")
     run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
 
 
@@ -126,6 +129,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         resume=args.resume,
         overwrite=args.overwrite,
         progress=args.progress,
+        threads=args.threads,
     )
 
 

@@ -67,12 +67,16 @@ def load_model_from_checkpoint(
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Rebuild the model a checkpoint describes, load its weights, put it in eval mode on ``device``.
 
+    ``path`` may also be a released checkpoint's short name (``gcflnet_lib.released``).
+
     Returns:
         (model, meta) where meta is the checkpoint without the model/optimizer/scheduler/scaler/rng states:
         ``model_config``, ``train_config``, ``norm``, ``dataset``, ``epoch``, ``history``, ``finished``.
     """
     from gcflnet_lib.models import build_model
+    from gcflnet_lib.released import resolve_checkpoint
 
+    path = resolve_checkpoint(path)  # a released name (gcflnet-cpu-nuaa-sirst) or a path
     state = load_checkpoint(path, map_location="cpu")
     config = dict(state["model_config"])
     try:

@@ -48,6 +48,9 @@ class TrainConfig:
         resume: continue from ``out_dir/last.pt``.
         overwrite: start afresh in an ``out_dir`` that holds a run (its run files are replaced).
         progress: show a tqdm bar (one per run, updated per epoch).
+        threads: CPU training only: torch threads, ``"auto"`` (the cores other processes leave free,
+            re-checked every epoch; ``engine.cpu_threads``), a count, or None to leave torch's setting
+            alone (the Python default; the CLI's is "auto").
     """
 
     data_root: str
@@ -75,6 +78,7 @@ class TrainConfig:
     resume: bool = False
     overwrite: bool = False
     progress: bool = True
+    threads: str | int | None = None
 
     def __post_init__(self) -> None:
         if self.channels is not None:
@@ -111,6 +115,13 @@ class TrainConfig:
             raise UserError(f"--channels needs at least two positive widths (got {','.join(map(str, self.channels))})")
         if self.milestones is not None and any(m < 1 for m in self.milestones):
             raise UserError(f"--milestones must be positive epochs (got {','.join(map(str, self.milestones))})")
+        if self.threads is not None:
+            from gcflnet_lib.engine.cpu_threads import parse_threads
+
+            try:
+                self.threads = parse_threads(self.threads)
+            except ValueError as exc:
+                raise UserError(f"--threads: {exc}") from None
         if self.amp_dtype not in AMP_DTYPES:
             raise UserError(f"--amp-dtype must be one of {', '.join(AMP_DTYPES)} (got {self.amp_dtype})")
 

@@ -29,6 +29,7 @@ from gcflnet_lib.data.dataset import Sample, load_split, norm_stats_for
 from gcflnet_lib.engine import distributed as dist_utils
 from gcflnet_lib.engine.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from gcflnet_lib.engine.config import TrainConfig, multistep_factor
+from gcflnet_lib.engine.cpu_threads import Retuner
 from gcflnet_lib.engine.device import make_generator, resolve_device, seed_everything
 from gcflnet_lib.engine.evaluation import evaluate_model, scalar_metrics
 from gcflnet_lib.engine.files import atomic_write_csv, atomic_write_json
@@ -265,9 +266,12 @@ def _train(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.devic
     )
     final: dict[str, Any] | None = None
     run_start = time.perf_counter()
+    retune = Retuner(config.threads) if device.type == "cpu" and config.threads is not None else None
     try:
         for epoch in range(start_epoch, config.epochs):
             epoch_start = time.perf_counter()
+            if retune is not None:
+                retune()  # follow the cores other processes leave free
             lr = optimizer.param_groups[0]["lr"]
             train_model.train()
             losses = []
@@ -300,6 +304,8 @@ def _train(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.devic
                 "loss": float(loss_values.mean()),
                 "train_time_s": round(time.perf_counter() - epoch_start, 4),
             }
+            if retune is not None:
+                row["threads"] = retune.threads
             is_last = done == config.epochs
             if is_last or (config.eval_every and done % config.eval_every == 0):
                 if ctx.is_main:

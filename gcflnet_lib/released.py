@@ -1,0 +1,76 @@
+"""Released checkpoints: short names for the trained models shipped in ``checkpoints/``.
+
+Every command and notebook that takes a checkpoint accepts either a path or one of these names
+(``gcflnet evaluate --checkpoint gcflnet-cpu-nuaa-sirst ...``). ``checkpoints/README.md`` is the model
+card of each: data, split, exact command, commit, device, wall time and metrics.
+
+    gcflnet-cpu-nuaa-sirst   GCFLNet, CPU recipe (``--preset cpu``: widths 8..128), trained on a 2-core CPU
+    unet-cpu-nuaa-sirst      the U-Net baseline, same recipe and seed
+    gcflnet-nuaa-sirst       GCFLNet, full width (16..256), 400 epochs on an H200; fp16 weights
+    unet-nuaa-sirst          the U-Net baseline, full width, 400 epochs on an H200; fp16 weights
+
+``GCFLNET_CHECKPOINTS`` names another folder holding the same files (for an installed, non-editable copy).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from gcflnet_lib.errors import CheckpointError
+
+RELEASES: dict[str, str] = {
+    "gcflnet-cpu-nuaa-sirst": "gcflnet-cpu-nuaa-sirst.pt",
+    "unet-cpu-nuaa-sirst": "unet-cpu-nuaa-sirst.pt",
+    "gcflnet-nuaa-sirst": "gcflnet-nuaa-sirst.pt",
+    "unet-nuaa-sirst": "unet-nuaa-sirst.pt",
+}
+
+# What a notebook uses for CHECKPOINT = "auto": the CPU recipe's models, which run fast on any machine.
+AUTO_RELEASE = {"gcflnet": "gcflnet-cpu-nuaa-sirst", "unet": "unet-cpu-nuaa-sirst"}
+
+
+def checkpoint_dir() -> Path:
+    """``$GCFLNET_CHECKPOINTS``, else ``checkpoints/`` at the root of this repository."""
+    configured = os.environ.get("GCFLNET_CHECKPOINTS")
+    return Path(configured) if configured else Path(__file__).resolve().parents[1] / "checkpoints"
+
+
+def release_path(name: str) -> Path:
+    """The file of released checkpoint ``name``.
+
+    Raises:
+        CheckpointError: unknown name (the message lists the released ones), or its file is absent.
+    """
+    if name not in RELEASES:
+        raise CheckpointError(f"{name}: not a released checkpoint; released: {', '.join(RELEASES)}")
+    path = checkpoint_dir() / RELEASES[name]
+    if not path.is_file():
+        raise CheckpointError(f"{name}: released checkpoint file {path} is missing (set GCFLNET_CHECKPOINTS to its folder)")
+    return path
+
+
+def resolve_checkpoint(spec: str | os.PathLike) -> Path:
+    """A checkpoint path from a path or a released name.
+
+    A value naming an existing file is that file; a value without a folder or suffix is looked up as
+    a released name; anything else is returned as a path for the loader to report.
+
+    Raises:
+        CheckpointError: a bare name that is neither a file nor a released checkpoint (lists the released ones).
+    """
+    text = os.fspath(spec)
+    path = Path(text).expanduser()
+    if path.is_file():
+        return path
+    if text in RELEASES:
+        return release_path(text)
+    if os.sep not in text and "/" not in text and not path.suffix:
+        raise CheckpointError(f"{text}: no such file and not a released checkpoint; released: {', '.join(RELEASES)}")
+    return path
+
+
+def available() -> dict[str, Path]:
+    """Released names whose file is present, with their paths."""
+    folder = checkpoint_dir()
+    return {name: folder / file for name, file in RELEASES.items() if (folder / file).is_file()}

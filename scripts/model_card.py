@@ -1,0 +1,84 @@
+"""Write the tables of ``checkpoints/README.md`` (the model card) from the records behind each release.
+
+For every released checkpoint (``gcflnet_lib.released.RELEASES``) whose file is present, the card takes
+- its training record ``results/<record>.json`` (``gcflnet train --record``): command, commit, device, wall time;
+- its CPU evaluation ``results/eval_cpu_<name>.json``, written by
+  ``gcflnet evaluate --checkpoint <name> --data ../shared/datasets/NUAA-SIRST --device cpu --json results/eval_cpu_<name>.json``.
+``tests/test_released.py`` evaluates every release again and checks that it reproduces these numbers exactly,
+and that the card's tables are what this script writes.
+
+    python scripts/model_card.py            # print the tables
+    python scripts/model_card.py --write    # rewrite the block between the markers in checkpoints/README.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CARD = ROOT / "checkpoints" / "README.md"
+BEGIN, END = "<!-- model-card:begin -->", "<!-- model-card:end -->"
+
+# release name -> the training record it came from
+RECORDS = {
+    "gcflnet-cpu-nuaa-sirst": "cpu_nuaa_gcflnet_s0.json",
+    "unet-cpu-nuaa-sirst": "cpu_nuaa_unet_s0.json",
+    "gcflnet-nuaa-sirst": "gpu_nuaa_gcflnet_s0.json",
+    "unet-nuaa-sirst": "gpu_nuaa_unet_s0.json",
+}
+
+
+def eval_path(name: str, results: Path = ROOT / "results") -> Path:
+    return results / f"eval_cpu_{name}.json"
+
+
+def _widths(config: dict) -> str:
+    channels = config.get("channels") or [16, 32, 64, 128, 256]
+    return ",".join(str(c) for c in channels)
+
+
+def card_tables(results: Path = ROOT / "results", checkpoints: Path = ROOT / "checkpoints") -> str:
+    from gcflnet_lib.released import RELEASES
+
+    metrics_rows = ["| release | model | widths | epochs | mIoU | nIoU | Pd | Fa (x1e-6) | AUC | size |",
+                    "|---|---|---|---|---|---|---|---|---|---|"]
+    provenance_rows = ["| release | trained on | wall time | commit | exact training command |", "|---|---|---|---|---|"]
+    for name, file in RELEASES.items():
+        path = checkpoints / file
+        record_path = results / RECORDS[name]
+        if not (path.is_file() and record_path.is_file() and eval_path(name, results).is_file()):
+            continue
+        record = json.loads(record_path.read_text())
+        scored = json.loads(eval_path(name, results).read_text())["metrics"]
+        config = record["config"]
+        metrics_rows.append(
+            f"| `{name}` | {record['model']} | {_widths(config)} | {record['epochs']} | {scored['miou']:.4f} | "
+            f"{scored['niou']:.4f} | {scored['pd']:.4f} | {scored['fa'] * 1e6:.2f} | {scored['auc']:.4f} | "
+            f"{path.stat().st_size / 2**20:.1f} MB |")
+        provenance_rows.append(
+            f"| `{name}` | {record['device']} | {record['wall_time_s'] / 60:.1f} min | `{str(record['git_commit'])[:12]}` | "
+            f"`{record['command']}` |")
+    return "\n".join(metrics_rows + [""] + provenance_rows)
+
+
+def write_card(tables: str, card: Path = CARD) -> None:
+    text = card.read_text()
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    card.write_text(text[:start] + "\n" + tables + "\n" + text[end:])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="rewrite the block between the markers in checkpoints/README.md")
+    args = parser.parse_args()
+    tables = card_tables()
+    print(tables)
+    if args.write:
+        write_card(tables)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

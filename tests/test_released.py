@@ -1,0 +1,148 @@
+"""Released checkpoints: short names, fp16 releases scored as stored, and the model card's numbers reproduced."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from gcflnet_lib.data.dataset import Sample, load_split
+from gcflnet_lib.engine.checkpoint import load_checkpoint, load_model_from_checkpoint, save_checkpoint
+from gcflnet_lib.engine.evaluation import evaluate_model
+from gcflnet_lib.engine.release import export_release, round_weights
+from gcflnet_lib.errors import CheckpointError
+from gcflnet_lib.models import build_model
+from gcflnet_lib.released import RELEASES, available, checkpoint_dir, release_path, resolve_checkpoint
+from gcflnet_lib.workbook import auto_checkpoint, load_trained_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _model_card():
+    spec = importlib.util.spec_from_file_location("model_card", ROOT / "scripts" / "model_card.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _tiny_checkpoint(path: Path, name: str = "gcflnet") -> Path:
+    torch.manual_seed(0)
+    model = build_model(name, channels=(4, 8, 16))
+    save_checkpoint(path, {"model": model.state_dict(), "model_config": model.config, "epoch": 3,
+                           "norm": {"mean": 100.0, "std": 30.0}, "dataset": "Toy", "optimizer": {}})
+    return path
+
+
+class TestResolve:
+    def test_an_existing_file_is_itself(self, tmp_path):
+        path = _tiny_checkpoint(tmp_path / "run.pt")
+        assert resolve_checkpoint(str(path)) == path
+
+    def test_an_unknown_bare_name_lists_the_released_ones(self):
+        with pytest.raises(CheckpointError) as err:
+            resolve_checkpoint("gcflnet-cpu-nuaa")
+        assert "gcflnet-cpu-nuaa:" in str(err.value) and all(name in str(err.value) for name in RELEASES)
+
+    def test_a_missing_path_goes_to_the_loader_which_names_it(self, tmp_path):
+        missing = tmp_path / "nope" / "final.pt"
+        assert resolve_checkpoint(missing) == missing
+        with pytest.raises(CheckpointError, match="no such checkpoint"):
+            load_model_from_checkpoint(missing)
+
+    def test_a_released_name_whose_file_is_absent_says_where_it_looked(self, tmp_path, monkeypatch):
+        monkeypatch.setenv("GCFLNET_CHECKPOINTS", str(tmp_path))
+        with pytest.raises(CheckpointError, match="is missing"):
+            release_path("gcflnet-nuaa-sirst")
+        assert available() == {}
+
+    def test_names_resolve_through_the_folder_setting(self, tmp_path, monkeypatch):
+        monkeypatch.setenv("GCFLNET_CHECKPOINTS", str(tmp_path))
+        _tiny_checkpoint(tmp_path / RELEASES["gcflnet-cpu-nuaa-sirst"])
+        assert resolve_checkpoint("gcflnet-cpu-nuaa-sirst") == tmp_path / "gcflnet-cpu-nuaa-sirst.pt"
+        model, meta = load_model_from_checkpoint("gcflnet-cpu-nuaa-sirst")
+        assert meta["epoch"] == 3 and tuple(model.config["channels"]) == (4, 8, 16)
+
+    def test_notebook_auto_means_the_cpu_release_on_a_cpu_and_training_on_a_gpu(self, tmp_path, monkeypatch):
+        monkeypatch.setenv("GCFLNET_CHECKPOINTS", str(tmp_path))
+        assert auto_checkpoint("auto", "gcflnet", "cpu") == ""  # not released here: train briefly
+        _tiny_checkpoint(tmp_path / RELEASES["gcflnet-cpu-nuaa-sirst"])
+        assert auto_checkpoint("auto", "gcflnet", "cpu") == "gcflnet-cpu-nuaa-sirst"
+        assert auto_checkpoint("auto", "gcflnet", torch.device("cuda")) == ""
+        assert auto_checkpoint("auto", "gcflnet_eem", "cpu") == ""
+        assert auto_checkpoint("runs/x/final.pt", "gcflnet", "cpu") == "runs/x/final.pt"
+
+    def test_a_notebook_refuses_a_release_of_another_variant(self, tmp_path, monkeypatch):
+        monkeypatch.setenv("GCFLNET_CHECKPOINTS", str(tmp_path))
+        _tiny_checkpoint(tmp_path / RELEASES["unet-cpu-nuaa-sirst"], name="unet")
+        with pytest.raises(CheckpointError, match="needs 'gcflnet'"):
+            load_trained_model("unet-cpu-nuaa-sirst", "gcflnet")
+
+    def test_the_cli_names_an_unknown_release_in_one_line(self, tmp_path):
+        done = subprocess.run([sys.executable, "-m", "gcflnet_lib", "evaluate", "--checkpoint", "gcflnet-tiny",
+                               "--data", str(tmp_path)],
+                              capture_output=True, text=True, cwd=ROOT)
+        assert done.returncode == 2
+        assert done.stderr.strip().count("\n") == 0 and "gcflnet-tiny: no such file and not a released" in done.stderr
+
+
+class TestExportRelease:
+    def test_fp16_release_keeps_the_config_drops_the_optimizer_and_scores_the_rounded_weights(self, tmp_path):
+        source = _tiny_checkpoint(tmp_path / "final.pt")
+        rng = torch.Generator().manual_seed(1)
+        samples = [Sample(f"s{i}", (torch.rand(40, 48, generator=rng) * 255).numpy(),
+                          (torch.rand(40, 48, generator=rng) > 0.97).numpy()) for i in range(3)]
+        seen = []
+
+        def score(model):
+            seen.append({k: v.clone() for k, v in model.state_dict().items()})
+            return evaluate_model(model, samples, "cpu", 100.0, 30.0)
+
+        meta = export_release(source, tmp_path / "release.pt", store="fp16", score=score)
+        state = load_checkpoint(tmp_path / "release.pt")
+        assert state["weights_dtype"] == "fp16" and "optimizer" not in state and meta["source_epoch"] == 3
+        assert all(v.dtype == torch.float16 for v in state["model"].values() if v.is_floating_point())
+        # The scored model held exactly the fp16 values, widened back to fp32.
+        original = load_checkpoint(source)["model"]
+        for key, value in seen[0].items():
+            if value.is_floating_point():
+                assert torch.equal(value, original[key].half().float())
+        model, loaded = load_model_from_checkpoint(tmp_path / "release.pt")
+        again = evaluate_model(model, samples, "cpu", 100.0, 30.0)
+        assert {k: again[k] for k in ("miou", "pd", "fa")} == {k: loaded["metrics"][k] for k in ("miou", "pd", "fa")}
+
+    def test_integer_buffers_are_not_cast(self):
+        state = {"w": torch.ones(2), "n": torch.tensor(7)}
+        rounded = round_weights(state, torch.float16)
+        assert rounded["w"].dtype == torch.float16 and rounded["n"].dtype == torch.int64
+
+
+class TestModelCard:
+    def test_card_tables_are_what_the_script_writes(self):
+        card = (ROOT / "checkpoints" / "README.md").read_text()
+        module = _model_card()
+        assert module.card_tables() in card
+
+    def test_every_released_file_is_small_and_has_a_card_row(self):
+        card = (ROOT / "checkpoints" / "README.md").read_text()
+        for name, path in available().items():
+            limit = 10 if "-cpu-" in name else 16
+            assert path.stat().st_size < limit * 2**20, name
+            assert f"`{name}`" in card
+
+
+RELEASED_NOW = sorted(available()) if checkpoint_dir().is_dir() else []
+
+
+@pytest.mark.parametrize("name", RELEASED_NOW)
+def test_release_reproduces_its_model_card_numbers_exactly(name, sirst_root):
+    """Evaluates the release on NUAA-SIRST's test split (CPU, threshold 0.5) and compares with the card's JSON."""
+    recorded = json.loads((ROOT / "results" / f"eval_cpu_{name}.json").read_text())["metrics"]
+    model, meta = load_model_from_checkpoint(name)
+    samples = load_split(sirst_root, "NUAA-SIRST", "test")
+    assert len(samples) == 214
+    scored = evaluate_model(model, samples, "cpu", meta["norm"]["mean"], meta["norm"]["std"])
+    for key in ("miou", "niou", "pd", "fa", "n_targets", "auc"):
+        assert scored[key] == recorded[key], key
