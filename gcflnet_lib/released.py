@@ -26,8 +26,12 @@ RELEASES: dict[str, str] = {
     "unet-nuaa-sirst": "unet-nuaa-sirst.pt",
 }
 
-# What a notebook uses for CHECKPOINT = "auto": the CPU recipe's models, which run fast on any machine.
-AUTO_RELEASE = {"gcflnet": "gcflnet-cpu-nuaa-sirst", "unet": "unet-cpu-nuaa-sirst"}
+# What a notebook uses for CHECKPOINT = "auto", first present wins: the CPU recipe's models, which run
+# fast on any machine, then the full-width ones (4x the FLOPs).
+AUTO_RELEASE = {
+    "gcflnet": ("gcflnet-cpu-nuaa-sirst", "gcflnet-nuaa-sirst"),
+    "unet": ("unet-cpu-nuaa-sirst", "unet-nuaa-sirst"),
+}
 
 
 def checkpoint_dir() -> Path:

@@ -273,7 +273,7 @@ def auto_checkpoint(value: str | os.PathLike, model_name: str, device: str | tor
     """What a notebook's ``CHECKPOINT`` means: ``"auto"`` -> the released CPU-recipe model on a CPU, "" on a GPU.
 
     On a GPU "" makes the notebook train its own model at full size; on a CPU the released checkpoint
-    (``gcflnet_lib.released.AUTO_RELEASE``) gives a trained model in seconds. Where the release is absent
+    (the first present of ``gcflnet_lib.released.AUTO_RELEASE``) gives a trained model in seconds. Where the release is absent
     (a copy without ``checkpoints/``), "auto" falls back to "" and the notebook trains briefly. Any other
     value is returned unchanged (a path or a released name, checked when loaded).
     """
@@ -283,8 +283,8 @@ def auto_checkpoint(value: str | os.PathLike, model_name: str, device: str | tor
         return str(value)
     if torch.device(device).type != "cpu":
         return ""
-    name = AUTO_RELEASE.get(model_name)
-    return name if name in available() else ""
+    present = available()
+    return next((name for name in AUTO_RELEASE.get(model_name, ()) if name in present), "")
 
 
 def load_trained_model(checkpoint: str | os.PathLike, expected_model: str, device: str | torch.device = "cpu"):

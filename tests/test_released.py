@@ -68,6 +68,8 @@ class TestResolve:
     def test_notebook_auto_means_the_cpu_release_on_a_cpu_and_training_on_a_gpu(self, tmp_path, monkeypatch):
         monkeypatch.setenv("GCFLNET_CHECKPOINTS", str(tmp_path))
         assert auto_checkpoint("auto", "gcflnet", "cpu") == ""  # not released here: train briefly
+        _tiny_checkpoint(tmp_path / RELEASES["gcflnet-nuaa-sirst"])
+        assert auto_checkpoint("auto", "gcflnet", "cpu") == "gcflnet-nuaa-sirst"  # the full-width one, if alone
         _tiny_checkpoint(tmp_path / RELEASES["gcflnet-cpu-nuaa-sirst"])
         assert auto_checkpoint("auto", "gcflnet", "cpu") == "gcflnet-cpu-nuaa-sirst"
         assert auto_checkpoint("auto", "gcflnet", torch.device("cuda")) == ""
