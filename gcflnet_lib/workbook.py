@@ -334,6 +334,13 @@ def _to_jsonable(value: Any, key: str) -> Any:
     raise TypeError(f"record_results: {key} has type {type(value).__name__}, which JSON cannot hold")
 
 
+class RecordedResults(type(Path())):  # PosixPath or WindowsPath: a Path in every way but its display
+    """The path of a notebook's results file; as a cell's last value it prints one line, not ``Out: PosixPath(...)``."""
+
+    def _ipython_display_(self) -> None:
+        print(f"key results recorded in {self.name}")
+
+
 def record_results(name: str, results: Mapping[str, Any], results_dir: str | os.PathLike) -> Path:
     """Write a notebook's key results to ``results_dir/name.json`` (atomically) and return the path.
 
@@ -349,7 +356,7 @@ def record_results(name: str, results: Mapping[str, Any], results_dir: str | os.
     path = Path(results_dir) / f"{name}.json"
     # Insertion order is kept: the runner's summary shows the first few numbers as the notebook's key results.
     atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
-    return path
+    return RecordedResults(path)
 
 
 def load_results(name: str, results_dir: str | os.PathLike) -> dict:
@@ -388,13 +395,50 @@ def list_notebooks(notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR, only: Seque
     return paths
 
 
-def export_html(executed: Path, html_path: Path) -> Path:
-    """Render an executed notebook to a standalone HTML page (nbconvert's lab template), atomically."""
+MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"  # the one configuration jupyter-server-mathjax ships
+OFFLINE_MATH_NOTE = (
+    "*Equations on this page are typeset by MathJax loaded from the network: offline they show as LaTeX source. "
+    "Install `jupyter-server-mathjax` (a dependency of this project) and run `scripts/run_workbook.py` again for "
+    "pages that render offline.*"
+)
+
+
+def local_mathjax(build_dir: Path) -> str | None:
+    """Copy MathJax from the ``jupyter-server-mathjax`` package into ``build_dir/mathjax`` once; its URL, relative
+    to pages in ``build_dir`` (None when the package is absent: pages then load MathJax from the network)."""
+    try:
+        import jupyter_server_mathjax
+    except ImportError:
+        return None
+    source = Path(jupyter_server_mathjax.__file__).parent / "static"
+    target = Path(build_dir) / "mathjax"
+    if not (target / "MathJax.js").is_file():
+        import shutil
+
+        staging = Path(build_dir) / ".mathjax.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(source, staging)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(staging, target)
+    return f"mathjax/MathJax.js?config={MATHJAX_CONFIG}"
+
+
+def export_html(executed: Path, html_path: Path, mathjax_url: str | None = None) -> Path:
+    """Render an executed notebook to a standalone HTML page (nbconvert's lab template), atomically.
+
+    ``mathjax_url``: a local MathJax (``local_mathjax``) so equations render offline; without one the page
+    loads MathJax from the network and says so at its top.
+    """
     import nbformat
     from nbconvert import HTMLExporter
 
     notebook = nbformat.read(executed, as_version=4)
-    body, _ = HTMLExporter().from_notebook_node(notebook)
+    exporter = HTMLExporter()
+    if mathjax_url:
+        exporter.mathjax_url = mathjax_url
+    else:
+        notebook.cells.insert(0, nbformat.v4.new_markdown_cell(OFFLINE_MATH_NOTE))
+    body, _ = exporter.from_notebook_node(notebook)
     atomic_write_text(html_path, body)
     return html_path
 
@@ -412,6 +456,7 @@ def run_notebook(
     results_dir: Path,
     kernel_name: str = "python3",
     html: bool = True,
+    mathjax_url: str | None = None,
 ) -> NotebookRun:
     """Execute one notebook with papermill (cwd = its folder) into ``build_dir``; never raises for notebook errors."""
     import papermill
@@ -440,7 +485,7 @@ def run_notebook(
     if partial.exists():
         os.replace(partial, executed)  # the executed copy holds papermill's error marker when it failed
         if html:
-            html_path = export_html(executed, build_dir / f"{name}.html")
+            html_path = export_html(executed, build_dir / f"{name}.html", mathjax_url)
     return NotebookRun(name, status, seconds, results, error, executed if executed.exists() else None, html_path)
 
 
@@ -486,13 +531,16 @@ def run_workbook(
         smoke = not torch.cuda.is_available()
     build_dir = Path(build_dir).resolve()
     results_dir = build_dir / "notebook_results"
-    parameters = {"SMOKE": bool(smoke), "RESULTS_DIR": str(results_dir), **(extra_parameters or {})}
     notebooks = list_notebooks(notebooks_dir, only)
+    # Relative to the notebooks' folder (their working directory): the executed pages show no machine paths.
+    results_arg = os.path.relpath(results_dir, Path(notebooks_dir).resolve())
+    parameters = {"SMOKE": bool(smoke), "RESULTS_DIR": results_arg, **(extra_parameters or {})}
+    mathjax_url = local_mathjax(build_dir) if html else None
     runs = []
     bar = tqdm(notebooks, desc="workbook", unit="notebook", disable=not progress)
     for notebook in bar:
         bar.set_postfix_str(notebook.stem)
-        runs.append(run_notebook(notebook.resolve(), build_dir, parameters, results_dir, html=html))
+        runs.append(run_notebook(notebook.resolve(), build_dir, parameters, results_dir, html=html, mathjax_url=mathjax_url))
     return runs
 
 

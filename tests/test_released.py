@@ -148,3 +148,36 @@ def test_release_reproduces_its_model_card_numbers_exactly(name, sirst_root):
     scored = evaluate_model(model, samples, "cpu", meta["norm"]["mean"], meta["norm"]["std"])
     for key in ("miou", "niou", "pd", "fa", "n_targets", "auc"):
         assert scored[key] == recorded[key], key
+
+
+def _smallest_release() -> str | None:
+    present = available()
+    return min(present, key=lambda name: present[name].stat().st_size) if present else None
+
+
+@pytest.mark.skipif(_smallest_release() is None, reason="no released checkpoint in checkpoints/")
+def test_predict_with_a_released_name_takes_any_size_and_mode(tmp_path):
+    """``gcflnet predict --checkpoint NAME`` on gray, RGB, RGBA and 16-bit images of odd sizes."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    images = {
+        "gray_37x53.png": rng.integers(0, 255, (37, 53), dtype=np.uint8),
+        "rgb_64x100.png": rng.integers(0, 255, (64, 100, 3), dtype=np.uint8),
+        "rgba_50x41.png": rng.integers(0, 255, (50, 41, 4), dtype=np.uint8),
+        "gray16_33x70.png": rng.integers(0, 65535, (33, 70), dtype=np.uint16),
+    }
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, array in images.items():
+        cv2.imwrite(str(folder / name), array)
+    done = subprocess.run([sys.executable, "-m", "gcflnet_lib", "predict", "--checkpoint", _smallest_release(),
+                           "--input", str(folder), "--out", str(tmp_path / "out"), "--device", "cpu"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    for name, array in images.items():
+        written = sorted((tmp_path / "out").rglob(f"{Path(name).stem}*"))
+        assert written, name
+        maps = [cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in written]
+        assert any(m is not None and m.shape[:2] == array.shape[:2] for m in maps), name

@@ -1,0 +1,66 @@
+"""Executed pages that read well offline: local MathJax, no machine paths, no stray path output."""
+
+import json
+
+import nbformat
+import pytest
+
+from gcflnet_lib import workbook
+
+
+def _executed_notebook(path, source="x = 1"):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_markdown_cell(r"Euler: $e^{i\pi} + 1 = 0$"), nbformat.v4.new_code_cell(source)]
+    nbformat.write(notebook, path)
+    return path
+
+
+class TestMathJax:
+    def test_local_copy_is_made_once_and_pages_point_at_it(self, tmp_path):
+        url = workbook.local_mathjax(tmp_path)
+        assert url.startswith("mathjax/MathJax.js?config=")
+        config = url.split("config=")[1].split(",")[0]
+        assert (tmp_path / "mathjax" / "MathJax.js").is_file()
+        assert (tmp_path / "mathjax" / "config" / f"{config}.js").is_file()
+        stamp = (tmp_path / "mathjax" / "MathJax.js").stat().st_mtime_ns
+        assert workbook.local_mathjax(tmp_path) == url
+        assert (tmp_path / "mathjax" / "MathJax.js").stat().st_mtime_ns == stamp
+        page = workbook.export_html(_executed_notebook(tmp_path / "n.ipynb"), tmp_path / "n.html", url)
+        html = page.read_text()
+        assert 'src="mathjax/MathJax.js?config=' in html and "libs/mathjax" not in html
+        assert workbook.OFFLINE_MATH_NOTE[:40] not in html
+
+    def test_without_a_local_copy_the_page_says_it_needs_the_network(self, tmp_path):
+        page = workbook.export_html(_executed_notebook(tmp_path / "n.ipynb"), tmp_path / "n.html", None)
+        html = page.read_text()
+        assert "libs/mathjax" in html and "MathJax loaded from the network" in html
+
+
+class TestRecordedResults:
+    def test_is_the_path_and_displays_one_line(self, tmp_path, capsys):
+        path = workbook.record_results("01_topic", {"a": 1.5}, tmp_path)
+        assert path == tmp_path / "01_topic.json" and json.loads(path.read_text()) == {"a": 1.5}
+        path._ipython_display_()
+        assert capsys.readouterr().out == "key results recorded in 01_topic.json\n"
+
+
+class TestNotebooksStayClean:
+    def test_git_strips_outputs_with_nbstripout(self, tmp_path):
+        """The repository's .gitattributes routes notebooks through nbstripout, which the README installs."""
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        root = Path(__file__).resolve().parents[1]
+        assert "*.ipynb filter=nbstripout" in (root / ".gitattributes").read_text().splitlines()
+        # The filter itself: a notebook with outputs comes out of nbstripout without them.
+        notebook = nbformat.v4.new_notebook()
+        cell = nbformat.v4.new_code_cell("1 + 1", execution_count=3)
+        cell.outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "2"}, execution_count=3)]
+        notebook.cells = [cell]
+        path = tmp_path / "n.ipynb"
+        nbformat.write(notebook, path)
+        done = subprocess.run([sys.executable, "-m", "nbstripout", str(path)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        stripped = nbformat.read(path, as_version=4)
+        assert stripped.cells[0].outputs == [] and stripped.cells[0].execution_count is None
