@@ -87,12 +87,20 @@ class Run:
         return out
 
 
-def plan_runs() -> list[Run]:
-    """The issue's priority order; runs of equal priority start in list order."""
+def plan_runs(skip: tuple[str, ...] = ()) -> list[Run]:
+    """The issue's priority order; runs of equal priority start in list order; ``skip`` names runs done earlier.
+
+    Raises:
+        SystemExit: a name in ``skip`` that is not a planned run (the message lists them).
+    """
     runs = [Run("gpu_nuaa_gcflnet_s0", 1, "gcflnet", 0), Run("gpu_nuaa_unet_s0", 2, "unet", 0)]
     runs += [Run(f"gpu_nuaa_gcflnet_s{seed}", 3, "gcflnet", seed) for seed in (1, 2)]
     runs += [Run(f"gpu_nuaa_{variant}_s0", 4, variant, 0) for variant in ABLATIONS]
-    return runs
+    unknown = sorted(set(skip) - {run.name for run in runs})
+    if unknown:
+        raise SystemExit(f"gpu_campaign: error: --skip {' '.join(unknown)}: not a planned run; planned: "
+                         + ", ".join(run.name for run in runs))
+    return [run for run in runs if run.name not in skip]
 
 
 def run_cost_s(step_s: float, steps: int, overhead_s: float) -> float:
@@ -144,7 +152,7 @@ class Campaign:
         for folder in (self.out, self.results, self.runs_dir):
             folder.mkdir(parents=True, exist_ok=True)
         self.log_file = open(self.out / "campaign.log", "a", buffering=1)  # noqa: SIM115 - open for the campaign's life
-        self.runs = plan_runs()
+        self.runs = plan_runs(tuple(args.skip))
         self.info: dict[str, Any] = {"budget_s": args.budget, "epochs": args.epochs, "dry_run": args.dry_run,
                                      "command": " ".join(sys.argv), "events": []}
         self.releases: dict[str, dict[str, Any]] = {}
@@ -582,6 +590,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--grace-s", type=float, default=20.0, help="past the budget, runs are stopped after this (default 20)")
     parser.add_argument("--poll-s", type=float, default=2.0)
     parser.add_argument("--skip-bench", action="store_true", help="no gcflnet bench at the end")
+    parser.add_argument("--skip", nargs="+", default=[], metavar="RUN",
+                        help="planned runs finished by an earlier call, e.g. gpu_nuaa_gcflnet_s0 gpu_nuaa_unet_s0")
     parser.add_argument("--probe-from", default=None, metavar="JSON",
                         help="take the step times from an earlier call's probe.json instead of probing")
     parser.add_argument("--probe-settings", action=argparse.BooleanOptionalAction, default=True,

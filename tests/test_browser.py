@@ -178,6 +178,30 @@ def _run_all_cells(page, attempts: int = 3) -> None:
     pytest.fail(f"Run All Cells started no cell in {attempts} attempts")
 
 
+COUNT_RUN = ("() => { const prompts = Array.from(document.querySelectorAll('.jp-CodeCell .jp-InputPrompt'));"
+             " return [prompts.length, prompts.filter(p => /\\[\\d+\\]/.test(p.innerText)).length,"
+             " prompts.some(p => /\\[\\*\\]/.test(p.innerText))]; }")
+
+
+def _wait_until_all_cells_ran(page, stall_s: float = 150.0, poll_s: float = 1.0) -> None:
+    """Wait until every code cell shows an execution number and the kernel is idle.
+
+    No fixed deadline: on a loaded 2-core machine a run may take minutes, so the wait lasts as long as
+    cells keep finishing, and fails only when nothing has progressed for ``stall_s`` seconds.
+    """
+    idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+    last_done, last_change = -1, time.monotonic()
+    while True:
+        total, done, running = page.evaluate(COUNT_RUN)
+        if done == total and not running and idle.count():
+            return
+        if done != last_done:
+            last_done, last_change = done, time.monotonic()
+        elif time.monotonic() - last_change > stall_s:
+            pytest.fail(f"the notebook stalled: {done} of {total} code cells ran, none more in {stall_s:.0f} s")
+        page.wait_for_timeout(poll_s * 1000)
+
+
 def _drive_notebook(page, url: str) -> None:
     """Open the notebook, Run All Cells from the menu, move the threshold slider, check the widget reacts."""
     page.goto(url)
@@ -192,8 +216,9 @@ def _drive_notebook(page, url: str) -> None:
         idle.wait_for(timeout=60_000)
 
     _run_all_cells(page)
+    _wait_until_all_cells_ran(page)
 
-    page.locator(".gcfl-stats").first.wait_for(timeout=75_000)
+    page.locator(".gcfl-stats").first.wait_for(timeout=30_000)
     page.locator(".widget-vbox:has(.gcfl-stats) img").first.wait_for()
     before_text, before_src = _stats_text(page), _figure_src(page)
     assert "Pd" in before_text and "Fa" in before_text and "threshold 0.50" in before_text

@@ -38,6 +38,13 @@ class TestPlan:
         assert len({r.name for r in runs}) == len(runs) == 10
 
 
+    def test_runs_finished_earlier_can_be_skipped_and_unknown_names_are_refused(self):
+        runs = campaign.plan_runs(("gpu_nuaa_gcflnet_s0", "gpu_nuaa_unet_s0"))
+        assert [r.name for r in runs[:2]] == ["gpu_nuaa_gcflnet_s1", "gpu_nuaa_gcflnet_s2"] and len(runs) == 8
+        with pytest.raises(SystemExit, match="gpu_nuaa_gcflnet_s9: not a planned run"):
+            campaign.plan_runs(("gpu_nuaa_gcflnet_s9",))
+
+
 class TestSchedulerArithmetic:
     def test_cost_is_steps_times_step_time_plus_overhead(self):
         assert campaign.run_cost_s(0.02, 5200, 30.0) == pytest.approx(134.0)
