@@ -148,7 +148,7 @@ def test_threshold_explorer_reacts_in_jupyterlab(lab_server, browser, tmp_path):
     page.set_default_timeout(60_000)
     try:
         _drive_notebook(page, lab_server["url"])
-    except Exception:
+    except BaseException:  # pytest.fail's exception too
         shot = tmp_path / "failure.png"
         page.screenshot(path=str(shot), full_page=True)
         print(f"screenshot of the failure: {shot}\nJupyterLab log tail:\n{lab_server['log'].read_text()[-2000:]}")
@@ -179,8 +179,8 @@ def _run_all_cells(page, attempts: int = 3) -> None:
 
 
 COUNT_RUN = ("() => { const prompts = Array.from(document.querySelectorAll('.jp-CodeCell .jp-InputPrompt'));"
-             " return [prompts.length, prompts.filter(p => /\\[\\d+\\]/.test(p.innerText)).length,"
-             " prompts.some(p => /\\[\\*\\]/.test(p.innerText))]; }")
+             " return [prompts.length, prompts.filter(p => /\\[\\d+\\]/.test(p.textContent)).length,"
+             " prompts.some(p => /\\[\\*\\]/.test(p.textContent))]; }")
 
 
 def _wait_until_all_cells_ran(page, stall_s: float = 150.0, poll_s: float = 1.0) -> None:
@@ -190,8 +190,11 @@ def _wait_until_all_cells_ran(page, stall_s: float = 150.0, poll_s: float = 1.0)
     cells keep finishing, and fails only when nothing has progressed for ``stall_s`` seconds.
     """
     idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+    error = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']:has-text('Error')")
     last_done, last_change = -1, time.monotonic()
     while True:
+        if error.count():
+            pytest.fail(f"a cell failed: {error.first.inner_text()[-1500:]}")
         total, done, running = page.evaluate(COUNT_RUN)
         if done == total and not running and idle.count():
             return
