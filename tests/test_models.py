@@ -38,9 +38,10 @@ class TestRegistry:
     def test_names_are_those_of_the_interfaces(self):
         assert sorted(list_models()) == sorted(["gcflnet", "unet", *ABLATIONS])
         assert list_models()[0] == "unet" and list_models()[-1] == "gcflnet"
+        assert list_models(baselines=True) == [*list_models(), "unet_wide"]
 
     def test_unknown_name_lists_the_known_names(self):
-        with pytest.raises(ValueError, match=r"unknown model 'gcfl'; known models: unet, .*gcflnet$"):
+        with pytest.raises(ValueError, match=r"unknown model 'gcfl'; known models: unet, .*gcflnet, unet_wide$"):
             build_model("gcfl")
 
     def test_switch_that_contradicts_the_name_is_rejected(self):
@@ -158,13 +159,13 @@ class TestGCFLNet:
         model = model.to(memory_format=torch.channels_last)
         torch.testing.assert_close(model(x.to(memory_format=torch.channels_last)), expected, rtol=1e-4, atol=1e-5)
 
-    @pytest.mark.parametrize("options", [{"attention": "channel"}, {"eem_fusion": "gate"}, {"dilations": (2,)}])
+    @pytest.mark.parametrize("options", [{"glfi_attention": "channel"}, {"eem_fusion": "gate"}, {"dilations": (2,)}])
     def test_options_reach_the_modules(self, options):
         model = build_model("gcflnet", **SMALL, **options)
         assert model(torch.randn(2, 1, 16, 16))[-1].shape == (2, 1, 16, 16)
         glfi = next(m for m in model.modules() if isinstance(m, GLFI))
         eem = next(m for m in model.modules() if isinstance(m, EEM))
-        assert glfi.attention == options.get("attention", "outer")
+        assert glfi.attention == options.get("glfi_attention", "outer")
         assert eem.fusion == options.get("eem_fusion", "concat")
         assert len(glfi.branches) == 1 + len(options.get("dilations", (2, 3)))
 
@@ -179,8 +180,8 @@ class TestGCFLNet:
     def test_bad_construction_arguments(self):
         with pytest.raises(ValueError, match="at least 2 positive widths"):
             GCFLNet(channels=(8,))
-        with pytest.raises(ValueError, match="attention must be one of"):
-            GCFLNet(channels=(8, 16), attention="self")
+        with pytest.raises(ValueError, match="glfi_attention must be one of"):
+            GCFLNet(channels=(8, 16), glfi_attention="self")
 
 
 class TestPredictAndInputChecks:
@@ -269,11 +270,15 @@ class TestModelInfoCommand:
     def test_prints_every_variant_with_its_parameter_count(self, capsys):
         assert cli_main(["model-info", "--model", "all", "--size", "32", "--channels", "8,16,32"]) == 0
         lines = capsys.readouterr().out.strip().splitlines()
-        rows = {line.split()[0]: line.split() for line in lines[1:]}
-        assert list(rows) == list_models()
+        rows = {line.split()[0]: line.split() for line in lines[1:-1]}
+        assert list(rows) == list_models(baselines=True)
         for name, row in rows.items():
-            assert int(row[1].replace(",", "")) == count_parameters(build_model(name, **SMALL))
+            model = build_model(name, **SMALL)
+            assert int(row[1].replace(",", "")) == count_parameters(model)
             assert float(row[3]) > 0
+            assert row[4] == ",".join(map(str, model.channels))
+        assert rows["unet_wide"][4] == "13,26,52"
+        assert lines[-1] == "readings: glfi_attention=outer glfi_fc=False eem_fusion=concat msic_reading=crossed pad_mode=zeros"
 
     def test_flops_grow_with_the_pixel_count(self):
         model = build_model("gcflnet", **SMALL)

@@ -40,9 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="fill the settings not given from a named recipe: cpu (a 2-core CPU in about an hour) or paper")
 
     model = parser.add_argument_group("model")
-    model.add_argument("--model", default=defaults.model, help="gcflnet (default), unet or an ablation variant")
+    model.add_argument("--model", default=defaults.model,
+                       help="gcflnet (default), unet, an ablation variant or unet_wide (the U-Net at gcflnet's size)")
     model.add_argument("--channels", type=int_list, default=None, metavar="C1,C2,...",
                        help="encoder widths per level (default 16,32,64,128,256)")
+    add_reading_arguments(model)
 
     opt = parser.add_argument_group("optimisation (paper: AdamW, batch 16, 1500 epochs, multi-step decay)")
     opt.add_argument("--epochs", type=int, default=None, help=f"total epochs (default {defaults.epochs})")
@@ -52,6 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     opt.add_argument("--lr", type=float, default=None, help=f"AdamW learning rate (default {defaults.lr})")
     opt.add_argument("--weight-decay", type=float, default=defaults.weight_decay,
                      help=f"AdamW weight decay (default {defaults.weight_decay})")
+    opt.add_argument("--decay-exclude", action="store_true",
+                     help="no weight decay on norm and bias parameters and on the EFEU kernels (default: all decay)")
     opt.add_argument("--milestones", type=int_list, default=None, metavar="E1,E2,...",
                      help="epochs where the lr is multiplied by --gamma (default 50%% and 75%% of --epochs)")
     opt.add_argument("--gamma", type=float, default=defaults.gamma, help=f"lr decay factor (default {defaults.gamma})")
@@ -78,6 +82,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="CPU training: torch threads; auto (default) takes the cores other processes leave free, "
                      "re-checked every epoch")
     run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
+
+
+def add_reading_arguments(group) -> None:
+    """The flags of the paper's open readings (docs/PAPER_READING.md); the defaults are the original readings.
+
+    Plain strings, not argparse ``choices``: an unknown value becomes one error line from ``TrainConfig``
+    (or ``build_model``) that lists the known ones.
+    """
+    from gcflnet_lib.models.readings import READING_DEFAULTS, READINGS
+
+    def known(key: str) -> str:
+        return "|".join(READINGS[key][0])
+
+    group.add_argument("--msic-reading", default=READING_DEFAULTS["msic_reading"], metavar=known("msic_reading"),
+                       help="MSIC: which level each attention is computed from and applied to (default crossed)")
+    group.add_argument("--glfi-attention", default=READING_DEFAULTS["glfi_attention"], metavar=known("glfi_attention"),
+                       help="GLFI attention: outer (default, can only pass), signed (can suppress) or channel")
+    group.add_argument("--glfi-fc", action="store_true", help="add GLFI's fully connected layer on the pooled profiles")
+    group.add_argument("--eem-fusion", default=READING_DEFAULTS["eem_fusion"], metavar=known("eem_fusion"),
+                       help="how EEM fuses EFEU and CDC (default concat)")
+    group.add_argument("--pad-mode", default=READING_DEFAULTS["pad_mode"], metavar=known("pad_mode"),
+                       help="padding of the input to the model's stride and in evaluation (default zeros)")
 
 
 PRESET_KEYS = ("channels", "epochs", "batch_size", "crop_size", "lr", "milestones", "eval_every", "save_every")
@@ -109,11 +135,17 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         out_dir=args.out,
         model=args.model,
         channels=chosen["channels"],
+        msic_reading=args.msic_reading,
+        glfi_attention=args.glfi_attention,
+        glfi_fc=args.glfi_fc,
+        eem_fusion=args.eem_fusion,
+        pad_mode=args.pad_mode,
         epochs=chosen["epochs"],
         batch_size=chosen["batch_size"],
         crop_size=chosen["crop_size"],
         lr=chosen["lr"],
         weight_decay=args.weight_decay,
+        decay_exclude=args.decay_exclude,
         milestones=chosen["milestones"],
         gamma=args.gamma,
         p_target=args.p_target,

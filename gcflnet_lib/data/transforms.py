@@ -16,11 +16,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from gcflnet_lib.ops.padding import pad_bottom_right
+
 Size = tuple[int, int]
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, Size]:
-    """Zero-pad ``x`` (B, C, H, W) at the bottom and right so H and W become multiples of ``multiple``.
+def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "zeros") -> tuple[torch.Tensor, Size]:
+    """Pad ``x`` (B, C, H, W) at the bottom and right so H and W become multiples of ``multiple``.
+
+    ``mode``: ``"zeros"`` (default, the BasicIRSTD protocol), ``"reflect"`` or ``"replicate"``
+    (see ``gcflnet_lib.ops.padding``).
 
     Returns ``(padded (B, C, H', W'), (H, W))``; pass the original size to :func:`crop_to` afterwards.
     """
@@ -32,7 +37,7 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, Size]
     pad_h = (-height) % multiple
     pad_w = (-width) % multiple
     if pad_h or pad_w:
-        x = F.pad(x, (0, pad_w, 0, pad_h))
+        x = pad_bottom_right(x, pad_h, pad_w, mode)
     return x, (int(height), int(width))
 
 

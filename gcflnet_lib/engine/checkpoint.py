@@ -22,6 +22,7 @@ import os
 import random
 import warnings
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -63,27 +64,43 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 
 def load_model_from_checkpoint(
-    path: str | os.PathLike, device: str | torch.device = "cpu"
+    path: str | os.PathLike, device: str | torch.device = "cpu", expect: Mapping[str, Any] | None = None
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Rebuild the model a checkpoint describes, load its weights, put it in eval mode on ``device``.
 
     ``path`` may also be a released checkpoint's short name (``gcflnet_lib.released``).
+    A ``model_config`` written before a reading keyword existed rebuilds with that reading's default,
+    the behaviour it was trained with (``gcflnet_lib.models.readings.upgrade_config``).
+
+    Args:
+        expect: model-config values the caller needs, e.g. ``{"msic_reading": "literal"}``; a checkpoint
+            saved with other values is refused, naming both.
 
     Returns:
         (model, meta) where meta is the checkpoint without the model/optimizer/scheduler/scaler/rng states:
-        ``model_config``, ``train_config``, ``norm``, ``dataset``, ``epoch``, ``history``, ``finished``.
+        ``model_config`` (as stored), ``train_config``, ``norm``, ``dataset``, ``epoch``, ``history``, ``finished``.
     """
-    from gcflnet_lib.models import build_model
+    from gcflnet_lib.models import build_model, config_differences, upgrade_config
     from gcflnet_lib.released import resolve_checkpoint
+    from gcflnet_lib.models.readings import reading_of_weights
 
     path = resolve_checkpoint(path)  # a released name (gcflnet-cpu-nuaa-sirst) or a path
     state = load_checkpoint(path, map_location="cpu")
-    config = dict(state["model_config"])
+    config = upgrade_config(state["model_config"])
+    if expect:
+        differences = config_differences(config, {**config, **expect})
+        if differences:
+            raise CheckpointError(f"{path}: checkpoint was saved as another model than asked: {'; '.join(differences)}")
     try:
         model = build_model(**config)
         model.load_state_dict(state["model"])
     except (TypeError, ValueError, RuntimeError, KeyError) as exc:
         first_line = str(exc).strip().splitlines()[0]
+        found = reading_of_weights(config, state["model"]) if isinstance(exc, RuntimeError) else None
+        if found is not None:
+            key, value = found
+            raise CheckpointError(f"{path}: the weights were saved with {key}={value!r}, but the checkpoint's "
+                                  f"model_config says {key}={config.get(key)!r}") from exc
         raise CheckpointError(f"{path}: weights do not fit model {config.get('name')!r} ({first_line})") from exc
     model.to(device).eval()
     heavy = {"model", "optimizer", "scheduler", "scaler", "rng"}

@@ -28,11 +28,16 @@ class TrainConfig:
         out_dir: run folder (``last.pt``, ``final.pt``, ``metrics.json``, ``history.csv``/``.json``).
         model: registry name (``gcflnet``, ``unet``, ablations), see ``gcflnet_lib.models.list_models``.
         channels: encoder widths per level; ``None`` keeps the model's default (16, 32, 64, 128, 256).
+        msic_reading, glfi_attention, glfi_fc, eem_fusion, pad_mode: the model's readings of the paper
+            (``gcflnet_lib.models.readings``, ``docs/PAPER_READING.md``); the defaults are the project's
+            original readings.
         epochs: total epochs (paper 1500); one epoch = ``len(train) // batch_size`` steps.
         batch_size: global batch (paper 16); split across processes under torchrun.
         crop_size: side of the random training crops (256); smaller images are zero-padded.
         lr: AdamW learning rate.
         weight_decay: AdamW decoupled weight decay.
+        decay_exclude: no weight decay on norm and bias parameters and on the EFEU kernels
+            (``gcflnet_lib.engine.param_groups``); off by default: every parameter decays.
         milestones: epochs at which the lr is multiplied by ``gamma``; ``None`` -> 50% and 75% of ``epochs``.
         gamma: lr decay factor at each milestone.
         p_target: probability that a training crop is centred on a target pixel rather than anywhere.
@@ -58,11 +63,17 @@ class TrainConfig:
     out_dir: str
     model: str = "gcflnet"
     channels: tuple[int, ...] | None = None
+    msic_reading: str = "crossed"
+    glfi_attention: str = "outer"
+    glfi_fc: bool = False
+    eem_fusion: str = "concat"
+    pad_mode: str = "zeros"
     epochs: int = 1500
     batch_size: int = 16
     crop_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 1e-2
+    decay_exclude: bool = False
     milestones: tuple[int, ...] | None = None
     gamma: float = 0.1
     p_target: float = 0.5
@@ -122,6 +133,13 @@ class TrainConfig:
                 self.threads = parse_threads(self.threads)
             except ValueError as exc:
                 raise UserError(f"--threads: {exc}") from None
+        from gcflnet_lib.models.readings import READINGS
+
+        for key, (known, _, _) in READINGS.items():
+            value = getattr(self, key)
+            if value not in known:
+                known_text = ", ".join(str(k) for k in known)
+                raise UserError(f"--{key.replace('_', '-')} must be one of {known_text} (got {value})")
         if self.amp_dtype not in AMP_DTYPES:
             raise UserError(f"--amp-dtype must be one of {', '.join(AMP_DTYPES)} (got {self.amp_dtype})")
 
@@ -133,8 +151,17 @@ class TrainConfig:
         return tuple(sorted({max(1, round(self.epochs * f)) for f in DEFAULT_MILESTONE_FRACTIONS}))
 
     def model_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``build_model`` besides the name."""
-        return {} if self.channels is None else {"channels": self.channels}
+        """Keyword arguments for ``build_model`` besides the name: the widths and the readings not at their default.
+
+        Defaults are left out so that a model without the module a reading changes (``unet``) still builds.
+        """
+        from gcflnet_lib.models.readings import READING_DEFAULTS
+
+        kwargs: dict[str, Any] = {} if self.channels is None else {"channels": self.channels}
+        for key, default in READING_DEFAULTS.items():
+            if getattr(self, key) != default:
+                kwargs[key] = getattr(self, key)
+        return kwargs
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only (lists for tuples), safe for JSON and for ``torch.load(weights_only=True)``."""

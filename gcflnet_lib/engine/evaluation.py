@@ -2,7 +2,14 @@
 
 Protocol (ARCHITECTURE.md): each test image is normalised, zero-padded at the bottom/right to a
 multiple of 32, run through the model at full size, the probability map is cropped back, and the
-metrics (mIoU, nIoU, Pd, Fa, ROC AUC) are taken at threshold 0.5. Images of the same padded size are
+metrics (mIoU, nIoU, Pd, Fa, ROC AUC) are taken at threshold 0.5.
+
+Padding follows the model: a model built with ``pad_mode="reflect"`` or ``"replicate"`` (a reading
+of ``docs/PAPER_READING.md``) is evaluated with that padding, since its own padding to 16 never acts
+on an image already padded to 32. Every other model, and every checkpoint written before the switch
+existed, is padded with zeros as BasicIRSTD does. The mode is part of the model's ``model_config``
+(in the checkpoint and in ``metrics.json``), so a result always says which padding it was scored
+with; ``pad_mode=`` overrides it. Images of the same padded size are
 batched together (at most ``batch_size``), which leaves the result unchanged because the model is in
 eval mode (BatchNorm uses its running statistics).
 
@@ -69,6 +76,7 @@ def predict_probabilities(
     mean: float,
     std: float,
     batch_size: int = 8,
+    pad_mode: str | None = None,
 ) -> list[np.ndarray]:
     """Probability maps for full-size images, each float32 (H, W) in [0, 1], in input order.
 
@@ -78,8 +86,12 @@ def predict_probabilities(
         device: where to run the model (the model must already be there).
         mean, std: the normalisation the model was trained with (0..255 scale).
         batch_size: at most this many images of one padded size per forward pass.
+        pad_mode: ``"zeros"``, ``"reflect"`` or ``"replicate"``; None: the model's ``pad_mode`` if it
+            has one, else zeros (see the module docstring).
     """
     device = torch.device(device)
+    if pad_mode is None:
+        pad_mode = getattr(model, "pad_mode", "zeros")
     was_training = model.training
     model.eval()
     results: list[np.ndarray | None] = [None] * len(images)
@@ -91,7 +103,7 @@ def predict_probabilities(
             padded, sizes = [], []
             for index in indices:
                 image = torch.from_numpy(np.ascontiguousarray(images[index], dtype=np.float32)).to(device)
-                x, size = pad_to_multiple(((image - mean) / std)[None, None], PAD_MULTIPLE)
+                x, size = pad_to_multiple(((image - mean) / std)[None, None], PAD_MULTIPLE, pad_mode)
                 padded.append(x)
                 sizes.append(size)
             prob = torch.sigmoid(_final_logits(model(torch.cat(padded))).float())
@@ -112,11 +124,12 @@ def evaluate_model(
     batch_size: int = 8,
     threshold: float = 0.5,
     save_maps: str | os.PathLike | None = None,
+    pad_mode: str | None = None,
 ) -> dict[str, Any]:
     """Metrics of ``model`` on ``samples`` with the BasicIRSTD protocol.
 
     Args:
-        model, device, mean, std, batch_size: see ``predict_probabilities``.
+        model, device, mean, std, batch_size, pad_mode: see ``predict_probabilities``.
         samples: the split to score (``load_split``), masks bool (H, W).
         threshold: probability above which a pixel counts as target.
         save_maps: optional folder; writes ``NAME.png``, the 8-bit probability map, per sample.
@@ -134,7 +147,7 @@ def evaluate_model(
     chunk = max(64, int(batch_size))
     for start in range(0, len(samples), chunk):
         part = samples[start : start + chunk]
-        probs = predict_probabilities(model, [s.image for s in part], device, mean, std, batch_size)
+        probs = predict_probabilities(model, [s.image for s in part], device, mean, std, batch_size, pad_mode)
         for sample, prob in zip(part, probs):
             prob_u8 = quantize_probability(prob)
             metrics.update(dequantize_probability(prob_u8), sample.mask)

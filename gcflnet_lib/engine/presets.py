@@ -4,10 +4,11 @@ A preset fills the training settings a user did not give; every explicit flag st
 (``gcflnet train --preset cpu --epochs 20`` trains the CPU recipe for 20 epochs). From Python:
 ``TrainConfig.from_preset("cpu", data_root=..., dataset=..., out_dir=...)``.
 
-- ``paper``: the settings this project reads from the paper (full width 16..256, batch 16, 256x256
-  crops, 1500 epochs) - the ``TrainConfig`` defaults, listed so that the name can be asked for.
+- ``paper``: the ``TrainConfig`` defaults, listed so that the name can be asked for: batch 16 and
+  1500 epochs from the paper, with this project's full widths 16..256 and 256x256 crops (the paper
+  gives neither).
 - ``cpu``: a recipe that learns NUAA-SIRST on a 2-core CPU in about an hour. Why each value:
-    * widths 8..128 (half the paper's, about 1/4 of the parameters and FLOPs): the 4..64 model trains
+    * widths 8..128 (half the default 16..256, about 1/4 of the parameters and FLOPs): the 4..64 model trains
       1.7x faster but has 1/4 of the capacity; 8..128 still has every module of the full model;
     * 128x128 crops: 3.6x faster than 256 per image on the CPU and, with half the crops centred on a
       target, still hold whole targets (NUAA-SIRST targets are under 20 px) and plenty of clutter;

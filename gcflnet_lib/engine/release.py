@@ -50,7 +50,7 @@ def export_release(
         The release's metadata (everything but the weights), ``metrics`` included when scored.
     """
     from gcflnet_lib.engine.evaluation import scalar_metrics
-    from gcflnet_lib.models import build_model
+    from gcflnet_lib.models import build_model, upgrade_config
 
     if store not in STORE_DTYPES:
         raise UserError(f"store: {store!r} is not one of {', '.join(STORE_DTYPES)}")
@@ -59,7 +59,7 @@ def export_release(
     release: dict[str, Any] = {key: state[key] for key in KEPT_KEYS if key in state}
     release.update(model=weights, weights_dtype=store, source_epoch=int(state["epoch"]))
     if score is not None:
-        model = build_model(**dict(state["model_config"]))
+        model = build_model(**upgrade_config(state["model_config"]))
         model.load_state_dict(weights)  # copies into the fp32 parameters: the values a user loads
         model.eval()
         release["metrics"] = scalar_metrics(score(model))

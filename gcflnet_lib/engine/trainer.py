@@ -33,6 +33,7 @@ from gcflnet_lib.engine.cpu_threads import Retuner
 from gcflnet_lib.engine.device import make_generator, resolve_device, seed_everything
 from gcflnet_lib.engine.evaluation import evaluate_model, scalar_metrics
 from gcflnet_lib.engine.files import atomic_write_csv, atomic_write_json
+from gcflnet_lib.engine.param_groups import group_weight_decay, parameter_groups
 from gcflnet_lib.engine.pipeline import DeviceTrainSet
 from gcflnet_lib.errors import CheckpointError, DataError, UserError
 from gcflnet_lib.losses import deep_supervision_loss
@@ -116,9 +117,17 @@ def model_from_config(config: TrainConfig) -> nn.Module:
 
 
 def _check_resume_fits(state: dict[str, Any], net: nn.Module, config: TrainConfig, path: Path) -> None:
-    saved, wanted = _plain(state["model_config"]), _plain(getattr(net, "config", {}))
-    if saved != wanted:
-        raise CheckpointError(f"{path}: checkpoint is for model {saved}, not {wanted} (check --model/--channels)")
+    from gcflnet_lib.models import config_differences
+
+    differences = config_differences(state["model_config"], getattr(net, "config", {}))
+    if differences:
+        saved_name = state["model_config"].get("name")
+        raise CheckpointError(f"{path}: checkpoint is for model {saved_name!r} as saved, not as asked: "
+                              f"{'; '.join(differences)} (check --model, --channels and the reading flags)")
+    saved_exclude = bool((state.get("train_config") or {}).get("decay_exclude", False))
+    if saved_exclude != config.decay_exclude:
+        raise CheckpointError(f"{path}: checkpoint was trained with decay_exclude={saved_exclude}, "
+                              f"this run asks for decay_exclude={config.decay_exclude} (--decay-exclude)")
     if state.get("dataset") != config.dataset:
         raise CheckpointError(f"{path}: checkpoint was trained on {state.get('dataset')!r}, not --dataset {config.dataset!r}")
     if int(state["epoch"]) > config.epochs:
@@ -182,7 +191,10 @@ def _train(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.devic
     data.steps_per_epoch(config.batch_size)  # fails early on a batch larger than the split
 
     optimizer = torch.optim.AdamW(
-        net.parameters(), lr=config.lr, weight_decay=config.weight_decay, **({"fused": True} if on_gpu else {})
+        parameter_groups(net, config.weight_decay, config.decay_exclude),
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        **({"fused": True} if on_gpu else {}),
     )
     milestones = config.resolved_milestones
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -203,7 +215,7 @@ def _train(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.devic
         scheduler.base_lrs = [config.lr for _ in optimizer.param_groups]
         for group in optimizer.param_groups:
             group["initial_lr"] = config.lr
-            group["weight_decay"] = config.weight_decay
+            group["weight_decay"] = group_weight_decay(group, config.weight_decay)
             group["lr"] = config.lr * multistep_factor(start_epoch, milestones, config.gamma)
         if resume_state.get("scaler"):
             scaler.load_state_dict(resume_state["scaler"])

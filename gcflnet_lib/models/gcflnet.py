@@ -11,8 +11,12 @@ Decoder, from the bottleneck up: ``D_l = MSIC(F_l, D_{l+1})`` (or the U-Net ``Co
 msic), with a 1x1 head on every decoder level (deep supervision). With all three switches off this is
 the U-Net baseline of the paper's ablation.
 
-Any input size works: the input is zero-padded at the bottom and right to a multiple of
-``2 ** (levels - 1)`` and every output is cropped back.
+Any input size works: the input is padded at the bottom and right to a multiple of
+``2 ** (levels - 1)`` (with zeros unless ``pad_mode`` says otherwise) and every output is cropped back.
+
+Where the paper leaves a choice open, a keyword picks the reading (``docs/PAPER_READING.md`` lists them
+with the paper's words): ``msic_reading``, ``glfi_attention``, ``glfi_fc``, ``eem_fusion``, ``pad_mode``.
+Their defaults are the readings this project started with, so older checkpoints rebuild unchanged.
 """
 
 from __future__ import annotations
@@ -23,7 +27,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gcflnet_lib.nn import EEM, GLFI, MSIC, ConcatSkip, PointwiseFusion, ResidualBlock, upsample_to
+from gcflnet_lib.nn import (
+    EEM,
+    EEM_FUSIONS,
+    GLFI,
+    GLFI_ATTENTIONS,
+    MSIC,
+    MSIC_READINGS,
+    ConcatSkip,
+    PointwiseFusion,
+    ResidualBlock,
+    upsample_to,
+)
+from gcflnet_lib.ops import PAD_MODES, pad_to_multiple_of
+from gcflnet_lib.ops._checks import check_choice
 
 DEFAULT_CHANNELS = (16, 32, 64, 128, 256)
 SWITCHES = ("eem", "glfi", "msic")
@@ -47,8 +64,14 @@ class GCFLNet(nn.Module):
         eem, glfi, msic: the ablation switches (edge enhancement, global-local interaction, skip compensation).
         theta: CDC's theta inside EEM.
         dilations: dilation rates of GLFI's dilated branches.
-        attention: GLFI attention reading, ``"outer"`` (B,C,H,1) x (B,C,1,W) or ``"channel"`` (C x C).
+        glfi_attention: GLFI attention reading, ``"outer"`` (B,C,H,1) x (B,C,1,W) on rectified features,
+            ``"signed"`` (the same on standardised features, so it can suppress) or ``"channel"`` (C x C).
+        glfi_fc: add GLFI's fully connected layer on the pooled profiles.
         eem_fusion: how EEM fuses EFEU and CDC, ``"concat"`` or ``"gate"``.
+        msic_reading: which level each MSIC attention is computed from and applied to, ``"crossed"`` or
+            ``"literal"`` (see ``gcflnet_lib.nn.msic``).
+        pad_mode: how the input is padded to a multiple of ``2 ** (levels - 1)``: ``"zeros"``,
+            ``"reflect"`` or ``"replicate"``.
 
     ``forward(x)`` takes (B, in_channels, H, W) floating point and returns
     - in train mode: a list of (B, 1, H, W) logits, coarsest decoder level first, final output last
@@ -66,10 +89,18 @@ class GCFLNet(nn.Module):
         msic: bool = True,
         theta: float = 0.7,
         dilations: Sequence[int] = (2, 3),
-        attention: str = "outer",
+        glfi_attention: str = "outer",
+        glfi_fc: bool = False,
         eem_fusion: str = "concat",
+        msic_reading: str = "crossed",
+        pad_mode: str = "zeros",
     ):
         super().__init__()
+        # Checked even where the module is off, so a misspelt reading never passes unnoticed.
+        check_choice(glfi_attention, GLFI_ATTENTIONS, "glfi_attention")
+        check_choice(eem_fusion, EEM_FUSIONS, "eem_fusion")
+        check_choice(msic_reading, MSIC_READINGS, "msic_reading")
+        check_choice(pad_mode, PAD_MODES, "pad_mode")
         channels = tuple(int(c) for c in channels)
         if len(channels) < 2 or min(channels) < 1:
             raise ValueError(f"channels must list at least 2 positive widths, got {channels}")
@@ -80,6 +111,7 @@ class GCFLNet(nn.Module):
         self.levels = len(channels)
         self.size_multiple = 2 ** (self.levels - 1)
         self.deep_supervision = bool(deep_supervision)
+        self.pad_mode = pad_mode
         self._config = {
             "name": variant_name(eem, glfi, msic),
             "in_channels": self.in_channels,
@@ -90,8 +122,11 @@ class GCFLNet(nn.Module):
             "msic": bool(msic),
             "theta": float(theta),
             "dilations": [int(d) for d in dilations],
-            "attention": attention,
+            "glfi_attention": glfi_attention,
+            "glfi_fc": bool(glfi_fc),
             "eem_fusion": eem_fusion,
+            "msic_reading": msic_reading,
+            "pad_mode": pad_mode,
         }
 
         widths_in = (self.in_channels, *channels[:-1])
@@ -101,16 +136,23 @@ class GCFLNet(nn.Module):
         )
         edge_widths = channels if eem else (0,) * self.levels
         self.glfi = (
-            nn.ModuleList(GLFI(c, e, dilations=dilations, attention=attention) for c, e in zip(channels, edge_widths))
+            nn.ModuleList(
+                GLFI(c, e, dilations=dilations, attention=glfi_attention, fc=glfi_fc)
+                for c, e in zip(channels, edge_widths)
+            )
             if glfi
             else None
         )
         self.edge_fusion = nn.ModuleList(PointwiseFusion(c, c) for c in channels) if eem and not glfi else None
 
-        skip = MSIC if msic else ConcatSkip
         # decoder[k] produces level levels-2-k: coarsest first, full resolution last.
         decoder_levels = range(self.levels - 2, -1, -1)
-        self.decoder = nn.ModuleList(skip(channels[level], channels[level + 1]) for level in decoder_levels)
+        self.decoder = nn.ModuleList(
+            MSIC(channels[level], channels[level + 1], reading=msic_reading)
+            if msic
+            else ConcatSkip(channels[level], channels[level + 1])
+            for level in decoder_levels
+        )
         head_levels = decoder_levels if self.deep_supervision else (0,)
         self.heads = nn.ModuleList(nn.Conv2d(channels[level], 1, kernel_size=1) for level in head_levels)
 
@@ -152,7 +194,7 @@ class GCFLNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         self.check_input(x)
         height, width = x.shape[-2:]
-        padded = F.pad(x, (0, -width % self.size_multiple, 0, -height % self.size_multiple))
+        padded = pad_to_multiple_of(x, self.size_multiple, self.pad_mode)
 
         skips = self._encode(padded)
         decoded = skips[-1]

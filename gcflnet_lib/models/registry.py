@@ -1,8 +1,9 @@
-"""``build_model(name, **kw)``: the registry of GCFLNet, its ablation variants and the U-Net baseline.
+"""``build_model(name, **kw)``: the registry of GCFLNet, its ablation variants and the U-Net baselines.
 
-Names: "gcflnet" (EEM + GLFI + MSIC), "unet" (none), and the six partial variants
-"gcflnet_eem", "gcflnet_glfi", "gcflnet_msic", "gcflnet_eem_glfi", "gcflnet_eem_msic", "gcflnet_glfi_msic".
-A name fixes the switches; every other keyword goes to :class:`GCFLNet`.
+Names: "gcflnet" (EEM + GLFI + MSIC), "unet" (none), the six partial variants "gcflnet_eem",
+"gcflnet_glfi", "gcflnet_msic", "gcflnet_eem_glfi", "gcflnet_eem_msic", "gcflnet_glfi_msic", and the
+size-matched baseline "unet_wide" (the U-Net widened to GCFLNet's parameter count, see
+``gcflnet_lib.models.unet_wide``). A name fixes the switches; every other keyword goes to :class:`GCFLNet`.
 """
 
 from __future__ import annotations
@@ -12,48 +13,62 @@ import inspect
 from torch import nn
 
 from gcflnet_lib.models.gcflnet import SWITCHES, GCFLNet, UNet, variant_name
+from gcflnet_lib.models.readings import LEGACY_KEYS, check_readings_apply, rename_legacy_keys
+from gcflnet_lib.models.unet_wide import WideUNet
 
 # The order of the paper's ablation table: baseline, one module, two modules, the full model.
 _ORDER = ((), ("eem",), ("glfi",), ("msic",), ("eem", "glfi"), ("eem", "msic"), ("glfi", "msic"), SWITCHES)
 VARIANTS: dict[str, dict[str, bool]] = {
     variant_name(*(s in on for s in SWITCHES)): {s: s in on for s in SWITCHES} for on in _ORDER
 }
+# Baselines outside the paper's ablation table.
+BASELINES: dict[str, dict[str, bool]] = {"unet_wide": dict.fromkeys(SWITCHES, False)}
+MODELS: dict[str, dict[str, bool]] = {**VARIANTS, **BASELINES}
 
 _ACCEPTED = tuple(name for name in inspect.signature(GCFLNet).parameters if name not in SWITCHES)
 
 
-def list_models() -> list[str]:
-    """Registered names: "unet", the six partial variants, then "gcflnet"."""
-    return list(VARIANTS)
+def list_models(baselines: bool = False) -> list[str]:
+    """The paper's 8 ablation variants: "unet", the six partial variants, then "gcflnet".
+
+    With ``baselines=True`` also the baselines outside the paper's table ("unet_wide"), after them.
+    """
+    return list(MODELS if baselines else VARIANTS)
 
 
 def build_model(name: str = "gcflnet", **kwargs) -> nn.Module:
     """Build a registered model; ``build_model(**model.config)`` rebuilds ``model``'s architecture.
 
     Args:
-        name: one of :func:`list_models`.
+        name: one of ``list_models(baselines=True)``.
         **kwargs: :class:`GCFLNet` arguments (in_channels, channels, deep_supervision, theta, dilations,
-            attention, eem_fusion). ``eem``, ``glfi`` and ``msic`` may be given only with the values the
-            name implies.
+            and the readings glfi_attention, glfi_fc, eem_fusion, msic_reading, pad_mode; ``attention``
+            is accepted as the old name of ``glfi_attention``). ``eem``, ``glfi`` and ``msic`` may be
+            given only with the values the name implies.
 
     Raises:
-        ValueError: unknown name (the message lists the known ones), unknown keyword, or a switch that
-            contradicts the name.
+        ValueError: unknown name (the message lists the known ones), unknown keyword or reading (the
+            message lists the known ones), a switch that contradicts the name, or a reading other than
+            the default for a module the model does not have.
     """
-    if name not in VARIANTS:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(VARIANTS)}")
-    switches = VARIANTS[name]
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
+    switches = MODELS[name]
     for switch, value in switches.items():
         if switch in kwargs and bool(kwargs.pop(switch)) != value:
             raise ValueError(
                 f"model {name!r} has {switch}={value}; pick the variant by name instead "
-                f"(known models: {', '.join(VARIANTS)})"
+                f"(known models: {', '.join(MODELS)})"
             )
-    unknown = sorted(set(kwargs) - set(_ACCEPTED))
+    unknown = sorted(set(kwargs) - set(_ACCEPTED) - set(LEGACY_KEYS))
     if unknown:
         raise ValueError(
             f"unknown argument(s) for model {name!r}: {', '.join(unknown)}; accepted: {', '.join(_ACCEPTED)}"
         )
+    kwargs = rename_legacy_keys(kwargs)
+    check_readings_apply(name, switches, kwargs)
+    if name == "unet_wide":
+        return WideUNet(**kwargs)
     if name == "unet":
         return UNet(**kwargs)
     return GCFLNet(**switches, **kwargs)

@@ -4,8 +4,8 @@ from gcflnet_lib.nn.blocks import ConcatSkip, ConvBNReLU, PointwiseFusion, Resid
 from gcflnet_lib.nn.cdc import CDC
 from gcflnet_lib.nn.eem import EEM, EEM_FUSIONS
 from gcflnet_lib.nn.efeu import EFEU, efeu_masks
-from gcflnet_lib.nn.glfi import GLFI, GLFI_ATTENTIONS, channel_attention_map, outer_attention
-from gcflnet_lib.nn.msic import MSIC, ChannelAttention, SpatialAttention
+from gcflnet_lib.nn.glfi import GLFI, GLFI_ATTENTIONS, along_channels, channel_attention_map, outer_attention
+from gcflnet_lib.nn.msic import MSIC, MSIC_READINGS, ChannelAttention, SpatialAttention
 
 __all__ = [
     "CDC",
@@ -15,12 +15,14 @@ __all__ = [
     "GLFI",
     "GLFI_ATTENTIONS",
     "MSIC",
+    "MSIC_READINGS",
     "ChannelAttention",
     "ConcatSkip",
     "ConvBNReLU",
     "PointwiseFusion",
     "ResidualBlock",
     "SpatialAttention",
+    "along_channels",
     "channel_attention_map",
     "efeu_masks",
     "outer_attention",

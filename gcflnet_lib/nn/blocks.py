@@ -54,6 +54,9 @@ class ResidualBlock(nn.Module):
 class PointwiseFusion(nn.Module):
     """The paper's PWConv fusion of features with edge features: 1x1 conv on the concatenation -> BN -> ReLU.
 
+    The paper places it inside GLFI (Section 3.2). The EEM variants without GLFI use it on its own to let
+    the edges in at all; that use is this project's choice (docs/PAPER_READING.md).
+
     Shapes: features (B, C, H, W) and edges (B, E, H, W) -> (B, out_channels, H, W).
     """
 

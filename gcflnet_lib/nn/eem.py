@@ -7,9 +7,14 @@ two branches look at the result:
 - EFEU: learnable Sobel gradient magnitude per channel (fine edges), then BatchNorm;
 - CDC: central difference convolution to ``C`` channels (robust contours), then BN and ReLU.
 
-Their outputs are fused adaptively into ``C`` edge channels, either ``"concat"`` (default: concatenate,
-1x1 conv, BN, ReLU) or ``"gate"`` (a learned per-pixel, per-channel sigmoid gate ``g``:
-``g * proj(EFEU) + (1 - g) * CDC``).
+The paper (Section 3.1): "Within the EEM, fine-grained gradient features extracted by EFEU are
+adaptively fused with robust contour features produced by CDC." It does not say how. Two readings
+(``fusion=``, the model's ``eem_fusion``) fuse them into ``C`` edge channels:
+
+- ``"concat"`` (default): concatenate, 1x1 conv, BN, ReLU - "adaptive" through the learned 1x1 weights,
+  the same for every pixel;
+- ``"gate"``: a learned per-pixel, per-channel sigmoid gate ``g = sigmoid(conv1x1([EFEU, CDC]))``,
+  output ``ReLU(g * proj(EFEU) + (1 - g) * CDC)`` - "adaptive" to the content at every position.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ class EEM(nn.Module):
 
     def __init__(self, channels: int, image_channels: int = 1, theta: float = 0.7, fusion: str = "concat"):
         super().__init__()
-        check_choice(fusion, EEM_FUSIONS, "fusion")
+        check_choice(fusion, EEM_FUSIONS, "eem_fusion")
         joint = channels + image_channels
         self.fusion = fusion
         self.efeu = EFEU(joint)

@@ -1,11 +1,23 @@
 """MSIC, the multi-scale information compensation module of GCFLNet (one per skip connection).
 
-Reading taken: the high-level decoder features are projected to the low level's width and upsampled.
-A spatial attention map computed on them (channel mean and max -> 7x7 conv -> sigmoid, as in CBAM)
-re-weights the *low-level* encoder features, giving them the decoder's sense of where the target is;
-a channel attention vector computed on the low-level features (global average and max pool -> shared
-MLP -> sigmoid) re-weights the *high-level* features. The two modulated maps are then fused by a
-residual conv block. There is no plain concatenation of the raw skip.
+The paper (Section 3.3): "For high-level features, a spatial attention mechanism is introduced to
+reweight spatial dimensions [...] For low-level features, a channel attention mechanism is employed
+[...] In MSIC, information compensation is implemented through attention-based feature modulation
+rather than direct concatenation or residual addition." It does not say which features each
+attention is computed from, nor how the two results are joined. Two readings (``reading=``), both
+starting from the high-level decoder features projected to the low level's width (1x1 conv-BN-ReLU)
+and upsampled, with CBAM's spatial attention (channel mean and max -> 7x7 conv -> sigmoid) and
+channel attention (global average and max pool -> shared MLP -> sigmoid):
+
+- ``"crossed"`` (default, the reading of the design notes): the spatial map computed from the
+  high-level features re-weights the *low-level* features (the decoder's sense of where the target
+  is); the channel vector computed from the low-level features re-weights the *high-level* ones. The
+  two modulated maps are concatenated and fused by a residual block (2C -> C).
+- ``"literal"``: each attention is computed from and applied to its own level, as the sentence
+  reads: ``high' = high * SA(high)``, ``low' = low * CA(low)``. They are joined by an attention
+  gate, not by concatenation or addition of features: ``g = sigmoid(conv1x1([low', high']))``
+  (per pixel and channel), ``fused = g * low' + (1 - g) * high'``, then the decoder's basic residual
+  block (C -> C), the same block every decoder level and the U-Net use.
 """
 
 from __future__ import annotations
@@ -14,6 +26,9 @@ import torch
 from torch import nn
 
 from gcflnet_lib.nn.blocks import ConvBNReLU, ResidualBlock, upsample_to
+from gcflnet_lib.ops._checks import check_choice
+
+MSIC_READINGS = ("crossed", "literal")
 
 
 class SpatialAttention(nn.Module):
@@ -57,6 +72,7 @@ class MSIC(nn.Module):
         out_channels: output channels (default ``low_channels``).
         reduction: channel attention MLP reduction.
         spatial_kernel: spatial attention kernel size (7).
+        reading: ``"crossed"`` or ``"literal"`` (see the module docstring).
 
     Shapes: low (B, low_channels, H, W), high (B, high_channels, h, w) with any h, w (upsampled to H, W)
     -> (B, out_channels, H, W).
@@ -69,15 +85,30 @@ class MSIC(nn.Module):
         out_channels: int | None = None,
         reduction: int = 4,
         spatial_kernel: int = 7,
+        reading: str = "crossed",
     ):
         super().__init__()
+        check_choice(reading, MSIC_READINGS, "msic_reading")
+        self.reading = reading
         self.high_proj = ConvBNReLU(high_channels, low_channels, kernel_size=1)
         self.spatial = SpatialAttention(spatial_kernel)
         self.channel = ChannelAttention(low_channels, reduction)
-        self.fuse = ResidualBlock(2 * low_channels, out_channels or low_channels)
+        if reading == "crossed":
+            self.fuse = ResidualBlock(2 * low_channels, out_channels or low_channels)
+        else:
+            self.gate = nn.Conv2d(2 * low_channels, low_channels, kernel_size=1)
+            self.fuse = ResidualBlock(low_channels, out_channels or low_channels)
 
     def forward(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
         high = upsample_to(self.high_proj(high), low)
-        low_compensated = low * self.spatial(high)
-        high_compensated = high * self.channel(low)
-        return self.fuse(torch.cat([low_compensated, high_compensated], dim=1))
+        if self.reading == "crossed":
+            low_compensated = low * self.spatial(high)
+            high_compensated = high * self.channel(low)
+            return self.fuse(torch.cat([low_compensated, high_compensated], dim=1))
+        high_refined = high * self.spatial(high)
+        low_refined = low * self.channel(low)
+        gate = torch.sigmoid(self.gate(torch.cat([low_refined, high_refined], dim=1)))
+        return self.fuse(gate * low_refined + (1.0 - gate) * high_refined)
+
+    def extra_repr(self) -> str:
+        return f"reading={self.reading!r}"

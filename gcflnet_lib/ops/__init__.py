@@ -1,4 +1,4 @@
-"""Pure functions on tensors (B, C, H, W): the gradient vector field, its convergence, central differences."""
+"""Pure functions on tensors (B, C, H, W): the gradient vector field, its convergence, central differences, padding."""
 
 from gcflnet_lib.ops.central_difference import central_difference_conv2d
 from gcflnet_lib.ops.convergence import convergence_kernels, gradient_convergence
@@ -11,10 +11,12 @@ from gcflnet_lib.ops.gradients import (
     gradient_orientation,
     spatial_gradient,
 )
+from gcflnet_lib.ops.padding import PAD_MODES, pad_bottom_right, pad_to_multiple_of
 
 __all__ = [
     "BORDERS",
     "GRADIENT_MODES",
+    "PAD_MODES",
     "central_difference_conv2d",
     "convergence_kernels",
     "directional_gradients",
@@ -22,5 +24,7 @@ __all__ = [
     "gradient_kernels",
     "gradient_magnitude",
     "gradient_orientation",
+    "pad_bottom_right",
+    "pad_to_multiple_of",
     "spatial_gradient",
 ]

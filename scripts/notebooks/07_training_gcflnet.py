@@ -122,7 +122,8 @@ CELLS = [
         r"""
         ## The run's settings and learning-rate schedule
 
-        Full runs keep the paper's batch 16, $256\times256$ crops and full widths (16, 32, 64, 128, 256). Smoke runs
+        Full runs keep the paper's batch 16 and this project's $256\times256$ crops and widths (16, 32, 64, 128, 256),
+        which the paper does not give. Smoke runs
         shrink everything; their raised learning rate and target-centred crops (`p_target`) let a few dozen steps
         show a falling loss.
         """

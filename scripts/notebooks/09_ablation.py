@@ -62,7 +62,8 @@ CELLS = [
             settings = dict(epochs=min(EPOCHS, 4), channels=(4, 8, 16), batch_size=4, crop_size=32, lr=3e-3,
                             p_target=0.8)
         else:
-            settings = dict(epochs=EPOCHS)  # the paper's batch 16, 256x256 crops, widths (16, 32, 64, 128, 256)
+            # The paper's batch 16; the 256x256 crops and widths 16..256 are this project's (the paper gives neither).
+            settings = dict(epochs=EPOCHS)
         CHANNELS = settings.get("channels", (16, 32, 64, 128, 256))
         print(f"device {ctx.device}; data {root} ({dataset}); runs in {RUNS}; shared settings {settings}")
         """
@@ -190,7 +191,7 @@ CELLS = [
     md(
         r"""
         **Smoke runs do not reproduce the paper, and are not meant to.** A smoke sweep trains models a few hundred
-        times narrower than the paper's for a few dozen steps on 64-pixel scenes: their differences are noise from
+        times narrower than the default widths for a few dozen steps on 64-pixel scenes: their differences are noise from
         initialisation and crop order, and any "agreement" above is chance. What a smoke run does check is the
         machinery: every variant builds, trains, is scored by the same protocol and lands in one table.
 

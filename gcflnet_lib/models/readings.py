@@ -1,0 +1,116 @@
+"""The choices the paper leaves open that GCFLNet exposes as keywords ("readings"), and their bookkeeping.
+
+Each reading is a keyword of :class:`~gcflnet_lib.models.GCFLNet` (``docs/PAPER_READING.md`` quotes the
+paper's words for each). Its default is the reading this project started with, so a ``model_config``
+written before the keyword existed means the default: :func:`upgrade_config` fills it in, and renames
+``attention`` (the GLFI keyword's name before issue 14) to ``glfi_attention``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gcflnet_lib.nn import EEM_FUSIONS, GLFI_ATTENTIONS, MSIC_READINGS
+from gcflnet_lib.ops import PAD_MODES
+
+# keyword -> (known values, default, the ablation switch of the module it changes; None: every model)
+READINGS: dict[str, tuple[tuple[Any, ...], Any, str | None]] = {
+    "glfi_attention": (GLFI_ATTENTIONS, "outer", "glfi"),
+    "glfi_fc": ((False, True), False, "glfi"),
+    "eem_fusion": (EEM_FUSIONS, "concat", "eem"),
+    "msic_reading": (MSIC_READINGS, "crossed", "msic"),
+    "pad_mode": (PAD_MODES, "zeros", None),
+}
+READING_DEFAULTS: dict[str, Any] = {key: default for key, (_, default, _) in READINGS.items()}
+LEGACY_KEYS = {"attention": "glfi_attention"}
+
+
+def rename_legacy_keys(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with old keyword names replaced by today's; both names at once is refused."""
+    out = dict(kwargs)
+    for old, new in LEGACY_KEYS.items():
+        if old in out:
+            if new in out:
+                raise ValueError(f"{old!r} is the old name of {new!r}; give only {new!r}")
+            out[new] = out.pop(old)
+    return out
+
+
+def upgrade_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored ``model_config`` as today's ``model.config`` would write it.
+
+    Legacy keys are renamed and every reading the config does not record gets its default, the only
+    behaviour the code had when the config was written.
+    """
+    return {**READING_DEFAULTS, **rename_legacy_keys(config)}
+
+
+def check_readings_apply(name: str, switches: Mapping[str, bool], kwargs: Mapping[str, Any]) -> None:
+    """Refuse a reading other than the default for a module the model ``name`` does not have.
+
+    ``build_model("unet", msic_reading="literal")`` would build the plain U-Net under a config that
+    claims a reading it does not contain; a results table would then list a difference that is not there.
+    """
+    for key, (_, default, switch) in READINGS.items():
+        if switch is not None and not switches.get(switch, True) and key in kwargs and kwargs[key] != default:
+            raise ValueError(
+                f"model {name!r} has no {switch.upper()}, so {key}={kwargs[key]!r} would change nothing; "
+                f"pick a variant with {switch.upper()} or leave {key} at {default!r}"
+            )
+
+
+def applicable_readings(switches: Mapping[str, bool], readings: Mapping[str, Any]) -> dict[str, Any]:
+    """The items of ``readings`` that change a model with these ablation ``switches`` (for 'all models' loops)."""
+    return {
+        key: value
+        for key, value in readings.items()
+        if key not in READINGS or READINGS[key][2] is None or switches.get(READINGS[key][2], True)
+    }
+
+
+def config_differences(saved: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
+    """``"KEY: A (saved) vs B (wanted)"`` for every key where two model configs differ, after upgrading both."""
+    saved, wanted = _plain(upgrade_config(saved)), _plain(upgrade_config(wanted))
+    return [
+        f"{key}={saved.get(key)!r} (saved) vs {key}={wanted.get(key)!r} (asked)"
+        for key in sorted(set(saved) | set(wanted), key=_key_order)
+        if saved.get(key) != wanted.get(key)
+    ]
+
+
+def reading_of_weights(config: Mapping[str, Any], weights: Mapping[str, Any]) -> tuple[str, Any] | None:
+    """The one reading, different from ``config``'s, whose model has exactly the state_dict ``weights``.
+
+    For a message when a checkpoint's weights do not fit its (or the asked) config: ``("msic_reading",
+    "crossed")`` means the weights were saved by a model with the crossed MSIC. None when no single
+    reading explains the difference (or only ``pad_mode`` could, which has no weights).
+    """
+    from gcflnet_lib.models.registry import build_model
+
+    config = upgrade_config(config)
+    shapes = {key: tuple(value.shape) for key, value in weights.items() if hasattr(value, "shape")}
+    for key, (known, _, _) in READINGS.items():
+        for value in known:
+            if value == config.get(key):
+                continue
+            try:
+                candidate = build_model(**{**config, key: value})
+            except (TypeError, ValueError):
+                continue
+            if {k: tuple(v.shape) for k, v in candidate.state_dict().items()} == shapes:
+                return key, value
+    return None
+
+
+def _key_order(key: str) -> tuple[int, str]:
+    # The name and the readings first: they are what a mismatch is usually about.
+    return (0 if key == "name" else 1 if key in READINGS else 2, key)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
