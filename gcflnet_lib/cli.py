@@ -45,8 +45,19 @@ def _load_commands():
     return commands
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line (``gcflnet train: error: argument --channels: ...``), exit status 2.
+
+    argparse's default prints the whole usage first: for ``train`` that is a screenful of flags above
+    the line that says what was wrong. ``--help`` still shows it all.
+    """
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="gcflnet",
         description="GCFLNet workbook: synthetic data, training, evaluation and scoring for infrared small target detection.",
     )

@@ -71,8 +71,9 @@ def _check_finite(state: dict[str, Any], path: Path) -> None:
         mean, std = float(norm["mean"]), float(norm["std"])
     except (TypeError, KeyError, ValueError):
         raise CheckpointError(f"{path}: corrupt checkpoint: norm holds no numeric mean and std") from None
-    if not (math.isfinite(mean) and math.isfinite(std)):
-        raise CheckpointError(f"{path}: corrupt checkpoint: normalisation mean {mean} / std {std} is not finite")
+    for label, value in (("mean", mean), ("std", std)):
+        if not math.isfinite(value):
+            raise CheckpointError(f"{path}: corrupt checkpoint: normalisation {label} is {value}, not a finite number")
     if std <= 0:
         raise CheckpointError(f"{path}: corrupt checkpoint: normalisation std is {std}, must be positive")
     if not isinstance(state["model"], dict):
