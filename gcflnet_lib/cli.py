@@ -3,7 +3,9 @@
 Each sub-command lives in its own module under ``gcflnet_lib.commands`` and exposes
 ``NAME`` (the sub-command), ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
 Errors that a user can fix (bad paths, corrupt files, wrong flags) are raised as
-``gcflnet_lib.errors.UserError`` and printed as one line with a non-zero exit status.
+``gcflnet_lib.errors.UserError`` and printed as one line with a non-zero exit status. So is any
+``OSError`` that escapes a command (a disk that fills up, a file system that turns read-only): it is
+the machine's state, not a bug, and a traceback would hide the one line that says which path failed.
 """
 
 from __future__ import annotations
@@ -49,8 +51,19 @@ def _load_commands():
     return commands
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line (``gcflnet train: error: argument --channels: ...``), exit status 2.
+
+    argparse's default prints the whole usage first: for ``train`` that is a screenful of flags above
+    the line that says what was wrong. ``--help`` still shows it all.
+    """
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="gcflnet",
         description="GCFLNet workbook: synthetic data, training, evaluation and scoring for infrared small target detection.",
     )
@@ -83,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except UserError as exc:
         print(f"gcflnet {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        from gcflnet_lib.engine.files import describe_os_error
+
+        print(f"gcflnet {args.command}: error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"gcflnet {args.command}: interrupted", file=sys.stderr)

@@ -11,3 +11,14 @@ class DataError(UserError, ValueError):
 
 class CheckpointError(UserError, ValueError):
     """A checkpoint is missing, corrupt or belongs to another model."""
+
+
+class OutputError(UserError, OSError):
+    """An output path cannot be written (a folder under a file, read-only, no space left, ...).
+
+    Also an ``OSError``, so code that already catches ``OSError`` around a write keeps working.
+    """
+
+
+class RunLockedError(UserError):
+    """Another process is training into the same run folder."""

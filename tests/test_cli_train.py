@@ -39,7 +39,8 @@ def assert_one_line_error(err, command, *fragments):
 
 
 def snapshot(folder: Path) -> dict:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+    """The run files and their bytes; the ``.lock`` file (rewritten with the pid of each training that takes it) aside."""
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file() and p.name != ".lock"}
 
 
 # Small enough for ~1 minute on two CPU cores, big enough to learn: 120 train / 40 test images of
@@ -174,7 +175,9 @@ class TestResume:
     def test_interrupted_and_resumed_equals_uninterrupted(self, toy, tmp_path, capsys):
         common = ["--data", toy["root"], *TOY_ARGS, "--model", "gcflnet", "--milestones", "3", "--seed", "5"]
         assert run_cli(capsys, "train", "--out", tmp_path / "straight", "--epochs", "4", *common)[0] == 0
-        assert run_cli(capsys, "train", "--out", tmp_path / "resumed", "--epochs", "2", *common)[0] == 0
+        # The first leg ends at epoch 2, so its milestone is 2 (one beyond --epochs is refused); the resumed leg's
+        # --milestones 3 then rules, as in the straight run.
+        assert run_cli(capsys, "train", "--out", tmp_path / "resumed", "--epochs", "2", *common, "--milestones", "2")[0] == 0
         assert load_checkpoint(tmp_path / "resumed" / "last.pt")["epoch"] == 2
         assert run_cli(capsys, "train", "--out", tmp_path / "resumed", "--epochs", "4", "--resume", *common)[0] == 0
         straight = load_checkpoint(tmp_path / "straight" / "final.pt")

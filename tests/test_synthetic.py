@@ -128,7 +128,8 @@ class TestWriteDataset:
 
     @pytest.mark.parametrize(
         "kwargs, match",
-        [({"n": 1}, "at least 2"), ({"test_fraction": 1.0}, "test_fraction"), ({"name": "a/b"}, "name"), ({"workers": 0}, "workers"), ({"seed": -1}, "seed")],
+        [({"n": 1}, "--n must be at least 2"), ({"test_fraction": 1.0}, "--test-fraction"), ({"name": "a/b"}, "--name"),
+         ({"workers": 0}, "--workers"), ({"seed": -1}, "--seed")],
     )
     def test_bad_arguments_write_nothing(self, tmp_path, kwargs, match):
         arguments = {"out": tmp_path / "synth", "n": 4, "size": 32, **kwargs}

@@ -63,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
 
     if (args.data is None) != (args.dataset is None):
         raise UserError("--data and --dataset go together")
+    if args.json:
+        from gcflnet_lib.engine.files import check_output_file
+
+        check_output_file(args.json, "--json")
     for flag, values in (("--batch-size", (args.batch_size,)), ("--inference-batches", args.inference_batches),
                          ("--inference-sizes", args.inference_sizes), ("--iters", (args.iters or 1,))):
         if min(values) < 1:

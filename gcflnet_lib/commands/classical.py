@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from gcflnet_lib.classical import adaptive_threshold, get_method, saliency_to_uint8
     from gcflnet_lib.data.io import read_image, write_png
     from gcflnet_lib.data.layout import find_image, read_split
-    from gcflnet_lib.engine.files import staged_directory
+    from gcflnet_lib.engine.files import check_output_dir, staged_directory
     from gcflnet_lib.errors import UserError
 
     if not np.isfinite(args.k):
@@ -93,9 +93,7 @@ def run(args: argparse.Namespace) -> int:
     method = get_method(args.method)
     params = parse_params(args.param)
     _check_params(method, args.method, params)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out}: --out exists and is not a folder")
+    out = check_output_dir(args.out, "--out")
     if out.is_dir() and any(out.iterdir()) and not args.overwrite:
         raise UserError(f"{out}: --out already holds files; pass --overwrite to replace maps of the same names")
     names = read_split(args.data, args.dataset, args.split)

@@ -31,13 +31,17 @@ def run(args: argparse.Namespace) -> int:
     from gcflnet_lib.engine.checkpoint import load_model_from_checkpoint
     from gcflnet_lib.engine.device import resolve_device
     from gcflnet_lib.engine.evaluation import evaluate_model
-    from gcflnet_lib.engine.files import atomic_write_json, staged_directory
+    from gcflnet_lib.engine.files import atomic_write_json, check_output_dir, check_output_file, staged_directory
     from gcflnet_lib.errors import DataError, UserError
 
     if not 0.0 <= args.threshold <= 1.0:
         raise UserError(f"--threshold must be in [0, 1] (got {args.threshold})")
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1 (got {args.batch_size})")
+    if args.json:
+        check_output_file(args.json, "--json")
+    if args.save_maps:
+        check_output_dir(args.save_maps, "--save-maps")
     device = resolve_device(args.device)
     model, meta = load_model_from_checkpoint(args.checkpoint, device)
     dataset = args.dataset or meta.get("dataset")

@@ -62,13 +62,14 @@ def run(args: argparse.Namespace) -> int:
     from gcflnet_lib.engine.checkpoint import load_model_from_checkpoint
     from gcflnet_lib.engine.device import resolve_device
     from gcflnet_lib.engine.evaluation import predict_probabilities, quantize_probability
-    from gcflnet_lib.engine.files import staged_directory
+    from gcflnet_lib.engine.files import check_output_dir, staged_directory
     from gcflnet_lib.errors import UserError
 
     if not 0.0 <= args.threshold <= 1.0:
         raise UserError(f"--threshold must be in [0, 1] (got {args.threshold})")
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1 (got {args.batch_size})")
+    check_output_dir(args.out, "--out")
     files = input_images(Path(args.input))
     images = [read_image(file) for file in files]  # every input is checked before anything is written
     device = resolve_device(args.device)

@@ -54,12 +54,14 @@ def _json_safe(value):
 
 
 def run(args: argparse.Namespace) -> int:
-    from gcflnet_lib.engine.files import atomic_write_json
+    from gcflnet_lib.engine.files import atomic_write_json, check_output_file
     from gcflnet_lib.errors import UserError
     from gcflnet_lib.metrics import score_folder
 
     if not 0.0 <= args.threshold <= 1.0:
         raise UserError(f"--threshold must be in [0, 1] (got {args.threshold})")
+    if args.json:
+        check_output_file(args.json, "--json")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         metrics = score_folder(

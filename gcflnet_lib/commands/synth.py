@@ -23,14 +23,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import math
+
     from gcflnet_lib.data.synthetic import write_dataset
+    from gcflnet_lib.engine.files import check_output_dir
     from gcflnet_lib.errors import UserError
 
     if args.size < 8:
         raise UserError(f"--size must be at least 8 pixels (got {args.size})")
     low, high = args.scr
-    if not 0 < low <= high:
-        raise UserError(f"--scr expects 0 < MIN <= MAX (got {low} {high})")
+    if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high):
+        raise UserError(f"--scr expects finite 0 < MIN <= MAX (got {low} {high})")
+    check_output_dir(args.out, "--out")
     if args.max_targets < 0:
         raise UserError(f"--max-targets must be 0 or more (got {args.max_targets})")
     out = write_dataset(

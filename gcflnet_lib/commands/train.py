@@ -15,9 +15,16 @@ HELP = "Train GCFLNet (or a variant / the U-Net) on a standard-layout dataset; w
 
 
 def int_list(text: str) -> tuple[int, ...]:
-    """``"16,32,64"`` -> (16, 32, 64); argparse turns the error into a one-line usage message."""
+    """``"16,32,64"`` -> (16, 32, 64); argparse turns the error into a one-line usage message.
+
+    An empty entry (``4,,8``, a trailing comma) is refused rather than skipped: it is most often a
+    number lost while editing the command, and reading ``4,,8`` as ``4,8`` builds another model.
+    """
+    parts = text.split(",")
+    if any(not part.strip() for part in parts) and text.strip():
+        raise argparse.ArgumentTypeError(f"empty entry in {text!r}; expected comma-separated integers such as 16,32,64")
     try:
-        values = tuple(int(part) for part in text.split(",") if part.strip())
+        values = tuple(int(part) for part in parts if part.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
     if not values:
@@ -175,9 +182,12 @@ def format_metrics(metrics: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from gcflnet_lib.engine.distributed import context_from_env
+    from gcflnet_lib.engine.files import check_output_file
     from gcflnet_lib.engine.trainer import train
 
     config = config_from_args(args)
+    if args.record:
+        check_output_file(args.record, "--record")  # before the run, not after hours of training
     started = time.perf_counter()
     result = train(config)
     wall_time_s = time.perf_counter() - started

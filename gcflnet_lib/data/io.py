@@ -12,7 +12,10 @@ Every failure raises :class:`gcflnet_lib.errors.DataError` whose message starts 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import threading
 from pathlib import Path
 
 import cv2
@@ -23,6 +26,36 @@ from gcflnet_lib.errors import DataError
 # ITU-R BT.601 luma, the weights PIL's convert("L") uses; cv2 decodes colour as B, G, R.
 _LUMA_BGR = np.array([0.114, 0.587, 0.299], dtype=np.float32)
 _PNG_COMPRESSION = 3  # fixed so the same array always gives the same bytes
+_STDERR_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Send what C code writes to file descriptor 2 to /dev/null for the duration.
+
+    libpng prints its warnings (``libpng warning: iCCP: ...``) and OpenCV its decoder notes
+    (``[ WARN:0] ... PNG input buffer is incomplete``) straight to the process's stderr, ahead of
+    the project's own one-line error; ``cv2``'s log level reaches only the second. Python-level
+    ``sys.stderr`` is untouched; the lock keeps threads from restoring each other's descriptor.
+    """
+    with _STDERR_LOCK:
+        try:
+            with contextlib.suppress(Exception):
+                sys.stderr.flush()
+            saved = os.dup(2)
+        except OSError:  # no descriptor 2 at all: nothing to silence
+            yield
+            return
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, 2)
+            finally:
+                os.close(devnull)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _decode(path: str | os.PathLike) -> np.ndarray:
@@ -38,7 +71,8 @@ def _decode(path: str | os.PathLike) -> np.ndarray:
         raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if data.size == 0:
         raise DataError(f"{path}: empty file, expected an image")
-    array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    with _native_stderr_silenced():
+        array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if array is None or array.size == 0:
         raise DataError(f"{path}: cannot decode image (corrupt or not an image file)")
     return array
@@ -60,11 +94,15 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
     L, RGB and RGBA (alpha dropped; colour -> gray by ITU-R 601 luma ``0.299 R + 0.587 G + 0.114 B``);
     8-bit as is, 16-bit divided by 257 (so 65535 -> 255), float images taken as already on 0..255.
-    Missing, empty or corrupt files raise :class:`DataError` naming ``path``.
+    Missing, empty or corrupt files, and float images holding NaN or infinite pixels (which would
+    silently turn every prediction or loss into NaN), raise :class:`DataError` naming ``path``.
     """
     path = Path(path)
     raw = _decode(path)
     depth = raw.dtype
+    if depth.kind == "f" and not np.isfinite(raw).all():
+        bad = int(np.size(raw) - np.count_nonzero(np.isfinite(raw)))
+        raise DataError(f"{path}: image holds {bad} non-finite pixel value(s) (NaN or infinity)")
     gray = _to_gray(raw, path).astype(np.float32, copy=False)
     if depth == np.uint16:
         gray = gray / np.float32(257.0)

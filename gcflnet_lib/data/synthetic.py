@@ -34,6 +34,7 @@ import numpy as np
 from gcflnet_lib.data.dataset import Sample
 from gcflnet_lib.data.io import write_png
 from gcflnet_lib.data.layout import IMAGE_DIR, MASK_DIR, SPLIT_DIR
+from gcflnet_lib.engine.files import make_stage
 from gcflnet_lib.errors import UserError
 
 GENERATOR_VERSION = 1  # bump when the rendering changes, so old folders can be told apart
@@ -288,18 +289,18 @@ def _write_indices(stage: str, seed: int, size, options: dict, indices: Iterable
 
 def _split_sizes(n: int, test_fraction: float) -> tuple[int, int]:
     if not 0 < test_fraction < 1:
-        raise UserError(f"test_fraction: expected a fraction in (0, 1), got {test_fraction}")
+        raise UserError(f"--test-fraction must be a fraction in (0, 1) (got {test_fraction})")
     if n < 2:
-        raise UserError(f"n: need at least 2 images (one per split), got {n}")
+        raise UserError(f"--n must be at least 2, one image per split (got {n})")
     n_test = min(max(1, round(n * test_fraction)), n - 1)
     return n - n_test, n_test
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
-        raise UserError(f"{out}: exists and is not a folder")
+        raise UserError(f"{out}: --out exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise UserError(f"{out}: folder exists and is not empty; pass --overwrite (overwrite=True) to replace it")
+        raise UserError(f"{out}: --out folder exists and is not empty; pass --overwrite to replace it")
 
 
 def _swap_into_place(stage: Path, out: Path) -> None:
@@ -342,15 +343,15 @@ def write_dataset(
     out = Path(out)
     n_train, n_test = _split_sizes(n, test_fraction)
     if not name or any(char in name for char in "/\\") or name != name.strip():
-        raise UserError(f"name: expected a dataset name without slashes or surrounding spaces, got {name!r}")
+        raise UserError(f"--name must be a dataset name without slashes or surrounding spaces (got {name!r})")
     if workers < 1:
-        raise UserError(f"workers: expected 1 or more, got {workers}")
+        raise UserError(f"--workers must be at least 1 (got {workers})")
     if seed < 0:
-        raise UserError(f"seed: expected 0 or more, got {seed}")
+        raise UserError(f"--seed must be 0 or more (got {seed})")
     render_sample(np.random.default_rng(0), 16, **render_options)  # reject bad options before any file is made
     _check_out(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    # Locked while filled, so the next run can remove one left by a killed synth (remove_stale_stages).
+    stage, stage_lock = make_stage(out)
     try:
         for folder in (IMAGE_DIR, MASK_DIR, SPLIT_DIR):
             (stage / folder).mkdir()
@@ -373,6 +374,7 @@ def write_dataset(
         _check_out(out, overwrite)  # another process may have filled it meanwhile
         _swap_into_place(stage, out)
     finally:
+        os.close(stage_lock)
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(stage)
     return out

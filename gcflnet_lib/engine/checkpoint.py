@@ -18,7 +18,10 @@ tensors, numbers, strings, lists, tuples and dicts:
 
 from __future__ import annotations
 
+import io
+import math
 import os
+import pickle
 import random
 import warnings
 from pathlib import Path
@@ -36,16 +39,57 @@ REQUIRED_KEYS = ("format", "model", "model_config", "epoch", "norm")
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
-    """Write ``state`` with ``torch.save`` to a temporary sibling, then ``os.replace`` it over ``path``."""
+    """Write ``state`` with ``torch.save`` to a temporary sibling, then ``os.replace`` it over ``path``.
+
+    The bytes are made in memory first, so a failing disk shows up as a plain ``OSError`` from the
+    file write (reported as one line naming ``path``), not as torch's zip writer ``RuntimeError``.
+    """
     state = {"format": FORMAT, **state}
-    return atomic_write(path, lambda handle: torch.save(state, handle))
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return atomic_write(path, lambda handle: handle.write(buffer.getbuffer()))
+
+
+def _load_failure(exc: Exception) -> str:
+    """Why ``torch.load`` failed, in words, instead of torch's bare ``KeyError: 101`` or its pickle advice."""
+    text = str(exc).strip()
+    if isinstance(exc, pickle.UnpicklingError) and "weights only load failed" in text.lower():
+        return "it holds Python objects besides tensors and plain values, refused because loading them could run code"
+    if "PytorchStreamReader" in text or "zip archive" in text:
+        return "truncated or damaged: not a complete torch zip archive"
+    if isinstance(exc, (KeyError, UnicodeDecodeError, pickle.UnpicklingError, EOFError)):
+        return "not a torch checkpoint file"
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    first_line = text.splitlines()[0] if text else type(exc).__name__
+    return first_line[:200]
+
+
+def _check_finite(state: dict[str, Any], path: Path) -> None:
+    """Refuse weights or normalisation values that would silently turn every output into NaN or 0."""
+    norm = state["norm"]
+    try:
+        mean, std = float(norm["mean"]), float(norm["std"])
+    except (TypeError, KeyError, ValueError):
+        raise CheckpointError(f"{path}: corrupt checkpoint: norm holds no numeric mean and std") from None
+    for label, value in (("mean", mean), ("std", std)):
+        if not math.isfinite(value):
+            raise CheckpointError(f"{path}: corrupt checkpoint: normalisation {label} is {value}, not a finite number")
+    if std <= 0:
+        raise CheckpointError(f"{path}: corrupt checkpoint: normalisation std is {std}, must be positive")
+    if not isinstance(state["model"], dict):
+        raise CheckpointError(f"{path}: corrupt checkpoint: model is not a state dict")
+    for name, value in state["model"].items():
+        if torch.is_tensor(value) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"{path}: corrupt checkpoint: weight {name} holds NaN or infinite values")
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint written by ``save_checkpoint`` (``weights_only=True``, tensors moved to ``map_location``).
 
     Raises:
-        CheckpointError: missing file, unreadable/corrupt file, or a file that is not a gcflnet checkpoint.
+        CheckpointError: missing file, unreadable/corrupt file, a file that is not a gcflnet checkpoint,
+            or one whose weights or normalisation values are not finite (or whose std is not positive).
     """
     path = Path(path)
     if not path.is_file():
@@ -53,13 +97,13 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged file (zip, pickle, EOF, runtime)
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: not a readable checkpoint ({first_line})") from exc
+        raise CheckpointError(f"{path}: not a readable checkpoint ({_load_failure(exc)})") from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a gcflnet checkpoint (expected format {FORMAT!r})")
     missing = [key for key in REQUIRED_KEYS if key not in state]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
+    _check_finite(state, path)
     return state
 
 

@@ -9,6 +9,7 @@ default), decay by 0.1 at 50% and 75% of the epochs, 256x256 crops (as ARCHITECT
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,6 +113,12 @@ class TrainConfig:
                 raise UserError(f"{flag} must be at least 1 (got {value})")
         if self.crop_size % 32:
             raise UserError(f"--crop-size must be a multiple of 32 (got {self.crop_size})")
+        # NaN fails every comparison and inf passes "positive": both would reach AdamW (a traceback, or a NaN loss
+        # blamed on the learning rate), so finiteness is checked first, by name.
+        for flag, value in (("--lr", self.lr), ("--weight-decay", self.weight_decay), ("--gamma", self.gamma),
+                            ("--p-target", self.p_target)):
+            if not math.isfinite(float(value)):
+                raise UserError(f"{flag} must be a finite number (got {value})")
         if not self.lr > 0:
             raise UserError(f"--lr must be positive (got {self.lr})")
         if self.weight_decay < 0:
@@ -140,6 +147,9 @@ class TrainConfig:
             if value not in known:
                 known_text = ", ".join(str(k) for k in known)
                 raise UserError(f"--{key.replace('_', '-')} must be one of {known_text} (got {value})")
+        if self.milestones is not None and max(self.milestones, default=0) > self.epochs:
+            beyond = ",".join(str(m) for m in self.milestones if m > self.epochs)
+            raise UserError(f"--milestones {beyond} lies beyond --epochs {self.epochs} (the lr would never decay there)")
         if self.amp_dtype not in AMP_DTYPES:
             raise UserError(f"--amp-dtype must be one of {', '.join(AMP_DTYPES)} (got {self.amp_dtype})")
 

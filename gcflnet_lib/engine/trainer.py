@@ -8,6 +8,12 @@ One call of ``train(config)`` is one run in ``config.out_dir``:
     last.pt        checkpoint after the latest saved epoch (every ``save_every`` epochs and the last)
     final.pt       checkpoint after the last epoch, marked finished
     metrics.json   ``{"finished": true, "final": <metrics after the last epoch>, ...}``
+    .lock          held (``flock``) by the training writing the folder; names its pid (``engine.runlock``)
+
+history.csv/.json are written right after each ``last.pt``, so they never list an epoch that
+``last.pt`` does not hold (with ``save_every`` K they advance K epochs at a time). ``--overwrite``
+trains into ``.staged-run/`` inside the folder and moves the new files over the old run's only once
+the first checkpoint is written, so a new run that fails early leaves the old one complete.
 
 The reported result is always the last epoch's; no epoch is chosen on the test split. Under torchrun
 every rank trains on its share of each global batch (see ``engine.distributed``); rank 0 alone
@@ -17,6 +23,8 @@ evaluates and writes files.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -32,10 +40,11 @@ from gcflnet_lib.engine.config import TrainConfig, multistep_factor
 from gcflnet_lib.engine.cpu_threads import Retuner
 from gcflnet_lib.engine.device import make_generator, resolve_device, seed_everything
 from gcflnet_lib.engine.evaluation import evaluate_model, scalar_metrics
-from gcflnet_lib.engine.files import atomic_write_csv, atomic_write_json
+from gcflnet_lib.engine.files import atomic_write_csv, atomic_write_json, check_output_dir, describe_os_error
 from gcflnet_lib.engine.param_groups import group_weight_decay, parameter_groups
 from gcflnet_lib.engine.pipeline import DeviceTrainSet
-from gcflnet_lib.errors import CheckpointError, DataError, UserError
+from gcflnet_lib.engine.runlock import RunLock
+from gcflnet_lib.errors import CheckpointError, DataError, OutputError, UserError
 from gcflnet_lib.losses import deep_supervision_loss
 
 AMP_TORCH_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -75,6 +84,46 @@ class RunFiles:
             (self.out / name).unlink(missing_ok=True)
 
 
+class StagedRun:
+    """A new run trained under ``--overwrite`` into ``OUT/.staged-run`` until its first checkpoint exists.
+
+    ``promote()`` then moves its files over the old run's: first the old run's "finished" markers go
+    (final.pt, metrics.json), then last.pt, then history and config, each with ``os.replace``. Until then
+    the old run in ``OUT`` is complete; a failed new run only leaves the staging folder, which ``discard()``
+    (or, after a kill, the next training into ``OUT``) removes.
+    """
+
+    NAME = ".staged-run"
+
+    def __init__(self, files: RunFiles) -> None:
+        self.target = files
+        stage = files.out / self.NAME
+        shutil.rmtree(stage, ignore_errors=True)
+        try:
+            stage.mkdir()
+        except OSError as exc:
+            raise OutputError(describe_os_error(exc, stage)) from None
+        self.files = RunFiles(stage)
+
+    def promote(self) -> RunFiles:
+        order = ("final.pt", "metrics.json", "last.pt", "history.json", "history.csv", "config.json")
+        order += tuple(name for name in RunFiles.NAMES if name not in order)
+        try:
+            for name in order:
+                staged, old = self.files.out / name, self.target.out / name
+                if staged.exists():
+                    os.replace(staged, old)
+                else:
+                    old.unlink(missing_ok=True)
+        except OSError as exc:
+            raise OutputError(describe_os_error(exc, self.target.out)) from exc
+        self.discard()
+        return self.target
+
+    def discard(self) -> None:
+        shutil.rmtree(self.files.out, ignore_errors=True)
+
+
 def _plain(value: Any) -> Any:
     """Tuples -> lists, recursively, so configs compare equal however they were stored."""
     if isinstance(value, (list, tuple)):
@@ -84,16 +133,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _check_run_dir(config: TrainConfig, files: RunFiles) -> dict[str, Any] | None:
-    """Refuse to clobber a run; return the checkpoint to resume from (or None for a fresh run)."""
-    if files.out.exists() and not files.out.is_dir():
-        raise UserError(f"{files.out}: --out exists and is not a folder")
+def _check_run_dir(config: TrainConfig, files: RunFiles, load: bool = True) -> dict[str, Any] | None:
+    """Refuse to clobber a run; return the checkpoint to resume from (or None for a fresh run).
+
+    Called twice: before any work without ``load`` (nothing is read or created), and again once the run
+    folder is locked, when another training may have changed it meanwhile.
+    """
+    check_output_dir(files.out, "--out")
     if config.resume and config.overwrite:
         raise UserError("--resume and --overwrite exclude each other")
     if config.resume:
         if not files.last.exists():
             raise CheckpointError(f"{files.last}: no checkpoint to resume from (--resume)")
-        return load_checkpoint(files.last, map_location="cpu")
+        return load_checkpoint(files.last, map_location="cpu") if load else None
     if files.holds_run() and not config.overwrite:
         kind = "a finished run" if files.finished() else "an unfinished run (last.pt)"
         raise UserError(f"{files.out}: holds {kind}; pass --resume to continue it or --overwrite to replace it")
@@ -166,8 +218,23 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
 def _train(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.device) -> dict[str, Any]:
     files = RunFiles(config.out_dir)
-    resume_state = _check_run_dir(config, files)
+    _check_run_dir(config, files, load=False)
     train_samples, test_samples = _load_data(config)
+    lock = RunLock(files.out) if ctx.is_main else None
+    try:
+        stale = files.out / StagedRun.NAME
+        if ctx.is_main and stale.exists():
+            shutil.rmtree(stale, ignore_errors=True)
+            warnings.warn(f"{stale}: removed a staged run left by an interrupted --overwrite training", stacklevel=2)
+        return _run(config, ctx, device, files, train_samples, test_samples)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.device, files: RunFiles,
+         train_samples: list[Sample], test_samples: list[Sample]) -> dict[str, Any]:
+    resume_state = _check_run_dir(config, files)
     if resume_state is not None:
         mean, std = float(resume_state["norm"]["mean"]), float(resume_state["norm"]["std"])
     else:
@@ -222,8 +289,13 @@ def _train(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.devic
         if not restore_rng_state(resume_state["rng"], generator):
             warnings.warn("crop generator state is from another device type; reseeded", stacklevel=2)
             generator.manual_seed(config.seed + start_epoch)
-    elif ctx.is_main and config.overwrite:
-        files.remove()
+    staging: StagedRun | None = None
+    if resume_state is None and ctx.is_main and config.overwrite:
+        if files.holds_run():
+            staging = StagedRun(files)  # the old run stays complete until the new one has a checkpoint
+        else:
+            files.remove()  # leftovers of a run that never wrote a checkpoint
+    write_files = staging.files if staging is not None else files
     dist_utils.barrier(ctx)
     del resume_state
 
@@ -263,8 +335,7 @@ def _train(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.devic
         return loss
 
     if ctx.is_main:
-        files.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(files.config, config.to_dict())
+        atomic_write_json(write_files.config, config.to_dict())
 
     from tqdm.auto import tqdm
 
@@ -329,11 +400,13 @@ def _train(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.devic
                         final = result
                 dist_utils.barrier(ctx)
             history.append(row)
-            if ctx.is_main:
-                atomic_write_csv(files.history_csv, history)
-                atomic_write_json(files.history_json, history)
-                if is_last or done % config.save_every == 0:
-                    save_checkpoint(files.last, checkpoint_state(done, finished=False))
+            if ctx.is_main and (is_last or done % config.save_every == 0):
+                # Checkpoint first: a failure between the two writes leaves history behind last.pt, never ahead.
+                save_checkpoint(write_files.last, checkpoint_state(done, finished=False))
+                atomic_write_csv(write_files.history_csv, history)
+                atomic_write_json(write_files.history_json, history)
+                if staging is not None:
+                    write_files, staging = staging.promote(), None
             bar.update(1)
             shown = {"loss": f"{row['loss']:.4f}"}
             latest = next((r for r in reversed(history) if "miou" in r), None)
@@ -342,6 +415,8 @@ def _train(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.devic
             bar.set_postfix(shown)
     finally:
         bar.close()
+        if staging is not None:
+            staging.discard()
 
     if ctx.is_main:
         if final is None:  # resumed at (or past) the last epoch: score the weights as they are
