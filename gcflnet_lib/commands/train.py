@@ -119,10 +119,11 @@ PRESET_KEYS = ("channels", "epochs", "batch_size", "crop_size", "lr", "milestone
 def scaled_preset_milestones(preset: dict, epochs: int | None, explicit: tuple[int, ...] | None,
                              chosen: tuple[int, ...] | None) -> tuple[int, ...] | None:
     """A preset's milestones follow an explicit ``--epochs`` (same fractions of the run), unless given too."""
+    from gcflnet_lib.engine.presets import milestones_for
+
     if explicit is not None or epochs is None or not preset.get("milestones"):
         return chosen
-    fractions = [m / preset["epochs"] for m in preset["milestones"]]
-    return tuple(sorted({max(1, round(f * epochs)) for f in fractions}))
+    return milestones_for(preset, epochs)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

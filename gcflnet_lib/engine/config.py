@@ -187,12 +187,11 @@ class TrainConfig:
 
         ``TrainConfig.from_preset("cpu", data_root="NUAA-SIRST", dataset="NUAA-SIRST", out_dir="runs/cpu")``
         """
-        from gcflnet_lib.engine.presets import preset_values
+        from gcflnet_lib.engine.presets import milestones_for, preset_values
 
         values = preset_values(name)
         if "epochs" in settings and "milestones" not in settings and values.get("milestones"):
-            fractions = [m / values["epochs"] for m in values["milestones"]]
-            settings["milestones"] = tuple(sorted({max(1, round(f * settings["epochs"])) for f in fractions}))
+            settings["milestones"] = milestones_for(values, settings["epochs"])
         return cls(**{**values, **settings})
 
     @classmethod

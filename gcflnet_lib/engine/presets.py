@@ -54,3 +54,11 @@ def preset_values(name: str) -> dict[str, Any]:
     if name not in PRESETS:
         raise UserError(f"--preset {name}: unknown preset; known presets: {', '.join(PRESETS)}")
     return dict(PRESETS[name])
+
+
+def milestones_for(preset: dict[str, Any], epochs: int) -> tuple[int, ...] | None:
+    """The preset's milestones moved to the same fractions of a run of ``epochs`` (None if it has none)."""
+    if not preset.get("milestones"):
+        return None
+    fractions = [m / preset["epochs"] for m in preset["milestones"]]
+    return tuple(sorted({max(1, round(f * epochs)) for f in fractions}))
