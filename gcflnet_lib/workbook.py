@@ -479,6 +479,15 @@ def auto_checkpoint(value: str | os.PathLike, model_name: str, device: str | tor
     return next((name for name in AUTO_RELEASE.get(model_name, ()) if name in present), "")
 
 
+def model_card_metrics(name: str, results_dir: str | os.PathLike = REPO_ROOT / "results") -> dict | None:
+    """The model card's metrics of released checkpoint ``name`` (``results/eval_cpu_<name>.json``: CPU evaluation
+    on NUAA-SIRST's 214 test images, threshold 0.5), or ``None`` when ``name`` has no such record."""
+    path = Path(results_dir) / f"eval_cpu_{name}.json"
+    if not str(name) or Path(str(name)).name != str(name) or not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))["metrics"]
+
+
 def load_trained_model(checkpoint: str | os.PathLike, expected_model: str, device: str | torch.device = "cpu"):
     """Load a checkpoint written by the engine and refuse one made for another model variant.
 

@@ -342,3 +342,13 @@ class TestAutoResolution:
 
         step = workbook.training_step(build_model("gcflnet", channels=(4, 8)), 2, 32)
         assert workbook.estimate_seconds(step, 10, trials=1) > 0.0
+
+
+def test_model_card_metrics(tmp_path):
+    from gcflnet_lib.released import RELEASES
+
+    found = [name for name in RELEASES if workbook.model_card_metrics(name) is not None]
+    assert found, "no results/eval_cpu_<release>.json"
+    assert set(workbook.model_card_metrics(found[0])) >= {"pd", "fa", "miou", "niou", "n_images"}
+    assert workbook.model_card_metrics("no-such-release") is None
+    assert workbook.model_card_metrics("../x") is None
