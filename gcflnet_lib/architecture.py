@@ -135,7 +135,7 @@ def draw_architecture(config: Mapping[str, Any], highlight: str | None = None, a
         # Leave and enter boxes on their edges: horizontal arrows at the sides, vertical ones at top/bottom;
         # EEM -> GLFI arcs over the encoder box, heads -> loss run along the right side.
         if a.kind == "eem" and b.kind == "glfi":
-            sx, sy, ex, ey, style = a.x, a.y + half_h, b.x, b.y + half_h, "arc3,rad=-0.35"
+            sx, sy, ex, ey, style = a.x, a.y + half_h, b.x, b.y + half_h, "arc3,rad=-0.22"
         elif b.kind == "loss":
             sx, sy, ex, ey, style = a.x + half_w, a.y, b.x + half_w, b.y, "arc3,rad=0.25"
         elif abs(dx) >= abs(dy):
