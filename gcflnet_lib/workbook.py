@@ -51,6 +51,9 @@ class WorkbookContext:
         smoke: the resolved ``SMOKE``: True for the fast path (a CPU with ``"auto"``, or asked), False full size.
         dataset: the split files' dataset name (``"Synthetic"`` without ``data_dir``).
         checkpoint: the resolved ``CHECKPOINT`` (a released name, a path, or "" to train here).
+        auto_fast: True when ``SMOKE = "auto"`` chose the fast path (a CPU), False when ``SMOKE`` was set
+            explicitly: ``SMOKE = True`` asks for the tiniest sizes (tests, CI), while the default fast path may
+            also run the cheap real evaluations a released model allows (notebook 08 scores the whole test split).
     """
 
     device: torch.device
@@ -60,6 +63,7 @@ class WorkbookContext:
     smoke: bool = True
     dataset: str = "Synthetic"
     checkpoint: str = ""
+    auto_fast: bool = False
 
     @property
     def synthetic(self) -> bool:
@@ -208,6 +212,7 @@ def setup(device: str = "auto", seed: int = 0, data_dir: str | os.PathLike | Non
         smoke=fast,
         dataset=infer_dataset(checked_dir, dataset),
         checkpoint=resolved_checkpoint,
+        auto_fast=fast and smoke == "auto",
     )
     if verbose:
         for line in announce(context, smoke, checkpoint, data_note):

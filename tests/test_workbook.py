@@ -321,6 +321,7 @@ class TestAutoResolution:
     def test_setup_announces_what_auto_chose(self, capsys):
         context = workbook.setup("cpu", 0, data_dir="", smoke="auto", checkpoint="")
         assert context.smoke is True and context.dataset == "Synthetic" and context.checkpoint == ""
+        assert context.auto_fast is True and workbook.setup("cpu", 0, smoke=True, verbose=False).auto_fast is False
         assert 'SMOKE "auto" on CPU: the fast path' in capsys.readouterr().out
 
     def test_setup_stops_on_a_missing_checkpoint_in_one_line(self, tmp_path):

@@ -72,8 +72,9 @@ CELLS = [
         SMOKE, CHECKPOINT = ctx.smoke, ctx.checkpoint  # "auto" resolved
         trained = workbook.load_trained_model(CHECKPOINT, MODEL, ctx.device) if CHECKPOINT else None  # refuses another variant
         SIZE = 128 if SMOKE else 256
-        # A trained model on real data, or full size: the whole test split (100 scenes when synthetic); else 6 scenes.
-        whole_split = (trained is not None and not ctx.synthetic) or not SMOKE
+        # Full size, or the CPU default path (SMOKE "auto") with a trained model on real data: the whole test split
+        # (100 scenes when synthetic); SMOKE = True (tests, CI): 6 images.
+        whole_split = not SMOKE or (ctx.auto_fast and trained is not None and not ctx.synthetic)
         test_samples = workbook.load_samples(ctx, ctx.dataset, split="test", n=(100 if ctx.synthetic else 0) if whole_split else 6,
                                              size=SIZE)
         print(f"device {ctx.device}; {len(test_samples)} {ctx.dataset} test images; model: {CHECKPOINT or 'trained briefly below'}")
