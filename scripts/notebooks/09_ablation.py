@@ -313,7 +313,8 @@ CELLS = [
             "best_miou_variant": best,
             "epochs": settings["epochs"],
             "channels": list(CHANNELS),
-            "dataset": dataset,
+            "dataset": ctx.dataset,  # the data given (the released pair is scored on it)
+            "sweep_dataset": dataset,  # the sweep's (small synthetic scenes on the fast path)
             "smoke": SMOKE,
         }, RESULTS_DIR)
         """
