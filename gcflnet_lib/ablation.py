@@ -172,3 +172,28 @@ def switch_effects(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] = (
             deltas = [d for d in deltas if not math.isnan(d)]
             effects[switch][metric] = sum(deltas) / len(deltas) if deltas else math.nan
     return effects
+
+
+# A variant whose false alarms cover this share of all pixels predicts (nearly) every pixel: it is no detector.
+DEGENERATE_FA = 0.1
+
+
+def degenerate(row: Mapping[str, Any], max_fa: float = DEGENERATE_FA) -> str:
+    """Why a scored variant is no detector, or ``""``: ``"predicts nearly every pixel"`` when its false alarms
+    cover at least ``max_fa`` of all pixels (``row["fa"]``, a fraction), ``"predicts nothing"`` when it finds
+    no target and raises no false alarm (``pd == 0`` and ``fa == 0``). NaN metrics are not degenerate by themselves.
+    """
+    fa, pd = float(row["fa"]), float(row["pd"])
+    if fa >= max_fa:
+        return "predicts nearly every pixel"
+    if pd == 0.0 and fa == 0.0:
+        return "predicts nothing"
+    return ""
+
+
+def agreement_verdict(agrees: bool, compared: Sequence[Mapping[str, Any]], max_fa: float = DEGENERATE_FA) -> str:
+    """``"yes"`` or ``"no"`` for whether a comparison agrees with the paper, or ``"inconclusive"`` when any row
+    it compares is :func:`degenerate` (a difference between two models that predict every pixel says nothing)."""
+    if any(degenerate(row, max_fa) for row in compared):
+        return "inconclusive"
+    return "yes" if agrees else "no"

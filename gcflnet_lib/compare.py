@@ -53,13 +53,18 @@ def crop_around_targets(samples: Sequence[Sample], size: int) -> list[Sample]:
     return cropped
 
 
-def run_detector(detector: Callable[..., np.ndarray], images: Sequence[np.ndarray], **params: Any
-                 ) -> tuple[list[np.ndarray], float]:
-    """Saliency maps of ``detector`` on every image, and its mean wall time per image in seconds."""
+def run_detector(detector: Callable[..., np.ndarray], images: Sequence[np.ndarray], progress: bool = False,
+                 **params: Any) -> tuple[list[np.ndarray], float]:
+    """Saliency maps of ``detector`` on every image, and its mean wall time per image in seconds
+    (``progress``: a tqdm bar over the images, with the time left)."""
+    from tqdm.auto import tqdm
+
     if not images:
         raise ValueError("run_detector needs at least one image")
     start = time.perf_counter()
-    maps = [np.asarray(detector(image, **params), dtype=np.float32) for image in images]
+    name = getattr(detector, "__name__", "detector")
+    maps = [np.asarray(detector(image, **params), dtype=np.float32)
+            for image in tqdm(images, desc=name, unit="img", disable=not progress, leave=False)]
     return maps, (time.perf_counter() - start) / len(images)
 
 

@@ -212,7 +212,7 @@ def show_images(
     ncols: int = 4,
     cmap: str | Sequence[str] = "gray",
     size: float = 2.6,
-    colorbar: bool = False,
+    colorbar: bool | Sequence[bool] = False,
     symmetric: bool | Sequence[bool] = False,
     vrange: tuple[float, float] | Sequence[tuple[float, float] | None] | None = None,
 ):
@@ -221,7 +221,8 @@ def show_images(
     ``cmap`` is one colour map for all or one per image. ``symmetric=True`` (for all, or one flag per image)
     centres the colour map on zero, for signed responses such as gx, gy or CDC outputs (a grey map then
     becomes red-blue); ``vrange=(vmin, vmax)`` fixes the colour limits of every image, a list of such pairs
-    (or None) one image each.
+    (or None) one image each. ``colorbar`` adds a colour bar to every grey-level panel, or (a list of flags)
+    to those flagged, e.g. only the probability maps of a row.
     """
     images = list(images)
     if not images:
@@ -238,6 +239,9 @@ def show_images(
     ranges = [vrange] * len(images) if one_range else list(vrange)
     if len(ranges) != len(images):
         raise ValueError(f"got {len(images)} images but {len(ranges)} value ranges")
+    bars = [colorbar] * len(images) if isinstance(colorbar, bool) else [bool(flag) for flag in colorbar]
+    if len(bars) != len(images):
+        raise ValueError(f"got {len(images)} images but {len(bars)} colorbar flags")
     ncols = min(ncols, len(images))
     nrows = -(-len(images) // ncols)
     figure, axes = _new_figure(nrows, ncols, size)
@@ -261,7 +265,7 @@ def show_images(
             if ranges[index] is not None:
                 limits = {"vmin": ranges[index][0], "vmax": ranges[index][1]}
             shown = ax.imshow(image, cmap=image_cmap, **limits)
-            if colorbar:
+            if bars[index]:
                 figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.02)
         if titles is not None:
             ax.set_title(titles[index], fontsize=9)
@@ -309,10 +313,12 @@ def plot_kernels(kernels: Mapping[str, object], size: float = 2.2, fmt: str = "{
     return figure
 
 
-def plot_roc(curves: Mapping[str, Mapping], ax=None, fa_scale: float = 1e-6):
+def plot_roc(curves: Mapping[str, Mapping], ax=None, fa_scale: float = 1e-6, linthresh: float | None = 10.0):
     """Pd against Fa (in units of ``fa_scale``) for each named ROC dict ``{"fa": [...], "pd": [...]}``.
 
-    The AUC in the legend is taken from the dict's ``"auc"`` when present.
+    The AUC in the legend is taken from the dict's ``"auc"`` when present. The Fa axis is symlog (linear up to
+    ``linthresh``, logarithmic beyond), since false alarms span several decades; ``linthresh=None`` keeps it
+    linear. Points are joined in order of Fa: a curve need not be monotonic (Pd counts matched components).
     """
     if ax is None:
         import matplotlib.pyplot as plt
@@ -324,8 +330,11 @@ def plot_roc(curves: Mapping[str, Mapping], ax=None, fa_scale: float = 1e-6):
         order = np.argsort(fa, kind="stable")
         label = f"{name} (AUC {curve['auc']:.3f})" if "auc" in curve else name
         ax.plot(fa[order], pd[order], marker=".", label=label)
-    ax.set_xlabel(f"Fa (x{fa_scale:g})")
-    ax.set_ylabel("Pd")
+    if linthresh is not None:
+        ax.set_xscale("symlog", linthresh=linthresh)
+        ax.set_xlim(left=0)
+    ax.set_xlabel(f"Fa (x{fa_scale:g})" + (f", symlog: linear below {linthresh:g}" if linthresh is not None else ""))
+    ax.set_ylabel("Pd (fraction of targets found)")
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

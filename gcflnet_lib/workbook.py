@@ -33,6 +33,12 @@ BUILD_DIR = REPO_ROOT / "build"
 LAYOUT_FOLDERS = ("images", "masks", "img_idx")
 
 
+# Where DATA_DIR = "auto" looks for NUAA-SIRST, after $GCFLNET_SIRST (relative paths: from the repository root).
+SIRST_ENV = "GCFLNET_SIRST"
+SIRST_CANDIDATES = ("../shared/datasets/NUAA-SIRST", "data/NUAA-SIRST")
+SIRST_DATASET = "NUAA-SIRST"
+
+
 @dataclass(frozen=True)
 class WorkbookContext:
     """What :func:`setup` resolved for a notebook.
@@ -42,12 +48,22 @@ class WorkbookContext:
         seed: the seed given to ``random``, NumPy and torch.
         data_dir: a checked standard-layout dataset root, or ``None`` for synthetic data.
         rng: a NumPy generator seeded with ``seed``, for the notebook's own random draws.
+        smoke: the resolved ``SMOKE``: True for the fast path (a CPU with ``"auto"``, or asked), False full size.
+        dataset: the split files' dataset name (``"Synthetic"`` without ``data_dir``).
+        checkpoint: the resolved ``CHECKPOINT`` (a released name, a path, or "" to train here).
+        auto_fast: True when ``SMOKE = "auto"`` chose the fast path (a CPU), False when ``SMOKE`` was set
+            explicitly: ``SMOKE = True`` asks for the tiniest sizes (tests, CI), while the default fast path may
+            also run the cheap real evaluations a released model allows (notebook 08 scores the whole test split).
     """
 
     device: torch.device
     seed: int
     data_dir: Path | None
     rng: np.random.Generator = field(repr=False, compare=False)
+    smoke: bool = True
+    dataset: str = "Synthetic"
+    checkpoint: str = ""
+    auto_fast: bool = False
 
     @property
     def synthetic(self) -> bool:
@@ -101,19 +117,196 @@ def check_data_dir(path: str | os.PathLike | None) -> Path | None:
     return root.resolve()
 
 
-def setup(device: str = "auto", seed: int = 0, data_dir: str | os.PathLike | None = "") -> WorkbookContext:
-    """The first call of every notebook: check ``data_dir``, seed everything, resolve the device.
+def find_sirst(environ: Mapping[str, str] | None = None, root: str | os.PathLike = REPO_ROOT) -> Path | None:
+    """Where NUAA-SIRST is: ``$GCFLNET_SIRST``, else ``../shared/datasets/NUAA-SIRST`` then ``data/NUAA-SIRST``
+    relative to the repository root ``root``; ``None`` when none holds ``img_idx/test_NUAA-SIRST.txt``.
 
-    ``data_dir`` is checked first so that a wrong path stops the notebook before anything slow happens.
+    The dataset is read where it lies, never copied into the project.
     """
-    checked_dir = check_data_dir(data_dir)
+    environ = os.environ if environ is None else environ
+    candidates = [environ[SIRST_ENV]] if environ.get(SIRST_ENV) else []
+    candidates += [str(Path(root) / relative) for relative in SIRST_CANDIDATES]
+    for candidate in candidates:
+        path = Path(candidate).expanduser()
+        if (path / "img_idx" / f"test_{SIRST_DATASET}.txt").is_file():
+            return path.resolve()
+    return None
+
+
+def resolve_data_dir(value: str | os.PathLike | None, environ: Mapping[str, str] | None = None,
+                     root: str | os.PathLike = REPO_ROOT) -> tuple[str, str]:
+    """A notebook's ``DATA_DIR``: ``"auto"`` -> NUAA-SIRST where :func:`find_sirst` finds it, else "" (synthetic).
+
+    Returns:
+        ``(data_dir, note)``: the value for :func:`check_data_dir` (any other value is returned unchanged, to be
+        checked there) and one line saying what "auto" found ("" when ``value`` is not "auto").
+    """
+    if value is None or str(value) != "auto":
+        return ("" if value is None else str(value)), ""
+    found = find_sirst(environ, root)
+    if found is None:
+        where = ", ".join([f"${SIRST_ENV}", *SIRST_CANDIDATES])
+        return "", f'DATA_DIR "auto": NUAA-SIRST not found ({where}); using generated synthetic scenes instead'
+    return str(found), f'DATA_DIR "auto": NUAA-SIRST at {found}'
+
+
+def infer_dataset(data_dir: Path | None, dataset: str = "auto") -> str:
+    """A notebook's ``DATASET``: ``"auto"`` -> "Synthetic" without data, else the name ``X`` of the one
+    ``img_idx/test_X.txt`` of ``data_dir``; any other value is returned unchanged.
+
+    Raises:
+        DataError: "auto" on a folder whose ``img_idx/`` holds no or several ``test_*.txt`` (set DATASET).
+    """
+    if dataset != "auto":
+        return dataset
+    if data_dir is None:
+        return "Synthetic"
+    names = sorted(p.stem[len("test_"):] for p in Path(data_dir, "img_idx").glob("test_*.txt"))
+    if len(names) != 1:
+        raise DataError(f"{data_dir}: DATASET \"auto\" needs one img_idx/test_NAME.txt, found {names or 'none'}; "
+                        f"set DATASET to the dataset's name")
+    return names[0]
+
+
+def resolve_smoke(smoke: bool | str, device: torch.device | str) -> bool:
+    """A notebook's ``SMOKE``: ``"auto"`` -> True (the fast path) on a CPU, False (full size) on a GPU.
+
+    Raises:
+        UserError: anything but True, False or "auto".
+    """
+    if smoke == "auto":
+        return torch.device(device).type == "cpu"
+    if isinstance(smoke, bool):
+        return smoke
+    raise UserError(f'SMOKE={smoke!r} must be "auto", True or False')
+
+
+def setup(device: str = "auto", seed: int = 0, data_dir: str | os.PathLike | None = "",
+          smoke: bool | str = True, dataset: str = "Synthetic", checkpoint: str | os.PathLike = "",
+          model: str = "gcflnet", verbose: bool = True) -> WorkbookContext:
+    """The first call of every notebook: check ``data_dir``, seed everything, resolve the device, the
+    fast path, the dataset and the checkpoint.
+
+    ``data_dir`` ("auto": :func:`resolve_data_dir`) and ``checkpoint`` ("auto": :func:`auto_checkpoint`) are
+    checked first so that a wrong path stops the notebook before anything slow happens, with one line saying
+    what to set. With ``verbose`` it prints one line per choice "auto" made (fast path, data, checkpoint).
+
+    Raises:
+        DataError: a missing or malformed ``data_dir``.
+        CheckpointError: a ``checkpoint`` that names no file and no released checkpoint.
+        UserError: a bad ``device``, ``seed`` or ``smoke``.
+    """
+    resolved_dir, data_note = resolve_data_dir(data_dir)
+    checked_dir = check_data_dir(resolved_dir)
+    resolved_device = resolve_device(device)
+    resolved_checkpoint = auto_checkpoint(checkpoint, model, resolved_device)
+    if resolved_checkpoint:
+        check_checkpoint(resolved_checkpoint)
+    fast = resolve_smoke(smoke, resolved_device)
     seed_everything(seed)
-    return WorkbookContext(
-        device=resolve_device(device),
+    context = WorkbookContext(
+        device=resolved_device,
         seed=int(seed),
         data_dir=checked_dir,
         rng=np.random.default_rng(int(seed)),
+        smoke=fast,
+        dataset=infer_dataset(checked_dir, dataset),
+        checkpoint=resolved_checkpoint,
+        auto_fast=fast and smoke == "auto",
     )
+    if verbose:
+        for line in announce(context, smoke, checkpoint, data_note):
+            print(line)
+    return context
+
+
+def announce(context: WorkbookContext, smoke: bool | str, checkpoint: str | os.PathLike, data_note: str = "") -> list[str]:
+    """The lines :func:`setup` prints: what ``SMOKE``, ``DATA_DIR`` and ``CHECKPOINT`` "auto" resolved to."""
+    lines = []
+    if smoke == "auto":
+        lines.append(
+            f'SMOKE "auto" on {context.device.type.upper()}: '
+            + ("the fast path (released checkpoint where one exists, small runs otherwise); "
+               "SMOKE = False runs full size" if context.smoke else "full size")
+        )
+    elif context.smoke:
+        lines.append("SMOKE = True: the fast path (small runs)")
+    if data_note:
+        lines.append(data_note)
+    if str(checkpoint) == "auto":
+        lines.append(f'CHECKPOINT "auto": released checkpoint {context.checkpoint}' if context.checkpoint
+                     else 'CHECKPOINT "auto": no released checkpoint used here; the notebook trains its own model')
+    return lines
+
+
+def check_checkpoint(checkpoint: str | os.PathLike) -> Path:
+    """The file of ``CHECKPOINT`` (a path or a released name), checked to exist, without loading it.
+
+    Raises:
+        CheckpointError: one line naming the value and saying what to set.
+    """
+    from gcflnet_lib.released import RELEASES, resolve_checkpoint
+
+    path = resolve_checkpoint(checkpoint)
+    if not path.is_file():
+        raise CheckpointError(
+            f'{path}: CHECKPOINT does not exist (give a file, a released name: {", ".join(RELEASES)}, '
+            f'"auto", or "" to train here)'
+        )
+    return path
+
+
+def estimate_seconds(step: Any, n_steps: int, trials: int = 2) -> float:
+    """Estimated wall time of ``n_steps`` calls of ``step()``: the median of ``trials`` timed calls (after one
+    untimed warm-up) times ``n_steps``. Used to warn before a full-size run on a CPU.
+    """
+    step()
+    times = []
+    for _ in range(max(1, int(trials))):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)) * int(n_steps)
+
+
+def format_duration(seconds: float) -> str:
+    """``"42 s"``, ``"12 min"`` or ``"3.4 h"``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def warn_full_size_on_cpu(context: WorkbookContext, what: str, seconds: float) -> str:
+    """The line printed before a full-size run on a CPU (``""`` on a GPU or on the fast path): its estimated time."""
+    if context.smoke or context.device.type != "cpu":
+        return ""
+    line = (f"full size on a CPU: {what} will take about {format_duration(seconds)} on this machine "
+            f'(estimated from timed steps); interrupt the kernel and set SMOKE = "auto" for the fast path')
+    print(line)
+    return line
+
+
+def training_step(model: torch.nn.Module, batch_size: int, crop_size: int, device: torch.device | str = "cpu",
+                  lr: float = 1e-3):
+    """A callable running one training step of ``model`` on a random (batch_size, 1, crop, crop) batch
+    (deep-supervision SoftIoU, AdamW), for :func:`estimate_seconds`. The model's weights change: pass a copy."""
+    from gcflnet_lib.losses import deep_supervision_loss
+
+    device = torch.device(device)
+    model.to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    x = torch.randn(batch_size, 1, crop_size, crop_size, device=device)
+    y = (torch.rand(batch_size, 1, crop_size, crop_size, device=device) > 0.99).float()
+
+    def step():
+        loss = deep_supervision_loss(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
 
 
 def load_samples(
@@ -176,12 +369,14 @@ def quick_train(
     lr: float = 3e-3,
     p_target: float = 0.8,
     seed: int = 0,
+    progress: bool = True,
 ) -> QuickFit:
     """A few hundred AdamW steps of the paper's objective on in-memory samples: a model to look inside.
 
     The same pieces as ``gcflnet_lib.engine.train`` (``DeviceTrainSet`` crops and flips, SoftIoU with deep
     supervision, AdamW) without its run folder, schedule or evaluation, so a notebook gets a briefly
-    trained model in seconds. Use ``engine.train`` for real runs.
+    trained model in seconds. Use ``engine.train`` for real runs. ``progress`` shows a tqdm bar with the
+    time left.
     """
     from gcflnet_lib.data.dataset import compute_norm_stats
     from gcflnet_lib.engine.pipeline import DeviceTrainSet
@@ -196,7 +391,9 @@ def quick_train(
     model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-2)
     losses = []
-    for _ in range(int(steps)):
+    from tqdm.auto import tqdm
+
+    for _ in tqdm(range(int(steps)), desc="quick_train", unit="step", disable=not progress, leave=False):
         indices = torch.randint(len(data), (batch_size,), generator=generator).tolist()
         x, y = data.batch(indices, generator)
         loss = deep_supervision_loss(model(x), y)
@@ -285,6 +482,15 @@ def auto_checkpoint(value: str | os.PathLike, model_name: str, device: str | tor
         return ""
     present = available()
     return next((name for name in AUTO_RELEASE.get(model_name, ()) if name in present), "")
+
+
+def model_card_metrics(name: str, results_dir: str | os.PathLike = REPO_ROOT / "results") -> dict | None:
+    """The model card's metrics of released checkpoint ``name`` (``results/eval_cpu_<name>.json``: CPU evaluation
+    on NUAA-SIRST's 214 test images, threshold 0.5), or ``None`` when ``name`` has no such record."""
+    path = Path(results_dir) / f"eval_cpu_{name}.json"
+    if not str(name) or Path(str(name)).name != str(name) or not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))["metrics"]
 
 
 def load_trained_model(checkpoint: str | os.PathLike, expected_model: str, device: str | torch.device = "cpu"):

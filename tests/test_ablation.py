@@ -129,3 +129,21 @@ class TestSwitchEffects:
         with pytest.raises(ValueError, match="differ only in glfi"):
             switch_effects([_row(False, False, False, pd=0.1), _row(True, False, False, pd=0.2),
                             _row(False, False, True, pd=0.1)], metrics=("pd",))
+
+
+class TestDegenerateVariants:
+    def test_every_pixel_nothing_and_a_detector(self):
+        from gcflnet_lib.ablation import degenerate
+
+        assert degenerate({"fa": 0.97, "pd": 1.0}) == "predicts nearly every pixel"
+        assert degenerate({"fa": 0.0, "pd": 0.0}) == "predicts nothing"
+        assert degenerate({"fa": 2e-5, "pd": 0.9}) == ""
+        assert degenerate({"fa": 0.05, "pd": 1.0}, max_fa=0.01) == "predicts nearly every pixel"
+
+    def test_a_comparison_with_a_degenerate_variant_is_inconclusive(self):
+        from gcflnet_lib.ablation import agreement_verdict
+
+        good, everything = {"fa": 1e-5, "pd": 0.9}, {"fa": 0.5, "pd": 1.0}
+        assert agreement_verdict(True, [good, everything]) == "inconclusive"
+        assert agreement_verdict(False, [{"fa": 0.0, "pd": 0.0}, good]) == "inconclusive"
+        assert agreement_verdict(True, [good, good]) == "yes" and agreement_verdict(False, [good, good]) == "no"

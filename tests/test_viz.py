@@ -228,6 +228,14 @@ class TestPlots:
         (line,) = ax.get_lines()
         np.testing.assert_allclose(line.get_xdata(), [1.0, 3.0])
         assert "AUC 0.700" in ax.get_legend().get_texts()[0].get_text()
+        assert ax.get_xscale() == "symlog" and ax.get_xlabel().startswith("Fa") and ax.get_ylabel().startswith("Pd")
+        assert plot_roc({"m": {"fa": [1e-6], "pd": [0.5]}}, linthresh=None).get_xscale() == "linear"
+
+    def test_show_images_colorbar_per_panel(self):
+        figure = show_images([np.zeros((4, 4)), np.ones((4, 4)), np.eye(4)], colorbar=[False, True, True])
+        assert len(figure.axes) == 3 + 2
+        with pytest.raises(ValueError, match="colorbar flags"):
+            show_images([np.zeros((4, 4))], colorbar=[True, False])
 
     def test_figure_to_png(self):
         figure, _ = plt.subplots()

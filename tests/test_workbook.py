@@ -271,3 +271,85 @@ def test_run_workbook_script_delegates():
     script = Path(__file__).resolve().parent.parent / "scripts" / "run_workbook.py"
     result = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "--smoke" in result.stdout and "--full" in result.stdout
+
+
+def _sirst(root: Path) -> Path:
+    _layout(root)
+    (root / "img_idx" / "test_NUAA-SIRST.txt").write_text("a\n")
+    return root
+
+
+class TestAutoResolution:
+    def test_find_sirst_order_env_then_shared_then_data(self, tmp_path):
+        repo = tmp_path / "repo"
+        repo.mkdir()
+        assert workbook.find_sirst({}, repo) is None
+        local = _sirst(repo / "data" / "NUAA-SIRST")
+        assert workbook.find_sirst({}, repo) == local.resolve()
+        shared = _sirst(tmp_path / "shared" / "datasets" / "NUAA-SIRST")
+        assert workbook.find_sirst({}, repo) == shared.resolve()
+        elsewhere = _sirst(tmp_path / "elsewhere")
+        assert workbook.find_sirst({"GCFLNET_SIRST": str(elsewhere)}, repo) == elsewhere.resolve()
+        # A variable naming a folder without the split file is passed over.
+        assert workbook.find_sirst({"GCFLNET_SIRST": str(tmp_path / "nope")}, repo) == shared.resolve()
+
+    def test_resolve_data_dir(self, tmp_path):
+        repo = tmp_path / "repo"
+        repo.mkdir()
+        value, note = workbook.resolve_data_dir("auto", {}, repo)
+        assert value == "" and "not found" in note and "synthetic" in note and "\n" not in note
+        found = _sirst(tmp_path / "x")
+        value, note = workbook.resolve_data_dir("auto", {"GCFLNET_SIRST": str(found)}, repo)
+        assert value == str(found.resolve()) and str(found.resolve()) in note
+        assert workbook.resolve_data_dir("/some/path", {}, repo) == ("/some/path", "")
+        assert workbook.resolve_data_dir("", {}, repo) == ("", "")
+
+    def test_infer_dataset(self, tmp_path):
+        assert workbook.infer_dataset(None) == "Synthetic"
+        assert workbook.infer_dataset(_sirst(tmp_path / "s")) == "NUAA-SIRST"
+        assert workbook.infer_dataset(tmp_path / "s", "Other") == "Other"
+        with pytest.raises(DataError, match="set DATASET"):
+            workbook.infer_dataset(_layout(tmp_path / "empty"))
+
+    def test_resolve_smoke(self):
+        assert workbook.resolve_smoke("auto", "cpu") is True
+        assert workbook.resolve_smoke("auto", torch.device("cuda")) is False
+        assert workbook.resolve_smoke(False, "cpu") is False and workbook.resolve_smoke(True, "cuda") is True
+        with pytest.raises(UserError, match="SMOKE='yes'"):
+            workbook.resolve_smoke("yes", "cpu")
+
+    def test_setup_announces_what_auto_chose(self, capsys):
+        context = workbook.setup("cpu", 0, data_dir="", smoke="auto", checkpoint="")
+        assert context.smoke is True and context.dataset == "Synthetic" and context.checkpoint == ""
+        assert context.auto_fast is True and workbook.setup("cpu", 0, smoke=True, verbose=False).auto_fast is False
+        assert 'SMOKE "auto" on CPU: the fast path' in capsys.readouterr().out
+
+    def test_setup_stops_on_a_missing_checkpoint_in_one_line(self, tmp_path):
+        missing = tmp_path / "none.pt"
+        with pytest.raises(CheckpointError) as info:
+            workbook.setup("cpu", 0, data_dir="", checkpoint=str(missing))
+        assert str(missing) in str(info.value) and "CHECKPOINT" in str(info.value) and "\n" not in str(info.value)
+
+    def test_estimate_and_warning(self, capsys):
+        calls = []
+        assert workbook.estimate_seconds(lambda: calls.append(1), 100, trials=2) >= 0.0 and len(calls) == 3
+        assert workbook.format_duration(30) == "30 s" and workbook.format_duration(600) == "10 min"
+        assert workbook.format_duration(7200) == "2.0 h"
+        full_cpu = workbook.setup("cpu", 0, smoke=False, verbose=False)
+        line = workbook.warn_full_size_on_cpu(full_cpu, "training", 3600)
+        assert "60 min" in line and line in capsys.readouterr().out
+        assert workbook.warn_full_size_on_cpu(workbook.setup("cpu", 0, smoke=True, verbose=False), "training", 3600) == ""
+        from gcflnet_lib.models import build_model
+
+        step = workbook.training_step(build_model("gcflnet", channels=(4, 8)), 2, 32)
+        assert workbook.estimate_seconds(step, 10, trials=1) > 0.0
+
+
+def test_model_card_metrics(tmp_path):
+    from gcflnet_lib.released import RELEASES
+
+    found = [name for name in RELEASES if workbook.model_card_metrics(name) is not None]
+    assert found, "no results/eval_cpu_<release>.json"
+    assert set(workbook.model_card_metrics(found[0])) >= {"pd", "fa", "miou", "niou", "n_images"}
+    assert workbook.model_card_metrics("no-such-release") is None
+    assert workbook.model_card_metrics("../x") is None

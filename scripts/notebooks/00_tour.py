@@ -1,8 +1,24 @@
 """Generator of notebooks/00_tour.ipynb."""
 
-from _cells import code, md, parameters
+from _cells import NOTEBOOKS, about, code, ending, link, md, parameters, top
+
+_INDEX = "\n".join(f"| {link(n)} | {topic} |" for n, topic in [
+    ("00", "this tour: data, the model and its architecture, a trained model's learning curve, metrics, predictions"),
+    ("01", "gradient vector fields: do gradients converge on targets?"),
+    ("02", "EFEU, the learnable Sobel unit with fixed zeros"),
+    ("03", "central difference convolution"),
+    ("04", "the edge enhancement module at every scale"),
+    ("05", "GLFI: receptive fields and pooled attention"),
+    ("06", "MSIC on the skip connections"),
+    ("07", "training: SoftIoU, deep supervision, AdamW, the schedule; the released run's learning curves"),
+    ("08", "metrics, ROC curves and choosing a threshold, on real detections"),
+    ("09", "the ablation of EEM, GLFI and MSIC; GCFLNet against U-Net from the released pair"),
+    ("10", "six classical detectors against GCFLNet"),
+])
+assert len(NOTEBOOKS) == 11
 
 CELLS = [
+    top("00"),
     md(
         r"""
         # 00 · A tour: from data to a trained GCFLNet, its metrics and its predictions
@@ -14,30 +30,38 @@ CELLS = [
         skip connections are replaced by **multi-scale information compensation** (MSIC: spatial and channel
         attention exchanged between levels). It is trained with the SoftIoU loss and deep supervision.
 
-        This notebook runs the whole pipeline in a few minutes (seconds with `SMOKE = True`), using only
-        `gcflnet_lib`. The other notebooks open each piece:
+        This notebook runs the whole pipeline with `gcflnet_lib` only. On a CPU it takes the fast path: the
+        released GCFLNet trained on NUAA-SIRST (`checkpoints/README.md` is its model card) on the real NUAA-SIRST test
+        images; on a GPU it trains its own model at full size.
+
+        **The paper.** Gradient Compensation-Based Feature Learning Network (GCFLNet) for infrared small target
+        detection. (The paper's text in `../shared/paper/gcflnet-paper.txt`, which this workbook follows, prints no
+        author list, venue or year; they are therefore not given here.)
+
+        ## The eleven notebooks
 
         | notebook | topic |
         |---|---|
-        | 01 | gradient vector fields: do gradients converge on targets? |
-        | 02 | EFEU, the learnable Sobel unit with fixed zeros |
-        | 03 | central difference convolution |
-        | 04 | the edge enhancement module at every scale |
-        | 05 | GLFI: receptive fields and pooled attention |
-        | 06 | MSIC on the skip connections |
-        | 08 | metrics, ROC curves and choosing a threshold |
+        """ + _INDEX + """
 
-        and the remaining notebooks of the folder cover training at scale, the ablation study and comparisons.
+        Read 00 first, then 01-06 in order (each opens one piece of the network), then 07-10 (training, metrics,
+        ablation, comparison). The README's "Learning path" says what a CPU-only learner gets.
         """
     ),
+    about("00", [
+        "what GCFLNet is made of, in a figure drawn from the model's own configuration",
+        "how data, model, training, metrics and predictions fit together in `gcflnet_lib`",
+        "what a trained GCFLNet finds, misses and falsely flags on real infrared images",
+    ], [], "released checkpoint on NUAA-SIRST test images"),
     parameters(
         """
-        SMOKE = False          # True: tiny data, model and run, seconds on a CPU (papermill tests set it)
-        EPOCHS = 30            # training epochs (the paper trains 1500)
+        SMOKE = "auto"         # "auto": the fast path on a CPU, full size on a GPU; True / False to choose
+        EPOCHS = 30            # training epochs when no checkpoint is used (the paper trains 1500)
         DEVICE = "auto"        # "auto" -> cuda if available else cpu
-        DATA_DIR = ""          # "" -> synthetic data generated under ../data/synthetic ; else a standard-layout root
-        DATASET = "Synthetic"  # the split files' dataset name, e.g. "NUAA-SIRST" with DATA_DIR
+        DATA_DIR = "auto"      # "auto" -> NUAA-SIRST if found, else synthetic scenes; "" synthetic; else a standard-layout root
+        DATASET = "auto"       # the split files' dataset name ("auto": read from DATA_DIR/img_idx)
         SEED = 0
+        CHECKPOINT = "auto"    # "auto": the released model on a CPU, trained here on a GPU; a path or released name; "" trains here
         RUN_DIR = "../runs/00_tour"   # checkpoints, history and metrics of the run
         RESULTS_DIR = "../build/notebook_results"
         """
@@ -48,18 +72,23 @@ CELLS = [
         import numpy as np
 
         from gcflnet_lib import workbook
+        from gcflnet_lib.architecture import draw_architecture
         from gcflnet_lib.data.dataset import load_split
-        from gcflnet_lib.engine import TrainConfig, load_checkpoint, predict_probabilities, train
+        from gcflnet_lib.engine import TrainConfig, evaluate_model, load_checkpoint, predict_probabilities, train
         from gcflnet_lib.experiments import ensure_synthetic_dataset, synthetic_dataset_dir
         from gcflnet_lib.models import build_model, list_models
         from gcflnet_lib.viz import overlay_prediction, plot_roc, show_images
 
-        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR)
+        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET,
+                             checkpoint=CHECKPOINT, model="gcflnet")
+        SMOKE, CHECKPOINT = ctx.smoke, ctx.checkpoint  # "auto" resolved
+        released = workbook.load_trained_model(CHECKPOINT, "gcflnet", ctx.device) if CHECKPOINT else None
+        FAST_N = 24  # test images the fast path scores with a released model (notebook 08 scores all 214)
         if SMOKE:
             n_images, size, epochs, batch, crop, channels, lr = 32, 64, min(EPOCHS, 6), 4, 64, (8, 16, 32, 64), 3e-3
         else:
             n_images, size, epochs, batch, crop, channels, lr = 400, 256, EPOCHS, 16, 256, None, 1e-3
-        print(f"device {ctx.device}; {epochs} epochs, batch {batch}, crops {crop}x{crop}")
+        print(f"device {ctx.device}; " + (f"model: {CHECKPOINT}" if released else f"training here: {epochs} epochs, batch {batch}, crops {crop}x{crop}"))
         """
     ),
     md(
@@ -79,25 +108,34 @@ CELLS = [
             root = ensure_synthetic_dataset(synthetic_dataset_dir("../data/synthetic", n_images, size, SEED), n_images, size, SEED)
         else:
             root = ctx.data_dir
-        dataset = "Synthetic" if ctx.synthetic else DATASET
+        dataset = ctx.dataset
         train_samples, test_samples = load_split(root, dataset, "train"), load_split(root, dataset, "test")
         print(f"{root}: {len(train_samples)} train and {len(test_samples)} test images")
         shown = train_samples[:4]
         show_images([s.image for s in shown] + [overlay_prediction(s.image, s.mask, s.mask) for s in shown],
-                    [s.name for s in shown] + ["targets"] * len(shown), ncols=4, size=2.4);
+                    [s.name for s in shown] + ["targets"] * len(shown), ncols=4, size=3.0);
         """
     ),
     md(
         r"""
-        ## 2 · The model and its ablation variants
+        ## 2 · The model, its architecture and its ablation variants
+
+        The figure is drawn by `gcflnet_lib.architecture.draw_architecture` from the configuration of the model used
+        here (`model.config`): change the widths and the figure changes. Every encoder level is a residual block helped
+        by an **EEM** (EFEU + CDC, notebooks 02-04) and a **GLFI** (notebook 05); every skip connection is an **MSIC**
+        (notebook 06); every decoder level has a $1\times1$ **deep-supervision head**, and the loss is the mean SoftIoU
+        over the heads (notebook 07).
 
         `build_model(name)` builds GCFLNet or one of the paper's ablation variants: each of EEM, GLFI and MSIC can be
-        switched off, and with all three off the model is the U-Net baseline.
+        switched off, and with all three off the model is the U-Net baseline (notebook 09).
         """
     ),
     code(
         """
+        if released:
+            channels = tuple(released[0].config["channels"])
         kwargs = {} if channels is None else {"channels": channels}
+        draw_architecture(released[0].config if released else build_model("gcflnet", **kwargs).config);
         sizes = {name: sum(p.numel() for p in build_model(name, **kwargs).parameters()) for name in list_models()}
         for name, count in sizes.items():
             print(f"{name:>18}: {count / 1e6:6.3f} M parameters")
@@ -107,7 +145,8 @@ CELLS = [
         r"""
         ## 3 · Training
 
-        `gcflnet_lib.engine.train` follows the paper: SoftIoU loss averaged over the deep-supervision heads, AdamW,
+        With a checkpoint (on a CPU, the released model) there is no training here: the curve below is the released
+        run's own training history, stored in the checkpoint. Otherwise `gcflnet_lib.engine.train` follows the paper: SoftIoU loss averaged over the deep-supervision heads, AdamW,
         a multi-step learning-rate decay (x0.1 at 50 % and 75 % of the epochs), random crops centred on a target half
         of the time, flips and transposes. It writes `config.json`, `history.csv`, `last.pt`, `final.pt` and
         `metrics.json` to `RUN_DIR` and reports the **last** epoch (no epoch is chosen on the test split).
@@ -116,18 +155,31 @@ CELLS = [
     ),
     code(
         """
-        config = TrainConfig(
-            data_root=str(root), dataset=dataset, out_dir=RUN_DIR, model="gcflnet", channels=channels,
-            epochs=epochs, batch_size=batch, crop_size=crop, lr=lr, eval_every=0, seed=SEED,
-            device=str(ctx.device), overwrite=True, progress=not SMOKE,
-        )
-        run = train(config)
-        losses = [row["loss"] for row in run["history"]]
+        if released:
+            model, meta = released
+            history = meta["history"]
+            print(f"{CHECKPOINT}: trained {meta['epoch']} epochs on {meta.get('dataset')} (see checkpoints/README.md)")
+        else:
+            config = TrainConfig(
+                data_root=str(root), dataset=dataset, out_dir=RUN_DIR, model="gcflnet", channels=channels,
+                epochs=epochs, batch_size=batch, crop_size=crop, lr=lr, eval_every=0, seed=SEED,
+                device=str(ctx.device), overwrite=True, progress=True,
+            )
+            if not SMOKE and ctx.device.type == "cpu":
+                steps = epochs * -(-len(train_samples) // batch)
+                step = workbook.training_step(build_model("gcflnet", **kwargs), batch, crop)
+                workbook.warn_full_size_on_cpu(ctx, f"{epochs} epochs ({steps} steps)", workbook.estimate_seconds(step, steps))
+            run = train(config)
+            model, history = run["model"], run["history"]
+            meta = load_checkpoint(f"{RUN_DIR}/final.pt")
+            print(f"run files in {run['run_dir']}")
+        losses = [row["loss"] for row in history]
         fig, ax = plt.subplots(figsize=(5, 2.8), layout="constrained")
-        ax.plot(range(1, len(losses) + 1), losses, marker="o")
+        ax.plot(range(1, len(losses) + 1), losses, marker="." if len(losses) > 30 else "o")
         ax.set_xlabel("epoch")
         ax.set_ylabel("SoftIoU loss (deep supervision)")
-        print(f"loss {losses[0]:.4f} -> {losses[-1]:.4f}; run files in {run['run_dir']}")
+        ax.set_title("the released run's history" if released else "this run")
+        print(f"loss {losses[0]:.4f} -> {losses[-1]:.4f} over {len(losses)} epochs")
         """
     ),
     md(
@@ -136,17 +188,25 @@ CELLS = [
 
         On the test split, full images (zero-padded to a multiple of 32, predictions cropped back), probability
         threshold 0.5: mIoU and nIoU for shape, Pd (targets found) and Fa (false-alarm pixels, $\times10^{-6}$) for
-        localisation, and the Pd-Fa ROC over thresholds. Notebook 08 works these out by hand.
+        localisation, and the Pd-Fa ROC over thresholds. Notebook 08 works these out by hand. On the fast path the
+        released model is scored on the first 24 test images (the whole split's numbers are in its model card and in
+        notebook 08).
         """
     ),
     code(
         """
-        final = run["final"]
+        mean, std = float(meta["norm"]["mean"]), float(meta["norm"]["std"])  # the normalisation the model trained with
+        if released:
+            scored = test_samples[:FAST_N] if SMOKE else test_samples
+            final = evaluate_model(model, scored, ctx.device, mean, std)
+            card = workbook.model_card_metrics(CHECKPOINT)
+            if card is not None:
+                print(f"model card, whole test split: mIoU {card['miou']:.4f}  Pd {card['pd']:.4f}  Fa {card['fa'] * 1e6:.1f}e-6")
+        else:
+            final = run["final"]
         print(f"mIoU {final['miou']:.4f}  nIoU {final['niou']:.4f}  Pd {final['pd']:.4f}  "
               f"Fa {final['fa'] * 1e6:.1f}e-6  AUC {final['auc']:.4f}  ({final['n_targets']} targets in {final['n_images']} images)")
-        ax = plot_roc({"GCFLNet": {**final["roc"], "auc": final["auc"]}})
-        ax.set_xscale("symlog", linthresh=10)
-        ax.set_xlim(left=0);
+        plot_roc({"GCFLNet": {**final["roc"], "auc": final["auc"]}});  # Fa on a symlog axis
         """
     ),
     md(
@@ -159,15 +219,13 @@ CELLS = [
     ),
     code(
         """
-        model = run["model"]
-        norm = load_checkpoint(f"{RUN_DIR}/final.pt")["norm"]  # the normalisation the run trained with
-        mean, std = norm["mean"], norm["std"]
         shown = [s for s in test_samples if s.mask.any()][:4] or test_samples[:4]
         probs = predict_probabilities(model, [s.image for s in shown], ctx.device, mean, std)
+        n = len(shown)
         show_images([s.image for s in shown] + probs + [overlay_prediction(s.image, p > 0.5, s.mask) for s, p in zip(shown, probs)],
-                    [s.name for s in shown] + ["probability"] * len(shown) + ["at 0.5"] * len(shown),
-                    ncols=len(shown), size=2.4, cmap=["gray"] * len(shown) + ["magma"] * len(shown) + ["gray"] * len(shown),
-                    vrange=[None] * len(shown) + [(0.0, 1.0)] * len(shown) + [None] * len(shown));
+                    [s.name for s in shown] + ["probability"] * n + ["at 0.5"] * n,
+                    ncols=n, size=3.0, cmap=["gray"] * n + ["magma"] * n + ["gray"] * n,
+                    vrange=[None] * n + [(0.0, 1.0)] * n + [None] * n, colorbar=[False] * n + [True] * n + [False] * n);
         """
     ),
     code(
@@ -191,7 +249,21 @@ CELLS = [
             "epochs": len(losses),
             "niou": finite(final["niou"]),
             "parameters": sizes["gcflnet"],
+            "checkpoint": bool(CHECKPOINT),
+            "checkpoint_name": str(CHECKPOINT),
+            "n_scored": final["n_images"],
         }, RESULTS_DIR)
         """
     ),
+    ending("00", """
+        GCFLNet is a U-Net whose encoder levels get edge (EEM) and global-local (GLFI) help and whose skips are
+        compensated by MSIC, trained with SoftIoU over deep-supervision heads. `gcflnet_lib` takes it from data to a
+        trained model, its metrics and its predictions; on a CPU the released model shows real results in seconds.
+        """, [
+        "Draw `draw_architecture(build_model(\"gcflnet_eem_msic\", channels=(8, 16, 32)).config)`: which boxes disappear "
+        "without GLFI, and where do the EEM's edges go instead?",
+        "Compare `sizes` for `gcflnet` and `unet`: which switch costs most parameters? (Notebook 09 counts it by hand.)",
+        "Score `model` on `test_samples` at threshold 0.3 with `evaluate_model(model, test_samples[:24], ctx.device, mean, std, threshold=0.3)` "
+        "and explain the change of Pd and Fa.",
+    ]),
 ]

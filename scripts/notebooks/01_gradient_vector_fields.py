@@ -1,8 +1,9 @@
 """Generator of notebooks/01_gradient_vector_fields.ipynb."""
 
-from _cells import code, md, parameters
+from _cells import about, code, ending, md, parameters, top
 
 CELLS = [
+    top("01"),
     md(
         r"""
         # 01 · Gradient vector fields of infrared scenes
@@ -24,9 +25,14 @@ CELLS = [
         and the directions pointing at it.
         """
     ),
+    about("01", [
+        'how image gradients are computed (central differences, Sobel) and drawn as vector fields',
+        'a convergence score $C$ that measures whether gradients point at a common centre',
+        'why gradient convergence separates small targets from clutter, the observation behind EEM',
+    ], ['00'], 'synthetic scenes (or NUAA-SIRST with DATA_DIR)'),
     parameters(
         """
-        SMOKE = False          # True: a handful of small images so the notebook runs in seconds
+        SMOKE = "auto"          # "auto": fast on a CPU, full size on a GPU; True: a handful of small images so the notebook runs in seconds
         DEVICE = "auto"        # "auto" -> cuda if available else cpu
         DATA_DIR = ""          # "" -> synthetic scenes; else a standard-layout root such as ../../shared/datasets/NUAA-SIRST
         DATASET = "Synthetic"  # the split files' dataset name when DATA_DIR is given, e.g. "NUAA-SIRST"
@@ -45,7 +51,8 @@ CELLS = [
         from gcflnet_lib.ops import gradient_convergence, gradient_magnitude, spatial_gradient
         from gcflnet_lib.viz import orientation_rgb, plot_quiver, show_images
 
-        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR)
+        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE)
+        SMOKE = ctx.smoke  # "auto" resolved
         N_IMAGES = 6 if SMOKE else 40
         SIZE = 128 if SMOKE else 256  # synthetic scenes only; real images keep their size
         WINDOW = 7                    # side of the convergence window (odd)
@@ -241,8 +248,8 @@ CELLS = [
     ),
     md(
         r"""
-        The numbers say what the paper says in words: gradient vectors **converge** on small targets ($C$ close to
-        1) and are **disordered** in clutter and noise ($C$ near 0). Bright clutter blobs converge too, but less: they
+        The numbers say what the paper says in words: gradient vectors **converge** on small targets (where $C$ is
+        close to 1) and are **disordered** in clutter and noise ($C$ near 0). Bright clutter blobs converge too, but less: they
         are wider than the window, so only part of the ring of gradients falls inside it. This is why GCFLNet does not
         rely on one fixed gradient operator but feeds gradient magnitudes at every scale into a learned network
         (EEM, notebooks 02-04).
@@ -270,4 +277,13 @@ CELLS = [
         }, RESULTS_DIR)
         """
     ),
+    ending("01", """
+        Gradients of an infrared image point uphill; around a small target they converge on its centre, in
+        clutter and noise they do not. The convergence score $C$ measures that per window, and its gap between targets
+        and clutter is what GCFLNet's edge enhancement module builds on.
+        """, [
+        'Change `WINDOW` (the convergence window) to 3 and to 9 and rerun: how do `target_mean` and `edge_mean` move, and why does a window wider than the target help or hurt?',
+        'Compute the convergence map of one sample with its gradients scaled by 10: does $C$ change? Explain from its formula.',
+        'Pick the clutter patch with the highest convergence in `edge_values` and draw its vector field with `plot_quiver`: what structure is it?',
+    ]),
 ]

@@ -1,8 +1,9 @@
 """Generator of notebooks/02_efeu_learnable_sobel.ipynb."""
 
-from _cells import code, md, parameters
+from _cells import about, code, ending, md, parameters, top
 
 CELLS = [
+    top("02"),
     md(
         r"""
         # 02 · EFEU: a learnable Sobel operator with fixed zeros
@@ -24,9 +25,14 @@ CELLS = [
         and fits the free weights for a few steps.
         """
     ),
+    about("02", [
+        'the Sobel operator as a convolution, checked against OpenCV',
+        'EFEU: a learnable 3x3 gradient pair whose centre column/row stay fixed at zero, and why',
+        'how training changes the free weights while the fixed ones keep their zero (value and gradient)',
+    ], ['01'], 'synthetic scenes'),
     parameters(
         """
-        SMOKE = False          # True: few images and steps so the notebook runs in seconds
+        SMOKE = "auto"          # "auto": fast on a CPU, full size on a GPU; True: few images and steps so the notebook runs in seconds
         DEVICE = "auto"        # "auto" -> cuda if available else cpu
         DATA_DIR = ""          # "" -> synthetic scenes; else a standard-layout root
         DATASET = "Synthetic"  # the split files' dataset name when DATA_DIR is given
@@ -46,13 +52,29 @@ CELLS = [
         from gcflnet_lib.nn import EFEU, efeu_masks
         from gcflnet_lib.ops import directional_gradients, gradient_kernels, gradient_magnitude
         from gcflnet_lib.viz import plot_kernels, show_images
+        from tqdm.auto import tqdm
 
-        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR)
+        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE)
+        SMOKE = ctx.smoke  # "auto" resolved
         N_IMAGES = 8 if SMOKE else 32
         STEPS = 40 if SMOKE else 300
         samples = workbook.load_samples(ctx, DATASET, split="train", n=N_IMAGES, size=128 if SMOKE else 256)
         sample = next(s for s in samples if s.mask.any())
         print(f"device {ctx.device}; {len(samples)} images")
+        """
+    ),
+    md(
+        r"""
+        **Where this sits in GCFLNet.** The highlighted boxes are the EEM of every level, in the full-width model's
+        architecture drawn from its configuration (`gcflnet_lib.architecture.draw_architecture`).
+        """
+    ),
+    code(
+        """
+        from gcflnet_lib.architecture import draw_architecture
+        from gcflnet_lib.models import build_model
+
+        draw_architecture(build_model("gcflnet").config, highlight="eem");
         """
     ),
     md(
@@ -194,19 +216,19 @@ CELLS = [
         kx_before, ky_before = (k.detach().cpu().clone() for k in detector.efeu.effective_kernels())
         optimizer = torch.optim.AdamW(detector.parameters(), lr=0.05, weight_decay=1e-2)
         losses = []
-        for step in range(STEPS):
+        for step in tqdm(range(STEPS), desc="fit", unit="step", leave=False):
             loss = soft_iou_loss(detector(inputs), targets)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
         with torch.no_grad():
             loss_after = float(soft_iou_loss(detector(inputs), targets))
         kx_after, ky_after = (k.detach().cpu() for k in detector.efeu.effective_kernels())
 
         free_change = float(max((kx_after - kx_before)[:, mask_x.bool()].abs().max(), (ky_after - ky_before)[:, mask_y.bool()].abs().max()))
         fixed_after = float(max(kx_after[:, :, 1].abs().max(), ky_after[:, 1, :].abs().max()))
-        fixed_raw_after = float(max(detector.efeu.kx[:, :, 1].abs().max(), detector.efeu.ky[:, 1, :].abs().max()))
+        fixed_raw_after = float(max(detector.efeu.kx.detach()[:, :, 1].abs().max(), detector.efeu.ky.detach()[:, 1, :].abs().max()))
         print(f"loss {losses[0]:.3f} -> {loss_after:.3f}; largest change of a free weight {free_change:.3f}; "
               f"fixed entries after the fit: {fixed_after} (raw parameters: {fixed_raw_after})")
 
@@ -254,4 +276,13 @@ CELLS = [
         }, RESULTS_DIR)
         """
     ),
+    ending("02", """
+        EFEU starts from Sobel kernels, keeps the centre column of $K_x$ and the centre row of $K_y$ at zero (so a
+        bump at the centre pixel cannot change the gradient), learns the other weights, and returns the gradient
+        magnitude. The mask holds through training: the fixed entries get zero gradient.
+        """, [
+        "Initialise an `EFEU` and compare its `effective_kernels()` with `cv2.Sobel`'s kernels: which entries can training change?",
+        'Rerun the fit with `STEPS` doubled: does `loss_after` keep falling, and do the free weights drift far from Sobel (`free_change`)?',
+        'Bump a pixel next to the centre instead of the centre (change `row, col` by one) and compare `sensitivity_masked` with the unmasked one.',
+    ]),
 ]

@@ -1,8 +1,9 @@
 """Generator of notebooks/03_central_difference_conv.ipynb."""
 
-from _cells import code, md, parameters
+from _cells import about, code, ending, md, parameters, top
 
 CELLS = [
+    top("03"),
     md(
         r"""
         # 03 · Central difference convolution (CDC)
@@ -26,9 +27,14 @@ CELLS = [
         $1\times1$ convolution with the summed kernel, and `gcflnet_lib.nn.CDC` wraps it as a bias-free layer.
         """
     ),
+    about("03", [
+        'central difference convolution (CDC): a convolution minus $\\theta$ times the centre response',
+        'its formula written by hand and checked against `gcflnet_lib.ops`',
+        'how $\\theta$ moves CDC from plain smoothing to pure differences, on targets, edges and clutter',
+    ], ['01', '02'], 'synthetic scenes'),
     parameters(
         """
-        SMOKE = False          # True: few small images so the notebook runs in seconds
+        SMOKE = "auto"          # "auto": fast on a CPU, full size on a GPU; True: few small images so the notebook runs in seconds
         DEVICE = "auto"        # "auto" -> cuda if available else cpu
         DATA_DIR = ""          # "" -> synthetic scenes; else a standard-layout root
         DATASET = "Synthetic"  # the split files' dataset name when DATA_DIR is given
@@ -50,11 +56,26 @@ CELLS = [
         from gcflnet_lib.ops import central_difference_conv2d, gradient_magnitude, spatial_gradient
         from gcflnet_lib.viz import show_images
 
-        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR)
+        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE)
+        SMOKE = ctx.smoke  # "auto" resolved
         N_IMAGES = 8 if SMOKE else 40
         samples = workbook.load_samples(ctx, DATASET, split="test", n=N_IMAGES, size=128 if SMOKE else 256)
         THETAS = [0.0, 0.25, 0.5, 0.7, 1.0]
         print(f"device {ctx.device}; {len(samples)} images")
+        """
+    ),
+    md(
+        r"""
+        **Where this sits in GCFLNet.** The highlighted boxes are the EEM of every level, in the full-width model's
+        architecture drawn from its configuration (`gcflnet_lib.architecture.draw_architecture`).
+        """
+    ),
+    code(
+        """
+        from gcflnet_lib.architecture import draw_architecture
+        from gcflnet_lib.models import build_model
+
+        draw_architecture(build_model("gcflnet").config, highlight="eem");
         """
     ),
     md(
@@ -88,7 +109,8 @@ CELLS = [
         formula_diff = max(float((cdc_by_hand(x, weight, t) - central_difference_conv2d(x, weight, t)).abs().max()) for t in THETAS)
         theta0_diff = float((central_difference_conv2d(x, weight, 0.0) - F.conv2d(x, weight, padding=1)).abs().max())
         layer = CDC(3, 4, theta=0.7).double()
-        layer_diff = float((layer(x) - central_difference_conv2d(x, layer.weight, 0.7)).abs().max())
+        with torch.no_grad():  # parameters require grad; the comparison needs no graph
+            layer_diff = float((layer(x) - central_difference_conv2d(x, layer.weight, 0.7)).abs().max())
         blend_diff = max(
             float((central_difference_conv2d(x, weight, t)
                    - ((1 - t) * central_difference_conv2d(x, weight, 0.0) + t * central_difference_conv2d(x, weight, 1.0))).abs().max())
@@ -199,4 +221,13 @@ CELLS = [
         }, RESULTS_DIR)
         """
     ),
+    ending("03", """
+        CDC subtracts $\theta$ times the kernel's sum at the centre pixel from an ordinary convolution: $\theta = 0$ is a
+        convolution, $\theta = 1$ sees only differences and answers 0 on a constant image, and values between blend the
+        two linearly. Inside the EEM it complements EFEU's gradient magnitude with contour responses.
+        """, [
+        'Add $\\theta = 0.3$ to `THETAS` and rerun the sweep: is the response on targets between those of its neighbours, as the blend identity says?',
+        'Build `CDC(1, 1, theta=1.0)` and apply it to a linear ramp image: what does it answer in the interior, and why?',
+        'From `sweep`, compute the ratio of target to clutter response per $\\theta$: which $\\theta$ separates them best on these images?',
+    ]),
 ]

@@ -1,8 +1,9 @@
 """Generator of notebooks/04_edge_enhancement_module.ipynb."""
 
-from _cells import code, md, parameters
+from _cells import about, code, ending, md, parameters, top
 
 CELLS = [
+    top("04"),
     md(
         r"""
         # 04 · The edge enhancement module (EEM): EFEU and CDC fused, at every scale
@@ -33,9 +34,14 @@ CELLS = [
         Below we look inside the EEMs of a GCFLNet: briefly trained here, or the trained model of `CHECKPOINT`.
         """
     ),
+    about("04", [
+        'how EEM combines EFEU and CDC at every encoder level, on the image resized to that level',
+        'what the edge maps of a (briefly) trained GCFLNet look like at each scale',
+        "how to check a module's output by hand with forward hooks (`workbook.capture_outputs`)",
+    ], ['02', '03'], 'a small model trained for 20 steps on synthetic scenes'),
     parameters(
         """
-        SMOKE = False          # True: a tiny model and a few steps so the notebook runs in seconds
+        SMOKE = "auto"          # "auto": fast on a CPU, full size on a GPU; True: a tiny model and a few steps so the notebook runs in seconds
         DEVICE = "auto"        # "auto" -> cuda if available else cpu
         DATA_DIR = ""          # "" -> synthetic scenes; else a standard-layout root
         DATASET = "Synthetic"  # the split files' dataset name when DATA_DIR is given
@@ -56,10 +62,16 @@ CELLS = [
         from gcflnet_lib import workbook
         from gcflnet_lib.nn import EEM
 
-        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR)
+        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, checkpoint=CHECKPOINT)
+        SMOKE = ctx.smoke  # "auto" resolved
         SIZE = 128 if SMOKE else 256
         train_samples = workbook.load_samples(ctx, DATASET, split="train", n=16 if SMOKE else 128, size=SIZE)
         test_samples = workbook.load_samples(ctx, DATASET, split="test", n=4 if SMOKE else 16, size=SIZE)
+        if not SMOKE and not CHECKPOINT and ctx.device.type == "cpu":
+            from gcflnet_lib.models import build_model
+
+            step = workbook.training_step(build_model("gcflnet"), 8, 128)
+            workbook.warn_full_size_on_cpu(ctx, f"{TRAIN_STEPS} training steps", workbook.estimate_seconds(step, TRAIN_STEPS))
         fit = workbook.model_for_notebook(
             ctx, "gcflnet", CHECKPOINT, train_samples,
             steps=20 if SMOKE else TRAIN_STEPS,
@@ -69,6 +81,20 @@ CELLS = [
         model = fit.model
         source = CHECKPOINT or f"trained here for {len(fit.losses)} steps (loss {fit.losses[0]:.3f} -> {fit.losses[-1]:.3f})"
         print(f"device {ctx.device}; GCFLNet with channels {model.config['channels']}, {source}")
+        """
+    ),
+    md(
+        r"""
+        **Where this sits in GCFLNet.** The highlighted boxes are the EEM of every level, in the full-width model's
+        architecture drawn from its configuration (`gcflnet_lib.architecture.draw_architecture`).
+        """
+    ),
+    code(
+        """
+        from gcflnet_lib.architecture import draw_architecture
+        from gcflnet_lib.models import build_model
+
+        draw_architecture(build_model("gcflnet").config, highlight="eem");
         """
     ),
     md(
@@ -136,7 +162,9 @@ CELLS = [
             target = mask_at(sample.mask, level)[: edges.shape[-2], : edges.shape[-1]]
             for column, (name, value) in enumerate(maps.items()):
                 ax = axes[level, column]
-                ax.imshow(value, cmap="gray" if name == "image" else "magma")
+                shown = ax.imshow(value, cmap="gray" if name == "image" else "magma")
+                if name != "image":
+                    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02)
                 ax.contour(target, levels=[0.5], colors="red", linewidths=0.6)
                 ax.set_title(f"level {level} {tuple(edges.shape[-2:])}: {name}", fontsize=8)
                 ax.set_axis_off()
@@ -204,4 +232,13 @@ CELLS = [
         }, RESULTS_DIR)
         """
     ),
+    ending("04", """
+        Every encoder level has its own EEM, fed the image at that level's resolution: EFEU gives fine gradient
+        magnitudes, CDC contour responses, and their fusion is handed to GLFI. Hooks let us read each level's edges and
+        recompute them by hand.
+        """, [
+        "Print `fit.model.config` and redraw the architecture with `draw_architecture(fit.model.config, highlight='eem')`: how many EEMs does this model have?",
+        "From `ratio_table`, which level's edges separate targets best? Relate it to the target sizes and the level's resolution.",
+        "Set `TRAIN_STEPS` to 200 (or give a trained `CHECKPOINT`) and compare `target_edge_ratio` with this run's.",
+    ]),
 ]

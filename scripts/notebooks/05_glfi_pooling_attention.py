@@ -1,8 +1,9 @@
 """Generator of notebooks/05_glfi_pooling_attention.ipynb."""
 
-from _cells import code, md, parameters
+from _cells import about, code, ending, md, parameters, top
 
 CELLS = [
+    top("05"),
     md(
         r"""
         # 05 · GLFI: dense and dilated sampling, and attention from two poolings
@@ -29,9 +30,14 @@ CELLS = [
         This notebook measures the receptive fields, draws the pooled attention, and compares the two readings.
         """
     ),
+    about("05", [
+        'receptive fields of dense and dilated convolutions, measured with autograd',
+        "GLFI's attention from max and mean pooling along rows and columns, drawn and checked by hand",
+        'the two readings of the attention (outer, channel) and what each does to target contrast',
+    ], ['04'], 'synthetic scenes'),
     parameters(
         """
-        SMOKE = False          # True: few small images so the notebook runs in seconds
+        SMOKE = "auto"          # "auto": fast on a CPU, full size on a GPU; True: few small images so the notebook runs in seconds
         DEVICE = "auto"        # "auto" -> cuda if available else cpu
         DATA_DIR = ""          # "" -> synthetic scenes; else a standard-layout root
         DATASET = "Synthetic"  # the split files' dataset name when DATA_DIR is given
@@ -52,9 +58,24 @@ CELLS = [
         from gcflnet_lib.ops import gradient_convergence, gradient_magnitude, spatial_gradient
         from gcflnet_lib.viz import show_images
 
-        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR)
+        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE)
+        SMOKE = ctx.smoke  # "auto" resolved
         samples = workbook.load_samples(ctx, DATASET, split="test", n=6 if SMOKE else 24, size=128 if SMOKE else 256)
         print(f"device {ctx.device}; {len(samples)} images")
+        """
+    ),
+    md(
+        r"""
+        **Where this sits in GCFLNet.** The highlighted boxes are the GLFI of every level, in the full-width model's
+        architecture drawn from its configuration (`gcflnet_lib.architecture.draw_architecture`).
+        """
+    ),
+    code(
+        """
+        from gcflnet_lib.architecture import draw_architecture
+        from gcflnet_lib.models import build_model
+
+        draw_architecture(build_model("gcflnet").config, highlight="glfi");
         """
     ),
     md(
@@ -101,7 +122,7 @@ CELLS = [
 
         for name, field in fields.items():
             print(f"{name:>36}: receptive field {side(field)}x{side(field)}, taps {int(field.sum()):3d}, coverage {coverage(field):.2f}")
-        show_images([f[8:23, 8:23] for f in fields.values()], list(fields), ncols=5, size=2.1);
+        show_images([f[8:23, 8:23] for f in fields.values()], list(fields), ncols=5, size=2.4, colorbar=True);
         """
     ),
     md(
@@ -152,7 +173,9 @@ CELLS = [
             axes[1, c].plot(row_profile[0, c, :, 0], label="r: max over W, per row h")
             axes[1, c].plot(column_profile[0, c, 0], label="c: mean over H, per column w")
             axes[1, c].set_xlabel("row h / column w", fontsize=8)
-            axes[2, c].imshow(attention[0, c], cmap="magma", vmin=0, vmax=1)
+            axes[1, c].set_ylabel("pooled feature", fontsize=8)
+            shown = axes[2, c].imshow(attention[0, c], cmap="magma", vmin=0, vmax=1)
+            fig.colorbar(shown, ax=axes[2, c], fraction=0.046, pad=0.02)
             axes[2, c].contour(sample.mask, levels=[0.5], colors="cyan", linewidths=0.6)
             axes[2, c].set_title("attention sigma(r c)", fontsize=9)
         axes[1, 0].legend(fontsize=7)
@@ -200,9 +223,11 @@ CELLS = [
         axes[0].set_yticks(range(4), NAMES, fontsize=7)
         axes[0].set_title("channel reading: C x C map")
         fig.colorbar(shown, ax=axes[0])
-        axes[1].imshow(weighted[0, 2], cmap="RdBu_r")
+        bound = float(weighted[0, 2].abs().max()) or 1.0
+        fig.colorbar(axes[1].imshow(weighted[0, 2], cmap="RdBu_r", vmin=-bound, vmax=bound), ax=axes[1], fraction=0.046)
         axes[1].set_title("convergence x outer attention", fontsize=9)
-        axes[2].imshow(mixed[0, 2], cmap="RdBu_r")
+        bound = float(mixed[0, 2].abs().max()) or 1.0
+        fig.colorbar(axes[2].imshow(mixed[0, 2], cmap="RdBu_r", vmin=-bound, vmax=bound), ax=axes[2], fraction=0.046)
         axes[2].set_title("convergence row of the channel mix", fontsize=9)
         for ax in axes[1:]:
             ax.set_axis_off()
@@ -245,4 +270,13 @@ CELLS = [
         }, RESULTS_DIR)
         """
     ),
+    ending("05", """
+        GLFI widens the receptive field with dilated branches next to a dense one, and re-weights the features with
+        an attention built from two poolings: the outer reading is a rank-one spatial map in $[0.5, 1)$, the channel
+        reading mixes channels. Both keep every feature, re-weighting it by at most a factor two (outer).
+        """, [
+        'Add a dilation-3 branch to `fields` (as the dilation-2 one is built) and measure its receptive field: how does coverage change?',
+        'Feed `outer_attention` a feature map that is zero everywhere: what attention do you get, and why is it 0.5?',
+        "Compare `parameters['outer']` and `parameters['channel']`: where does the difference come from?",
+    ]),
 ]

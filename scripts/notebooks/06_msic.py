@@ -1,8 +1,9 @@
 """Generator of notebooks/06_msic.ipynb."""
 
-from _cells import code, md, parameters
+from _cells import about, code, ending, md, parameters, top
 
 CELLS = [
+    top("06"),
     md(
         r"""
         # 06 · MSIC: multi-scale information compensation on the skip connections
@@ -36,9 +37,14 @@ CELLS = [
         `CHECKPOINT`.
         """
     ),
+    about("06", [
+        'how MSIC replaces the U-Net skip: spatial attention from the high level, channel attention from the low level',
+        'the attention maps of a (briefly) trained model at every skip, with their ranges',
+        'how much MSIC changes the skip features compared with plain concatenation',
+    ], ['04', '05'], 'a small model trained for 20 steps on synthetic scenes'),
     parameters(
         """
-        SMOKE = False          # True: a tiny model and a few steps so the notebook runs in seconds
+        SMOKE = "auto"          # "auto": fast on a CPU, full size on a GPU; True: a tiny model and a few steps so the notebook runs in seconds
         DEVICE = "auto"        # "auto" -> cuda if available else cpu
         DATA_DIR = ""          # "" -> synthetic scenes; else a standard-layout root
         DATASET = "Synthetic"  # the split files' dataset name when DATA_DIR is given
@@ -59,10 +65,16 @@ CELLS = [
         from gcflnet_lib import workbook
         from gcflnet_lib.nn import MSIC, ConcatSkip, upsample_to
 
-        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR)
+        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, checkpoint=CHECKPOINT)
+        SMOKE = ctx.smoke  # "auto" resolved
         SIZE = 128 if SMOKE else 256
         train_samples = workbook.load_samples(ctx, DATASET, split="train", n=16 if SMOKE else 128, size=SIZE)
         test_samples = workbook.load_samples(ctx, DATASET, split="test", n=4 if SMOKE else 16, size=SIZE)
+        if not SMOKE and not CHECKPOINT and ctx.device.type == "cpu":
+            from gcflnet_lib.models import build_model
+
+            step = workbook.training_step(build_model("gcflnet"), 8, 128)
+            workbook.warn_full_size_on_cpu(ctx, f"{TRAIN_STEPS} training steps", workbook.estimate_seconds(step, TRAIN_STEPS))
         fit = workbook.model_for_notebook(
             ctx, "gcflnet", CHECKPOINT, train_samples,
             steps=20 if SMOKE else TRAIN_STEPS,
@@ -74,6 +86,20 @@ CELLS = [
         assert all(isinstance(skip, MSIC) for skip in skips)
         print(f"device {ctx.device}; GCFLNet {model.config['channels']}, "
               + (CHECKPOINT or f"trained here for {len(fit.losses)} steps (loss {fit.losses[0]:.3f} -> {fit.losses[-1]:.3f})"))
+        """
+    ),
+    md(
+        r"""
+        **Where this sits in GCFLNet.** The highlighted boxes are the MSIC of every level, in the full-width model's
+        architecture drawn from its configuration (`gcflnet_lib.architecture.draw_architecture`).
+        """
+    ),
+    code(
+        """
+        from gcflnet_lib.architecture import draw_architecture
+        from gcflnet_lib.models import build_model
+
+        draw_architecture(build_model("gcflnet").config, highlight="msic");
         """
     ),
     md(
@@ -144,12 +170,15 @@ CELLS = [
                       ("L x S", energy(low_k * spatial_k), "magma")]
             for column, (title, image, cmap) in enumerate(panels):
                 ax = axes[k, column]
-                ax.imshow(image, cmap=cmap, **({"vmin": 0, "vmax": 1} if column == 2 else {}))
+                shown = ax.imshow(image, cmap=cmap, **({"vmin": 0, "vmax": 1} if column == 2 else {}))
+                fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02)
                 ax.contour(target, levels=[0.5], colors="cyan", linewidths=0.6)
                 ax.set_title(f"skip {k}, {low_k.shape[-2]}x{low_k.shape[-1]}: {title}" if column == 0 else title, fontsize=8)
                 ax.set_axis_off()
             axes[k, 4].bar(range(channel_k.shape[1]), channel_k[0, :, 0, 0].cpu().numpy())
             axes[k, 4].set_ylim(0, 1)
+            axes[k, 4].set_xlabel("channel", fontsize=8)
+            axes[k, 4].set_ylabel("weight", fontsize=8)
             axes[k, 4].set_title(f"A = channel attention ({channel_k.shape[1]} ch)", fontsize=8)
         """
     ),
@@ -235,4 +264,13 @@ CELLS = [
         }, RESULTS_DIR)
         """
     ),
+    ending("06", """
+        MSIC projects the coarser decoder features to the skip's width, derives spatial attention from them and
+        channel attention from the encoder features, and fuses the two re-weighted streams. Its attentions stay in
+        $[0, 1]$ and change the skip features measurably, which is the compensation the paper describes.
+        """, [
+        "From `per_skip`, which skip's spatial attention varies most (max minus min)? Relate it to that level's resolution.",
+        "Redraw the architecture with `draw_architecture(fit.model.config, highlight='msic')` and count the MSICs: why one fewer than the encoder levels?",
+        "Set `TRAIN_STEPS` to 200 (or give a trained `CHECKPOINT`) and compare `skip_change` with this run's.",
+    ]),
 ]

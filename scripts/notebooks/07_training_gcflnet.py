@@ -1,8 +1,9 @@
 """Generator of notebooks/07_training_gcflnet.ipynb."""
 
-from _cells import code, md, parameters
+from _cells import about, code, ending, md, parameters, top
 
 CELLS = [
+    top("07"),
     md(
         r"""
         # 07 · Training GCFLNet
@@ -36,20 +37,25 @@ CELLS = [
         The score reported is always the **last** epoch's (no epoch is picked on the test set).
 
         **How this notebook runs.** On a GPU (`DEVICE = "auto"` finds it) it trains the full-width model for `EPOCHS`
-        epochs. With `SMOKE = True` it trains a narrow model for a few epochs on small images, which runs in seconds
-        on a CPU and shows every step, but learns little. Without a GPU you can still study a trained model: give its
-        checkpoint as `CHECKPOINT` (the `final.pt` of `gcflnet train`), and the notebook skips training and evaluates it.
+        epochs and studies it. On a CPU (`SMOKE = "auto"`) it demonstrates the loop with a short run of a narrow model
+        on small synthetic scenes (every step, in seconds, but it learns little), then studies the **released** GCFLNet (`CHECKPOINT = "auto"`): its learning
+        curves from the training history stored in the checkpoint, its scores and its predictions on NUAA-SIRST.
         """
     ),
+    about("07", [
+        "the SoftIoU loss with deep supervision, written by hand and checked against the library",
+        "AdamW and the multi-step schedule as `gcflnet_lib.engine.train` runs them",
+        "how to read learning curves, from a short run here and from the released model's full run",
+    ], ["00", "06"], "a short training run, then the released checkpoint"),
     parameters(
         """
-        SMOKE = False          # True: a narrow model, small images, a few epochs (seconds on a CPU)
-        EPOCHS = 300           # full runs (the paper: 1500); smoke runs use at most 8
+        SMOKE = "auto"         # "auto": the fast path on a CPU, full size on a GPU; True / False to choose
+        EPOCHS = 300           # full runs (the paper: 1500); the fast path uses at most 8
         DEVICE = "auto"        # "auto" -> cuda if available else cpu
-        DATA_DIR = ""          # "" -> synthetic scenes under ../data/synthetic; else a standard-layout root
-        DATASET = "Synthetic"  # the split files' dataset name when DATA_DIR is given, e.g. "NUAA-SIRST"
+        DATA_DIR = "auto"      # "auto" -> NUAA-SIRST if found, else synthetic scenes; "" synthetic; else a standard-layout root
+        DATASET = "auto"       # the split files' dataset name ("auto": read from DATA_DIR/img_idx)
         SEED = 0
-        CHECKPOINT = ""        # a trained "gcflnet" checkpoint (final.pt): skip training and evaluate it
+        CHECKPOINT = "auto"    # "auto": the released model on a CPU, none on a GPU; a path or released name to study; "" the run here
         RESULTS_DIR = "../build/notebook_results"
         """
     ),
@@ -73,16 +79,19 @@ CELLS = [
         from gcflnet_lib.models import build_model
         from gcflnet_lib.viz import overlay_prediction, plot_roc, show_images
 
-        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR)
+        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET,
+                             checkpoint=CHECKPOINT, model="gcflnet")
+        SMOKE, CHECKPOINT = ctx.smoke, ctx.checkpoint  # "auto" resolved
         RUNS = notebook_runs_dir(RESULTS_DIR, "07_training_gcflnet")
         N_SCENES, SIZE = (48, 64) if SMOKE else (400, 256)  # synthetic scenes only (half train, half test)
-        root, dataset = training_data(ctx.data_dir, DATASET, synthetic_dataset_dir("../data/synthetic", N_SCENES, SIZE, SEED),
+        root, dataset = training_data(ctx.data_dir, ctx.dataset, synthetic_dataset_dir("../data/synthetic", N_SCENES, SIZE, SEED),
                                       N_SCENES, SIZE, SEED)
-        print(f"device {ctx.device}; data {root} ({dataset}); runs in {RUNS}")
-        if CHECKPOINT:  # checked before anything slow: a missing file or another variant stops here
-            model, meta = workbook.load_trained_model(CHECKPOINT, "gcflnet", ctx.device)
-        if not SMOKE and ctx.device.type == "cpu" and not CHECKPOINT:
-            print("note: a full run on a CPU takes many hours; use SMOKE = True, a GPU, or a CHECKPOINT")
+        # The fast path's short run trains on small synthetic scenes (seconds); the studied model is scored on `root`.
+        run_root, run_dataset = (training_data(None, "", synthetic_dataset_dir("../data/synthetic", 48, 64, SEED), 48, 64, SEED)
+                                 if SMOKE and CHECKPOINT else (root, dataset))
+        print(f"device {ctx.device}; data {root} ({dataset}); short run on {run_dataset}; runs in {RUNS}")
+        if CHECKPOINT:  # checked before anything slow: another variant stops here
+            studied = workbook.load_trained_model(CHECKPOINT, "gcflnet", ctx.device)
         """
     ),
     md(
@@ -123,8 +132,8 @@ CELLS = [
         ## The run's settings and learning-rate schedule
 
         Full runs keep the paper's batch 16 and this project's $256\times256$ crops and widths (16, 32, 64, 128, 256),
-        which the paper does not give. Smoke runs
-        shrink everything; their raised learning rate and target-centred crops (`p_target`) let a few dozen steps
+        which the paper does not give. The fast
+        path shrinks everything; their raised learning rate and target-centred crops (`p_target`) let a few dozen steps
         show a falling loss.
         """
     ),
@@ -132,18 +141,25 @@ CELLS = [
         """
         RUN_DIR = RUNS / "gcflnet"
         if SMOKE:
-            settings = dict(epochs=min(EPOCHS, 8 if ctx.synthetic else 3), channels=(8, 16, 32),
-                            batch_size=4 if ctx.synthetic else 16, crop_size=64, lr=3e-3, p_target=0.8,
-                            eval_every=2 if ctx.synthetic else 0)
+            synthetic_run = run_dataset == "Synthetic"
+            settings = dict(epochs=min(EPOCHS, 8 if synthetic_run else 3), channels=(8, 16, 32),
+                            batch_size=4 if synthetic_run else 16, crop_size=64, lr=3e-3, p_target=0.8,
+                            eval_every=2 if synthetic_run else 0)
         else:
             settings = dict(epochs=EPOCHS, eval_every=max(1, EPOCHS // 30))
-        config = TrainConfig(data_root=str(root), dataset=dataset, out_dir=str(RUN_DIR), model="gcflnet",
+        config = TrainConfig(data_root=str(run_root), dataset=run_dataset, out_dir=str(RUN_DIR), model="gcflnet",
                              device=DEVICE, seed=SEED, overwrite=True, **settings)
         display(Markdown(markdown_table([config.to_dict()], ["model", "channels", "epochs", "batch_size", "crop_size",
                                                               "lr", "weight_decay", "p_target", "eval_every"])))
 
         epochs = np.arange(config.epochs)
         lr = [config.lr * multistep_factor(e, config.resolved_milestones, config.gamma) for e in epochs]
+        if not SMOKE and ctx.device.type == "cpu":
+            steps = config.epochs * -(-len(load_split(run_root, run_dataset, "train")) // config.batch_size)
+            step = workbook.training_step(build_model("gcflnet", **({"channels": config.channels} if config.channels else {})),
+                                          config.batch_size, config.crop_size)
+            workbook.warn_full_size_on_cpu(ctx, f"training {config.epochs} epochs ({steps} steps)",
+                                           workbook.estimate_seconds(step, steps))
         fig, ax = plt.subplots(figsize=(5, 2.5), layout="constrained")
         ax.step(epochs + 1, lr, where="post")
         ax.set(xlabel="epoch", ylabel="learning rate", yscale="log",
@@ -152,7 +168,7 @@ CELLS = [
     ),
     md(
         r"""
-        ## Training (or the given checkpoint)
+        ## Training
 
         `gcflnet_lib.engine.train` is the same loop `gcflnet train` runs: the split is decoded once and kept on the
         device, every step cuts random crops (centred on a target with probability `p_target`), flips and transposes
@@ -163,21 +179,22 @@ CELLS = [
         gcflnet train --data ../shared/datasets/NUAA-SIRST --dataset NUAA-SIRST --out runs/gcflnet-sirst --epochs 1500
         ```
 
-        Either way the model studied below is **loaded back from its checkpoint** with
-        `workbook.load_trained_model(path, "gcflnet")`, the path a reader without a GPU takes; it refuses a
-        checkpoint of another variant (see the end of the notebook).
+        The run's model is **loaded back from its checkpoint** with `workbook.load_trained_model(path, "gcflnet")`, the
+        path every trained model takes; it refuses a checkpoint of another variant (see the end of the notebook). A
+        progress bar shows the epochs and the time left.
         """
     ),
     code(
         """
+        trained_here = train(config)
+        run_model, run_meta = workbook.load_trained_model(RUN_DIR / "final.pt", "gcflnet", ctx.device)
+        run_losses = [row["loss"] for row in run_meta["history"]]
+        print(f"this run: {len(run_losses)} epochs, loss {run_losses[0]:.4f} -> {run_losses[-1]:.4f}")
         if CHECKPOINT:
-            checkpoint = Path(CHECKPOINT).expanduser()
-            trained_here = None
-            print(f"CHECKPOINT given: no training here, studying {checkpoint}")
+            checkpoint, (model, meta) = CHECKPOINT, studied
+            print(f"studied below: {checkpoint}, trained for {meta['epoch']} epochs (checkpoints/README.md is its card)")
         else:
-            trained_here = train(config)
-            checkpoint = RUN_DIR / "final.pt"
-            model, meta = workbook.load_trained_model(checkpoint, "gcflnet", ctx.device)
+            checkpoint, model, meta = RUN_DIR / "final.pt", run_model, run_meta
         history, norm = meta["history"], meta["norm"]
         n_params = sum(p.numel() for p in model.parameters())
         print(f"{checkpoint}: {meta['epoch']} epochs on {meta.get('dataset')!r}, channels {model.config['channels']}, "
@@ -190,7 +207,8 @@ CELLS = [
         r"""
         ## Learning curves
 
-        The loss is the mean SoftIoU of each epoch's steps; the test metrics are computed every `eval_every` epochs
+        The curves of the model studied here: on a CPU the released run's, read from the history its checkpoint stores
+        (the same records as `results/gpu_nuaa_gcflnet_s0.json`), next to the short run above. The loss is the mean SoftIoU of each epoch's steps; the test metrics are computed every `eval_every` epochs
         (and after the last). They are shown to follow the run, never to choose an epoch: the reported result is the
         last one. Dotted lines mark the learning-rate milestones.
         """
@@ -204,7 +222,10 @@ CELLS = [
         milestones = TrainConfig.from_dict(saved_config).resolved_milestones if saved_config else ()
 
         fig, (ax_loss, ax_metrics) = plt.subplots(1, 2, figsize=(10, 3.4), layout="constrained")
-        ax_loss.plot(epoch_axis, losses, marker=".")
+        ax_loss.plot(epoch_axis, losses, marker=".", label="studied model" if CHECKPOINT else "this run")
+        if CHECKPOINT:
+            ax_loss.plot(range(1, len(run_losses) + 1), run_losses, marker="o", label="the short run here")
+            ax_loss.legend(fontsize=8)
         for milestone in milestones:
             ax_loss.axvline(milestone, color="gray", linestyle=":")
         ax_loss.set(xlabel="epoch", ylabel="SoftIoU loss (epoch mean)", title="training loss")
@@ -233,8 +254,10 @@ CELLS = [
     code(
         """
         test_samples = load_split(root, dataset, "test")
+        if CHECKPOINT and SMOKE:
+            test_samples = test_samples[:24]  # the fast path: 24 images (notebook 08 scores the whole split)
         metrics = evaluate_model(model, test_samples, ctx.device, norm["mean"], norm["std"])
-        if trained_here is not None:
+        if not CHECKPOINT:
             for key in ("miou", "niou", "pd", "fa"):
                 assert abs(metrics[key] - trained_here["final"][key]) < 1e-3, key
             print("checkpoint score == the run's last-epoch score")
@@ -242,7 +265,7 @@ CELLS = [
         display(Markdown(markdown_table(
             [{**metrics, "fa_e6": metrics["fa"] * 1e6, "split": f"{dataset} test ({metrics['n_images']} images)"}],
             {"split": None, "miou": ".4f", "niou": ".4f", "pd": ".4f", "fa_e6": ".2f", "auc": ".4f"})))
-        plot_roc({"GCFLNet": {**metrics["roc"], "auc": metrics["auc"]}});
+        plot_roc({"GCFLNet": {**metrics["roc"], "auc": metrics["auc"]}});  # Fa on a symlog axis
         """
     ),
     md(
@@ -261,7 +284,8 @@ CELLS = [
         for sample, prob in zip(shown, probabilities):
             panels += [sample.image, prob, overlay_prediction(sample.image, prob > 0.5, sample.mask)]
             titles += [sample.name, f"probability (max {prob.max():.2f})", "decision p > 0.5"]
-        show_images(panels, titles, ncols=3, cmap=["gray", "magma", "gray"] * len(shown), size=2.8);
+        show_images(panels, titles, ncols=3, cmap=["gray", "magma", "gray"] * len(shown), size=3.0,
+                    vrange=[None, (0.0, 1.0), None] * len(shown), colorbar=[False, True, False] * len(shown));
         """
     ),
     md(
@@ -291,8 +315,8 @@ CELLS = [
         r"""
         ## Checks and results
 
-        The loss must have fallen from the first epoch to the last, and every metric must be a valid rate. A full
-        run (not smoke) must also clear a modest bar, mIoU above 0.5, on the data it was trained for: it says the
+        The loss must have fallen from the first epoch to the last (of the short run and of the studied model), and
+        every metric must be a valid rate. A full run must also clear a modest bar, mIoU above 0.5, on the data it was trained for: it says the
         network learned the task, not that it reproduces the paper (86.5 % IoU on NUDT-SIRST, 71.9 % on IRSTD-1K after
         1500 epochs). Smoke numbers are not results: a narrow model after a few dozen steps.
         """
@@ -302,9 +326,10 @@ CELLS = [
         MIOU_BAR = 0.5
         assert len(losses) >= 2, f"{checkpoint} holds a history of {len(losses)} epoch(s); need 2 to see learning"
         assert losses[-1] < losses[0], f"the loss did not decrease: {losses[0]:.4f} -> {losses[-1]:.4f}"
+        assert run_losses[-1] < run_losses[0], f"the short run's loss did not decrease: {run_losses}"
         for key in ("miou", "niou", "pd", "fa", "auc"):
             assert 0.0 <= metrics[key] <= 1.0, (key, metrics[key])
-        if not SMOKE and meta.get("dataset") == dataset:
+        if not SMOKE and meta.get("dataset") == dataset:  # a whole split, not the fast path's 24 images
             assert metrics["miou"] > MIOU_BAR, f"mIoU {metrics['miou']:.3f} is below {MIOU_BAR} after {meta['epoch']} epochs"
 
         workbook.record_results("07_training_gcflnet", {
@@ -323,8 +348,25 @@ CELLS = [
             "device": str(ctx.device),
             "smoke": SMOKE,
             "checkpoint": bool(CHECKPOINT),
+            "checkpoint_name": str(CHECKPOINT),
+            "run_epochs": len(run_losses),
+            "run_first_loss": run_losses[0],
+            "run_final_loss": run_losses[-1],
             "foreign_checkpoint_refused": bool(refusal),
         }, RESULTS_DIR)
         """
     ),
+    ending("07", """
+        The objective is the mean SoftIoU over the deep-supervision heads, minimised with AdamW under a multi-step
+        schedule; `gcflnet_lib.engine.train` runs it and writes checkpoints that carry the model's configuration,
+        normalisation and history. A short run shows the loop; learning the task takes hundreds of epochs, as the
+        released run's curves show, and is scored at the last epoch only.
+        """, [
+        "From `history`, find the epoch where the released run's loss first falls below 0.5 and compare it with "
+        "the learning-rate milestones drawn on the curve.",
+        "Rerun the short run with `settings[\"lr\"] = 3e-4` (edit the settings cell) and compare `run_losses` with "
+        "the run at 3e-3: what does a ten times smaller step do in a few dozen steps?",
+        "Replace `deep_supervision_loss(heads, target)` by `soft_iou_loss(heads[-1], target)` in the hand check: by how "
+        "much do the two objectives differ on these random logits, and why?",
+    ]),
 ]

@@ -1,8 +1,9 @@
 """Generator of notebooks/08_metrics_roc_thresholds.ipynb."""
 
-from _cells import code, md, parameters
+from _cells import about, code, ending, md, parameters, top
 
 CELLS = [
+    top("08"),
     md(
         r"""
         # 08 · Metrics: IoU, nIoU, Pd, Fa, ROC, and choosing a threshold
@@ -30,15 +31,21 @@ CELLS = [
         choose the threshold and a minimum component size while watching Pd, Fa and IoU.
         """
     ),
+    about("08", [
+        "how mIoU, nIoU, Pd and Fa are counted, by hand and with `gcflnet_lib.metrics`",
+        "how a Pd-Fa ROC curve is swept and why it need not be monotonic",
+        "how a threshold and a minimum component size trade detections against false alarms, "
+        "on a trained GCFLNet's real detections, misses and false alarms",
+    ], ["00", "07"], "released checkpoint on the 214 NUAA-SIRST test images"),
     parameters(
         """
-        SMOKE = False          # True: few images and a tiny model so the notebook runs in seconds
+        SMOKE = "auto"         # "auto": the fast path on a CPU, full size on a GPU; True / False to choose
         DEVICE = "auto"        # "auto" -> cuda if available else cpu
-        DATA_DIR = ""          # "" -> synthetic scenes; else a standard-layout root
-        DATASET = "Synthetic"  # the split files' dataset name when DATA_DIR is given
+        DATA_DIR = "auto"      # "auto" -> NUAA-SIRST if found, else synthetic scenes; "" synthetic; else a standard-layout root
+        DATASET = "auto"       # the split files' dataset name ("auto": read from DATA_DIR/img_idx)
         SEED = 0
-        CHECKPOINT = ""        # optional trained checkpoint (gcflnet train ... final.pt); "" trains a tiny model here
-        TRAIN_STEPS = 600      # steps of the brief training used when CHECKPOINT is "" (SMOKE uses 20)
+        CHECKPOINT = "auto"    # "auto": the released model on a CPU, trained here on a GPU; a path or released name; "" trains here
+        TRAIN_STEPS = 600      # steps of the brief training used when no checkpoint is used (the fast path uses 20)
         MODEL = "gcflnet"      # the model the checkpoint must hold (another variant is refused)
         RESULTS_DIR = "../build/notebook_results"
         """
@@ -52,16 +59,25 @@ CELLS = [
 
         from gcflnet_lib import workbook
         from gcflnet_lib.classical import tophat
+        from pathlib import Path
+
         from gcflnet_lib.engine import predict_probabilities
+        from gcflnet_lib.engine.evaluation import dequantize_probability, quantize_probability
+        from gcflnet_lib.models import build_model
         from gcflnet_lib.metrics import IRSTDMetrics
         from gcflnet_lib.viz import ThresholdExplorer, overlay_prediction, plot_roc, show_images, threshold_stats
 
-        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR)
+        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET,
+                             checkpoint=CHECKPOINT, model=MODEL)
+        SMOKE, CHECKPOINT = ctx.smoke, ctx.checkpoint  # "auto" resolved
         trained = workbook.load_trained_model(CHECKPOINT, MODEL, ctx.device) if CHECKPOINT else None  # refuses another variant
         SIZE = 128 if SMOKE else 256
-        # Full size: the whole test split of a real dataset, or 100 synthetic scenes.
-        test_samples = workbook.load_samples(ctx, DATASET, split="test", n=6 if SMOKE else (100 if ctx.synthetic else 0), size=SIZE)
-        print(f"device {ctx.device}; {len(test_samples)} test images; model: {CHECKPOINT or 'trained briefly below'}")
+        # Full size, or the CPU default path (SMOKE "auto") with a trained model on real data: the whole test split
+        # (100 scenes when synthetic); SMOKE = True (tests, CI): 6 images.
+        whole_split = not SMOKE or (ctx.auto_fast and trained is not None and not ctx.synthetic)
+        test_samples = workbook.load_samples(ctx, ctx.dataset, split="test", n=(100 if ctx.synthetic else 0) if whole_split else 6,
+                                             size=SIZE)
+        print(f"device {ctx.device}; {len(test_samples)} {ctx.dataset} test images; model: {CHECKPOINT or 'trained briefly below'}")
         """
     ),
     md(
@@ -130,7 +146,7 @@ CELLS = [
         assert np.isclose(hand["miou"], 0.4) and np.isclose(hand["niou"], (4 / 5 + 6 / 12 + 0) / 3)
 
         show_images([overlay_prediction(t.astype(float), p, t, alpha=1.0) for p, t in zip(predictions, truths)],
-                    ["A", "B", "C", "D: no target"], size=2.2);
+                    ["A", "B", "C", "D: no target"], size=2.6);
         """
     ),
     md(
@@ -154,13 +170,16 @@ CELLS = [
         ## ROC curves
 
         A detector gives a probability (or score) map; each threshold $\tau$ turns it into a prediction and a
-        $(F_a, P_d)$ point. Lower $\tau$ finds more targets and more clutter. `IRSTDMetrics` sweeps
+        $(F_a, P_d)$ point. Lowering $\tau$ adds predicted pixels, but the curve need not be monotonic: grown
+        components can merge, move their centroid beyond the 3 px match, or swallow false pixels into a matched
+        target, so Pd can dip and Fa can fall as $\tau$ drops. The plot joins the points in order of Fa. `IRSTDMetrics` sweeps
         $\tau = 0.02, 0.04, \dots, 0.98$ and integrates $P_d$ over $F_a$ normalised by its largest value (AUC in $[0, 1]$;
         comparable between methods scored on the same thresholds).
 
-        Two detectors on the test images: a GCFLNet (trained here for a few steps, or the trained `CHECKPOINT`) and the
-        classical white top-hat (Rivest & Fortin), whose saliency is scaled to $[0, 1]$ per image so that it can be
-        thresholded the same way.
+        Two detectors on the test images: a GCFLNet (the trained `CHECKPOINT`, by default the released model on a
+        CPU, or one trained here for a few steps) and the classical white top-hat (Rivest & Fortin), whose saliency is
+        scaled to $[0, 1]$ per image so that it can be thresholded the same way. The network's probabilities are
+        rounded to 8 bits as `gcflnet evaluate` scores them, so a released model's numbers here are its model card's.
         """
     ),
     code(
@@ -168,9 +187,12 @@ CELLS = [
         if trained is not None:
             model, meta = trained
             mean, std = float(meta["norm"]["mean"]), float(meta["norm"]["std"])
-            model_label = f"{MODEL} ({CHECKPOINT})"
+            model_label = f"{MODEL} ({Path(CHECKPOINT).name})"
         else:
-            train_samples = workbook.load_samples(ctx, DATASET, split="train", n=16 if SMOKE else 128, size=SIZE)
+            train_samples = workbook.load_samples(ctx, ctx.dataset, split="train", n=16 if SMOKE else 128, size=SIZE)
+            if not SMOKE and ctx.device.type == "cpu":
+                step = workbook.training_step(build_model(MODEL), 8, 128)
+                workbook.warn_full_size_on_cpu(ctx, f"{TRAIN_STEPS} training steps", workbook.estimate_seconds(step, TRAIN_STEPS))
             fit = workbook.model_for_notebook(
                 ctx, MODEL, "", train_samples, steps=20 if SMOKE else TRAIN_STEPS,
                 channels=(8, 16, 32, 64) if SMOKE else (16, 32, 64, 128, 256),
@@ -181,7 +203,8 @@ CELLS = [
 
         images = [s.image for s in test_samples]
         masks = [s.mask for s in test_samples]
-        model_probs = predict_probabilities(model, images, ctx.device, mean, std)
+        model_probs = [dequantize_probability(quantize_probability(p))  # 8 bits, as gcflnet evaluate scores them
+                       for p in predict_probabilities(model, images, ctx.device, mean, std)]
 
         def scaled(saliency):
             return np.clip(saliency / max(float(saliency.max()), 1e-12), 0.0, 1.0).astype(np.float32)
@@ -195,16 +218,46 @@ CELLS = [
                 scorer.update(prob, mask)
             return scorer.compute()
 
-        curves = {}
+        curves, scores = {}, {}
         for label, probs in ((model_label, model_probs), ("top-hat (scaled)", tophat_probs)):
-            result = score(probs, masks)
+            result = scores[label] = score(probs, masks)
             curves[label] = {**result["roc"], "auc": result["auc"]}
             print(f"{label:>32}: at 0.5 Pd {result['pd']:.3f}, Fa {result['fa'] * 1e6:8.1f}e-6, mIoU {result['miou']:.3f}; AUC {result['auc']:.3f}")
 
         fig, ax = plt.subplots(figsize=(5, 3.6), layout="constrained")
-        plot_roc(curves, ax=ax)
-        ax.set_xscale("symlog", linthresh=10)  # linear near 0, logarithmic beyond 10e-6
-        ax.set_xlim(left=0);
+        plot_roc(curves, ax=ax);  # Fa on a symlog axis: linear below 10e-6, logarithmic beyond
+
+        card = workbook.model_card_metrics(CHECKPOINT) if CHECKPOINT else None
+        at_half = scores[model_label]  # threshold 0.5
+        if card is not None and not ctx.synthetic and len(test_samples) == card["n_images"]:
+            print(f"model card of {CHECKPOINT}: Pd {card['pd']:.4f}, Fa {card['fa'] * 1e6:.2f}e-6, mIoU {card['miou']:.4f}")
+            for key in ("pd", "fa", "miou", "niou"):
+                assert at_half[key] == card[key], (key, at_half[key], card[key])
+            print("the same numbers here: this notebook scores exactly as the model card")
+        """
+    ),
+    md(
+        r"""
+        ## Real detections, misses and false alarms
+
+        The images where the model does best and worst at 0.5: each row shows the image, the probability map (with
+        its colour bar) and the decision (gold hit, red false alarm, cyan missed target pixels).
+        """
+    ),
+    code(
+        """
+        per_image = [threshold_stats([p], [m], 0.5) for p, m in zip(model_probs, masks)]
+        order = sorted(range(len(per_image)), key=lambda i: (per_image[i]["n_matched"] - per_image[i]["n_targets"],
+                                                              -per_image[i]["fa"]))
+        picked = list(dict.fromkeys(order[:2] + order[-2:]))  # the two worst, then the two best
+        panels, titles = [], []
+        for i in picked:
+            s = per_image[i]
+            panels += [images[i], model_probs[i], overlay_prediction(images[i], model_probs[i] > 0.5, masks[i])]
+            titles += [test_samples[i].name, "probability",
+                       f"{s['n_matched']}/{s['n_targets']} found, {int(s['fa'] * masks[i].size)} false px"]
+        show_images(panels, titles, ncols=3, size=3.2, cmap=["gray", "magma", "gray"] * len(picked),
+                    vrange=[None, (0.0, 1.0), None] * len(picked), colorbar=[False, True, False] * len(picked));
         """
     ),
     md(
@@ -268,9 +321,31 @@ CELLS = [
             "predicted_pixels_low_threshold": predicted[0.1],
             "predicted_pixels_high_threshold": predicted[0.9],
             "checkpoint": bool(CHECKPOINT),
-            "dataset": "Synthetic" if ctx.synthetic else DATASET,
+            "checkpoint_name": str(CHECKPOINT),
+            "pd": at_half["pd"],
+            "fa": at_half["fa"],
+            "miou": at_half["miou"],
+            "niou": finite(at_half["niou"]),
+            "matches_model_card": card is not None and not ctx.synthetic and len(test_samples) == card["n_images"],
+            "dataset": ctx.dataset,
             "n_images": len(test_samples),
         }, RESULTS_DIR)
         """
     ),
+    ending("08", """
+        The protocol counts targets, not pixels, for Pd; Fa counts the predicted pixels outside matched components over
+        all pixels; mIoU pools the pixels of the split. Hand-written rules and `IRSTDMetrics` agree on small examples,
+        the ROC sweeps the threshold, and `threshold_stats` (the widget's function) scores one setting. On a CPU the
+        released GCFLNet is scored on the real NUAA-SIRST test split, exactly as in its model card.
+        """, [
+        "Compute `threshold_stats(model_probs, masks, 0.8)` and compare it with the 0.5 row: how much do Fa, Pd and "
+        "mIoU move? Draw a histogram of the probabilities in `model_probs` to explain why a trained model's numbers "
+        "barely change between 0.1 and 0.9 while a briefly trained one's change a lot.",
+        "With `min_size` from 0 to 10 in `threshold_stats(model_probs, masks, 0.5, min_size=...)`, find the smallest "
+        "size that removes most false pixels; which of `test_samples` lose a target at that size, and why?",
+        "Add a fifth hand example to `truths` / `predictions` whose predicted blob is 3 px away from its target "
+        "(exactly the match distance) and check by hand and with `IRSTDMetrics` whether it counts.",
+        "In `curves`, find the threshold where the GCFLNet curve's Pd drops below 0.9 (`curves[model_label]` holds "
+        "`thresholds`, `pd`, `fa`), and read its Fa.",
+    ]),
 ]

@@ -1,8 +1,9 @@
 """Generator of notebooks/09_ablation.ipynb."""
 
-from _cells import code, md, parameters
+from _cells import about, code, ending, md, parameters, top
 
 CELLS = [
+    top("09"),
     md(
         r"""
         # 09 · Ablation: what EEM, GLFI and MSIC each contribute
@@ -26,16 +27,28 @@ CELLS = [
 
         next to the paper's own comparison, each module alone against the baseline. "Better" means a higher IoU or
         Pd and a lower Fa.
+
+        **On a CPU** (`SMOKE = "auto"`) the sweep runs tiny models on small synthetic scenes, which checks the
+        machinery but cannot reproduce the paper; the trained comparison comes from the **released pair**, GCFLNet and
+        the U-Net baseline trained alike on NUAA-SIRST (`CHECKPOINT = "auto"`). The full ablation needs GPU runs:
+        `scripts/gpu_campaign.py` trains the variants at full width.
         """
     ),
+    about("09", [
+        "how the three switches EEM, GLFI and MSIC build the paper's eight variants, and what each costs in parameters",
+        "how to read an ablation table: each module alone, and its mean effect over the other switches",
+        "when a comparison says nothing (a variant that predicts every pixel or none), and GCFLNet against U-Net "
+        "from trained models",
+    ], ["04", "05", "06", "07", "08"], "tiny sweep on synthetic scenes, then the released pair"),
     parameters(
         """
-        SMOKE = False          # True: tiny models, small images, a few epochs: all 8 variants in well under a minute
+        SMOKE = "auto"         # "auto": the fast path on a CPU (tiny sweep), full size on a GPU; True / False to choose
         EPOCHS = 100           # per variant in full runs (the paper: 1500)
         DEVICE = "auto"        # "auto" -> cuda if available else cpu
-        DATA_DIR = ""          # "" -> synthetic scenes under ../data/synthetic; else a standard-layout root
-        DATASET = "Synthetic"  # the split files' dataset name when DATA_DIR is given, e.g. "NUAA-SIRST"
+        DATA_DIR = "auto"      # "auto" -> NUAA-SIRST if found, else synthetic scenes; "" synthetic; else a standard-layout root
+        DATASET = "auto"       # the split files' dataset name ("auto": read from DATA_DIR/img_idx)
         SEED = 0
+        CHECKPOINT = "auto"    # the released GCFLNet compared with its U-Net partner ("auto": on a CPU); "" skips the pair
         RESULTS_DIR = "../build/notebook_results"
         """
     ),
@@ -48,15 +61,27 @@ CELLS = [
         from IPython.display import Markdown, display
 
         from gcflnet_lib import workbook
-        from gcflnet_lib.ablation import SWITCHES, run_ablation, switch_effects, variants
+        from gcflnet_lib.ablation import SWITCHES, agreement_verdict, degenerate, run_ablation, switch_effects, variants
+        from gcflnet_lib.engine import evaluate_model, predict_probabilities
         from gcflnet_lib.experiments import markdown_table, notebook_runs_dir, synthetic_dataset_dir, training_data
         from gcflnet_lib.models import build_model, list_models
         from gcflnet_lib.nn import MSIC, ConcatSkip
+        from gcflnet_lib.released import RELEASES
+        from gcflnet_lib.viz import overlay_prediction, show_images
 
-        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR)
+        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET,
+                             checkpoint=CHECKPOINT, model="gcflnet")
+        SMOKE, CHECKPOINT = ctx.smoke, ctx.checkpoint  # "auto" resolved
+        # The U-Net released with the same recipe as the GCFLNet of CHECKPOINT (its partner in the card).
+        PARTNER = CHECKPOINT.replace("gcflnet", "unet", 1) if CHECKPOINT in RELEASES else ""
+        pair = {"gcflnet": workbook.load_trained_model(CHECKPOINT, "gcflnet", ctx.device)} if CHECKPOINT else {}
+        if PARTNER:
+            pair["unet"] = workbook.load_trained_model(PARTNER, "unet", ctx.device)
         RUNS = notebook_runs_dir(RESULTS_DIR, "09_ablation")
         N_SCENES, SIZE = (48, 64) if SMOKE else (400, 256)  # synthetic scenes only (half train, half test)
-        root, dataset = training_data(ctx.data_dir, DATASET, synthetic_dataset_dir("../data/synthetic", N_SCENES, SIZE, SEED),
+        # The fast path's sweep trains tiny models on small synthetic scenes: a check of the machinery, in seconds.
+        sweep_dir = None if SMOKE else ctx.data_dir
+        root, dataset = training_data(sweep_dir, ctx.dataset, synthetic_dataset_dir("../data/synthetic", N_SCENES, SIZE, SEED),
                                       N_SCENES, SIZE, SEED)
         if SMOKE:
             settings = dict(epochs=min(EPOCHS, 4), channels=(4, 8, 16), batch_size=4, crop_size=32, lr=3e-3,
@@ -123,6 +148,12 @@ CELLS = [
     ),
     code(
         """
+        if not SMOKE and ctx.device.type == "cpu":
+            from gcflnet_lib.data.layout import read_split
+
+            n_steps = 8 * settings["epochs"] * -(-len(read_split(root, dataset, "train")) // 16)
+            step = workbook.training_step(build_model("gcflnet"), 16, 256)
+            workbook.warn_full_size_on_cpu(ctx, f"the 8-variant sweep ({n_steps} steps)", workbook.estimate_seconds(step, n_steps))
         rows = run_ablation(root, dataset, RUNS, device=DEVICE, seed=SEED, progress=True, **settings)
         for row in rows:
             row["modules"] = sum(row[s] for s in SWITCHES)
@@ -144,8 +175,13 @@ CELLS = [
             ax.bar(names, [row[key] for row in rows], color=colours)
             ax.set_title(label + (" (lower is better)" if key == "fa_e6" else ""))
             ax.tick_params(axis="x", rotation=60, labelsize=8)
+        axes[0].set_ylabel("score")
         axes[2].set_yscale("symlog", linthresh=1.0)
         axes[2].set_ylim(bottom=0)
+        axes[2].set_ylabel("Fa (x1e-6), symlog")
+        axes[3].set_ylabel("parameters")
+        for ax in axes:
+            ax.set_xlabel("variant")
         fig.suptitle("ablation: baseline (dark) to all three modules (light)");
         """
     ),
@@ -155,7 +191,9 @@ CELLS = [
 
         Two views per module: **alone** (the module added to the U-Net, the paper's comparison) and the **mean effect**
         $\bar\Delta_s$ over the four settings of the other two modules. The last column says whether the direction
-        of the metrics the paper singles out agrees with this run.
+        of the metrics the paper singles out agrees with this run, or **inconclusive** when a variant it compares is
+        degenerate (`gcflnet_lib.ablation.degenerate`: its false alarms cover 10 % of the pixels or more, or it predicts
+        nothing), since differences between such models say nothing about the modules.
         """
     ),
     code(
@@ -173,15 +211,19 @@ CELLS = [
         by_name = {row["name"]: row for row in rows}
         effects = switch_effects(rows, metrics=("params", *METRICS))
         alone = {s: {m: by_name[f"gcflnet_{s}"][m] - by_name["unet"][m] for m in METRICS} for s in SWITCHES}
+        degenerate_variants = {row["name"]: degenerate(row) for row in rows if degenerate(row)}
+        for name, why in degenerate_variants.items():
+            print(f"degenerate: {name} {why}")
         agreement, table = {}, []
         for switch in SWITCHES:
             claim, claimed = PAPER_CLAIMS[switch]
-            agreement[switch] = {view: all(better(m, changes[m]) for m in claimed)
+            compared = {"alone": [by_name[f"gcflnet_{switch}"], by_name["unet"]], "mean": rows}
+            agreement[switch] = {view: agreement_verdict(all(better(m, changes[m]) for m in claimed), compared[view])
                                  for view, changes in (("alone", alone[switch]), ("mean", effects[switch]))}
             for view, changes in (("alone", alone[switch]), ("mean effect", effects[switch])):
                 table.append({"switch": switch, "view": view, **{f"d_{m}": changes[m] for m in ("miou", "niou", "pd")},
                               "d_fa_e6": changes["fa"] * 1e6, "paper": claim,
-                              "agrees": "yes" if agreement[switch]["alone" if view == "alone" else "mean"] else "no"})
+                              "agrees": agreement[switch]["alone" if view == "alone" else "mean"]})
         display(Markdown(markdown_table(table, {"switch": None, "view": None, "d_miou": "+.4f", "d_niou": "+.4f",
                                                 "d_pd": "+.4f", "d_fa_e6": "+.1f", "paper": None, "agrees": None})))
         best = max(rows, key=lambda row: row["miou"])["name"]
@@ -203,8 +245,48 @@ CELLS = [
         3. several seeds per variant: the paper's differences are a few points of IoU and a few $10^{-6}$ of Fa, the
            same order as the spread between seeds of one model, and one seed cannot separate them.
 
-        A full-size run of this notebook (`EPOCHS = 100` on 400 synthetic scenes) sits in between: the trends it shows
-        are real for this data and schedule, but not the paper's numbers.
+        A full-size run of this notebook (`EPOCHS = 100` per variant) sits in between: the trends it shows are real
+        for this data and schedule, but not the paper's numbers. The GPU campaign (`scripts/gpu_campaign.py`, records in
+        `results/gpu_campaign_h200.json`) is where the full-width runs are made.
+
+        ## GCFLNet against U-Net: the released pair
+
+        What a CPU can show of the ablation's two ends: the released GCFLNet and U-Net, trained alike (same data, recipe,
+        seed and epochs; `checkpoints/README.md`). The card's rows are the whole NUAA-SIRST test split; the rows "here"
+        score the same models again on the test images used here (the first 24 on the fast path). One seed each: the
+        gap between the two is within what seeds can change, so it is no verdict on the modules.
+        """
+    ),
+    code(
+        """
+        pair_rows = []
+        if pair:
+            test_pair = workbook.load_samples(ctx, ctx.dataset, split="test", n=24 if SMOKE else 0, size=256)
+            for name, (model, meta) in pair.items():
+                release = CHECKPOINT if name == "gcflnet" else PARTNER
+                scored = evaluate_model(model, test_pair, ctx.device, meta["norm"]["mean"], meta["norm"]["std"])
+                pair_rows.append({"model": name, "release": release, "where": f"here ({scored['n_images']} images)",
+                                  **{k: scored[k] for k in ("miou", "niou", "pd", "fa")}})
+                card = workbook.model_card_metrics(release)
+                if card is not None:
+                    pair_rows.append({"model": name, "release": release, "where": f"card ({card['n_images']} images)",
+                                      **{k: card[k] for k in ("miou", "niou", "pd", "fa")}})
+            for row in pair_rows:
+                row["fa_e6"] = row["fa"] * 1e6
+            display(Markdown(markdown_table(pair_rows, {"model": None, "release": None, "where": None, "miou": ".4f",
+                                                        "niou": ".4f", "pd": ".4f", "fa_e6": ".2f"})))
+            shown = [s for s in test_pair if s.mask.any()][:3]
+            panels, titles = [], []
+            for sample in shown:
+                panels.append(sample.image)
+                titles.append(sample.name)
+                for name, (model, meta) in pair.items():
+                    prob = predict_probabilities(model, [sample.image], ctx.device, meta["norm"]["mean"], meta["norm"]["std"])[0]
+                    panels.append(overlay_prediction(sample.image, prob > 0.5, sample.mask))
+                    titles.append(f"{name} at 0.5")
+            show_images(panels, titles, ncols=1 + len(pair), size=3.2);
+        else:
+            print("no released pair here (CHECKPOINT is empty or not a released GCFLNet)")
         """
     ),
     code(
@@ -225,12 +307,30 @@ CELLS = [
             "effects": effects,
             "alone": alone,
             "agrees_with_paper": agreement,
+            "degenerate_variants": degenerate_variants,
+            "released_pair": pair_rows,
+            "checkpoint": bool(CHECKPOINT),
+            "checkpoint_name": str(CHECKPOINT),
             "best_miou_variant": best,
             "epochs": settings["epochs"],
             "channels": list(CHANNELS),
-            "dataset": dataset,
+            "dataset": ctx.dataset,  # the data given (the released pair is scored on it)
+            "sweep_dataset": dataset,  # the sweep's (small synthetic scenes on the fast path)
             "smoke": SMOKE,
         }, RESULTS_DIR)
         """
     ),
+    ending("09", """
+        The three switches give eight variants trained alike; EEM and GLFI add parameters, MSIC replaces the U-Net skip
+        and costs slightly fewer. An ablation table is read per module (alone, and mean effect), and a comparison with a
+        degenerate variant is inconclusive. On a CPU the trained comparison is the released GCFLNet / U-Net pair; the
+        paper's Table 2 needs the full-width GPU runs and several seeds.
+        """, [
+        "In `params`, check by hand that `params[\"gcflnet\"] - params[\"gcflnet_eem_glfi\"]` equals `msic_by_hand`, and "
+        "explain why MSIC's parameter change does not depend on EEM and GLFI.",
+        "Call `degenerate(row, max_fa=0.01)` on each row of `rows`: which variants change verdict, and what does the "
+        "threshold mean in false pixels per 256x256 image?",
+        "In `pair_rows`, compare the GCFLNet and U-Net rows on the images here and in the card: do the two agree on "
+        "which model is better, and what would you need to say that the gap is real?",
+    ]),
 ]

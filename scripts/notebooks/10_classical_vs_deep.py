@@ -1,8 +1,9 @@
 """Generator of notebooks/10_classical_vs_deep.ipynb."""
 
-from _cells import code, md, parameters
+from _cells import about, code, ending, md, parameters, top
 
 CELLS = [
+    top("10"),
     md(
         r"""
         # 10 · Classical detectors against GCFLNet
@@ -24,16 +25,24 @@ CELLS = [
           $\tilde S = (S - \min S) / (\max S - \min S)$, stored in 8 bits as `gcflnet classical` writes it, and swept
           over the same thresholds as the probabilities. Since the AUC depends on each curve's own Fa range, the table
           also reads one comparable number off each curve: the best Pd at $\mathrm{Fa} \le 10^{-4}$.
+
+        On a CPU (`SMOKE = "auto"`) the network is the released GCFLNet (`CHECKPOINT = "auto"`) and the images are
+        NUAA-SIRST test images cropped around their targets (so that IPI and RIPT take a fraction of a second each).
         """
     ),
+    about("10", [
+        "six classical detectors (filters, local contrast, low rank) and the adaptive threshold they are cut with",
+        "how to compare a saliency map with a probability map fairly: own decision, and the whole Pd-Fa curve",
+        "where classical methods fail (clutter, edges, low contrast) and what a trained network does instead",
+    ], ["01", "08"], "released checkpoint, 6 NUAA-SIRST crops"),
     parameters(
         """
-        SMOKE = False          # True: a handful of small images and a briefly trained narrow network (seconds on a CPU)
+        SMOKE = "auto"         # "auto": the fast path on a CPU (a handful of images), full size on a GPU; True / False to choose
         DEVICE = "auto"        # "auto" -> cuda if available else cpu
-        DATA_DIR = ""          # "" -> synthetic scenes under ../data/synthetic; else a standard-layout root
-        DATASET = "Synthetic"  # the split files' dataset name when DATA_DIR is given, e.g. "NUAA-SIRST"
+        DATA_DIR = "auto"      # "auto" -> NUAA-SIRST if found, else synthetic scenes; "" synthetic; else a standard-layout root
+        DATASET = "auto"       # the split files' dataset name ("auto": read from DATA_DIR/img_idx)
         SEED = 0
-        CHECKPOINT = ""        # a trained "gcflnet" checkpoint (e.g. notebook 07's final.pt); "" trains one briefly here
+        CHECKPOINT = "auto"    # "auto": the released model on a CPU, trained here on a GPU; a path or released name; "" trains here
         K = 10.0               # k of the classical adaptive threshold mean + k * std
         RESULTS_DIR = "../build/notebook_results"
         """
@@ -54,14 +63,17 @@ CELLS = [
         from gcflnet_lib.data.dataset import load_split
         from gcflnet_lib.engine import predict_probabilities
         from gcflnet_lib.experiments import markdown_table, synthetic_dataset_dir, training_data
+        from gcflnet_lib.models import build_model
         from gcflnet_lib.viz import overlay_prediction, plot_roc, show_images
         from gcflnet_lib.widgets_classical import AdaptiveThresholdExplorer
 
-        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR)
+        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET,
+                             checkpoint=CHECKPOINT, model="gcflnet")
+        SMOKE, CHECKPOINT = ctx.smoke, ctx.checkpoint  # "auto" resolved
         # The same synthetic set as notebook 07 in full size, so its checkpoint is scored on its own test split.
         N_SCENES, SIZE = (48, 96) if SMOKE else (400, 256)
         N_TEST = 6 if SMOKE else 50  # IPI and RIPT take seconds per full-size image
-        root, dataset = training_data(ctx.data_dir, DATASET, synthetic_dataset_dir("../data/synthetic", N_SCENES, SIZE, SEED),
+        root, dataset = training_data(ctx.data_dir, ctx.dataset, synthetic_dataset_dir("../data/synthetic", N_SCENES, SIZE, SEED),
                                       N_SCENES, SIZE, SEED)
         if CHECKPOINT:  # checked before the slow detectors run: a missing file or another variant stops here
             workbook.load_trained_model(CHECKPOINT, "gcflnet")
@@ -94,7 +106,7 @@ CELLS = [
         """
         saliency, seconds = {}, {}
         for name, detector in METHODS.items():
-            saliency[name], seconds[name] = run_detector(detector, images)
+            saliency[name], seconds[name] = run_detector(detector, images, progress=True)
             print(f"{name:>10}: {seconds[name] * 1000:8.1f} ms per image")
         """
     ),
@@ -102,14 +114,17 @@ CELLS = [
         r"""
         ## The network
 
-        A GCFLNet trained on the training split: the checkpoint given as `CHECKPOINT` (refused unless it holds a
-        `gcflnet`), else one trained here briefly. A fair comparison needs a fully trained network (notebook 07 on a
+        A GCFLNet trained on the training split: the checkpoint of `CHECKPOINT` (on a CPU by default the released model;
+        refused unless it holds a `gcflnet`), else one trained here (a progress bar shows the steps and time left). A fair comparison needs a fully trained network (notebook 07 on a
         GPU, or `gcflnet train`); a smoke run's network has seen a few dozen steps.
         """
     ),
     code(
         """
         train_samples = load_split(root, dataset, "train")
+        if not CHECKPOINT and not SMOKE and ctx.device.type == "cpu":
+            step = workbook.training_step(build_model("gcflnet"), 16, 128)
+            workbook.warn_full_size_on_cpu(ctx, "1500 training steps", workbook.estimate_seconds(step, 1500))
         fit = workbook.model_for_notebook(
             ctx, "gcflnet", CHECKPOINT, train_samples[:24] if SMOKE else train_samples,
             steps=60 if SMOKE else 1500,
@@ -147,6 +162,7 @@ CELLS = [
         ax.set_xscale("symlog", linthresh=1.0)
         ax.set_xlim(left=0)
         ax.axvline(100, color="gray", linestyle=":")  # the Fa <= 1e-4 budget of the pd_at_fa column
+        ax.set_xlabel("Fa (x1e-6), symlog: linear below 1")
         ax.set_title("Pd against Fa over thresholds of the [0, 1] maps");
         """
     ),
@@ -198,7 +214,8 @@ CELLS = [
         r"""
         ## Side by side
 
-        Each method's decision on a few test images (gold: hit, red: false alarm, cyan: missed target pixels).
+        Each method's decision on a few test images, one block of two rows per image (gold: hit, red: false alarm,
+        cyan: missed target pixels).
         Filters and local contrast respond to any bright structure about the size of their window, so glints, cloud
         edges and corners can come through as false alarms; the low-rank methods rely on the background repeating
         across patches, and whatever does not repeat (an edge, a single building) lands in the sparse "target" part.
@@ -217,7 +234,7 @@ CELLS = [
                 titles.append(name)
             panels.append(overlay_prediction(images[index], probabilities[index] > 0.5, masks[index]))
             titles.append("gcflnet")
-        show_images(panels, titles, ncols=len(METHODS) + 2, size=1.7);
+        show_images(panels, titles, ncols=(len(METHODS) + 2) // 2, size=3.4);
         """
     ),
     md(
@@ -244,6 +261,11 @@ CELLS = [
         if not SMOKE:
             assert deep_wins, f"gcflnet mIoU {rows[-1]['miou']:.3f} <= {best_classical['name']} {best_classical['miou']:.3f}"
         print(f"best classical by mIoU: {best_classical['name']} ({best_classical['miou']:.3f}); gcflnet {rows[-1]['miou']:.3f}")
+        card = workbook.model_card_metrics(CHECKPOINT) if CHECKPOINT else None
+        if card is not None and len(test) < card["n_images"]:
+            # mIoU pools pixels: on a handful of images one large missed target can decide the ranking.
+            print(f"on {len(test)} images only; {CHECKPOINT} on the whole NUAA-SIRST test split: mIoU {card['miou']:.3f}, "
+                  f"Pd {card['pd']:.3f} (model card)")
 
         workbook.record_results("10_classical_vs_deep", {
             "methods": [row["name"] for row in rows],
@@ -256,9 +278,23 @@ CELLS = [
             "flagged_pixels_k0": {name: flagged[name][0] for name in METHODS},
             "flagged_pixels_k20": {name: flagged[name][-1] for name in METHODS},
             "checkpoint": bool(CHECKPOINT),
+            "checkpoint_name": str(CHECKPOINT),
             "dataset": dataset,
             "smoke": SMOKE,
         }, RESULTS_DIR)
         """
     ),
+    ending("10", """
+        Classical detectors score a saliency map and cut it with $\mu + k\sigma$; they need no training but respond to
+        any structure their prior favours, so clutter and edges become false alarms and faint targets are missed. The
+        network's probabilities are cut at 0.5; both are scored by the same protocol and compared on their own decision
+        and on the whole Pd-Fa curve.
+        """, [
+        "Move the widget's k for `wslcm` and for `tophat` (`WIDGET_METHOD`): at which k does each lose its first "
+        "target, and how many pixels does each flag there (`flagged`)?",
+        "Find the image in `test` where `ipi` raises the most false alarms and show its saliency map "
+        "`saliency[\"ipi\"][i]` with a colour bar: which structure does the low-rank model put into the target part?",
+        "Cut GCFLNet's `probabilities` with the classical rule `adaptive_threshold(p, K)` instead of 0.5 and score them "
+        "with `adaptive_threshold_stats`: is the comparison fairer, and why?",
+    ]),
 ]
