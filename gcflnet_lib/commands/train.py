@@ -189,18 +189,25 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.record:
         check_output_file(args.record, "--record")  # before the run, not after hours of training
+    from gcflnet_lib.provenance import git_commit
+
+    commit_at_start = git_commit()  # the code that trains; HEAD may move during a long run
     started = time.perf_counter()
     result = train(config)
     wall_time_s = time.perf_counter() - started
     if context_from_env().is_main and result["final"] is not None:
         print(f"{result['run_dir']}: epoch {result['epochs']}: {format_metrics(result['final'])}")
         if args.record:
-            write_record(args.record, config, result, wall_time_s, getattr(args, "command_line", None))
+            write_record(args.record, config, result, wall_time_s, getattr(args, "command_line", None), commit_at_start)
     return 0
 
 
-def write_record(path: str, config: TrainConfig, result: dict, wall_time_s: float, command: str | None = None) -> None:
-    """One results/*.json record: what ran, where, how long, and the last-epoch metrics (never a best epoch)."""
+def write_record(path: str, config: TrainConfig, result: dict, wall_time_s: float, command: str | None = None,
+                 commit: str | None = None) -> None:
+    """One results/*.json record: what ran, where, how long, and the last-epoch metrics (never a best epoch).
+
+    ``commit``: the git commit when the run started (default: HEAD now).
+    """
     from dataclasses import asdict
 
     from gcflnet_lib.engine.device import resolve_device
@@ -210,6 +217,7 @@ def write_record(path: str, config: TrainConfig, result: dict, wall_time_s: floa
     record = {
         "kind": "train",
         **provenance(resolve_device(config.device), command),
+        **({"git_commit": commit} if commit else {}),
         "wall_time_s": round(wall_time_s, 2),
         "model": config.model,
         "dataset": config.dataset,
