@@ -12,15 +12,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import shlex
 import sys
 import warnings
 
-if "torch" not in sys.modules:
-    # Read by OpenMP when torch loads: idle threads sleep rather than spin, which keeps a training from
-    # collapsing when another process shares the cores (engine.cpu_threads, benchmarks/bench_train_cpu.py).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from gcflnet_lib.errors import UserError
 

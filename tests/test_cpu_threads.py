@@ -48,10 +48,10 @@ class TestRetuner:
         finally:
             torch.set_num_threads(before)
 
-    def test_auto_follows_the_load(self, monkeypatch):
+    def test_auto_follows_the_threads_running_now(self, monkeypatch):
         before = torch.get_num_threads()
-        loads = iter([0.0, 3.0, 1.0])  # quiet at start; a neighbour beside our 2 threads; it left (our 1 thread)
-        monkeypatch.setattr(cpu_threads.os, "getloadavg", lambda: (next(loads), 0.0, 0.0))
+        running = iter([1.0, 2.0, 1.0])  # only us; us and a neighbour; the neighbour left
+        monkeypatch.setattr(cpu_threads, "runnable_now", lambda: next(running))
         monkeypatch.setattr(cpu_threads, "usable_cores", lambda: 2)
         try:
             retune = cpu_threads.Retuner("auto")
@@ -60,3 +60,12 @@ class TestRetuner:
             assert retune() == 2 and torch.get_num_threads() == 2
         finally:
             torch.set_num_threads(before)
+
+    def test_the_load_average_is_the_fallback(self, monkeypatch):
+        monkeypatch.setattr(cpu_threads, "runnable_now", lambda: None)
+        monkeypatch.setattr(cpu_threads.os, "getloadavg", lambda: (1.2, 0.0, 0.0))
+        assert cpu_threads.free_cores(cores=2) == 1
+
+    def test_runnable_now_counts_at_least_the_caller(self):
+        now = cpu_threads.runnable_now(samples=3, interval_s=0.0)
+        assert now is None or now >= 1.0

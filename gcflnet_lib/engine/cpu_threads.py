@@ -5,11 +5,12 @@ threads. When another process holds one of the cores, one team member waits for 
 the others wait for it, and every operation pays that delay: a 2-thread training on a 2-core machine
 next to one busy process went many times slower than the same training on 1 thread. So:
 
-- ``threads="auto"`` takes the cores the others leave free: the machine's usable cores minus the load
-  (1-minute load average) that is not this process's own, at least 1. A training re-checks it every
-  epoch (``Retuner``), so it grows back when the neighbour finishes.
-- The ``gcflnet`` command starts with ``OMP_WAIT_POLICY=PASSIVE`` unless the environment sets it: idle
-  team members sleep instead of spinning, so they do not steal the time slice of the one they wait for.
+- ``threads="auto"`` takes the cores the others leave free: the machine's usable cores minus the threads
+  of other processes that want a core now (``/proc/stat``'s ``procs_running``, sampled for 0.2 s), at
+  least 1. A training re-checks it every epoch (``Retuner``), so it grows back when the neighbour finishes.
+- OpenMP's wait policy is left alone: ``OMP_WAIT_POLICY=PASSIVE`` (idle team members sleep rather than
+  spin) softened the collapse of a 2-thread run under load, but cost 20-50% on a quiet machine, while
+  one thread under load avoids the barrier altogether (``benchmarks/bench_train_cpu.py``).
 
 ``benchmarks/bench_train_cpu.py`` measures both, quiet and under load.
 """
@@ -17,6 +18,7 @@ next to one busy process went many times slower than the same training on 1 thre
 from __future__ import annotations
 
 import os
+import time
 
 import torch
 
@@ -28,19 +30,44 @@ def usable_cores() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def runnable_now(samples: int = 10, interval_s: float = 0.02) -> float | None:
+    """Threads that want a core right now (``procs_running`` of ``/proc/stat``), averaged over a few samples.
+
+    The caller counts as one while it samples. None where ``/proc/stat`` is absent (not Linux).
+    """
+    counts = []
+    for index in range(samples):
+        try:
+            with open("/proc/stat") as stat:
+                line = next((row for row in stat if row.startswith("procs_running")), None)
+        except OSError:
+            return None
+        if line is None:
+            return None
+        counts.append(int(line.split()[1]))
+        if index + 1 < samples:
+            time.sleep(interval_s)
+    return sum(counts) / len(counts)
+
+
 def free_cores(load: float | None = None, own_threads: float = 0.0, cores: int | None = None) -> int:
     """Cores not busy with other processes: ``cores - (load - own_threads)``, rounded, within [1, cores].
 
     Args:
-        load: runnable processes averaged over a minute (``os.getloadavg()[0]`` by default).
-        own_threads: how much of that load is this process's own (its threads while it has been busy).
+        load: threads wanting a core. By default measured now (``runnable_now``, between epochs, when only
+            the calling thread of this process runs); the 1-minute load average where that is unavailable,
+            which lags a minute behind a neighbour that started or finished.
+        own_threads: how much of ``load`` is this process's own (1 for a measurement taken now).
         cores: usable cores (``usable_cores()`` by default).
     """
     cores = usable_cores() if cores is None else int(cores)
     if load is None:
+        load = runnable_now()
+        own_threads = 1.0 if load is not None else own_threads
+    if load is None:
         try:
             load = os.getloadavg()[0]
-        except OSError:  # no load average on this platform: assume a quiet machine
+        except OSError:  # no load figure on this platform: assume a quiet machine
             return cores
     others = max(0.0, float(load) - float(own_threads))
     return int(min(cores, max(1, round(cores - others))))
@@ -59,10 +86,10 @@ def parse_threads(value: str | int | None) -> str | int:
     return number
 
 
-def configure_threads(value: str | int | None = "auto", own_threads: float = 0.0) -> int:
+def configure_threads(value: str | int | None = "auto") -> int:
     """Set torch's intra-op thread count from ``value`` ("auto" or N); returns the count set."""
     choice = parse_threads(value)
-    threads = free_cores(own_threads=own_threads) if choice == "auto" else min(int(choice), 4 * usable_cores())
+    threads = free_cores() if choice == "auto" else min(int(choice), 4 * usable_cores())
     torch.set_num_threads(threads)
     return threads
 
@@ -70,8 +97,7 @@ def configure_threads(value: str | int | None = "auto", own_threads: float = 0.0
 class Retuner:
     """Re-picks the thread count of an ``"auto"`` training between epochs; a fixed count never changes.
 
-    ``own_threads`` passed to :func:`free_cores` is the current count: while the training ran, the load
-    average counted about that many of its threads.
+    It runs between epochs, when this process's compute threads are idle, so the measurement sees others only.
     """
 
     def __init__(self, value: str | int | None = "auto") -> None:
@@ -80,7 +106,7 @@ class Retuner:
 
     def __call__(self) -> int:
         if self.auto:
-            wanted = free_cores(own_threads=self.threads)
+            wanted = free_cores()
             if wanted != self.threads:
                 torch.set_num_threads(wanted)
                 self.threads = wanted
