@@ -47,11 +47,13 @@ NOTEBOOKS = {
 # development machine, see MACHINE; GPU times are given only where a record holds them.
 # Measured with papermill (parameters left at their defaults, RESULTS_DIR set), OMP_NUM_THREADS=1, on the machine
 # below with the full-width release gcflnet-nuaa-sirst (the CPU release, 4x cheaper, was not there yet).
-MACHINE = ("a shared 2-core x86_64 development machine with one torch thread, while other jobs (a CPU training "
-           "run, test suites) kept its load average at 4-6; expect less on a quiet machine")
+MACHINE = ("a shared 2-core x86_64 development machine with one torch thread (notebooks 01-06 while other jobs kept "
+           "its load average at 4-6: expect less on a quiet machine)")
 CPU_SECONDS: dict[str, str] = {
-    "00": "57 s", "01": "9 s", "02": "19 s", "03": "16 s", "04": "31 s", "05": "22 s", "06": "34 s",
-    "07": "56 s", "08": "4.6 min (most of it scoring the 214 test images)", "09": "57 s", "10": "37 s",
+    "00": "13 s with the CPU-recipe release, the machine otherwise quiet", "01": "9 s", "02": "19 s", "03": "16 s", "04": "31 s", "05": "22 s", "06": "34 s",
+    "07": "22 s with the CPU-recipe release, the machine otherwise quiet",
+    "08": "50 s with the CPU-recipe release, the machine otherwise quiet (most of it scoring the 214 test images)",
+    "09": "25 s with the CPU-recipe release, the machine otherwise quiet", "10": "14 s with the CPU-recipe release, the machine otherwise quiet",
 }
 
 
