@@ -11,6 +11,9 @@ import pytest
 import torch
 
 torch.set_num_threads(1)
+# The same for every process a test starts (CLI runs, torchrun ranks, notebook kernels): `--threads auto`
+# would otherwise follow the load of the moment, and runs that tests compare bit for bit must not differ in it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -50,6 +50,7 @@ class TestRetuner:
 
     def test_auto_follows_the_threads_running_now(self, monkeypatch):
         before = torch.get_num_threads()
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
         running = iter([1.0, 2.0, 1.0])  # only us; us and a neighbour; the neighbour left
         monkeypatch.setattr(cpu_threads, "runnable_now", lambda: next(running))
         monkeypatch.setattr(cpu_threads, "usable_cores", lambda: 2)
@@ -69,3 +70,13 @@ class TestRetuner:
     def test_runnable_now_counts_at_least_the_caller(self):
         now = cpu_threads.runnable_now(samples=3, interval_s=0.0)
         assert now is None or now >= 1.0
+
+    def test_auto_never_exceeds_omp_num_threads(self, monkeypatch):
+        monkeypatch.setattr(cpu_threads, "runnable_now", lambda: 1.0)
+        monkeypatch.setattr(cpu_threads, "usable_cores", lambda: 2)
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        assert cpu_threads.auto_threads() == 1
+        monkeypatch.setenv("OMP_NUM_THREADS", "junk")
+        assert cpu_threads.auto_threads() == 2
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        assert cpu_threads.auto_threads() == 2

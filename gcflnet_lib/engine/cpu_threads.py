@@ -7,7 +7,9 @@ next to one busy process went many times slower than the same training on 1 thre
 
 - ``threads="auto"`` takes the cores the others leave free: the machine's usable cores minus the threads
   of other processes that want a core now (``/proc/stat``'s ``procs_running``, sampled for 0.2 s), at
-  least 1. A training re-checks it every epoch (``Retuner``), so it grows back when the neighbour finishes.
+  least 1, and never more than ``OMP_NUM_THREADS`` when the environment sets it (a launcher such as
+  torchrun sharing the cores between processes). A training re-checks it every epoch (``Retuner``), so it
+  grows back when the neighbour finishes.
 - OpenMP's wait policy is left alone: ``OMP_WAIT_POLICY=PASSIVE`` (idle team members sleep rather than
   spin) softened the collapse of a 2-thread run under load, but cost 20-50% on a quiet machine, while
   one thread under load avoids the barrier altogether (``benchmarks/bench_train_cpu.py``).
@@ -86,10 +88,26 @@ def parse_threads(value: str | int | None) -> str | int:
     return number
 
 
+def env_thread_cap() -> int | None:
+    """``OMP_NUM_THREADS`` when the environment sets a positive count (torchrun sets 1 per process), else None."""
+    try:
+        value = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+def auto_threads() -> int:
+    """The "auto" count: the free cores, at most ``OMP_NUM_THREADS`` when the environment sets it."""
+    cap = env_thread_cap()
+    free = free_cores()
+    return min(free, cap) if cap else free
+
+
 def configure_threads(value: str | int | None = "auto") -> int:
     """Set torch's intra-op thread count from ``value`` ("auto" or N); returns the count set."""
     choice = parse_threads(value)
-    threads = free_cores() if choice == "auto" else min(int(choice), 4 * usable_cores())
+    threads = auto_threads() if choice == "auto" else min(int(choice), 4 * usable_cores())
     torch.set_num_threads(threads)
     return threads
 
@@ -106,7 +124,7 @@ class Retuner:
 
     def __call__(self) -> int:
         if self.auto:
-            wanted = free_cores()
+            wanted = auto_threads()
             if wanted != self.threads:
                 torch.set_num_threads(wanted)
                 self.threads = wanted
