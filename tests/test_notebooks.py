@@ -332,21 +332,27 @@ def test_notebook_runs_in_smoke_size(path, tmp_path, python3_kernel):
     assert seconds < limit, f"{path.name} took {seconds:.0f} s in smoke size"
 
 
+def _assert_stops_at_setup(path, tmp_path, kernel, ename, missing, **parameters):
+    """Run ``path`` with a parameter naming ``missing``: it must stop at the setup cell, naming the path."""
+    from papermill.exceptions import PapermillExecutionError
+
+    with pytest.raises(PapermillExecutionError) as info:
+        execute(path, tmp_path, kernel, SMOKE=True, RESULTS_DIR=str(tmp_path), **parameters)
+    error = info.value
+    assert error.ename == ename
+    assert str(missing) in error.evalue and "does not exist" in error.evalue
+    assert "setup(" in error.source  # stopped at the setup cell, before anything slow
+    assert not (tmp_path / f"{path.stem}.json").exists()
+    return error
+
+
 DATA_DIR_NOTEBOOKS = [p for p in NOTEBOOKS if "DATA_DIR" in parameter_values(read_notebook(p))]
 
 
 @pytest.mark.parametrize("path", DATA_DIR_NOTEBOOKS, ids=_ids(DATA_DIR_NOTEBOOKS))
 def test_missing_data_dir_stops_at_setup_with_clear_message(path, tmp_path, python3_kernel):
-    from papermill.exceptions import PapermillExecutionError
-
     missing = tmp_path / "no_such_dataset"
-    with pytest.raises(PapermillExecutionError) as info:
-        execute(path, tmp_path, python3_kernel, SMOKE=True, DATA_DIR=str(missing), RESULTS_DIR=str(tmp_path))
-    error = info.value
-    assert error.ename == "DataError"
-    assert str(missing) in error.evalue and "does not exist" in error.evalue
-    assert "setup(" in error.source  # stopped at the setup cell, before anything slow
-    assert not (tmp_path / f"{path.stem}.json").exists()
+    _assert_stops_at_setup(path, tmp_path, python3_kernel, "DataError", missing, DATA_DIR=str(missing))
 
 
 # 00, 07, 08, 09 and 10 read NUAA-SIRST by default (DATA_DIR "auto") where it is present: their smoke runs above
@@ -367,16 +373,9 @@ CHECKPOINT_NOTEBOOKS = [p for p in NOTEBOOKS if "CHECKPOINT" in parameter_values
 
 @pytest.mark.parametrize("path", CHECKPOINT_NOTEBOOKS, ids=_ids(CHECKPOINT_NOTEBOOKS))
 def test_missing_checkpoint_stops_at_setup_with_clear_message(path, tmp_path, python3_kernel):
-    from papermill.exceptions import PapermillExecutionError
-
     missing = tmp_path / "no_such_model.pt"
-    with pytest.raises(PapermillExecutionError) as info:
-        execute(path, tmp_path, python3_kernel, SMOKE=True, CHECKPOINT=str(missing), RESULTS_DIR=str(tmp_path))
-    error = info.value
-    assert error.ename == "CheckpointError"
-    assert str(missing) in error.evalue and "does not exist" in error.evalue and "CHECKPOINT" in error.evalue
-    assert "setup(" in error.source
-    assert not (tmp_path / f"{path.stem}.json").exists()
+    error = _assert_stops_at_setup(path, tmp_path, python3_kernel, "CheckpointError", missing, CHECKPOINT=str(missing))
+    assert "CHECKPOINT" in error.evalue
 
 
 @pytest.mark.skipif(torch_cuda_available(), reason="the CPU default path needs a machine without a GPU")

@@ -44,6 +44,7 @@ from gcflnet_lib.engine.files import atomic_write_csv, atomic_write_json, check_
 from gcflnet_lib.engine.param_groups import group_weight_decay, parameter_groups
 from gcflnet_lib.engine.pipeline import DeviceTrainSet
 from gcflnet_lib.engine.runlock import RunLock
+from gcflnet_lib.models.readings import plain
 from gcflnet_lib.errors import CheckpointError, DataError, OutputError, UserError
 from gcflnet_lib.losses import deep_supervision_loss
 
@@ -122,15 +123,6 @@ class StagedRun:
 
     def discard(self) -> None:
         shutil.rmtree(self.files.out, ignore_errors=True)
-
-
-def _plain(value: Any) -> Any:
-    """Tuples -> lists, recursively, so configs compare equal however they were stored."""
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
 
 
 def _check_run_dir(config: TrainConfig, files: RunFiles, load: bool = True) -> dict[str, Any] | None:
@@ -311,7 +303,7 @@ def _run(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.device,
     def checkpoint_state(epoch: int, finished: bool) -> dict[str, Any]:
         return {
             "model": net.state_dict(),
-            "model_config": _plain(net.config),
+            "model_config": plain(net.config),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "scaler": scaler.state_dict(),
@@ -426,7 +418,7 @@ def _run(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.device,
             "finished": True,
             "epochs": config.epochs,
             "final": final,
-            "model_config": _plain(net.config),
+            "model_config": plain(net.config),
             "dataset": config.dataset,
             "norm": {"mean": float(mean), "std": float(std)},
             "parameters": sum(p.numel() for p in net.parameters()),

@@ -71,7 +71,7 @@ def applicable_readings(switches: Mapping[str, bool], readings: Mapping[str, Any
 
 def config_differences(saved: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
     """``"KEY: A (saved) vs B (wanted)"`` for every key where two model configs differ, after upgrading both."""
-    saved, wanted = _plain(upgrade_config(saved)), _plain(upgrade_config(wanted))
+    saved, wanted = plain(upgrade_config(saved)), plain(upgrade_config(wanted))
     return [
         f"{key}={saved.get(key)!r} (saved) vs {key}={wanted.get(key)!r} (asked)"
         for key in sorted(set(saved) | set(wanted), key=_key_order)
@@ -108,9 +108,10 @@ def _key_order(key: str) -> tuple[int, str]:
     return (0 if key == "name" else 1 if key in READINGS else 2, key)
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """Tuples -> lists, mappings -> dicts, recursively, so configs compare equal however they were stored."""
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     return value
