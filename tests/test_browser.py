@@ -221,6 +221,9 @@ def _drive_notebook(page, url: str) -> None:
     _run_all_cells(page)
     _wait_until_all_cells_ran(page)
 
+    # The widget's cell may be far above the last one; JupyterLab only renders what is on screen, so scroll to it.
+    page.locator(".gcfl-stats").first.wait_for(state="attached", timeout=30_000)
+    page.locator(".gcfl-stats").first.scroll_into_view_if_needed()
     page.locator(".gcfl-stats").first.wait_for(timeout=30_000)
     page.locator(".widget-vbox:has(.gcfl-stats) img").first.wait_for()
     before_text, before_src = _stats_text(page), _figure_src(page)
