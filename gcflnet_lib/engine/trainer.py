@@ -37,6 +37,7 @@ from gcflnet_lib.data.dataset import Sample, load_split, norm_stats_for
 from gcflnet_lib.engine import distributed as dist_utils
 from gcflnet_lib.engine.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from gcflnet_lib.engine.config import TrainConfig, multistep_factor
+from gcflnet_lib.engine.cpu_memory import keep_freed_memory
 from gcflnet_lib.engine.cpu_threads import Retuner
 from gcflnet_lib.engine.device import make_generator, resolve_device, seed_everything
 from gcflnet_lib.engine.evaluation import evaluate_model, scalar_metrics
@@ -342,6 +343,8 @@ def _run(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.device,
     final: dict[str, Any] | None = None
     run_start = time.perf_counter()
     retune = Retuner(config.threads) if device.type == "cpu" and config.threads is not None else None
+    if device.type == "cpu":
+        keep_freed_memory()  # no page faults from glibc re-mapping the step's buffers (engine/cpu_memory.py)
     try:
         for epoch in range(start_epoch, config.epochs):
             epoch_start = time.perf_counter()
