@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gcflnet_lib.ops import PAD_MODES
+
 NAME = "evaluate"
 HELP = "Evaluate a checkpoint on a dataset split; optionally save its 8-bit probability maps."
 
@@ -23,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, default=0.5, help="probability threshold (default 0.5)")
     parser.add_argument("--batch-size", type=int, default=8, help="images of one size per forward pass (default 8)")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    parser.add_argument("--pad-mode", default=None, choices=PAD_MODES, metavar="|".join(PAD_MODES),
+                        help="pad test images to the network's stride with this mode (default: the checkpoint's pad_mode)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     mean, std = float(meta["norm"]["mean"]), float(meta["norm"]["std"])
 
     def score(maps_dir):
-        return evaluate_model(model, samples, device, mean, std, args.batch_size, args.threshold, save_maps=maps_dir)
+        return evaluate_model(model, samples, device, mean, std, args.batch_size, args.threshold,
+                              save_maps=maps_dir, pad_mode=args.pad_mode)
 
     if args.save_maps:
         with staged_directory(args.save_maps) as stage:
@@ -68,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         "dataset": dataset,
         "split": args.split,
         "threshold": args.threshold,
+        "pad_mode": args.pad_mode or (meta.get("model_config") or {}).get("pad_mode", "zeros"),
         "metrics": metrics,
     }
     if args.json:

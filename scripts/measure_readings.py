@@ -1,0 +1,212 @@
+"""Measure the paper's open readings against each other (docs/PAPER_READING.md) on NUAA-SIRST.
+
+Every reading is trained with the same short CPU recipe (``--preset cpu`` cut to ``--epochs``, milestones
+moved to the same fractions), seed 0, and scored on the test split with the project's protocol (last
+epoch, threshold 0.5). The padding readings need no training of their own: training crops are
+multiples of the network's stride, so the model never pads in training and a run with ``--pad-mode
+reflect`` would learn bitwise the same weights as the default run; they are the default run's
+``final.pt`` evaluated with ``gcflnet evaluate --pad-mode``.
+
+    python scripts/measure_readings.py                    # run what is missing, then write the table
+    python scripts/measure_readings.py --only default msic_literal
+    python scripts/measure_readings.py --table-only       # rebuild results/readings.json and the docs
+
+A reading whose record exists is not run again. Records go to ``results/readings/NAME.json``; the
+table (reading, switch, params, mIoU, nIoU, Pd, Fa, minutes) to ``results/readings.json``, the README
+block between ``<!-- readings:begin -->`` and ``<!-- readings:end -->`` and the "Measured effect"
+column of docs/PAPER_READING.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BEGIN, END = "<!-- readings:begin -->", "<!-- readings:end -->"
+
+# name -> (flags of gcflnet train, row of docs/PAPER_READING.md it measures); in the order they are run
+READINGS: dict[str, tuple[list[str], int | None]] = {
+    "default": ([], None),
+    "msic_literal": (["--msic-reading", "literal"], 1),
+    "glfi_signed": (["--glfi-attention", "signed"], 3),
+    "eem_gate": (["--eem-fusion", "gate"], 6),
+    "decay_exclude": (["--decay-exclude"], 8),
+    "unet": (["--model", "unet"], 9),
+    "unet_wide": (["--model", "unet_wide"], 9),
+    "glfi_fc": (["--glfi-fc"], 4),
+    "glfi_signed_fc": (["--glfi-attention", "signed", "--glfi-fc"], 4),
+    "glfi_channel": (["--glfi-attention", "channel"], 5),
+}
+# name -> padding mode the default run is evaluated with
+EVALUATIONS: dict[str, str] = {"pad_reflect": "reflect", "pad_replicate": "replicate"}
+PAD_ROW = 7
+
+
+def train_command(name: str, args: argparse.Namespace) -> list[str]:
+    flags, _ = READINGS[name]
+    model = [] if "--model" in flags else ["--model", "gcflnet"]
+    return (["gcflnet", "train", "--preset", "cpu", "--epochs", str(args.epochs), "--eval-every", "0", *model, *flags,
+             "--data", args.data, "--dataset", "NUAA-SIRST", "--seed", "0", "--device", "cpu", "--no-progress",
+             "--out", f"{args.runs}/{name}", "--record", f"{args.results}/{name}.json"])
+
+
+def evaluate_command(name: str, args: argparse.Namespace) -> list[str]:
+    return ["gcflnet", "evaluate", "--checkpoint", f"{args.runs}/default/final.pt", "--data", args.data,
+            "--dataset", "NUAA-SIRST", "--device", "cpu", "--pad-mode", EVALUATIONS[name],
+            "--json", f"{args.results}/{name}.json"]
+
+
+def run(command: list[str]) -> None:
+    print("+", shlex.join(command), flush=True)
+    executable = Path(sys.executable).with_name(command[0])
+    subprocess.run([str(executable) if executable.exists() else command[0], *command[1:]], check=True, cwd=ROOT)
+
+
+def parameters(config: dict) -> int:
+    from gcflnet_lib.engine.config import TrainConfig
+    from gcflnet_lib.models import build_model
+
+    known = {k: v for k, v in config.items() if k in TrainConfig.__dataclass_fields__}
+    train_config = TrainConfig(**known)
+    model = build_model(train_config.model, **train_config.model_kwargs())
+    return sum(p.numel() for p in model.parameters())
+
+
+def switch_of(name: str) -> str:
+    if name in EVALUATIONS:
+        return f"--pad-mode {EVALUATIONS[name]} (evaluation of the default run)"
+    flags = READINGS[name][0]
+    return " ".join(flags) if flags else "(defaults)"
+
+
+def table_rows(results: Path) -> list[dict]:
+    rows = []
+    default_record = None
+    for name in [*READINGS, *EVALUATIONS]:
+        path = results / f"{name}.json"
+        if not path.exists():
+            continue
+        record = json.loads(path.read_text())
+        if name in EVALUATIONS:
+            if default_record is None:
+                continue
+            metrics, config, minutes = record["metrics"], default_record["config"], None
+            command = f"gcflnet evaluate ... --pad-mode {EVALUATIONS[name]} (see {path.name})"
+        else:
+            metrics, config = record["final"], record["config"]
+            minutes = round(record["wall_time_s"] / 60, 1)
+            command = record["command"]
+            if name == "default":
+                default_record = record
+        rows.append({
+            "reading": name,
+            "switch": switch_of(name),
+            "paper_reading_row": PAD_ROW if name in EVALUATIONS else READINGS[name][1],
+            "model": config["model"],
+            "params": parameters(config),
+            "miou": metrics["miou"], "niou": metrics["niou"], "pd": metrics["pd"], "fa": metrics["fa"],
+            "minutes": minutes,
+            "record": f"results/readings/{path.name}",
+            "command": command,
+            "device": (default_record or record).get("device"),
+            "git_commit": record.get("git_commit") or (default_record or {}).get("git_commit"),
+        })
+    return rows
+
+
+def markdown(rows: list[dict], epochs: int | None) -> str:
+    if not rows:
+        return "_No reading has been measured yet (`python scripts/measure_readings.py`)._"
+    base = next((r for r in rows if r["reading"] == "default"), None)
+    lines = ["| reading | switch | params | mIoU | nIoU | Pd | Fa (x1e-6) | minutes | ΔmIoU vs default |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        delta = "" if base is None or r is base else f"{r['miou'] - base['miou']:+.4f}"
+        minutes = "" if r["minutes"] is None else f"{r['minutes']:.1f}"
+        lines.append(f"| {r['reading']} | `{r['switch']}` | {r['params']:,} | {r['miou']:.4f} | {r['niou']:.4f} | "
+                     f"{r['pd']:.4f} | {r['fa'] * 1e6:.2f} | {minutes} | {delta} |")
+    device = rows[0]["device"]
+    lines.append("")
+    lines.append(f"NUAA-SIRST test split (214 images), last epoch, threshold 0.5, seed 0, one run each; "
+                 f"`--preset cpu --epochs {epochs}` (widths 8..128, 128x128 crops), device: {device}. "
+                 "Generated by `python scripts/measure_readings.py --table-only` from `results/readings/*.json`; "
+                 "the minutes are wall time on a machine shared with other work.")
+    return "\n".join(lines)
+
+
+def write_block(path: Path, block: str) -> None:
+    text = path.read_text()
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    path.write_text(text[:start] + "\n" + block + "\n" + text[end:])
+
+
+def measured_cells(rows: list[dict]) -> dict[int, str]:
+    """The "Measured effect" cell of each PAPER_READING.md row that a measurement covers."""
+    base = next((r for r in rows if r["reading"] == "default"), None)
+    cells: dict[int, list[str]] = {}
+    for r in rows:
+        if r["paper_reading_row"] is None or base is None:
+            continue
+        cells.setdefault(r["paper_reading_row"], []).append(
+            f"`{r['reading']}`: mIoU {r['miou']:.4f} ({r['miou'] - base['miou']:+.4f}), Pd {r['pd']:.4f}, "
+            f"Fa {r['fa'] * 1e6:.2f}e-6 against default {base['miou']:.4f} / {base['pd']:.4f} / {base['fa'] * 1e6:.2f}e-6"
+        )
+    return {row: "; ".join(parts) + " (one seed, short recipe: see the README's readings table)" for row, parts in cells.items()}
+
+
+def fill_paper_reading(path: Path, rows: list[dict]) -> None:
+    cells = measured_cells(rows)
+    if "msic_literal" in {r["reading"] for r in rows}:
+        cells.setdefault(2, "measured with row 1 (`msic_literal` changes both)")
+    lines = path.read_text().split("\n")
+    for index, line in enumerate(lines):
+        for row, cell in cells.items():
+            if line.startswith(f"| {row} |"):
+                # the last cell follows the last unescaped " | " of the line
+                head = line.rstrip().removesuffix("|").rstrip()
+                cut = head.rindex(" | ")
+                lines[index] = head[: cut + 3] + cell + " |"
+    path.write_text("\n".join(lines))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default=os.environ.get("GCFLNET_SIRST", "../shared/datasets/NUAA-SIRST"))
+    parser.add_argument("--epochs", type=int, default=30, help="epochs of the short recipe (default 30)")
+    parser.add_argument("--runs", default="runs/readings", help="run folders (default runs/readings)")
+    parser.add_argument("--results", default="results/readings", help="records (default results/readings)")
+    parser.add_argument("--only", nargs="+", default=None, metavar="NAME", help=f"run only these: {', '.join([*READINGS, *EVALUATIONS])}")
+    parser.add_argument("--table-only", action="store_true", help="run nothing; rebuild the table and the docs")
+    args = parser.parse_args()
+    known = [*READINGS, *EVALUATIONS]
+    unknown = [n for n in args.only or [] if n not in known]
+    if unknown:
+        parser.error(f"--only: unknown reading {', '.join(unknown)}; known: {', '.join(known)}")
+    results = ROOT / args.results
+    results.mkdir(parents=True, exist_ok=True)
+    if not args.table_only:
+        for name in args.only or known:
+            if (results / f"{name}.json").exists():
+                continue
+            if name in EVALUATIONS:
+                run(evaluate_command(name, args))
+            else:
+                run(train_command(name, args))
+    rows = table_rows(results)
+    epochs = next((json.loads((results / "default.json").read_text())["epochs"] for _ in [0] if (results / "default.json").exists()), args.epochs)
+    (ROOT / "results" / "readings.json").write_text(json.dumps({"epochs": epochs, "dataset": "NUAA-SIRST", "seed": 0, "rows": rows}, indent=2) + "\n")
+    block = markdown(rows, epochs)
+    write_block(ROOT / "README.md", block)
+    fill_paper_reading(ROOT / "docs" / "PAPER_READING.md", rows)
+    print(block)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
