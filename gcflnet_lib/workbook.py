@@ -633,12 +633,17 @@ def export_html(executed: Path, html_path: Path, mathjax_url: str | None = None)
     """Render an executed notebook to a standalone HTML page (nbconvert's lab template), atomically.
 
     ``mathjax_url``: a local MathJax (``local_mathjax``) so equations render offline; without one the page
-    loads MathJax from the network and says so at its top.
+    loads MathJax from the network and says so at its top. Widgets render live from their stored state
+    when the page can load ``@jupyter-widgets/html-manager``; a static snapshot of each
+    (``widget_snapshot.add_widget_snapshots``) shows their initial view where it cannot.
     """
     import nbformat
     from nbconvert import HTMLExporter
 
+    from gcflnet_lib.widget_snapshot import add_widget_snapshots
+
     notebook = nbformat.read(executed, as_version=4)
+    add_widget_snapshots(notebook)  # widgets stay readable where the html-manager CDN cannot be reached
     exporter = HTMLExporter()
     if mathjax_url:
         exporter.mathjax_url = mathjax_url

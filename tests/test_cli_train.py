@@ -127,6 +127,26 @@ class TestEvaluate:
             assert scored[key] == report[key], key
 
 
+    def test_pad_mode_is_the_checkpoints_unless_given_and_is_recorded(self, learned, capsys):
+        from gcflnet_lib.data.dataset import load_split
+        from gcflnet_lib.engine.checkpoint import load_model_from_checkpoint
+        from gcflnet_lib.engine.evaluation import evaluate_model
+
+        out, base = learned["out"], learned["base"]
+        argv = ["evaluate", "--checkpoint", out / "final.pt", "--data", learned["root"], "--device", "cpu"]
+        assert run_cli(capsys, *argv, "--json", base / "zeros.json")[0] == 0
+        assert run_cli(capsys, *argv, "--json", base / "reflect.json", "--pad-mode", "reflect")[0] == 0
+        zeros, reflect = (json.loads((base / f"{n}.json").read_text()) for n in ("zeros", "reflect"))
+        assert (zeros["pad_mode"], reflect["pad_mode"]) == ("zeros", "reflect")
+        model, meta = load_model_from_checkpoint(out / "final.pt", "cpu")
+        samples = load_split(learned["root"], "Synthetic", "test")
+        expected = evaluate_model(model, samples, "cpu", meta["norm"]["mean"], meta["norm"]["std"], pad_mode="reflect")
+        assert reflect["metrics"]["miou"] == expected["miou"] and reflect["metrics"]["fa"] == expected["fa"]
+        with pytest.raises(SystemExit) as refused:
+            run_cli(capsys, *argv, "--pad-mode", "mirror")
+        assert refused.value.code == 2 and "--pad-mode: invalid choice: 'mirror'" in capsys.readouterr().err
+
+
 class TestPredict:
     def test_any_size_and_mode(self, learned, tmp_path, capsys):
         images = tmp_path / "in"

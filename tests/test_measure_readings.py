@@ -1,0 +1,100 @@
+"""scripts/measure_readings.py: the readings table, built only from run records, and where it is written."""
+
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPT = REPO / "scripts" / "measure_readings.py"
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("measure_readings", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def train_record(model="gcflnet", miou=0.6, fa=3e-5, minutes=10.0, **config):
+    return {"kind": "train", "command": f"gcflnet train --model {model}", "git_commit": "abc", "device": "cpu (test)",
+            "wall_time_s": minutes * 60, "epochs": 30,
+            "config": {"data_root": "d", "dataset": "NUAA-SIRST", "out_dir": "o", "model": model,
+                       "channels": [8, 16, 32, 64, 128], **config},
+            "final": {"miou": miou, "niou": miou + 0.01, "pd": 0.9, "fa": fa}}
+
+
+@pytest.fixture
+def results(tmp_path):
+    folder = tmp_path / "readings"
+    folder.mkdir()
+    (folder / "default.json").write_text(json.dumps(train_record()))
+    (folder / "msic_literal.json").write_text(json.dumps(train_record(miou=0.65, msic_reading="literal")))
+    (folder / "unet.json").write_text(json.dumps(train_record(model="unet", miou=0.55, minutes=5.0)))
+    (folder / "pad_reflect.json").write_text(json.dumps({"metrics": {"miou": 0.61, "niou": 0.62, "pd": 0.91, "fa": 2e-5}}))
+    return folder
+
+
+class TestTable:
+    def test_rows_follow_the_run_order_with_parameters_from_the_records_config(self, script, results):
+        rows = script.table_rows(results)
+        assert [r["reading"] for r in rows] == ["default", "msic_literal", "unet", "pad_reflect"]
+        default, literal, unet, reflect = rows
+        assert default["params"] == 1_429_288 and literal["params"] == 1_380_208 and unet["params"] == 519_788
+        assert literal["paper_reading_row"] == 1 and unet["minutes"] == 5.0
+        # The padding reading is the default run evaluated again: its parameters, no minutes of its own.
+        assert reflect["params"] == default["params"] and reflect["minutes"] is None and reflect["paper_reading_row"] == 7
+
+    def test_markdown_gives_the_difference_to_the_default(self, script, results):
+        text = script.markdown(script.table_rows(results), 30)
+        assert "| msic_literal | `--msic-reading literal` | 1,380,208 | 0.6500 |" in text and "| +0.0500 |" in text
+        assert "| pad_reflect |" in text and "--epochs 30" in text
+
+    def test_padding_without_the_default_run_is_left_out(self, script, results):
+        (results / "default.json").unlink()
+        assert "pad_reflect" not in [r["reading"] for r in script.table_rows(results)]
+
+
+class TestDocs:
+    def test_measured_cells_replace_only_the_last_column_of_their_rows(self, script, results, tmp_path):
+        page = tmp_path / "PAPER_READING.md"
+        shutil.copy(REPO / "docs" / "PAPER_READING.md", page)
+        before = page.read_text().split("\n")
+        script.fill_paper_reading(page, script.table_rows(results))
+        after = page.read_text().split("\n")
+        changed = [(b, a) for b, a in zip(before, after) if b != a]
+        assert [a.split(" | ")[0] for _, a in changed] == ["| 1", "| 2", "| 7", "| 9"]
+        for old, new in changed:
+            assert old.rsplit(" | ", 1)[0] == new.rsplit(" | ", 1)[0]  # every other cell as it was
+        row1 = next(a for _, a in changed if a.startswith("| 1 |"))
+        assert "`msic_literal`: mIoU 0.6500 (+0.0500)" in row1 and row1.endswith(" |")
+
+    def test_readme_block_is_replaced_between_the_markers(self, script, tmp_path):
+        readme = tmp_path / "README.md"
+        readme.write_text(f"a\n{script.BEGIN}\nold\n{script.END}\nb\n")
+        script.write_block(readme, "new")
+        assert readme.read_text() == f"a\n{script.BEGIN}\nnew\n{script.END}\nb\n"
+
+
+def test_an_unknown_reading_is_refused_naming_the_known_ones():
+    done = subprocess.run([sys.executable, str(SCRIPT), "--only", "msic_cross"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "--only: unknown reading msic_cross; known: default, msic_literal" in done.stderr
+
+
+def test_committed_table_is_what_the_script_writes(script):
+    """results/readings.json and the README block are generated from results/readings/*.json, never typed."""
+    records = REPO / "results" / "readings"
+    if not records.is_dir():
+        pytest.skip("no reading has been measured yet (results/readings/ is absent)")
+    rows = script.table_rows(records)
+    committed = json.loads((REPO / "results" / "readings.json").read_text())
+    assert committed["rows"] == json.loads(json.dumps(rows))
+    readme = (REPO / "README.md").read_text()
+    block = readme[readme.index(script.BEGIN) + len(script.BEGIN): readme.index(script.END)].strip()
+    assert block == script.markdown(rows, committed["epochs"])
