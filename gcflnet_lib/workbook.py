@@ -493,6 +493,33 @@ def model_card_metrics(name: str, results_dir: str | os.PathLike = REPO_ROOT / "
     return json.loads(path.read_text(encoding="utf-8"))["metrics"]
 
 
+def measured_readings(names: Sequence[str], results_file: str | os.PathLike = REPO_ROOT / "results" / "readings.json") -> str:
+    """The rows of ``results/readings.json`` (``scripts/measure_readings.py``) for the readings ``names``, as text.
+
+    One line per measured reading (mIoU, Pd, Fa and the difference in mIoU to the default reading), plus how
+    the table was made; a line saying so when the file or a reading is absent. Nothing here is typed in: the
+    lines are read from the records of the runs.
+    """
+    path = Path(results_file)
+    if not path.is_file():
+        return f"no measured readings yet ({path.name} is absent: python scripts/measure_readings.py)"
+    table = json.loads(path.read_text(encoding="utf-8"))
+    rows = {row["reading"]: row for row in table["rows"]}
+    base = rows.get("default")
+    lines = []
+    for name in names:
+        row = rows.get(name)
+        if row is None:
+            lines.append(f"{name:>15}: not measured yet")
+            continue
+        delta = "" if base is None or name == "default" else f" ({row['miou'] - base['miou']:+.4f} vs default)"
+        lines.append(f"{name:>15}: mIoU {row['miou']:.4f}{delta}, Pd {row['pd']:.4f}, Fa {row['fa'] * 1e6:.2f}e-6, "
+                     f"{row['params']:,} params")
+    lines.append(f"NUAA-SIRST test, seed {table['seed']}, one run each, CPU recipe cut to {table['epochs']} epochs "
+                 "(README, 'The paper's open readings, measured'): one seed each, so a small difference may be seed noise.")
+    return "\n".join(lines)
+
+
 def load_trained_model(checkpoint: str | os.PathLike, expected_model: str, device: str | torch.device = "cpu"):
     """Load a checkpoint written by the engine and refuse one made for another model variant.
 

@@ -11,7 +11,8 @@ reflect`` would learn bitwise the same weights as the default run; they are the 
     python scripts/measure_readings.py --only default msic_literal
     python scripts/measure_readings.py --table-only       # rebuild results/readings.json and the docs
 
-A reading whose record exists is not run again. Records go to ``results/readings/NAME.json``; the
+A reading whose record exists is not run again, one that another process is training is skipped (two
+queues can share the list, e.g. one with ``--only`` in reverse order), and an interrupted one resumes. Records go to ``results/readings/NAME.json``; the
 table (reading, switch, params, mIoU, nIoU, Pd, Fa, minutes) to ``results/readings.json``, the README
 block between ``<!-- readings:begin -->`` and ``<!-- readings:end -->`` and the "Measured effect"
 column of docs/PAPER_READING.md.
@@ -51,9 +52,22 @@ PAD_ROW = 7
 def train_command(name: str, args: argparse.Namespace) -> list[str]:
     flags, _ = READINGS[name]
     model = [] if "--model" in flags else ["--model", "gcflnet"]
+    resume = ["--resume"] if (ROOT / args.runs / name / "last.pt").exists() else []  # an interrupted run goes on
     return (["gcflnet", "train", "--preset", "cpu", "--epochs", str(args.epochs), "--eval-every", "0", *model, *flags,
              "--data", args.data, "--dataset", "NUAA-SIRST", "--seed", "0", "--device", "cpu", "--no-progress",
-             "--out", f"{args.runs}/{name}", "--record", f"{args.results}/{name}.json"])
+             "--out", f"{args.runs}/{name}", *resume, "--record", f"{args.results}/{name}.json"])
+
+
+def busy(run_dir: Path) -> bool:
+    """True when another process trains into ``run_dir`` now (a second queue may share the list)."""
+    from gcflnet_lib.engine.runlock import RunLock
+    from gcflnet_lib.errors import RunLockedError
+
+    try:
+        RunLock(run_dir).release()
+    except RunLockedError:
+        return True
+    return False
 
 
 def evaluate_command(name: str, args: argparse.Namespace) -> list[str]:
@@ -196,6 +210,8 @@ def main() -> int:
                 continue
             if name in EVALUATIONS:
                 run(evaluate_command(name, args))
+            elif busy(ROOT / args.runs / name):
+                print(f"{name}: another process is training it; skipped here", flush=True)
             else:
                 run(train_command(name, args))
     rows = table_rows(results)

@@ -38,7 +38,8 @@ CELLS = [
         'how EEM combines EFEU and CDC at every encoder level, on the image resized to that level',
         'what the edge maps of a (briefly) trained GCFLNet look like at each scale',
         "how to check a module's output by hand with forward hooks (`workbook.capture_outputs`)",
-    ], ['02', '03'], 'a small model trained for 20 steps on synthetic scenes'),
+    ], ['02', '03'], 'a small model trained for 20 steps on synthetic scenes',
+        open_rows="rows 6 (how EFEU and CDC are fused), 10 (EEM's input), 11 (where the edges enter) and 12 (EEM without GLFI)"),
     parameters(
         """
         SMOKE = "auto"          # "auto": fast on a CPU, full size on a GPU; True: a tiny model and a few steps so the notebook runs in seconds
@@ -208,7 +209,9 @@ CELLS = [
         At full resolution the fused edges concentrate on targets (ratio well above 1); deeper levels see coarser
         cells where targets and clutter blur together, which is exactly why EEM adds the resized image's gradients
         at every level instead of relying on the encoder to carry them down. The `"gate"` fusion is the alternative
-        reading: same inputs, a per-pixel choice between the two branches.
+        reading: same inputs, a per-pixel choice between the two branches. Which of the two trains better is measured,
+        not guessed: [docs/PAPER_READING.md](../docs/PAPER_READING.md), row 6, and the lines below (read from
+        `results/readings.json`, written by `scripts/measure_readings.py`).
         """
     ),
     code(
@@ -216,6 +219,7 @@ CELLS = [
         concat, gate = EEM(16, fusion="concat"), EEM(16, fusion="gate")
         count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
         print(f"EEM(16) parameters: concat fusion {count(concat)}, gate fusion {count(gate)}")
+        print(workbook.measured_readings(["default", "eem_gate"]))
         with torch.no_grad():
             assert gate.eval()(torch.randn(1, 16, 32, 32), torch.randn(1, 1, 64, 64)).shape == (1, 16, 32, 32)
 

@@ -19,13 +19,18 @@ CELLS = [
            different spatial dimensions. [...] By performing matrix multiplication on the outputs of these two pooling
            operations, GLFI generates context-aware attention weights"*, which multiply the local features.
 
-        The paper does not say which dimensions are pooled. `gcflnet_lib.nn.GLFI` offers two readings:
+        The paper does not say which dimensions are pooled, nor whether the weights can suppress a feature.
+        `gcflnet_lib.nn.GLFI` offers three readings:
 
         - `attention="outer"` (default): max over the width gives a column $r \in \mathbb R^{C\times H\times 1}$, mean over
           the height a row $c \in \mathbb R^{C\times 1\times W}$; their product is a full $H\times W$ map per channel,
           $A = \sigma(r\,c)$, a *spatial* attention in which each position sees its whole row and column;
+        - `attention="signed"`: the same product computed from the fused features standardised per channel (BatchNorm,
+          no ReLU), so that $r\,c$ can be negative and the weight can fall towards 0;
         - `attention="channel"`: global max and mean pooling give $C$-vectors; their outer product, softmax over the last
           axis, is a $C\times C$ map that mixes channels (a *channel* attention, like a tiny self-attention).
+
+        `glfi_fc=True` adds the fully connected layer the paper names, on the pooled profiles' channels.
 
         This notebook measures the receptive fields, draws the pooled attention, and compares the two readings.
         """
@@ -33,8 +38,9 @@ CELLS = [
     about("05", [
         'receptive fields of dense and dilated convolutions, measured with autograd',
         "GLFI's attention from max and mean pooling along rows and columns, drawn and checked by hand",
-        'the two readings of the attention (outer, channel) and what each does to target contrast',
-    ], ['04'], 'synthetic scenes'),
+        'the readings of the attention (outer, signed, channel): which can suppress a feature, and what each does to target contrast',
+    ], ['04'], 'synthetic scenes',
+        open_rows="rows 3 (can the attention suppress?), 4 (the fully connected layers), 5 (the shape of the attention) and 11 (where EEM's edges enter)"),
     parameters(
         """
         SMOKE = "auto"          # "auto": fast on a CPU, full size on a GPU; True: few small images so the notebook runs in seconds
@@ -241,11 +247,58 @@ CELLS = [
     ),
     md(
         r"""
-        **Which reading?** Both cost no parameters beyond GLFI's convolutions. The *outer* reading produces what the
-        paper's words describe, "the importance of features at different spatial locations": a per-position weight,
-        and it keeps max-pooled small-target evidence in the spatial layout. The *channel* reading can only re-mix
-        whole channels, so it cannot single out one location; it is offered for comparison and ablation
-        (`build_model("gcflnet", attention="channel")`). The workbook's default is `"outer"`.
+        ## Can the attention suppress? `outer` and `signed` side by side
+
+        The rectified features above are $\ge 0$, so $r\,c \ge 0$ and $\sigma(r\,c) \ge 0.5$ everywhere: the `outer`
+        attention can halve a feature, never silence it. The `signed` reading (`GLFI(attention="signed")`) first
+        standardises the fused features per channel with a BatchNorm that has no ReLU after it, then pools and
+        multiplies as before. A position below its channel's mean becomes negative, so a row profile can be positive
+        where a column mean is negative: the logit is negative there and the weight falls towards 0. Same image,
+        same features, both maps on the same colour scale (the BatchNorm in training mode, at its initial scale 1
+        and shift 0, checked against the standardisation by hand):
+        """
+    ),
+    code(
+        """
+        module = GLFI(4, attention="signed").train()  # BatchNorm in training mode: statistics of this batch of one
+        with torch.no_grad():
+            normalised = module.attention_norm(features)
+        variance = features.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+        by_hand_normalised = (features - features.mean(dim=(0, 2, 3), keepdim=True)) / torch.sqrt(variance + module.attention_norm.eps)
+        signed_by_hand_diff = float((normalised - by_hand_normalised).abs().max())
+        signed_attention = outer_attention(normalised)
+        below_half = {"outer": float((attention < 0.5).float().mean()), "signed": float((signed_attention < 0.5).float().mean())}
+        print(f"outer: values in [{float(attention.min()):.3f}, {float(attention.max()):.3f}], below 0.5 at {below_half['outer']:.1%} of positions")
+        print(f"signed: values in [{float(signed_attention.min()):.3f}, {float(signed_attention.max()):.3f}], "
+              f"below 0.5 at {below_half['signed']:.1%} of positions")
+        print(f"BatchNorm vs standardisation by hand: {signed_by_hand_diff:.1e}")
+
+        shown_channels = [2, 3]  # convergence, local contrast
+        fig, axes = plt.subplots(len(shown_channels), 2, figsize=(8, 3.6 * len(shown_channels)), layout="constrained")
+        for row, c in enumerate(shown_channels):
+            for column, (name, maps) in enumerate((("outer", attention), ("signed", signed_attention))):
+                shown = axes[row, column].imshow(maps[0, c], cmap="magma", vmin=0, vmax=1)
+                fig.colorbar(shown, ax=axes[row, column], fraction=0.046, pad=0.02, label="attention weight")
+                axes[row, column].contour(sample.mask, levels=[0.5], colors="cyan", linewidths=0.6)
+                axes[row, column].set_title(f"{NAMES[c]}: {name}", fontsize=9)
+                axes[row, column].set_axis_off()
+        """
+    ),
+    md(
+        r"""
+        **Which reading?** The *outer* reading produces what the paper's words describe, "the importance of features at
+        different spatial locations": a per-position weight, keeping max-pooled small-target evidence in the spatial
+        layout, but one that cannot suppress clutter. The *signed* reading keeps that shape and can suppress, for one
+        BatchNorm per GLFI. The *channel* reading can only re-mix whole channels, so it cannot single out one location.
+        Which trains better is measured, not argued: the lines below are read from `results/readings.json`
+        (`scripts/measure_readings.py`; the table is in the README and in
+        [docs/PAPER_READING.md](../docs/PAPER_READING.md), rows 3 to 5). The workbook's default stays `"outer"`, the
+        reading every released checkpoint was trained with.
+        """
+    ),
+    code(
+        """
+        print(workbook.measured_readings(["default", "glfi_signed", "glfi_fc", "glfi_signed_fc", "glfi_channel"]))
         """
     ),
     code(
@@ -253,7 +306,9 @@ CELLS = [
         dense_side, dilated_side = side(fields["dense 3x3"]), side(fields["dilation 3"])
         assert (dense_side, side(fields["dilation 2"]), dilated_side) == (3, 5, 7)
         assert coverage(fields["dilation 2, twice"]) < 1.0 == coverage(fields["dense, then dilation 2"])
-        assert 0.0 <= float(attention.min()) and float(attention.max()) <= 1.0
+        assert 0.5 <= float(attention.min()) and float(attention.max()) <= 1.0  # rectified features: never below 0.5
+        assert below_half["outer"] == 0.0 < below_half["signed"] and float(signed_attention.min()) < 0.5
+        assert signed_by_hand_diff < 1e-4
         assert parameters["outer"] == parameters["channel"]
 
         workbook.record_results("05_glfi_pooling_attention", {
@@ -263,6 +318,8 @@ CELLS = [
             "coverage_with_dense": coverage(fields["dense, then dilation 2"]),
             "attention_min": float(attention.min()),
             "attention_max": float(attention.max()),
+            "signed_attention_min": float(signed_attention.min()),
+            "signed_below_half_fraction": below_half["signed"],
             "rank_of_attention_logits": max(ranks),
             "outer_by_hand_max_abs_diff": by_hand_diff,
             "target_contrast": contrast,
@@ -272,8 +329,9 @@ CELLS = [
     ),
     ending("05", """
         GLFI widens the receptive field with dilated branches next to a dense one, and re-weights the features with
-        an attention built from two poolings: the outer reading is a rank-one spatial map in $[0.5, 1)$, the channel
-        reading mixes channels. Both keep every feature, re-weighting it by at most a factor two (outer).
+        an attention built from two poolings: the outer reading is a rank-one spatial map in $[0.5, 1)$ that keeps
+        every feature, the signed reading the same map from standardised features, which can suppress, and the
+        channel reading mixes channels.
         """, [
         'Add a dilation-3 branch to `fields` (as the dilation-2 one is built) and measure its receptive field: how does coverage change?',
         'Feed `outer_attention` a feature map that is zero everywhere: what attention do you get, and why is it 0.5?',

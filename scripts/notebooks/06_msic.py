@@ -15,8 +15,9 @@ CELLS = [
         compensation is implemented through attention-based feature modulation rather than direct concatenation or
         residual addition."*
 
-        Reading taken by `gcflnet_lib.nn.MSIC` (the attention maps are *computed* where the paper says, and each
-        *modulates the other level*, which is what makes it a compensation). With low-level features $L$
+        The paper does not say which features each attention re-weights. The default reading of `gcflnet_lib.nn.MSIC`,
+        `msic_reading="crossed"`: the attention maps are *computed* where the paper says, and each *modulates the other
+        level*, which is what makes it a compensation (the other reading, `"literal"`, is compared below). With low-level features $L$
         ($C$ channels, $H\times W$) and high-level features $H$ (coarser, more channels):
 
         $$
@@ -41,7 +42,9 @@ CELLS = [
         'how MSIC replaces the U-Net skip: spatial attention from the high level, channel attention from the low level',
         'the attention maps of a (briefly) trained model at every skip, with their ranges',
         'how much MSIC changes the skip features compared with plain concatenation',
-    ], ['04', '05'], 'a small model trained for 20 steps on synthetic scenes'),
+        'the literal reading beside the crossed one: the same attention maps, applied to the other level',
+    ], ['04', '05'], 'a small model trained for 20 steps on synthetic scenes',
+        open_rows="rows 1 (which features each attention reads and re-weights) and 2 (how the two maps are joined)"),
     parameters(
         """
         SMOKE = "auto"          # "auto": fast on a CPU, full size on a GPU; True: a tiny model and a few steps so the notebook runs in seconds
@@ -184,6 +187,59 @@ CELLS = [
     ),
     md(
         r"""
+        ## The literal reading, side by side
+
+        Read literally, the sentence applies each attention to the level it is computed from:
+        $\tilde H' = \tilde H \odot S$ and $L' = L \odot A$, joined by a gate $g = \sigma(W_g * [L', \tilde H'])$,
+        $g \odot L' + (1-g) \odot \tilde H'$, not by concatenation (`msic_reading="literal"`). Both readings compute
+        the *same* maps $S$ (from $\tilde H$) and $A$ (from $L$); they differ in which stream each map re-weights and in
+        how the streams are joined. Below, an MSIC of the literal reading is given this model's projection and
+        attention weights (its gate and fusion are new) and run on the same skip inputs: its maps equal the crossed
+        module's, and the four re-weighted streams are drawn on one colour scale.
+        """
+    ),
+    code(
+        """
+        literal = MSIC(low.shape[1], high.shape[1], reading="literal").to(ctx.device).eval()
+        shared = {k: v for k, v in msic.state_dict().items() if k.split(".")[0] in ("high_proj", "spatial", "channel")}
+        missing, unexpected = literal.load_state_dict(shared, strict=False)
+        assert not unexpected and all(k.split(".")[0] in ("gate", "fuse") for k in missing)
+        with torch.no_grad(), workbook.capture_outputs({"spatial": literal.spatial, "channel": literal.channel}) as literal_seen:
+            literal(low, high)
+        same_maps = bool(torch.allclose(literal_seen["spatial"], spatial, atol=1e-6) and torch.allclose(literal_seen["channel"], channel, atol=1e-6))
+        print(f"literal reading: same S and A as the crossed module: {same_maps}")
+
+        streams = {"crossed: L x S": low * spatial, "crossed: H~ x A": high_up * channel,
+                   "literal: H~ x S": high_up * spatial, "literal: L x A": low * channel}
+        target = mask_like(sample.mask, low)
+        near, far = ndimage.binary_dilation(target, iterations=1), ~ndimage.binary_dilation(target, iterations=3)
+        fig, axes = plt.subplots(1, 4, figsize=(13, 3.4), layout="constrained")
+        vmax = max(float(t[0].abs().mean(0).max()) for t in streams.values())
+        stream_ratios = {}
+        for ax, (title, tensor) in zip(axes, streams.items()):
+            e = tensor[0].abs().mean(0).cpu().numpy()
+            stream_ratios[title] = float(e[near].mean() / max(e[far].mean(), 1e-12))
+            shown = ax.imshow(e, cmap="magma", vmin=0, vmax=vmax)
+            fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02, label="mean |activation|")
+            ax.contour(target, levels=[0.5], colors="cyan", linewidths=0.6)
+            ax.set_title(f"{title}\ntarget/background {stream_ratios[title]:.2f}", fontsize=8)
+            ax.set_axis_off()
+        count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
+        print(f"parameters of this skip: crossed {count(msic)}, literal {count(literal)}")
+        print(workbook.measured_readings(["default", "msic_literal"]))
+        """
+    ),
+    md(
+        r"""
+        In the crossed reading the fine encoder features are masked by where the decoder thinks the target is; in the
+        literal one the decoder's own features are, and the encoder features are only re-weighted per channel. Which
+        one trains better is measured, not argued: the lines above come from `results/readings.json`
+        (`scripts/measure_readings.py`), also in [docs/PAPER_READING.md](../docs/PAPER_READING.md), row 1. The
+        workbook keeps `"crossed"` as its default, the reading every released checkpoint was trained with.
+        """
+    ),
+    md(
+        r"""
         ## What compensation changes
 
         Over all test images that hold a target, per skip: how much the spatial map changes the encoder features,
@@ -250,6 +306,7 @@ CELLS = [
         skip_change = float(np.mean([row["change"] for row in per_skip]))
         assert 0.0 <= spatial_min <= spatial_max <= 1.0 and 0.0 <= channel_min <= channel_max <= 1.0
         assert skip_change > 0.0
+        assert same_maps  # the readings differ in where the maps are applied, not in the maps
 
         workbook.record_results("06_msic", {
             "skip_change_relative": skip_change,
@@ -259,6 +316,7 @@ CELLS = [
             "channel_attention_max": channel_max,
             "per_skip": per_skip,
             "by_hand_max_abs_diff": by_hand_diff,
+            "literal_stream_target_ratios": stream_ratios,
             "checkpoint": bool(CHECKPOINT),
             "train_steps": len(fit.losses),
         }, RESULTS_DIR)

@@ -78,14 +78,19 @@ def top(number: str) -> dict:
     return md(nav(number))
 
 
-def about(number: str, learn: list[str], builds_on: list[str], cpu_path: str, gpu: str = "not measured") -> dict:
-    """What you will learn, what it builds on (links), and the measured run times."""
+def about(number: str, learn: list[str], builds_on: list[str], cpu_path: str, gpu: str = "not measured",
+          open_rows: str = "") -> dict:
+    """What you will learn, what it builds on (links), the measured run times, and (``open_rows``) the rows of
+    docs/PAPER_READING.md that list what the paper leaves open about this notebook's module."""
     learned = "\n".join(f"- {item}" for item in learn)
     before = ", ".join(link(n) for n in builds_on) if builds_on else "nothing: start here"
     seconds = CPU_SECONDS.get(number, "not measured yet")
     text = (f"**What you will learn**\n\n{learned}\n\n**Builds on:** {before}.\n\n"
             f"**Run time** (all cells, defaults): CPU, {cpu_path}: {seconds}, measured on {MACHINE}; "
             f"GPU (full size): {gpu}.")
+    if open_rows:
+        text += (f"\n\n**What the paper leaves open here:** [docs/PAPER_READING.md](../docs/PAPER_READING.md), "
+                 f"{open_rows}: the paper's words, what the code does, the switch, and the measured effect.")
     return {"cell_type": "markdown", "source": text, "tags": []}
 
 
