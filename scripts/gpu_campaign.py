@@ -68,6 +68,7 @@ class Run:
     priority: int
     model: str
     seed: int
+    flags: tuple[str, ...] = ()  # extra ``gcflnet train`` flags: a reading of the paper (docs/PAPER_READING.md)
     step_s: float = 0.0  # seconds per training step alone (probe)
     status: str = "planned"  # planned, running, finished, failed, stopped, skipped
     epochs_done: int = 0
@@ -80,7 +81,7 @@ class Run:
     proc: Any = field(default=None, repr=False)
 
     def summary(self) -> dict[str, Any]:
-        keys = ("name", "priority", "model", "seed", "step_s", "status", "epochs_done", "returncode", "note")
+        keys = ("name", "priority", "model", "seed", "flags", "step_s", "status", "epochs_done", "returncode", "note")
         out = {key: getattr(self, key) for key in keys}
         if self.started_at is not None and self.ended_at is not None:
             out["wall_s"] = round(self.ended_at - self.started_at, 2)
@@ -320,7 +321,7 @@ class Campaign:
                    "--record", str(self.results / f"{run.name}.json")]
         if self.channels():
             command += ["--channels", DRY_CHANNELS]
-        return command
+        return command + list(run.flags)
 
     def child_env(self) -> dict[str, str]:
         env = dict(os.environ)

@@ -249,3 +249,40 @@ def _drive_notebook(page, url: str) -> None:
 
     errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']:has-text('Error')")
     assert errors.count() == 0, errors.first.inner_text()
+
+
+def test_exported_page_shows_the_widget_snapshot_offline_and_hides_it_once_a_widget_renders(browser, tmp_path):
+    """A page from ``workbook.export_html`` with no network: the html-manager cannot load, so the snapshot of
+    the ThresholdExplorer is what the reader sees; where a rendered widget (``lm-Widget``) appears in the output
+    before it, the page's style rule hides the snapshot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from gcflnet_lib import workbook
+    from gcflnet_lib.widget_snapshot import SNAPSHOT_CLASS
+    from tests.test_widget_snapshot import executed_notebook
+    from tests.test_widgets import _maps
+    from gcflnet_lib.viz import ThresholdExplorer
+
+    probs, masks = _maps()
+    path = tmp_path / "page.ipynb"
+    nbformat.write(executed_notebook(ThresholdExplorer(probs, masks, threshold=0.65).widget), path)
+    page_path = workbook.export_html(path, tmp_path / "page.html", None)
+    context = browser.new_context(offline=True)
+    try:
+        page = context.new_page()
+        page.goto(page_path.as_uri())
+        snapshot = page.locator(f".{SNAPSHOT_CLASS}")
+        snapshot.wait_for(state="visible", timeout=30_000)
+        assert "0.65" in snapshot.inner_text() and snapshot.locator("img").count() == 1
+        assert snapshot.locator("img").evaluate("img => img.naturalWidth") > 0  # the stored PNG decodes
+        # What the html-manager does online: a rendered widget inside the output before the snapshot.
+        page.evaluate("""() => {
+            const view = document.querySelector('script[type="application/vnd.jupyter.widget-view+json"]');
+            const rendered = document.createElement('div');
+            rendered.className = 'lm-Widget';
+            view.parentElement.appendChild(rendered);
+        }""")
+        snapshot.wait_for(state="hidden", timeout=10_000)
+    finally:
+        context.close()
