@@ -11,13 +11,14 @@ What it does, in order:
    projected time and the total.
 2. **Runs**, as separate ``gcflnet train`` processes sharing the one GPU, started in priority order:
    (1) GCFLNet seed 0, (2) U-Net seed 0, (3) GCFLNet seeds 1 and 2, (4) the six partial ablation
-   variants seed 0. All use the paper's batch 16, the same epochs and schedule, bf16 and channels_last.
+   variants seed 0, (5) the U-Net widened to GCFLNet's size (``unet_wide``) and every reading of the paper
+   that beat both default seeds in the CPU measurement (``results/readings.json``). All use the paper's batch 16, the same epochs and schedule, bf16 and channels_last.
    A scheduler keeps the planned work inside ``--budget``: it starts the next run only when the
    projected finish (measured progress of the running ones) leaves room for it, and stops the lowest
    priority run when the projection overshoots.
 3. **Release.** As soon as GCFLNet seed 0 (and U-Net seed 0) finish, their weights are rounded to fp16,
    scored again on the test split in that form, and written as ``<model>-nuaa-sirst.pt``.
-4. **Bench** (priority 5): ``gcflnet bench --device cuda`` if the budget leaves time for it.
+4. **Bench** (last): ``gcflnet bench --device cuda`` if the budget leaves time for it.
 
 Everything lands in ``--out`` (the device's ``$OUT``) as it finishes, in at most 8 files under 16 MB:
 ``campaign_results.tar.gz`` (run records ``results/*.json``, each run's history, config, metrics and log,
@@ -54,6 +55,7 @@ DRY_CHANNELS = "4,8,16,32"
 DRY_CROP = 64
 DRY_TRAIN_IMAGES, DRY_TEST_IMAGES = 16, 8
 MAX_FILE_BYTES = 16 * 2**20
+READINGS_FILE = ROOT / "results" / "readings.json"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -88,7 +90,18 @@ class Run:
         return out
 
 
-def plan_runs(skip: tuple[str, ...] = ()) -> list[Run]:
+def reading_runs(readings_file: Path = READINGS_FILE) -> list[Run]:
+    """Priority 5: the size-matched U-Net, then every reading of the paper that beat both default seeds in the
+    CPU measurement (``results/readings.json``, ``scripts/measure_readings.py``), at full width and length."""
+    runs = [Run("gpu_nuaa_unet_wide_s0", 5, "unet_wide", 0)]
+    if readings_file.is_file():
+        for row in json.loads(readings_file.read_text())["rows"]:
+            if row.get("beats_default_seeds"):
+                runs.append(Run(f"gpu_nuaa_gcflnet_{row['reading']}_s0", 5, row["model"], 0, tuple(row["flags"])))
+    return runs
+
+
+def plan_runs(skip: tuple[str, ...] = (), readings_file: Path = READINGS_FILE) -> list[Run]:
     """The issue's priority order; runs of equal priority start in list order; ``skip`` names runs done earlier.
 
     Raises:
@@ -97,6 +110,7 @@ def plan_runs(skip: tuple[str, ...] = ()) -> list[Run]:
     runs = [Run("gpu_nuaa_gcflnet_s0", 1, "gcflnet", 0), Run("gpu_nuaa_unet_s0", 2, "unet", 0)]
     runs += [Run(f"gpu_nuaa_gcflnet_s{seed}", 3, "gcflnet", seed) for seed in (1, 2)]
     runs += [Run(f"gpu_nuaa_{variant}_s0", 4, variant, 0) for variant in ABLATIONS]
+    runs += reading_runs(readings_file)
     unknown = sorted(set(skip) - {run.name for run in runs})
     if unknown:
         raise SystemExit(f"gpu_campaign: error: --skip {' '.join(unknown)}: not a planned run; planned: "

@@ -29,18 +29,33 @@ campaign = _campaign_module()
 
 
 class TestPlan:
-    def test_priority_order_is_the_issues(self):
-        runs = campaign.plan_runs()
+    def test_priority_order_is_the_issues(self, tmp_path):
+        runs = campaign.plan_runs(readings_file=tmp_path / "absent.json")
         assert [(r.model, r.seed, r.priority) for r in runs[:4]] == [
             ("gcflnet", 0, 1), ("unet", 0, 2), ("gcflnet", 1, 3), ("gcflnet", 2, 3)]
-        assert {r.model for r in runs[4:]} == set(campaign.ABLATIONS) and {r.priority for r in runs[4:]} == {4}
+        assert {r.model for r in runs[4:10]} == set(campaign.ABLATIONS) and {r.priority for r in runs[4:10]} == {4}
+        assert [(r.name, r.priority) for r in runs[10:]] == [("gpu_nuaa_unet_wide_s0", 5)]
         assert [r.priority for r in runs] == sorted(r.priority for r in runs)
-        assert len({r.name for r in runs}) == len(runs) == 10
+        assert len({r.name for r in runs}) == len(runs) == 11
+
+    def test_readings_that_beat_both_default_seeds_join_with_their_flags(self, tmp_path):
+        rows = [{"reading": "glfi_signed", "model": "gcflnet", "flags": ["--glfi-attention", "signed"], "beats_default_seeds": True},
+                {"reading": "eem_gate", "model": "gcflnet", "flags": ["--eem-fusion", "gate"], "beats_default_seeds": False},
+                {"reading": "unet", "model": "unet", "flags": ["--model", "unet"], "beats_default_seeds": None}]
+        (tmp_path / "readings.json").write_text(json.dumps({"rows": rows}))
+        extra = campaign.plan_runs(readings_file=tmp_path / "readings.json")[11:]
+        assert [(r.name, r.model, r.flags, r.priority) for r in extra] == [
+            ("gpu_nuaa_gcflnet_glfi_signed_s0", "gcflnet", ("--glfi-attention", "signed"), 5)]
+        args = campaign.parse_args(["--dry-run", "--out", str(tmp_path / "out"), "--work", str(tmp_path / "work")])
+        planner = campaign.Campaign(args)
+        planner.data = tmp_path / "data"
+        assert planner.train_command(extra[0])[-2:] == ["--glfi-attention", "signed"]
 
 
     def test_runs_finished_earlier_can_be_skipped_and_unknown_names_are_refused(self):
         runs = campaign.plan_runs(("gpu_nuaa_gcflnet_s0", "gpu_nuaa_unet_s0"))
-        assert [r.name for r in runs[:2]] == ["gpu_nuaa_gcflnet_s1", "gpu_nuaa_gcflnet_s2"] and len(runs) == 8
+        assert [r.name for r in runs[:2]] == ["gpu_nuaa_gcflnet_s1", "gpu_nuaa_gcflnet_s2"]
+        assert len(runs) == len(campaign.plan_runs()) - 2
         with pytest.raises(SystemExit, match="gpu_nuaa_gcflnet_s9: not a planned run"):
             campaign.plan_runs(("gpu_nuaa_gcflnet_s9",))
 

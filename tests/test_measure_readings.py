@@ -34,7 +34,7 @@ def results(tmp_path):
     folder = tmp_path / "readings"
     folder.mkdir()
     (folder / "default.json").write_text(json.dumps(train_record()))
-    (folder / "msic_literal.json").write_text(json.dumps(train_record(miou=0.65, msic_reading="literal")))
+    (folder / "msic_literal.json").write_text(json.dumps(train_record(miou=0.65, fa=2e-5, msic_reading="literal")))
     (folder / "unet.json").write_text(json.dumps(train_record(model="unet", miou=0.55, minutes=5.0)))
     (folder / "pad_reflect.json").write_text(json.dumps({"metrics": {"miou": 0.61, "niou": 0.62, "pd": 0.91, "fa": 2e-5}}))
     return folder
@@ -54,6 +54,16 @@ class TestTable:
         text = script.markdown(script.table_rows(results), 30)
         assert "| msic_literal | `--msic-reading literal` | 1,380,208 | 0.6500 |" in text and "| +0.0500 |" in text
         assert "| pad_reflect |" in text and "--epochs 30" in text
+
+    def test_a_reading_wins_only_above_every_default_seed_in_miou_and_below_in_fa(self, script, results):
+        (results / "default_seed1.json").write_text(json.dumps(train_record(miou=0.64, fa=1e-5)))
+        rows = {r["reading"]: r for r in script.table_rows(results)}
+        assert rows["default_seed1"]["seed"] == 1 and rows["default_seed1"]["beats_default_seeds"] is None
+        assert rows["msic_literal"]["beats_default_seeds"] is False  # 0.65 > 0.64, but Fa 2e-5 > 1e-5
+        assert rows["unet"]["beats_default_seeds"] is None and rows["pad_reflect"]["beats_default_seeds"] is None
+        (results / "default_seed1.json").write_text(json.dumps(train_record(miou=0.64, fa=4e-5)))
+        rows = {r["reading"]: r for r in script.table_rows(results)}
+        assert rows["msic_literal"]["beats_default_seeds"] is True and rows["msic_literal"]["flags"] == ["--msic-reading", "literal"]
 
     def test_padding_without_the_default_run_is_left_out(self, script, results):
         (results / "default.json").unlink()
@@ -84,7 +94,7 @@ class TestDocs:
 def test_an_unknown_reading_is_refused_naming_the_known_ones():
     done = subprocess.run([sys.executable, str(SCRIPT), "--only", "msic_cross"], capture_output=True, text=True)
     assert done.returncode == 2
-    assert "--only: unknown reading msic_cross; known: default, msic_literal" in done.stderr
+    assert "--only: unknown reading msic_cross; known: default, default_seed1, msic_literal" in done.stderr
 
 
 def test_committed_table_is_what_the_script_writes(script):
