@@ -49,6 +49,9 @@ SEEDS = {"default_seed1": 1}  # every other reading trains with seed 0
 # name -> padding mode the default run is evaluated with
 EVALUATIONS: dict[str, str] = {"pad_reflect": "reflect", "pad_replicate": "replicate"}
 PAD_ROW = 7
+# Released checkpoints (four independent trainings) evaluated again with reflection padding, beside their
+# model-card evaluation with zeros (results/eval_cpu_NAME.json): a paired comparison, the same weights.
+RELEASED = ("gcflnet-cpu-nuaa-sirst", "unet-cpu-nuaa-sirst", "gcflnet-nuaa-sirst", "unet-nuaa-sirst")
 
 
 def train_command(name: str, args: argparse.Namespace) -> list[str]:
@@ -70,6 +73,37 @@ def busy(run_dir: Path) -> bool:
     except RunLockedError:
         return True
     return False
+
+
+def released_command(name: str, args: argparse.Namespace) -> list[str]:
+    return ["gcflnet", "evaluate", "--checkpoint", name, "--data", args.data, "--device", "cpu", "--pad-mode", "reflect",
+            "--json", f"{args.results}/released_{name}_reflect.json"]
+
+
+def released_padding_rows(results: Path) -> list[dict]:
+    """One row per released checkpoint evaluated with both paddings (zeros: its model card's evaluation)."""
+    rows = []
+    for name in RELEASED:
+        reflect_path, zeros_path = results / f"released_{name}_reflect.json", ROOT / "results" / f"eval_cpu_{name}.json"
+        if not (reflect_path.exists() and zeros_path.exists()):
+            continue
+        zeros, reflect = (json.loads(p.read_text())["metrics"] for p in (zeros_path, reflect_path))
+        rows.append({"checkpoint": name, **{f"{key}_{mode}": m[key] for mode, m in (("zeros", zeros), ("reflect", reflect))
+                                            for key in ("miou", "niou", "pd", "fa")},
+                     "records": [f"results/{zeros_path.name}", f"results/readings/{reflect_path.name}"]})
+    return rows
+
+
+def released_markdown(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    lines = ["", "", "Padding on the released checkpoints (the same weights evaluated twice, `gcflnet evaluate --pad-mode`):", "",
+             "| checkpoint | mIoU zeros | mIoU reflect | Pd zeros | Pd reflect | Fa zeros (x1e-6) | Fa reflect (x1e-6) |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['checkpoint']} | {r['miou_zeros']:.4f} | {r['miou_reflect']:.4f} | {r['pd_zeros']:.4f} | "
+                     f"{r['pd_reflect']:.4f} | {r['fa_zeros'] * 1e6:.2f} | {r['fa_reflect'] * 1e6:.2f} |")
+    return "\n".join(lines)
 
 
 def evaluate_command(name: str, args: argparse.Namespace) -> list[str]:
@@ -198,8 +232,12 @@ def measured_cells(rows: list[dict]) -> dict[int, str]:
     return {row: "; ".join(parts) + " (one seed, short recipe: see the README's readings table)" for row, parts in cells.items()}
 
 
-def fill_paper_reading(path: Path, rows: list[dict]) -> None:
+def fill_paper_reading(path: Path, rows: list[dict], padding: list[dict] | None = None) -> None:
     cells = measured_cells(rows)
+    if padding and PAD_ROW in cells:
+        pairs = ", ".join(f"{r['checkpoint']} {r['miou_zeros']:.4f} -> {r['miou_reflect']:.4f} (Fa {r['fa_zeros'] * 1e6:.2f} -> "
+                          f"{r['fa_reflect'] * 1e6:.2f}e-6)" for r in padding)
+        cells[PAD_ROW] += f"; released checkpoints, mIoU zeros -> reflect: {pairs}"
     if "msic_literal" in {r["reading"] for r in rows}:
         cells.setdefault(2, "measured with row 1 (`msic_literal` changes both)")
     lines = path.read_text().split("\n")
@@ -219,10 +257,11 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=30, help="epochs of the short recipe (default 30)")
     parser.add_argument("--runs", default="runs/readings", help="run folders (default runs/readings)")
     parser.add_argument("--results", default="results/readings", help="records (default results/readings)")
-    parser.add_argument("--only", nargs="+", default=None, metavar="NAME", help=f"run only these: {', '.join([*READINGS, *EVALUATIONS])}")
+    parser.add_argument("--only", nargs="+", default=None, metavar="NAME",
+                        help=f"run only these: {', '.join([*READINGS, *EVALUATIONS])}, released (the four released checkpoints with reflection padding)")
     parser.add_argument("--table-only", action="store_true", help="run nothing; rebuild the table and the docs")
     args = parser.parse_args()
-    known = [*READINGS, *EVALUATIONS]
+    known = [*READINGS, *EVALUATIONS, "released"]
     unknown = [n for n in args.only or [] if n not in known]
     if unknown:
         parser.error(f"--only: unknown reading {', '.join(unknown)}; known: {', '.join(known)}")
@@ -230,6 +269,11 @@ def main() -> int:
     results.mkdir(parents=True, exist_ok=True)
     if not args.table_only:
         for name in args.only or known:
+            if name == "released":
+                for checkpoint in RELEASED:
+                    if not (results / f"released_{checkpoint}_reflect.json").exists():
+                        run(released_command(checkpoint, args))
+                continue
             if (results / f"{name}.json").exists():
                 continue
             if name in EVALUATIONS:
@@ -240,10 +284,12 @@ def main() -> int:
                 run(train_command(name, args))
     rows = table_rows(results)
     epochs = next((json.loads((results / "default.json").read_text())["epochs"] for _ in [0] if (results / "default.json").exists()), args.epochs)
-    (ROOT / "results" / "readings.json").write_text(json.dumps({"epochs": epochs, "dataset": "NUAA-SIRST", "seed": 0, "rows": rows}, indent=2) + "\n")
-    block = markdown(rows, epochs)
+    padding = released_padding_rows(results)
+    (ROOT / "results" / "readings.json").write_text(json.dumps(
+        {"epochs": epochs, "dataset": "NUAA-SIRST", "seed": 0, "rows": rows, "padding_on_released": padding}, indent=2) + "\n")
+    block = markdown(rows, epochs) + released_markdown(padding)
     write_block(ROOT / "README.md", block)
-    fill_paper_reading(ROOT / "docs" / "PAPER_READING.md", rows)
+    fill_paper_reading(ROOT / "docs" / "PAPER_READING.md", rows, padding)
     print(block)
     return 0
 

@@ -107,4 +107,6 @@ def test_committed_table_is_what_the_script_writes(script):
     assert committed["rows"] == json.loads(json.dumps(rows))
     readme = (REPO / "README.md").read_text()
     block = readme[readme.index(script.BEGIN) + len(script.BEGIN): readme.index(script.END)].strip()
-    assert block == script.markdown(rows, committed["epochs"])
+    padding = script.released_padding_rows(records)
+    assert committed["padding_on_released"] == json.loads(json.dumps(padding))
+    assert block == script.markdown(rows, committed["epochs"]) + script.released_markdown(padding)

@@ -11,7 +11,6 @@ import ast
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nbformat
@@ -21,13 +20,8 @@ REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = REPO / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
 ALWAYS_PARAMETERS = ("SMOKE", "DEVICE", "SEED", "RESULTS_DIR")
-SMOKE_SECONDS = 60  # per notebook without a released model
-# With the full-width release (widths 16..256) 00, 07, 09 and 10 score it on 6-24 real images: 37-57 s each were
-# measured with one thread on a loaded 2-core machine; the CPU release (8..128) is about 4x cheaper.
-RELEASE_SECONDS = 150
-# 08 on its default CPU path scores a released checkpoint on the whole NUAA-SIRST test split (214 images): a minute
-# or two with the full-width release on one thread of a quiet 2-core machine.
-REAL_SPLIT_SECONDS = 420  # measured 277 s for 08 with the full-width release on a loaded machine
+# Run times are not asserted here (timing goals live in benchmarks): `scripts/run_workbook.py` prints each
+# notebook's time, and the notebooks' headers give the times measured on the CPU (scripts/notebooks/_cells.py).
 # Notebooks whose DATA_DIR and CHECKPOINT default to "auto" (released model on real data on a CPU).
 AUTO_NOTEBOOKS = ("00", "07", "08", "09", "10")
 
@@ -245,7 +239,7 @@ def model_card_check(r, prefix):
     card = workbook.model_card_metrics(r["checkpoint_name"])
     assert card is not None, f"results/eval_cpu_{r['checkpoint_name']}.json, the model card's record, is missing"
     assert r["n_images"] == card["n_images"] == 214
-    for key in ("pd", "fa", "miou"):
+    for key in ("pd", "fa", "miou", "niou", "auc"):
         assert r[key] == card[key], (prefix, key, r[key], card[key])
     return True
 
@@ -317,10 +311,8 @@ CHECKS = {"00": check_00, "01": check_01, "02": check_02, "03": check_03, "04": 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_notebook_runs_in_smoke_size(path, tmp_path, python3_kernel):
     results_dir = tmp_path / "results"
-    start = time.perf_counter()
     extra = {"RUN_DIR": str(tmp_path / "run")} if "RUN_DIR" in parameter_values(read_notebook(path)) else {}
     execute(path, tmp_path, python3_kernel, SMOKE=True, RESULTS_DIR=str(results_dir), **extra)
-    seconds = time.perf_counter() - start
     results = json.loads((results_dir / f"{path.stem}.json").read_text())
     assert results, f"{path.name} recorded an empty dict"
     check = CHECKS.get(path.stem[:2])
@@ -328,8 +320,6 @@ def test_notebook_runs_in_smoke_size(path, tmp_path, python3_kernel):
         check(results)
     if path.stem[:2] in AUTO_NOTEBOOKS:
         check_released_default(results, path.stem[:2])
-    limit = RELEASE_SECONDS if results.get("checkpoint") else SMOKE_SECONDS
-    assert seconds < limit, f"{path.name} took {seconds:.0f} s in smoke size"
 
 
 def _assert_stops_at_setup(path, tmp_path, kernel, ename, missing, **parameters):
@@ -387,14 +377,11 @@ def test_notebook_08_default_cpu_path_reproduces_the_model_card(tmp_path, python
         pytest.skip("needs a released checkpoint and NUAA-SIRST (set GCFLNET_SIRST)")
     (path,) = [p for p in NOTEBOOKS if p.stem.startswith("08")]
     results_dir = tmp_path / "results"
-    start = time.perf_counter()
     execute(path, tmp_path, python3_kernel, RESULTS_DIR=str(results_dir))
-    seconds = time.perf_counter() - start
     results = json.loads((results_dir / f"{path.stem}.json").read_text())
     check_08(results)
     assert results["checkpoint_name"] == release and results["matches_model_card"] is True
     assert model_card_check(results, "08")
-    assert seconds < REAL_SPLIT_SECONDS, f"{path.name} took {seconds:.0f} s on its default CPU path"
 
 
 def _tiny_checkpoint(path: Path, name: str) -> Path:

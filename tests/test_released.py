@@ -136,9 +136,12 @@ class TestModelCard:
 
 
 RELEASED_NOW = sorted(available()) if checkpoint_dir().is_dir() else []
+# On a CPU, notebook 08's default path scores the CPU GCFLNet release on the whole test split and checks mIoU,
+# nIoU, Pd, Fa and AUC against the same card record (tests/test_notebooks.py); it is not scored twice.
+SCORED_BY_NOTEBOOK_08 = "" if torch.cuda.is_available() else auto_checkpoint("auto", "gcflnet", "cpu")
 
 
-@pytest.mark.parametrize("name", RELEASED_NOW)
+@pytest.mark.parametrize("name", [name for name in RELEASED_NOW if name != SCORED_BY_NOTEBOOK_08])
 def test_release_reproduces_its_model_card_numbers_exactly(name, sirst_root):
     """Evaluates the release on NUAA-SIRST's test split (CPU, threshold 0.5) and compares with the card's JSON."""
     recorded = json.loads((ROOT / "results" / f"eval_cpu_{name}.json").read_text())["metrics"]
