@@ -222,7 +222,7 @@ CELLS = [
             shown = ax.imshow(e, cmap="magma", vmin=0, vmax=vmax)
             fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02, label="mean |activation|")
             ax.contour(target, levels=[0.5], colors="cyan", linewidths=0.6)
-            ax.set_title(f"{title}\ntarget/background {stream_ratios[title]:.2f}", fontsize=8)
+            ax.set_title(f"{title}\\ntarget/background {stream_ratios[title]:.2f}", fontsize=8)
             ax.set_axis_off()
         count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
         print(f"parameters of this skip: crossed {count(msic)}, literal {count(literal)}")
