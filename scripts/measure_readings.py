@@ -229,7 +229,9 @@ def measured_cells(rows: list[dict]) -> dict[int, str]:
             continue
         cells.setdefault(r["paper_reading_row"], []).append(
             f"`{r['reading']}`: mIoU {r['miou']:.4f} ({r['miou'] - base['miou']:+.4f}), Pd {r['pd']:.4f}, "
-            f"Fa {r['fa'] * 1e6:.2f}e-6 against default {defaults}"
+            f"Fa {r['fa'] * 1e6:.2f}e-6 against "
+            + (f"the same weights with zeros, {base['miou']:.4f} / {base['pd']:.4f} / {base['fa'] * 1e6:.2f}e-6"
+               if r["reading"] in EVALUATIONS else f"default {defaults}")
         )
     return {row: "; ".join(parts) + " (one seed, short recipe: see the README's readings table)" for row, parts in cells.items()}
 
