@@ -287,7 +287,8 @@ def main() -> int:
             else:
                 run(train_command(name, args))
     rows = table_rows(results)
-    epochs = next((json.loads((results / "default.json").read_text())["epochs"] for _ in [0] if (results / "default.json").exists()), args.epochs)
+    default_record = results / "default.json"
+    epochs = json.loads(default_record.read_text())["epochs"] if default_record.exists() else args.epochs
     padding = released_padding_rows(results)
     (ROOT / "results" / "readings.json").write_text(json.dumps(
         {"epochs": epochs, "dataset": "NUAA-SIRST", "seed": 0, "rows": rows, "padding_on_released": padding}, indent=2) + "\n")

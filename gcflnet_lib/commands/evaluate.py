@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         "dataset": dataset,
         "split": args.split,
         "threshold": args.threshold,
-        "pad_mode": args.pad_mode or (meta.get("model_config") or {}).get("pad_mode", "zeros"),
+        "pad_mode": args.pad_mode or getattr(model, "pad_mode", "zeros"),  # what evaluate_model padded with
         "metrics": metrics,
     }
     if args.json:

@@ -12,8 +12,8 @@ step at batch 16. Two ``mallopt`` settings stop it, the in-process form of
   than that lies free at its end.
 
 The arithmetic does not change (same kernels, same order), so results are bitwise identical; the cost is
-that the process keeps its peak memory until it exits. ``benchmarks/bench_train_cpu.py`` measures the
-speed with and without it. Other C libraries (musl, macOS) have no ``mallopt``; there it does nothing.
+that the process keeps its peak memory until it exits. ``benchmarks/bench_malloc.py`` measures the
+speed and the page faults with and without it. Other C libraries (musl, macOS) have no ``mallopt``; there it does nothing.
 """
 
 from __future__ import annotations
