@@ -62,3 +62,22 @@ def provenance(device: torch.device | str, command: str | None = None) -> dict[s
         "torch": torch.__version__,
         "python": platform.python_version(),
     }
+
+
+def replace_generated_block(path: str | os.PathLike, begin: str, end: str, block: str) -> None:
+    """Put ``block`` between the markers ``begin`` and ``end`` of the text file ``path`` (README tables, model card).
+
+    The generated tables of the docs live between such markers, so a script can rewrite its table from the
+    records without touching the prose around it. The file is replaced atomically.
+
+    Raises:
+        ValueError: a marker is missing or the end comes before the begin; the message names the file.
+    """
+    from gcflnet_lib.engine.files import atomic_write_text
+
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    start, stop = text.find(begin), text.find(end)
+    if start < 0 or stop < start:
+        raise ValueError(f"{path}: needs the markers {begin} and {end}, in that order, around its generated block")
+    atomic_write_text(path, text[: start + len(begin)] + "\n" + block + "\n" + text[stop:])

@@ -28,6 +28,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from gcflnet_lib.provenance import replace_generated_block
+from gcflnet_lib.released import RELEASES
+
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- readings:begin -->", "<!-- readings:end -->"
 
@@ -51,7 +54,7 @@ EVALUATIONS: dict[str, str] = {"pad_reflect": "reflect", "pad_replicate": "repli
 PAD_ROW = 7
 # Released checkpoints (four independent trainings) evaluated again with reflection padding, beside their
 # model-card evaluation with zeros (results/eval_cpu_NAME.json): a paired comparison, the same weights.
-RELEASED = ("gcflnet-cpu-nuaa-sirst", "unet-cpu-nuaa-sirst", "gcflnet-nuaa-sirst", "unet-nuaa-sirst")
+RELEASED = tuple(RELEASES)
 
 
 def train_command(name: str, args: argparse.Namespace) -> list[str]:
@@ -212,12 +215,6 @@ def markdown(rows: list[dict], epochs: int | None) -> str:
     return "\n".join(lines)
 
 
-def write_block(path: Path, block: str) -> None:
-    text = path.read_text()
-    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    path.write_text(text[:start] + "\n" + block + "\n" + text[end:])
-
-
 def measured_cells(rows: list[dict]) -> dict[int, str]:
     """The "Measured effect" cell of each PAPER_READING.md row that a measurement covers."""
     base = next((r for r in rows if r["reading"] == "default"), None)
@@ -293,7 +290,7 @@ def main() -> int:
     (ROOT / "results" / "readings.json").write_text(json.dumps(
         {"epochs": epochs, "dataset": "NUAA-SIRST", "seed": 0, "rows": rows, "padding_on_released": padding}, indent=2) + "\n")
     block = markdown(rows, epochs) + released_markdown(padding)
-    write_block(ROOT / "README.md", block)
+    replace_generated_block(ROOT / "README.md", BEGIN, END, block)
     fill_paper_reading(ROOT / "docs" / "PAPER_READING.md", rows, padding)
     print(block)
     return 0

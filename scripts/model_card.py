@@ -17,6 +17,8 @@ import argparse
 import json
 from pathlib import Path
 
+from gcflnet_lib.provenance import replace_generated_block
+
 ROOT = Path(__file__).resolve().parents[1]
 CARD = ROOT / "checkpoints" / "README.md"
 BEGIN, END = "<!-- model-card:begin -->", "<!-- model-card:end -->"
@@ -96,9 +98,7 @@ def card_tables(results: Path = ROOT / "results", checkpoints: Path = ROOT / "ch
 
 
 def write_card(tables: str, card: Path = CARD) -> None:
-    text = card.read_text()
-    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    card.write_text(text[:start] + "\n" + tables + "\n" + text[end:])
+    replace_generated_block(card, BEGIN, END, tables)
 
 
 def main() -> int:

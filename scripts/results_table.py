@@ -17,6 +17,8 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from gcflnet_lib.provenance import replace_generated_block
+
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- results-table:begin -->", "<!-- results-table:end -->"
 METRICS = (("miou", "mIoU", 1.0), ("niou", "nIoU", 1.0), ("pd", "Pd", 1.0), ("fa", "Fa (x1e-6)", 1e6), ("auc", "AUC", 1.0))
@@ -111,9 +113,7 @@ def results_table(records: list[dict]) -> str:
 
 
 def write_readme(table: str, readme: Path) -> None:
-    text = readme.read_text()
-    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    readme.write_text(text[:start] + "\n" + table + "\n" + text[end:])
+    replace_generated_block(readme, BEGIN, END, table)
 
 
 def make_plots(records: list[dict], out_dir: Path) -> list[Path]:

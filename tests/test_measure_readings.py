@@ -87,12 +87,6 @@ class TestDocs:
         assert "`msic_literal`: mIoU 0.6500 (+0.0500)" in rows["| 1"] and "measured with row 1" in rows["| 2"]
         assert "`pad_reflect`: mIoU 0.6100 (+0.0100)" in rows["| 7"] and "`unet`: mIoU 0.5500" in rows["| 9"]
 
-    def test_readme_block_is_replaced_between_the_markers(self, script, tmp_path):
-        readme = tmp_path / "README.md"
-        readme.write_text(f"a\n{script.BEGIN}\nold\n{script.END}\nb\n")
-        script.write_block(readme, "new")
-        assert readme.read_text() == f"a\n{script.BEGIN}\nnew\n{script.END}\nb\n"
-
 
 def test_an_unknown_reading_is_refused_naming_the_known_ones():
     done = subprocess.run([sys.executable, str(SCRIPT), "--only", "msic_cross"], capture_output=True, text=True)

@@ -6,7 +6,7 @@ import pytest
 
 from gcflnet_lib.cli import main
 from gcflnet_lib.data.synthetic import write_dataset
-from gcflnet_lib.provenance import command_line, device_description, git_commit
+from gcflnet_lib.provenance import command_line, device_description, git_commit, replace_generated_block
 
 
 class TestProvenance:
@@ -18,6 +18,22 @@ class TestProvenance:
 
     def test_git_commit_outside_a_repository_is_none(self, tmp_path):
         assert git_commit(tmp_path) is None
+
+
+class TestGeneratedBlock:
+    def test_block_is_replaced_between_the_markers_and_the_prose_kept(self, tmp_path):
+        doc = tmp_path / "README.md"
+        doc.write_text("intro\n<!-- t:begin -->\nold\nrows\n<!-- t:end -->\noutro\n")
+        replace_generated_block(doc, "<!-- t:begin -->", "<!-- t:end -->", "| new |")
+        assert doc.read_text() == "intro\n<!-- t:begin -->\n| new |\n<!-- t:end -->\noutro\n"
+
+    @pytest.mark.parametrize("text", ["no markers\n", "<!-- t:end -->\n<!-- t:begin -->\n", "<!-- t:begin -->\n"])
+    def test_missing_or_swapped_markers_are_refused_naming_the_file(self, tmp_path, text):
+        doc = tmp_path / "card.md"
+        doc.write_text(text)
+        with pytest.raises(ValueError, match=r"card\.md: needs the markers <!-- t:begin --> and <!-- t:end -->"):
+            replace_generated_block(doc, "<!-- t:begin -->", "<!-- t:end -->", "x")
+        assert doc.read_text() == text
 
 
 class TestTrainRecord:
