@@ -16,8 +16,8 @@ def _config(extra: str):
 class TestPresets:
     def test_cpu_preset_fills_what_was_not_given(self):
         config = _config("--preset cpu")
-        assert config.channels == (8, 16, 32, 64, 128) and config.crop_size == 128 and config.epochs == 150
-        assert config.lr == 2e-3 and config.resolved_milestones == (100, 130) and config.batch_size == 16
+        assert config.channels == (8, 16, 32, 64, 128) and config.crop_size == 128 and config.epochs == 200
+        assert config.lr == 2e-3 and config.resolved_milestones == (133, 173) and config.batch_size == 16
 
     def test_explicit_flags_win_and_milestones_follow_epochs(self):
         config = _config("--preset cpu --epochs 30 --lr 1e-3 --crop-size 64")
