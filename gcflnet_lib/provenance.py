@@ -6,6 +6,7 @@ README's table (``scripts/results_table.py``) can name the command and device be
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import shlex
@@ -62,6 +63,15 @@ def provenance(device: torch.device | str, command: str | None = None) -> dict[s
         "torch": torch.__version__,
         "python": platform.python_version(),
     }
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (hex): which checkpoint a score belongs to, even after a name is re-pointed."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def replace_generated_block(path: str | os.PathLike, begin: str, end: str, block: str) -> None:

@@ -83,14 +83,43 @@ def released_command(name: str, args: argparse.Namespace) -> list[str]:
             "--json", f"{args.results}/released_{name}_reflect.json"]
 
 
+def same_weights(first: dict, second: dict) -> bool:
+    """Whether two ``gcflnet evaluate --json`` reports scored the same file: by its SHA-256 where both
+    recorded one (a released name can be re-pointed at a retrained file), else by epoch and model config."""
+    if first.get("checkpoint_sha256") and second.get("checkpoint_sha256"):
+        return first["checkpoint_sha256"] == second["checkpoint_sha256"]
+    return (first.get("epoch"), first.get("model_config")) == (second.get("epoch"), second.get("model_config"))
+
+
+def released_pair_paths(name: str, results: Path) -> tuple[Path, Path]:
+    """(reflect, zeros) evaluation records of release ``name``; zeros is its model card's evaluation."""
+    return results / f"released_{name}_reflect.json", ROOT / "results" / f"eval_cpu_{name}.json"
+
+
+def stale_reflect(name: str, results: Path) -> bool:
+    """True when the reflect record is missing or scored other weights than the model card's evaluation."""
+    reflect_path, zeros_path = released_pair_paths(name, results)
+    if not reflect_path.exists():
+        return True
+    return zeros_path.exists() and not same_weights(json.loads(reflect_path.read_text()), json.loads(zeros_path.read_text()))
+
+
 def released_padding_rows(results: Path) -> list[dict]:
-    """One row per released checkpoint evaluated with both paddings (zeros: its model card's evaluation)."""
+    """One row per released checkpoint evaluated with both paddings (zeros: its model card's evaluation).
+
+    Raises:
+        SystemExit: the two records of a release scored different files (the release was replaced since).
+    """
     rows = []
     for name in RELEASED:
-        reflect_path, zeros_path = results / f"released_{name}_reflect.json", ROOT / "results" / f"eval_cpu_{name}.json"
+        reflect_path, zeros_path = released_pair_paths(name, results)
         if not (reflect_path.exists() and zeros_path.exists()):
             continue
-        zeros, reflect = (json.loads(p.read_text())["metrics"] for p in (zeros_path, reflect_path))
+        zeros_report, reflect_report = (json.loads(p.read_text()) for p in (zeros_path, reflect_path))
+        if not same_weights(zeros_report, reflect_report):
+            raise SystemExit(f"{reflect_path}: scored other weights than {zeros_path}; "
+                             "run `python scripts/measure_readings.py --only released` again")
+        zeros, reflect = zeros_report["metrics"], reflect_report["metrics"]
         rows.append({"checkpoint": name, **{f"{key}_{mode}": m[key] for mode, m in (("zeros", zeros), ("reflect", reflect))
                                             for key in ("miou", "niou", "pd", "fa")},
                      "records": [f"results/{zeros_path.name}", f"results/readings/{reflect_path.name}"]})
@@ -272,7 +301,7 @@ def main() -> int:
         for name in args.only or known:
             if name == "released":
                 for checkpoint in RELEASED:
-                    if not (results / f"released_{checkpoint}_reflect.json").exists():
+                    if stale_reflect(checkpoint, results):
                         run(released_command(checkpoint, args))
                 continue
             if (results / f"{name}.json").exists():

@@ -5,6 +5,7 @@ run writes; the other checks reuse that run or a one-epoch toy run. Bad input mu
 and one line on stderr naming the file or flag, and must leave existing files as they were.
 """
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -138,6 +139,8 @@ class TestEvaluate:
         assert run_cli(capsys, *argv, "--json", base / "reflect.json", "--pad-mode", "reflect")[0] == 0
         zeros, reflect = (json.loads((base / f"{n}.json").read_text()) for n in ("zeros", "reflect"))
         assert (zeros["pad_mode"], reflect["pad_mode"]) == ("zeros", "reflect")
+        digest = hashlib.sha256((out / "final.pt").read_bytes()).hexdigest()
+        assert zeros["checkpoint_sha256"] == reflect["checkpoint_sha256"] == digest  # which file was scored
         model, meta = load_model_from_checkpoint(out / "final.pt", "cpu")
         samples = load_split(learned["root"], "Synthetic", "test")
         expected = evaluate_model(model, samples, "cpu", meta["norm"]["mean"], meta["norm"]["std"], pad_mode="reflect")

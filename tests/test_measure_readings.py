@@ -88,6 +88,36 @@ class TestDocs:
         assert "`pad_reflect`: mIoU 0.6100 (+0.0100)" in rows["| 7"] and "`unet`: mIoU 0.5500" in rows["| 9"]
 
 
+class TestReleasedPairs:
+    """A release's reflect record is paired with its model-card record only when both scored the same file."""
+
+    def report(self, sha=None, epoch=150, miou=0.6):
+        return {"checkpoint_sha256": sha, "epoch": epoch, "model_config": {"name": "gcflnet"},
+                "metrics": {"miou": miou, "niou": miou, "pd": 0.9, "fa": 4e-5}}
+
+    def test_same_weights_by_hash_when_both_have_one_else_by_epoch_and_config(self, script):
+        assert script.same_weights(self.report("a"), self.report("a", epoch=1))
+        assert not script.same_weights(self.report("a"), self.report("b"))
+        assert script.same_weights(self.report(), self.report("b"))
+        assert not script.same_weights(self.report(), self.report("b", epoch=200))
+
+    def test_a_reflect_record_of_a_replaced_release_is_stale_and_refused_in_the_table(self, script, tmp_path, monkeypatch):
+        monkeypatch.setattr(script, "ROOT", tmp_path)
+        monkeypatch.setattr(script, "RELEASED", ("gcflnet-cpu-nuaa-sirst",))
+        (tmp_path / "results" / "readings").mkdir(parents=True)
+        zeros = tmp_path / "results" / "eval_cpu_gcflnet-cpu-nuaa-sirst.json"
+        reflect = tmp_path / "results" / "readings" / "released_gcflnet-cpu-nuaa-sirst_reflect.json"
+        assert script.stale_reflect("gcflnet-cpu-nuaa-sirst", reflect.parent)
+        zeros.write_text(json.dumps(self.report("new", miou=0.7)))
+        reflect.write_text(json.dumps(self.report("new", miou=0.71)))
+        assert not script.stale_reflect("gcflnet-cpu-nuaa-sirst", reflect.parent)
+        assert [(r["miou_zeros"], r["miou_reflect"]) for r in script.released_padding_rows(reflect.parent)] == [(0.7, 0.71)]
+        reflect.write_text(json.dumps(self.report("old", miou=0.71)))
+        assert script.stale_reflect("gcflnet-cpu-nuaa-sirst", reflect.parent)
+        with pytest.raises(SystemExit, match="released_gcflnet-cpu-nuaa-sirst_reflect.json: scored other weights than"):
+            script.released_padding_rows(reflect.parent)
+
+
 def test_an_unknown_reading_is_refused_naming_the_known_ones():
     done = subprocess.run([sys.executable, str(SCRIPT), "--only", "msic_cross"], capture_output=True, text=True)
     assert done.returncode == 2

@@ -34,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
     from gcflnet_lib.data.dataset import load_split
     from gcflnet_lib.engine.checkpoint import load_model_from_checkpoint
     from gcflnet_lib.engine.device import resolve_device
+    from gcflnet_lib.provenance import file_sha256
+    from gcflnet_lib.released import resolve_checkpoint
     from gcflnet_lib.engine.evaluation import evaluate_model
     from gcflnet_lib.engine.files import atomic_write_json, check_output_dir, check_output_file, staged_directory
     from gcflnet_lib.errors import DataError, UserError
@@ -67,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
         metrics = score(None)
     report = {
         "checkpoint": str(args.checkpoint),
+        # which file exactly: a released name can point at a retrained file later
+        "checkpoint_sha256": file_sha256(resolve_checkpoint(args.checkpoint)),
         "epoch": meta.get("epoch"),
         "model_config": meta.get("model_config"),
         "data": str(args.data),
