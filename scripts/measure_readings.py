@@ -244,6 +244,34 @@ def markdown(rows: list[dict], epochs: int | None) -> str:
     return "\n".join(lines)
 
 
+def findings(rows: list[dict], padding: list[dict]) -> str:
+    """What the table says, counted from it: the seed spread, the readings that beat both seeds, padding's effect."""
+    defaults = [r for r in rows if r["reading"] in ("default", "default_seed1")]
+    readings = [r for r in rows if r["beats_default_seeds"] is not None]
+    parts = []
+    if len(defaults) == 2 and readings:
+        low, high = sorted(defaults, key=lambda r: r["miou"])
+        best = max(defaults, key=lambda r: r["miou"])
+        farthest = max(readings, key=lambda r: abs(r["miou"] - best["miou"]))
+        fa_ratio = max(d["fa"] for d in defaults) / min(d["fa"] for d in defaults)
+        parts.append(f"The two default runs (seeds 0 and 1) differ by {high['miou'] - low['miou']:.4f} in mIoU and "
+                     f"{fa_ratio:.1f}x in Fa; the reading farthest from the better of them, `{farthest['reading']}`, "
+                     f"differs by {abs(farthest['miou'] - best['miou']):.4f}.")
+    if readings:
+        winners = [f"`{r['reading']}`" for r in readings if r["beats_default_seeds"]]
+        parts.append(f"Readings that beat both default seeds: {', '.join(winners) if winners else 'none'} "
+                     f"(of {len(readings)}).")
+    pad_rows = [r for r in rows if r["reading"] in EVALUATIONS and r["reading"] == "pad_reflect"]
+    base = next((r for r in rows if r["reading"] == "default"), None)
+    pairs = [(r["miou_zeros"], r["miou_reflect"], r["fa_zeros"], r["fa_reflect"]) for r in padding]
+    if base is not None and pad_rows:
+        pairs.append((base["miou"], pad_rows[0]["miou"], base["fa"], pad_rows[0]["fa"]))
+    if pairs:
+        parts.append(f"Reflection padding against zeros, same weights, on {len(pairs)} models: mIoU higher on "
+                     f"{sum(r > z for z, r, _, _ in pairs)}, Fa higher on {sum(r > z for _, _, z, r in pairs)}.")
+    return " ".join(parts)
+
+
 def measured_cells(rows: list[dict]) -> dict[int, str]:
     """The "Measured effect" cell of each PAPER_READING.md row that a measurement covers."""
     base = next((r for r in rows if r["reading"] == "default"), None)
@@ -318,7 +346,7 @@ def main() -> int:
     padding = released_padding_rows(results)
     (ROOT / "results" / "readings.json").write_text(json.dumps(
         {"epochs": epochs, "dataset": "NUAA-SIRST", "seed": 0, "rows": rows, "padding_on_released": padding}, indent=2) + "\n")
-    block = markdown(rows, epochs) + released_markdown(padding)
+    block = markdown(rows, epochs) + released_markdown(padding) + "\n\n" + findings(rows, padding)
     replace_generated_block(ROOT / "README.md", BEGIN, END, block)
     fill_paper_reading(ROOT / "docs" / "PAPER_READING.md", rows, padding)
     print(block)

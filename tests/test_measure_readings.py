@@ -65,6 +65,16 @@ class TestTable:
         rows = {r["reading"]: r for r in script.table_rows(results)}
         assert rows["msic_literal"]["beats_default_seeds"] is True and rows["msic_literal"]["flags"] == ["--msic-reading", "literal"]
 
+    def test_findings_are_counted_from_the_rows(self, script, results):
+        (results / "default_seed1.json").write_text(json.dumps(train_record(miou=0.64, fa=4e-5)))
+        padding = [{"miou_zeros": 0.7, "miou_reflect": 0.69, "fa_zeros": 4e-5, "fa_reflect": 5e-5}]
+        text = script.findings(script.table_rows(results), padding)
+        # defaults 0.60 / 3e-5 and 0.64 / 4e-5; msic_literal 0.65 / 2e-5 beats both
+        assert "differ by 0.0400 in mIoU and 1.3x in Fa" in text and "`msic_literal`, differs by 0.0100" in text
+        assert "Readings that beat both default seeds: `msic_literal` (of 1)." in text
+        # the release (mIoU down, Fa up) and the default run (0.60 -> 0.61, Fa 3e-5 -> 2e-5)
+        assert text.endswith("on 2 models: mIoU higher on 1, Fa higher on 1.")
+
     def test_padding_without_the_default_run_is_left_out(self, script, results):
         (results / "default.json").unlink()
         assert "pad_reflect" not in [r["reading"] for r in script.table_rows(results)]
@@ -136,4 +146,5 @@ def test_committed_table_is_what_the_script_writes(script):
     block = readme[readme.index(script.BEGIN) + len(script.BEGIN): readme.index(script.END)].strip()
     padding = script.released_padding_rows(records)
     assert committed["padding_on_released"] == json.loads(json.dumps(padding))
-    assert block == script.markdown(rows, committed["epochs"]) + script.released_markdown(padding)
+    assert block == script.markdown(rows, committed["epochs"]) + script.released_markdown(padding) + "\n\n" \
+        + script.findings(rows, padding)
