@@ -69,6 +69,32 @@ def _widths(config: dict) -> str:
     return ",".join(str(c) for c in channels)
 
 
+# (GCFLNet release, U-Net release, what the pair shares): the comparisons printed under the tables
+PAIRS = (
+    ("gcflnet-cpu-nuaa-sirst", "unet-cpu-nuaa-sirst", "CPU recipe"),
+    ("gcflnet-nuaa-sirst", "unet-nuaa-sirst", "full width"),
+)
+
+
+def comparison(scores: dict[str, dict]) -> list[str]:
+    """One line per released GCFLNet / U-Net pair: which model is ahead on each metric (higher mIoU, nIoU, Pd,
+    AUC; lower Fa), counted from the scores rather than typed."""
+    lines = []
+    for gcflnet, unet, label in PAIRS:
+        if gcflnet not in scores or unet not in scores:
+            continue
+        g, u = scores[gcflnet], scores[unet]
+        names = {"miou": "mIoU", "niou": "nIoU", "pd": "Pd", "fa": "Fa", "auc": "AUC"}
+        groups: dict[str, list[str]] = {"GCFLNet ahead on": [], "U-Net ahead on": [], "tied on": []}
+        for key, name in names.items():
+            sign = -1 if key == "fa" else 1  # Fa: lower is better
+            mine, baseline = sign * g[key], sign * u[key]
+            groups["tied on" if mine == baseline else "GCFLNet ahead on" if mine > baseline else "U-Net ahead on"].append(name)
+        lines.append(f"- {label}, same seed: " + "; ".join(f"{what} {', '.join(keys)}" for what, keys in groups.items() if keys)
+                     + ".")
+    return lines
+
+
 def card_tables(results: Path = ROOT / "results", checkpoints: Path = ROOT / "checkpoints") -> str:
     from gcflnet_lib.released import RELEASES
 
@@ -76,13 +102,14 @@ def card_tables(results: Path = ROOT / "results", checkpoints: Path = ROOT / "ch
                     "|---|---|---|---|---|---|---|---|---|---|"]
     provenance_rows = ["| release | trained on | wall time | commit | exact training command |", "|---|---|---|---|---|"]
     notes = []
+    scores = {}
     for name, file in RELEASES.items():
         path = checkpoints / file
         record_path = results / RECORDS[name]
         if not (path.is_file() and record_path.is_file() and eval_path(name, results).is_file()):
             continue
         record = json.loads(record_path.read_text())
-        scored = json.loads(eval_path(name, results).read_text())["metrics"]
+        scored = scores[name] = json.loads(eval_path(name, results).read_text())["metrics"]
         config = record["config"]
         metrics_rows.append(
             f"| `{name}` | {record['model']} | {_widths(config)} | {record['epochs']} | {scored['miou']:.4f} | "
@@ -94,7 +121,10 @@ def card_tables(results: Path = ROOT / "results", checkpoints: Path = ROOT / "ch
         note = _note(name, record)
         if note:
             notes.append(f"- `{name}`: {note}")
-    return "\n".join(metrics_rows + [""] + provenance_rows + ([""] + notes if notes else []))
+    versus = comparison(scores)
+    return "\n".join(metrics_rows + [""] + provenance_rows + ([""] + notes if notes else [])
+                     + (["", "GCFLNet against its U-Net baseline (one seed each, counted from the metrics table; Fa: lower is ahead):", ""] + versus
+                        if versus else []))
 
 
 def write_card(tables: str, card: Path = CARD) -> None:

@@ -127,6 +127,14 @@ class TestModelCard:
         module = _model_card()
         assert module.card_tables() in card
 
+    def test_the_comparison_counts_who_is_ahead_with_lower_fa_ahead(self):
+        module = _model_card()
+        gcflnet = {"miou": 0.7, "niou": 0.6, "pd": 0.9, "fa": 3e-5, "auc": 0.5}
+        unet = {"miou": 0.6, "niou": 0.7, "pd": 0.9, "fa": 4e-5, "auc": 0.6}
+        lines = module.comparison({"gcflnet-cpu-nuaa-sirst": gcflnet, "unet-cpu-nuaa-sirst": unet})
+        assert lines == ["- CPU recipe, same seed: GCFLNet ahead on mIoU, Fa; U-Net ahead on nIoU, AUC; tied on Pd."]
+        assert module.comparison({"gcflnet-cpu-nuaa-sirst": gcflnet}) == []  # a pair needs both
+
     def test_every_released_file_is_small_and_has_a_card_row(self):
         card = (ROOT / "checkpoints" / "README.md").read_text()
         for name, path in available().items():
