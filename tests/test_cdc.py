@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gcflnet_lib.nn import CDC
+from gcflnet_lib.ops import cdc_kernel, central_difference_conv2d
 
 
 def _explicit_cdc(x: torch.Tensor, weight: torch.Tensor, theta: float, stride: int, dilation: int) -> torch.Tensor:
@@ -76,3 +77,32 @@ class TestCDC:
     def test_bad_arguments(self, kwargs, message):
         with pytest.raises(ValueError, match=message):
             CDC(2, 6, **kwargs)
+
+
+class TestFoldedKernel:
+    """CDC runs as one convolution with a folded kernel; it must equal the two-pass form it replaces."""
+
+    def test_only_the_centre_tap_changes_by_theta_times_the_kernel_sum(self):
+        weight = torch.randn(4, 3, 5, 5, generator=torch.Generator().manual_seed(1))
+        folded = cdc_kernel(weight, 0.7)
+        centre = weight[..., 2, 2] - 0.7 * weight.sum(dim=(2, 3))
+        torch.testing.assert_close(folded[..., 2, 2], centre)
+        off_centre = torch.ones(5, 5, dtype=torch.bool)
+        off_centre[2, 2] = False
+        assert torch.equal(folded[..., off_centre], weight[..., off_centre])
+
+    @pytest.mark.parametrize("stride, dilation, groups, theta", [(1, 1, 1, 0.7), (2, 1, 1, 1.0), (1, 2, 2, 0.3), (2, 3, 1, 0.7)])
+    def test_outputs_and_gradients_equal_the_two_pass_form(self, stride, dilation, groups, theta):
+        generator = torch.Generator().manual_seed(2)
+        x = torch.randn(2, 4, 17, 12, generator=generator, requires_grad=True)
+        weight = torch.randn(6, 4 // groups, 3, 3, generator=generator, requires_grad=True)
+        folded = central_difference_conv2d(x, weight, theta, stride, dilation, groups)
+        two_pass = F.conv2d(x, weight, stride=stride, padding=dilation, dilation=dilation, groups=groups) - theta * F.conv2d(
+            x, weight.sum(dim=(2, 3), keepdim=True), stride=stride, groups=groups
+        )
+        torch.testing.assert_close(folded, two_pass, rtol=1e-5, atol=1e-5)
+        upstream = torch.randn(folded.shape, generator=generator)
+        grads_folded = torch.autograd.grad(folded, (x, weight), upstream)
+        grads_two_pass = torch.autograd.grad(two_pass, (x, weight), upstream)
+        for got, expected in zip(grads_folded, grads_two_pass):
+            torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)

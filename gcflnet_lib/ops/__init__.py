@@ -1,6 +1,6 @@
 """Pure functions on tensors (B, C, H, W): the gradient vector field, its convergence, central differences, padding."""
 
-from gcflnet_lib.ops.central_difference import central_difference_conv2d
+from gcflnet_lib.ops.central_difference import cdc_kernel, central_difference_conv2d
 from gcflnet_lib.ops.convergence import convergence_kernels, gradient_convergence
 from gcflnet_lib.ops.gradients import (
     BORDERS,
@@ -17,6 +17,7 @@ __all__ = [
     "BORDERS",
     "GRADIENT_MODES",
     "PAD_MODES",
+    "cdc_kernel",
     "central_difference_conv2d",
     "convergence_kernels",
     "directional_gradients",

@@ -23,8 +23,9 @@ CELLS = [
         $$
 
         $\theta = 0$ is a plain convolution, $\theta = 1$ a pure central difference; GCFLNet keeps Yu et al.'s
-        $\theta = 0.7$. `gcflnet_lib.ops.central_difference_conv2d` computes it as one $3\times3$ convolution minus a
-        $1\times1$ convolution with the summed kernel, and `gcflnet_lib.nn.CDC` wraps it as a bias-free layer.
+        $\theta = 0.7$. The second term is a $1\times1$ convolution with the summed kernel; as it reads the window's
+        centre, `gcflnet_lib.ops.central_difference_conv2d` folds it into the centre tap (`cdc_kernel`: the centre weight
+        minus $\theta \sum w$) and runs one $3\times3$ convolution; `gcflnet_lib.nn.CDC` wraps it as a bias-free layer.
         """
     ),
     about("03", [
