@@ -32,22 +32,23 @@ RECORDS = {
 }
 
 
-# How a run differed from its record's one command, where it did (shown under the tables).
+# What the record's one line does not say: how the time split and how many threads each epoch had
+# (``--threads auto`` follows the cores other processes leave free).
 NOTES = {
-    "gcflnet-cpu-nuaa-sirst": (
-        "trained in two segments: epochs 1-80 by `gcflnet train --preset cpu --model gcflnet --data "
-        "../shared/datasets/NUAA-SIRST --dataset NUAA-SIRST --seed 0 --device cpu --no-progress --out "
-        "runs/cpu_nuaa_gcflnet_s0 --overwrite --record results/cpu_nuaa_gcflnet_s0.json` at commit `cf6cd1f` (2 threads), "
-        "stopped when other jobs on the 2 cores made its 2 threads crawl (epochs of 60-160 s instead of 13 s), then epochs "
-        "81-150 by the `--resume` command in the table at commit `a0dcac5` (`--threads auto`, passive OpenMP). The record's "
-        "wall time is the second segment; its history's per-epoch times add up to {train_min:.0f} min of training and "
-        "{eval_min:.1f} min of evaluation; epochs 1-12, on a quiet machine, took {quiet_s:.1f} s each."
-    ),
-    "unet-cpu-nuaa-sirst": (
-        "started at commit `138c419`; the record names the commit when it was written. Per-epoch times add up to "
-        "{train_min:.0f} min of training and {eval_min:.1f} min of evaluation."
-    ),
+    "gcflnet-cpu-nuaa-sirst": "one run{threads}; its history's per-epoch times add up to {train_min:.1f} min of training and {eval_min:.1f} min of evaluation.",
+    "unet-cpu-nuaa-sirst": "one run{threads}; its history's per-epoch times add up to {train_min:.1f} min of training and {eval_min:.1f} min of evaluation.",
 }
+
+
+def _threads(history: list[dict]) -> str:
+    counts: dict[int, int] = {}
+    for row in history:
+        if "threads" in row:
+            counts[row["threads"]] = counts.get(row["threads"], 0) + 1
+    if not counts:
+        return ""
+    parts = [f"{n} torch thread{'s' if n != 1 else ''} in {k} of {len(history)} epochs" for n, k in sorted(counts.items())]
+    return " (" + ", ".join(parts) + ")"
 
 
 def _note(name: str, record: dict) -> str | None:
@@ -56,8 +57,7 @@ def _note(name: str, record: dict) -> str | None:
     history = record.get("history", [])
     train_min = sum(row.get("train_time_s", 0.0) for row in history) / 60
     eval_min = sum(row.get("eval_time_s", 0.0) for row in history) / 60
-    quiet = [row["train_time_s"] for row in history[:12]]
-    return NOTES[name].format(train_min=train_min, eval_min=eval_min, quiet_s=sum(quiet) / max(len(quiet), 1))
+    return NOTES[name].format(threads=_threads(history), train_min=train_min, eval_min=eval_min)
 
 
 def eval_path(name: str, results: Path = ROOT / "results") -> Path:

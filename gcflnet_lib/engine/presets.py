@@ -7,14 +7,15 @@ A preset fills the training settings a user did not give; every explicit flag st
 - ``paper``: the ``TrainConfig`` defaults, listed so that the name can be asked for: batch 16 and
   1500 epochs from the paper, with this project's full widths 16..256 and 256x256 crops (the paper
   gives neither).
-- ``cpu``: a recipe that learns NUAA-SIRST on a 2-core CPU in about an hour. Why each value:
+- ``cpu``: a recipe that learns NUAA-SIRST on a 2-core CPU in under an hour (the released GCFLNet run,
+  ``results/cpu_nuaa_gcflnet_s0.json``: 200 epochs in 39 minutes of wall time on 2 threads). Why each value:
     * widths 8..128 (half the default 16..256, about 1/4 of the parameters and FLOPs): the 4..64 model trains
       1.7x faster but has 1/4 of the capacity; 8..128 still has every module of the full model;
     * 128x128 crops: 3.6x faster than 256 per image on the CPU and, with half the crops centred on a
       target, still hold whole targets (NUAA-SIRST targets are under 20 px) and plenty of clutter;
     * batch 16 (the paper's) and 200 epochs (2600 AdamW steps): the 150-epoch version of this recipe
-      ended at Fa 40.7e-6 with mIoU still rising (its evaluations at epochs 100, 125, 150: Fa 68.4, 53.1, 40.7e-6); 200 epochs take about 80 minutes on 2 threads of the
-      slower of the two development CPUs measured;
+      (the record ``results/cpu_nuaa_gcflnet_s0.json`` at commit 2ebe98b) ended at Fa 40.7e-6 with Fa still
+      falling (its evaluations at epochs 100, 125, 150: Fa 68.4, 53.1, 40.7e-6); 200 epochs ended at 21.8e-6;
     * lr 2e-3: a short schedule wants a larger step than the paper-length default of 1e-3, decayed
       x0.1 at epochs 133 and 173 (2/3 and 13/15 of the run, so a run cut to 30 epochs with ``--epochs``
       decays at 20 and 26) and the last 67 epochs settle;
