@@ -208,7 +208,8 @@ CELLS = [
         ## Learning curves
 
         The curves of the model studied here: on a CPU the released run's, read from the history its checkpoint stores
-        (the same records as `results/gpu_nuaa_gcflnet_s0.json`), next to the short run above. The loss is the mean SoftIoU of each epoch's steps; the test metrics are computed every `eval_every` epochs
+        (the same rows as its training record: `results/cpu_nuaa_gcflnet_s0.json` for the CPU release,
+        `results/gpu_nuaa_gcflnet_s0.json` for the full-width one), next to the short run above. The loss is the mean SoftIoU of each epoch's steps; the test metrics are computed every `eval_every` epochs
         (and after the last). They are shown to follow the run, never to choose an epoch: the reported result is the
         last one. Dotted lines mark the learning-rate milestones.
         """
