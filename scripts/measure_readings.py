@@ -250,22 +250,21 @@ def findings(rows: list[dict], padding: list[dict]) -> str:
     readings = [r for r in rows if r["beats_default_seeds"] is not None]
     parts = []
     if len(defaults) == 2 and readings:
-        low, high = sorted(defaults, key=lambda r: r["miou"])
-        best = max(defaults, key=lambda r: r["miou"])
+        low, best = sorted(defaults, key=lambda r: r["miou"])
         farthest = max(readings, key=lambda r: abs(r["miou"] - best["miou"]))
         fa_ratio = max(d["fa"] for d in defaults) / min(d["fa"] for d in defaults)
-        parts.append(f"The two default runs (seeds 0 and 1) differ by {high['miou'] - low['miou']:.4f} in mIoU and "
+        parts.append(f"The two default runs (seeds 0 and 1) differ by {best['miou'] - low['miou']:.4f} in mIoU and "
                      f"{fa_ratio:.1f}x in Fa; the reading farthest from the better of them, `{farthest['reading']}`, "
                      f"differs by {abs(farthest['miou'] - best['miou']):.4f}.")
     if readings:
         winners = [f"`{r['reading']}`" for r in readings if r["beats_default_seeds"]]
         parts.append(f"Readings that beat both default seeds: {', '.join(winners) if winners else 'none'} "
                      f"(of {len(readings)}).")
-    pad_rows = [r for r in rows if r["reading"] in EVALUATIONS and r["reading"] == "pad_reflect"]
+    reflect = next((r for r in rows if r["reading"] == "pad_reflect"), None)
     base = next((r for r in rows if r["reading"] == "default"), None)
     pairs = [(r["miou_zeros"], r["miou_reflect"], r["fa_zeros"], r["fa_reflect"]) for r in padding]
-    if base is not None and pad_rows:
-        pairs.append((base["miou"], pad_rows[0]["miou"], base["fa"], pad_rows[0]["fa"]))
+    if base is not None and reflect is not None:
+        pairs.append((base["miou"], reflect["miou"], base["fa"], reflect["fa"]))
     if pairs:
         parts.append(f"Reflection padding against zeros, same weights, on {len(pairs)} models: mIoU higher on "
                      f"{sum(r > z for z, r, _, _ in pairs)}, Fa higher on {sum(r > z for _, _, z, r in pairs)}.")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
 
 from gcflnet_lib.provenance import replace_generated_block
@@ -32,19 +33,14 @@ RECORDS = {
 }
 
 
-# What the record's one line does not say: how the time split and how many threads each epoch had
-# (``--threads auto`` follows the cores other processes leave free).
-NOTES = {
-    "gcflnet-cpu-nuaa-sirst": "one run{threads}; its history's per-epoch times add up to {train_min:.1f} min of training and {eval_min:.1f} min of evaluation.",
-    "unet-cpu-nuaa-sirst": "one run{threads}; its history's per-epoch times add up to {train_min:.1f} min of training and {eval_min:.1f} min of evaluation.",
-}
+# What the record's one line does not say, for the CPU releases: how the time split and how many threads
+# each epoch had (``--threads auto`` follows the cores other processes leave free).
+CPU_NOTE = "one run{threads}; its history's per-epoch times add up to {train_min:.1f} min of training and {eval_min:.1f} min of evaluation."
+NOTED = ("gcflnet-cpu-nuaa-sirst", "unet-cpu-nuaa-sirst")
 
 
 def _threads(history: list[dict]) -> str:
-    counts: dict[int, int] = {}
-    for row in history:
-        if "threads" in row:
-            counts[row["threads"]] = counts.get(row["threads"], 0) + 1
+    counts = Counter(row["threads"] for row in history if "threads" in row)
     if not counts:
         return ""
     parts = [f"{n} torch thread{'s' if n != 1 else ''} in {k} of {len(history)} epochs" for n, k in sorted(counts.items())]
@@ -52,12 +48,12 @@ def _threads(history: list[dict]) -> str:
 
 
 def _note(name: str, record: dict) -> str | None:
-    if name not in NOTES:
+    if name not in NOTED:
         return None
     history = record.get("history", [])
     train_min = sum(row.get("train_time_s", 0.0) for row in history) / 60
     eval_min = sum(row.get("eval_time_s", 0.0) for row in history) / 60
-    return NOTES[name].format(threads=_threads(history), train_min=train_min, eval_min=eval_min)
+    return CPU_NOTE.format(threads=_threads(history), train_min=train_min, eval_min=eval_min)
 
 
 def eval_path(name: str, results: Path = ROOT / "results") -> Path:

@@ -34,11 +34,11 @@ def run(args: argparse.Namespace) -> int:
     from gcflnet_lib.data.dataset import load_split
     from gcflnet_lib.engine.checkpoint import load_model_from_checkpoint
     from gcflnet_lib.engine.device import resolve_device
-    from gcflnet_lib.provenance import file_sha256
-    from gcflnet_lib.released import resolve_checkpoint
     from gcflnet_lib.engine.evaluation import evaluate_model
     from gcflnet_lib.engine.files import atomic_write_json, check_output_dir, check_output_file, staged_directory
     from gcflnet_lib.errors import DataError, UserError
+    from gcflnet_lib.provenance import file_sha256
+    from gcflnet_lib.released import resolve_checkpoint
 
     if not 0.0 <= args.threshold <= 1.0:
         raise UserError(f"--threshold must be in [0, 1] (got {args.threshold})")
@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     if args.save_maps:
         check_output_dir(args.save_maps, "--save-maps")
     device = resolve_device(args.device)
-    model, meta = load_model_from_checkpoint(args.checkpoint, device)
+    checkpoint_path = resolve_checkpoint(args.checkpoint)  # a released name or a path, resolved once
+    model, meta = load_model_from_checkpoint(checkpoint_path, device)
     dataset = args.dataset or meta.get("dataset")
     if not dataset:
         raise UserError(f"{args.checkpoint}: checkpoint names no dataset; pass --dataset")
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     report = {
         "checkpoint": str(args.checkpoint),
         # which file exactly: a released name can point at a retrained file later
-        "checkpoint_sha256": file_sha256(resolve_checkpoint(args.checkpoint)),
+        "checkpoint_sha256": file_sha256(checkpoint_path),
         "epoch": meta.get("epoch"),
         "model_config": meta.get("model_config"),
         "data": str(args.data),
