@@ -44,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="also write a results record (command, commit, device, wall time, history, final metrics)")
 
     data.add_argument("--preset", default=None, metavar="NAME",
-                      help="fill the settings not given from a named recipe: cpu (a 2-core CPU in under an hour) or paper")
+                      help="fill the settings not given from a named recipe: cpu (NUAA-SIRST on a 2-core CPU in under an hour), "
+                      "cpu-nudt (the same number of steps on NUDT-SIRST) or paper")
 
     model = parser.add_argument_group("model")
     model.add_argument("--model", default=defaults.model,

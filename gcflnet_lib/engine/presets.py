@@ -20,6 +20,15 @@ A preset fills the training settings a user did not give; every explicit flag st
       x0.1 at epochs 133 and 173 (2/3 and 13/15 of the run, so a run cut to 30 epochs with ``--epochs``
       decays at 20 and 26) and the last 67 epochs settle;
     * evaluation every 25 epochs, a checkpoint every 5 (a checkpoint costs time on a CPU too).
+- ``cpu-nudt``: the ``cpu`` recipe in NUDT-SIRST's form, the recipe of the ablation queue
+  (``scripts/ablation_queue.py``). NUDT-SIRST trains on 663 images, 41 full batches of 16 per epoch against
+  NUAA-SIRST's 13 (213 images), so the same 200 epochs would be 3.2x the optimizer steps and the time.
+  Every value but the schedule is the ``cpu`` recipe's; the schedule keeps the number of AdamW steps:
+    * 64 epochs = 2624 steps (NUAA-SIRST's ``cpu``: 200 x 13 = 2600);
+    * milestones 43 and 55: the same 2/3 and 13/15 of the run as 133 and 173 of 200;
+    * evaluation every 16 epochs (four points on the learning curve; one NUDT-SIRST evaluation scores
+      664 images of 256x256, three times NUAA-SIRST's pixels), a checkpoint every 2 epochs (82 steps, about
+      the ``cpu`` recipe's 65).
 """
 
 from __future__ import annotations
@@ -43,6 +52,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         "milestones": (133, 173),
         "eval_every": 25,
         "save_every": 5,
+    },
+    "cpu-nudt": {
+        "channels": (8, 16, 32, 64, 128),
+        "epochs": 64,
+        "batch_size": 16,
+        "crop_size": 128,
+        "lr": 2e-3,
+        "milestones": (43, 55),
+        "eval_every": 16,
+        "save_every": 2,
     },
 }
 
