@@ -1,0 +1,195 @@
+"""The ablation's analysis: factorial effects and intervals, verdicts, refused folders, the committed report."""
+
+import json
+import math
+import subprocess
+import sys
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from gcflnet_lib import ablation_report as report
+from gcflnet_lib.errors import UserError
+from gcflnet_lib.models.registry import VARIANTS
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = {"dataset": "NUDT-SIRST", "channels": [8, 16, 32, 64, 128], "epochs": 64, "batch_size": 16, "crop_size": 128,
+          "lr": 0.002, "milestones": [43, 55]}
+
+
+def make_record(model, seed, metrics, cross=None, **recipe):
+    switches = VARIANTS.get(model, {"eem": False, "glfi": False, "msic": False})
+    config = {**RECIPE, **recipe, "model": model, "seed": seed, "out_dir": f"runs/{model}_s{seed}", "threads": "auto"}
+    return {"status": "finished", "name": f"{model}_s{seed}", "model": model, "seed": seed, "dataset": config["dataset"],
+            "wall_time_s": 600.0 + seed, "config": config, "final": metrics, **switches,
+            "cross": {"nuaa": {"dataset": "NUAA-SIRST", "metrics": cross or metrics}}}
+
+
+def write(folder, records):
+    folder.mkdir(parents=True, exist_ok=True)
+    for record in records:
+        (folder / f"{record['name']}.json").write_text(json.dumps(record))
+    return folder
+
+
+def random_factorial(rng, seeds=(0, 1), variants=tuple(VARIANTS)):
+    records = []
+    for name in variants:
+        for seed in seeds:
+            m = {"miou": float(rng.uniform(0.5, 0.8)), "niou": float(rng.uniform(0.5, 0.8)),
+                 "pd": float(rng.uniform(0.8, 1.0)), "fa": float(rng.uniform(5e-6, 50e-6))}
+            records.append(make_record(name, seed, m))
+    return records
+
+
+class TestFactorialStatistics:
+    def test_main_effects_and_intervals_equal_the_saturated_regression(self, tmp_path):
+        records = random_factorial(np.random.default_rng(3))
+        found = report.effects(records)
+        # Least squares on +-1 codes with every interaction: 16 runs, 8 coefficients, 8 residual df.
+        rows, y = [], []
+        for record in records:
+            codes = [1.0 if record[s] else -1.0 for s in report.SWITCHES]
+            a, b, c = codes
+            rows.append([1, a, b, c, a * b, a * c, b * c, a * b * c])
+            y.append(record["final"]["miou"])
+        x, y = np.array(rows), np.array(y)
+        beta, residual, *_ = np.linalg.lstsq(x, y, rcond=None)
+        s2 = float(residual[0]) / (len(y) - x.shape[1])
+        se = 2 * math.sqrt(s2 / len(y))  # an effect is twice its coefficient
+        half = stats.t.ppf(0.975, 8) * se
+        for index, switch in enumerate(report.SWITCHES, start=1):
+            item = found["main"][switch]["miou"]
+            assert item["estimate"] == pytest.approx(2 * beta[index], abs=1e-12)
+            assert item["high"] - item["estimate"] == pytest.approx(half, rel=1e-9)
+        for index, key in zip((4, 5, 6), ("eemxglfi", "eemxmsic", "glfixmsic")):
+            assert found["interactions"][key]["miou"]["estimate"] == pytest.approx(2 * beta[index], abs=1e-12)
+        assert found["pooled_df"]["miou"] == 8
+
+    def test_main_effect_is_the_mean_change_over_the_other_switches(self):
+        records = random_factorial(np.random.default_rng(4), seeds=(0,))
+        table = report.cells(records)
+        by_cell = {tuple(r[s] for s in report.SWITCHES): table[r["model"]][0]["pd"] for r in records}
+        changes = [by_cell[(True, g, m)] - by_cell[(False, g, m)] for g, m in product((False, True), repeat=2)]
+        assert report.effects(records)["main"]["eem"]["pd"]["estimate"] == pytest.approx(sum(changes) / 4)
+
+    def test_alone_interval_uses_both_cells(self):
+        records = random_factorial(np.random.default_rng(5))
+        table = report.cells(records)
+        s2, df = report.pooled_variance(table, "fa")
+        item = report.effects(records)["alone"]["glfi"]["fa"]
+        mean = lambda v: (table[v][0]["fa"] + table[v][1]["fa"]) / 2  # noqa: E731
+        assert item["estimate"] == pytest.approx(mean("gcflnet_glfi") - mean("unet"))
+        assert item["high"] - item["estimate"] == pytest.approx(stats.t.ppf(0.975, df) * math.sqrt(s2), rel=1e-9)
+
+    def test_fa_is_reported_in_units_of_1e6(self):
+        records = [make_record("unet", 0, {"miou": 0.5, "niou": 0.5, "pd": 0.9, "fa": 12.5e-6})]
+        assert report.cells(records)["unet"][0]["fa"] == pytest.approx(12.5)
+
+
+class TestVerdicts:
+    @staticmethod
+    def interval(low, high):
+        return {"estimate": (low + high) / 2, "low": low, "high": high, "missing": [], "no_interval": []}
+
+    def test_lower_fa_counts_as_better(self):
+        intervals = {"miou": self.interval(0.01, 0.03), "pd": self.interval(0.001, 0.02), "fa": self.interval(-9, -1)}
+        assert report.verdict(intervals, ("miou", "pd", "fa")) == "supported"
+
+    def test_one_metric_worse_beyond_its_interval_contradicts(self):
+        intervals = {"miou": self.interval(0.01, 0.03), "pd": self.interval(-0.05, -0.01), "fa": self.interval(-9, -1)}
+        assert report.verdict(intervals, ("miou", "pd", "fa")) == "contradicted"
+
+    def test_an_interval_across_zero_is_inconclusive(self):
+        intervals = {"miou": self.interval(-0.01, 0.03), "fa": self.interval(-9, -1)}
+        assert report.verdict(intervals, ("miou", "fa")) == "inconclusive"
+
+    def test_a_missing_interval_is_inconclusive(self):
+        nan = {"estimate": 0.1, "low": math.nan, "high": math.nan, "missing": [], "no_interval": ["unet"]}
+        assert report.verdict({"miou": nan}, ("miou",)) == "inconclusive"
+
+    def test_clear_gains_support_every_alone_claim(self):
+        rng = np.random.default_rng(6)
+        records = []
+        for name, flags in VARIANTS.items():
+            modules = sum(flags.values())
+            for seed in (0, 1):
+                noise = rng.normal(0, 1e-4)
+                records.append(make_record(name, seed, {"miou": 0.5 + 0.05 * modules + noise, "niou": 0.5 + 0.05 * modules,
+                                                        "pd": 0.8 + 0.03 * modules + noise,
+                                                        "fa": (40 - 10 * modules + 100 * noise) * 1e-6}))
+        verdicts = report.claim_verdicts(report.effects(records))
+        assert {k: v["verdict"] for k, v in verdicts.items()} == dict.fromkeys(report.CLAIMS, "supported")
+
+
+class TestRecordsFolder:
+    def test_mixed_recipes_are_refused_naming_the_record(self, tmp_path):
+        records = random_factorial(np.random.default_rng(7), seeds=(0,))
+        records[2] = make_record(records[2]["model"], 0, records[2]["final"], epochs=30)
+        with pytest.raises(UserError, match=rf"{records[2]['name']}\.json \(epochs=30 not 64\)"):
+            report.load_records(write(tmp_path / "r", records))
+
+    def test_other_dataset_is_refused(self, tmp_path):
+        records = random_factorial(np.random.default_rng(8), seeds=(0,))
+        records[0] = make_record("unet", 0, records[0]["final"], dataset="NUAA-SIRST")
+        with pytest.raises(UserError, match="unet_s0.json \\(dataset='NUAA-SIRST' not 'NUDT-SIRST'\\)"):
+            report.load_records(write(tmp_path / "r", records))
+
+    def test_missing_folder_and_empty_folder(self, tmp_path):
+        with pytest.raises(UserError, match="records folder not found"):
+            report.load_records(tmp_path / "nothing")
+        (tmp_path / "empty").mkdir()
+        with pytest.raises(UserError, match="holds no ablation record"):
+            report.load_records(tmp_path / "empty")
+
+    def test_missing_cells_are_named_and_get_no_estimate(self, tmp_path):
+        records = [r for r in random_factorial(np.random.default_rng(9)) if r["model"] != "gcflnet_msic"]
+        analysis = report.analyse(write(tmp_path / "r", records))
+        assert analysis["effects"]["main"]["eem"]["miou"]["missing"] == ["gcflnet_msic"]
+        assert math.isnan(analysis["effects"]["main"]["eem"]["miou"]["estimate"])
+        assert analysis["runs"]["missing"] == ["gcflnet_msic_s0", "unet_wide_s0", "gcflnet_msic_s1", "unet_wide_s1"]
+        assert not math.isnan(analysis["effects"]["alone"]["eem"]["miou"]["low"])  # its two cells are complete
+
+    def test_interval_only_where_both_seeds_exist(self, tmp_path):
+        records = [r for r in random_factorial(np.random.default_rng(10)) if r["name"] != "gcflnet_eem_s1"]
+        found = report.effects(records)
+        assert found["alone"]["eem"]["pd"]["no_interval"] == ["gcflnet_eem"]
+        assert math.isnan(found["alone"]["eem"]["pd"]["low"]) and not math.isnan(found["alone"]["eem"]["pd"]["estimate"])
+        assert not math.isnan(found["alone"]["glfi"]["pd"]["low"])
+        assert found["pooled_df"]["pd"] == 7
+
+    def test_failed_runs_are_listed(self, tmp_path):
+        folder = write(tmp_path / "r", random_factorial(np.random.default_rng(11), seeds=(0,)))
+        (folder / "gcflnet_s1.failed.json").write_text(json.dumps({"name": "gcflnet_s1", "status": "failed"}))
+        analysis = report.analyse(folder)
+        assert analysis["runs"]["failed"] == ["gcflnet_s1"]
+        assert "gcflnet_s1" not in analysis["runs"]["missing"]
+        assert "Failed (see their `.failed.json` logs): gcflnet_s1" in report.report_markdown(analysis)
+
+
+class TestReportMarkdown:
+    def test_json_form_renders_the_same_as_the_analysis(self, tmp_path):
+        from gcflnet_lib.engine.files import json_safe
+
+        records = [r for r in random_factorial(np.random.default_rng(12)) if r["name"] != "unet_s1"]
+        analysis = report.analyse(write(tmp_path / "r", records))
+        as_json = json.loads(json.dumps(json_safe(analysis)))
+        assert report.report_markdown(as_json) == report.report_markdown(analysis)
+        text = report.report_markdown(analysis)
+        assert "†: no interval until both seeds are in for U-Net (baseline)" in text
+        assert text.count("| \"") == len(report.CLAIMS)
+
+    def test_figure_is_drawn(self, tmp_path):
+        analysis = report.analyse(write(tmp_path / "r", random_factorial(np.random.default_rng(13))))
+        report.plot_report(analysis, tmp_path / "fig.png")
+        assert (tmp_path / "fig.png").stat().st_size > 10_000
+
+
+def test_committed_report_is_what_the_records_give():
+    """README.md, docs/ABLATION.md and results/ablation_nudt.json hold what ablation_report.py writes."""
+    done = subprocess.run([sys.executable, str(ROOT / "scripts/ablation_report.py"), "--check"], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr

@@ -1,0 +1,104 @@
+"""The resumable training queue (gcflnet_lib.engine.queue) and the ablation queue's plan."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gcflnet_lib.engine.queue import CrossData, Job, job_state, run_queue, train_command
+from gcflnet_lib.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from ablation_queue import ablation_jobs  # noqa: E402
+
+TINY = ("--epochs", "1", "--channels", "4,8", "--crop-size", "32", "--batch-size", "4", "--eval-every", "0")
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("queue") / "data"
+    subprocess.run([sys.executable, "-m", "gcflnet_lib", "synth", "--out", str(out), "--n", "16", "--size", "64",
+                    "--quiet"], check=True)
+    return out
+
+
+def tiny_job(name, data, *extra):
+    return Job(name, ("--model", "unet", "--data", str(data), "--dataset", "Synthetic", "--device", "cpu", *TINY, *extra),
+               {"variant": "unet", "seed": 0})
+
+
+class TestAblationPlan:
+    def test_order_seed0_then_seed1_then_unet_wide(self):
+        names = [job.name for job in ablation_jobs("D")]
+        assert len(names) == 18 and len(set(names)) == 18
+        assert names[:2] == ["unet_s0", "gcflnet_s0"]
+        assert all(name.endswith("_s0") for name in names[:8]) and all(name.endswith("_s1") for name in names[8:16])
+        assert names[16:] == ["unet_wide_s0", "unet_wide_s1"]
+
+    def test_jobs_differ_only_in_model_and_seed(self):
+        jobs = ablation_jobs("D")
+        flags = {tuple(f for i, f in enumerate(job.train_flags) if job.train_flags[i - 1] not in ("--model", "--seed"))
+                 for job in jobs}
+        assert len(flags) == 1
+        assert "--preset" in jobs[0].train_flags and "cpu-nudt" in jobs[0].train_flags
+        assert jobs[1].labels == {"variant": "gcflnet", "seed": 0, "eem": True, "glfi": True, "msic": True}
+
+    def test_dry_run_trains_nothing(self, tmp_path):
+        data = tmp_path / "nudt"
+        data.mkdir()
+        done = subprocess.run([sys.executable, str(ROOT / "scripts/ablation_queue.py"), "--dry-run", "--data", str(data),
+                               "--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "results")],
+                              capture_output=True, text=True, check=True)
+        assert len(done.stdout.splitlines()) == 18 and " new " in done.stdout.splitlines()[0]
+        assert not (tmp_path / "results").exists()
+
+    def test_missing_data_folder_is_one_line(self, tmp_path):
+        done = subprocess.run([sys.executable, str(ROOT / "scripts/ablation_queue.py"), "--data", str(tmp_path / "x")],
+                              capture_output=True, text=True)
+        assert done.returncode == 2 and "NUDT-SIRST folder not found" in done.stderr
+
+
+class TestQueue:
+    def test_records_with_cross_scores_then_skips_finished(self, tiny_data, tmp_path):
+        runs, results = tmp_path / "runs", tmp_path / "results"
+        jobs = [tiny_job("a", tiny_data), tiny_job("b", tiny_data, "--seed", "1")]
+        cross = [CrossData("again", str(tiny_data), "Synthetic")]
+        seen = []
+        states = run_queue(jobs, runs, results, cross, workers=2, on_record=lambda job, rec: seen.append(job.name),
+                           say=lambda line: None)
+        assert states == {"a": "finished", "b": "finished"} and sorted(seen) == ["a", "b"]
+        record = json.loads((results / "a.json").read_text())
+        assert record["status"] == "finished" and record["variant"] == "unet" and record["epochs"] == 1
+        assert record["cross"]["again"]["dataset"] == "Synthetic"
+        assert set(record["cross"]["again"]["metrics"]) >= {"miou", "niou", "pd", "fa"}
+        assert record["cross"]["again"]["command"].startswith("gcflnet evaluate --checkpoint")
+        again = run_queue(jobs, runs, results, cross, workers=1, say=lambda line: None)
+        assert again == {"a": "done", "b": "done"}
+
+    def test_a_failing_run_is_recorded_and_the_queue_goes_on(self, tiny_data, tmp_path):
+        runs, results = tmp_path / "runs", tmp_path / "results"
+        jobs = [tiny_job("broken", tiny_data, "--lr", "-1"), tiny_job("fine", tiny_data)]
+        states = run_queue(jobs, runs, results, workers=1, say=lambda line: None)
+        assert states == {"broken": "failed", "fine": "finished"}
+        failure = json.loads((results / "broken.failed.json").read_text())
+        assert failure["returncode"] == 2 and failure["log_tail"] and "--lr" in failure["log_tail"][-1]
+        assert run_queue(jobs[:1], runs, results, say=lambda line: None) == {"broken": "failed"}  # not retried by default
+
+    def test_an_interrupted_run_resumes(self, tiny_data, tmp_path):
+        job = tiny_job("cut", tiny_data)
+        run_dir = tmp_path / "runs" / "cut"
+        assert job_state(job, tmp_path / "runs", tmp_path / "results") == "new"
+        run_dir.mkdir(parents=True)
+        (run_dir / "last.pt").write_bytes(b"")
+        assert job_state(job, tmp_path / "runs", tmp_path / "results") == "resume"
+        command = train_command(job, run_dir, resume=True)
+        assert "--resume" in command and "--overwrite" not in command
+
+    def test_missing_cross_dataset_is_refused_before_work(self, tiny_data, tmp_path):
+        with pytest.raises(UserError, match="cross-dataset folder for NUAA-SIRST not found"):
+            run_queue([tiny_job("a", tiny_data)], tmp_path / "runs", tmp_path / "results",
+                      [CrossData("nuaa", str(tmp_path / "absent"), "NUAA-SIRST")])
+        assert not (tmp_path / "runs").exists()
