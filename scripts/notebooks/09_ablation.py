@@ -28,10 +28,13 @@ CELLS = [
         next to the paper's own comparison, each module alone against the baseline. "Better" means a higher IoU or
         Pd and a lower Fa.
 
-        **On a CPU** (`SMOKE = "auto"`) the sweep runs tiny models on small synthetic scenes, which checks the
-        machinery but cannot reproduce the paper; the trained comparison comes from the **released pair**, GCFLNet and
-        the U-Net baseline trained alike on NUAA-SIRST (`CHECKPOINT = "auto"`). The full ablation needs GPU runs:
-        `scripts/gpu_campaign.py` trains the variants at full width.
+        **The result of this notebook is the measured ablation on NUDT-SIRST** (the section of that name below): all
+        eight variants trained twice each with the CPU recipe (`--preset cpu-nudt`) by `scripts/ablation_queue.py`,
+        read as a factorial experiment with 95 % intervals by `gcflnet_lib.ablation_report`, and every claim of the
+        paper given a verdict. The notebook recomputes that analysis from the committed records and checks it against
+        `results/ablation_nudt.json`. **On a CPU** (`SMOKE = "auto"`) the loop itself is shown on tiny models and small
+        synthetic scenes, a demonstration of the machinery that cannot reproduce the paper; the released GCFLNet and
+        U-Net pair closes the notebook.
         """
     ),
     about("09", [
@@ -50,6 +53,8 @@ CELLS = [
         SEED = 0
         CHECKPOINT = "auto"    # the released GCFLNet compared with its U-Net partner ("auto": on a CPU); "" skips the pair
         RESULTS_DIR = "../build/notebook_results"
+        ABLATION_RECORDS = "../results/ablation_nudt"  # the queue's records (scripts/ablation_queue.py)
+        ABLATION_JSON = "../results/ablation_nudt.json"  # their analysis as committed (scripts/ablation_report.py)
         """
     ),
     code(
@@ -139,9 +144,10 @@ CELLS = [
     ),
     md(
         r"""
-        ## Training and scoring the eight variants
+        ## Training and scoring the eight variants: the loop
 
-        One loop, one shared configuration. Each variant runs in its own folder `RUNS/<variant>` with the engine's
+        One loop, one shared configuration (on a CPU: tiny models on small synthetic scenes, a demonstration of the
+        machinery; the measured ablation comes after). Each variant runs in its own folder `RUNS/<variant>` with the engine's
         files (checkpoints, history, metrics); a variant whose folder already holds a finished run with the same
         settings is read back instead of retrained, so an interrupted GPU sweep picks up where it stopped.
         """
@@ -237,18 +243,61 @@ CELLS = [
         initialisation and crop order, and any "agreement" above is chance. What a smoke run does check is the
         machinery: every variant builds, trains, is scored by the same protocol and lands in one table.
 
-        What a faithful reproduction of Table 2 needs:
+        What a reproduction of Table 2 needs, and what the next section has:
 
-        1. the paper's data, NUDT-SIRST (`DATA_DIR`, `DATASET = "NUDT-SIRST"`; see `data/README.md` for its source);
-        2. full widths, batch 16, $256\times256$ crops and `EPOCHS = 1500` per variant, on a GPU: eight long runs
-           (`gcflnet train --model gcflnet_eem ...` runs one variant from the command line);
-        3. several seeds per variant: the paper's differences are a few points of IoU and a few $10^{-6}$ of Fa, the
-           same order as the spread between seeds of one model, and one seed cannot separate them.
+        1. the paper's data, NUDT-SIRST (663 training and 664 test images);
+        2. every variant trained alike, long enough that two seeds of one model agree more closely than the variants
+           differ: the CPU recipe's 2600 steps (the paper trains full-width models for 1500 epochs on a GPU);
+        3. several seeds per variant, so that an interval can tell a module's effect from the spread between seeds.
 
-        A full-size run of this notebook (`EPOCHS = 100` per variant) sits in between: the trends it shows are real
-        for this data and schedule, but not the paper's numbers. The GPU campaign (`scripts/gpu_campaign.py`, records in
-        `results/gpu_campaign_h200.json`) is where the full-width runs are made.
+        ## The measured ablation on NUDT-SIRST
 
+        `scripts/ablation_queue.py` trained the eight variants and `unet_wide` (the U-Net widened to GCFLNet's
+        parameter count) with `--preset cpu-nudt`, seeds 0 and 1, on the project's 2-core CPU, and scored each run's
+        final weights on the NUDT-SIRST test split and on the NUAA-SIRST test split. Each cell of a factorial design
+        is a variant; its two seeds are replicates. With $m_c$ the mean of a metric over the seeds of cell $c$, every
+        figure below is a contrast $\sum_c w_c m_c$; the main effect of a module puts $w_c = \pm\frac14$ on the cells
+        with it on and off, and its 95 % interval is
+
+        $$ \pm\; t_{0.975,\,df}\; s \sqrt{\textstyle\sum_c w_c^2 / n_c}, $$
+
+        with $s^2$ the variance between seeds pooled over the cells ($df = \sum_c (n_c - 1)$, 8 once all 16 runs are in).
+        `docs/ABLATION.md` says why, and what the verdicts mean. Below, the analysis is recomputed here from the
+        records and must equal the committed `results/ablation_nudt.json`.
+        """
+    ),
+    code(
+        """
+        import json
+        from pathlib import Path
+
+        from gcflnet_lib import ablation_report
+        from gcflnet_lib.engine.files import json_safe
+
+        measured = json.loads(json.dumps(json_safe(ablation_report.analyse(ABLATION_RECORDS))))
+        committed = json.loads(Path(ABLATION_JSON).read_text())
+        assert measured == committed, "results/ablation_nudt.json is stale: run python scripts/ablation_report.py"
+        display(Markdown(ablation_report.report_markdown(measured)))
+        """
+    ),
+    code(
+        """
+        ablation_report.plot_report(measured)
+        plt.gcf().suptitle("NUDT-SIRST ablation, CPU recipe: bars are the mean over the seeds (error bar: their range); "
+                           "below, main effects with 95 % intervals", fontsize=10)
+        plt.show()
+        n_runs = len(measured["records"])
+        verdicts = {key: value["verdict"] for key, value in measured["verdicts"].items()}
+        assert n_runs >= 2 and measured["dataset"] == "NUDT-SIRST" and measured["cross_dataset"] == "NUAA-SIRST"
+        assert set(verdicts.values()) <= {"supported", "contradicted", "inconclusive"}
+        for row in measured["table"]:
+            for metric in ("miou", "niou", "pd"):
+                assert row[metric] is None or 0.0 <= row[metric] <= 1.0, (row["variant"], metric)
+        print(f"{n_runs} of 18 runs recorded; verdicts: {verdicts}")
+        """
+    ),
+    md(
+        r"""
         ## GCFLNet against U-Net: the released pair
 
         What a CPU can show of the ablation's two ends: the released GCFLNet and U-Net, trained alike (same data, recipe,
@@ -317,15 +366,23 @@ CELLS = [
             "dataset": ctx.dataset,  # the data given (the released pair is scored on it)
             "sweep_dataset": dataset,  # the sweep's (small synthetic scenes on the fast path)
             "smoke": SMOKE,
+            "measured_runs": n_runs,
+            "measured_verdicts": verdicts,
+            "measured_main_effects": {s: {m: measured["effects"]["main"][s][m]["estimate"] for m in ("miou", "pd", "fa")}
+                                      for s in SWITCHES},
         }, RESULTS_DIR)
         """
     ),
     ending("09", """
         The three switches give eight variants trained alike; EEM and GLFI add parameters, MSIC replaces the U-Net skip
         and costs slightly fewer. An ablation table is read per module (alone, and mean effect), and a comparison with a
-        degenerate variant is inconclusive. On a CPU the trained comparison is the released GCFLNet / U-Net pair; the
-        paper's Table 2 needs the full-width GPU runs and several seeds.
+        degenerate variant is inconclusive. The measured ablation on NUDT-SIRST reads the eight variants, two seeds each,
+        as a factorial experiment: main effects, interactions and each module alone, with intervals from the seed spread,
+        and a verdict on each of the paper's claims that follows from them.
         """, [
+        "In `measured[\"effects\"][\"main\"]`, compare the main effect of each module with the same module alone "
+        "against the U-Net (`measured[\"effects\"][\"alone\"]`): where do they differ most, and which interaction "
+        "explains the difference?",
         "In `params`, check by hand that `params[\"gcflnet\"] - params[\"gcflnet_eem_glfi\"]` equals `msic_by_hand`, and "
         "explain why MSIC's parameter change does not depend on EEM and GLFI.",
         "Call `degenerate(row, max_fa=0.01)` on each row of `rows`: which variants change verdict, and what does the "
