@@ -281,6 +281,11 @@ def check_09(r):
     # MSIC replaces the plain skip: its parameter change is the same whatever else is switched on.
     assert p["gcflnet_msic"] - p["unet"] == r["msic_param_delta"] == p["gcflnet"] - p["gcflnet_eem_glfi"]
     assert all(0.0 <= row[k] <= 1.0 for row in r["table"] for k in ("miou", "niou", "pd", "fa", "auc"))
+    # The measured NUDT-SIRST ablation: the notebook's verdicts are the committed analysis's.
+    committed = json.loads((NOTEBOOKS_DIR.parent / "results" / "ablation_nudt.json").read_text())
+    assert r["measured_runs"] == len(committed["records"]) >= 2
+    assert r["measured_verdicts"] == {key: value["verdict"] for key, value in committed["verdicts"].items()}
+    assert set(r["measured_verdicts"].values()) <= {"supported", "contradicted", "inconclusive"}
     for switch, views in r["agrees_with_paper"].items():
         assert set(views.values()) <= {"yes", "no", "inconclusive"}, (switch, views)
         if r["degenerate_variants"]:
