@@ -417,7 +417,8 @@ def report_markdown(analysis: Mapping[str, Any], figure: str | None = None) -> s
         lines.append(f"Not yet run: {', '.join(runs['missing'])}.")
     if runs["failed"]:
         lines.append(f"Failed (see their `.failed.json` logs): {', '.join(runs['failed'])}.")
-    lines += ["", f"**Table 2 layout, {dataset} test split** (mean ± half-range over the seeds):", "",
+    lines += ["", f"**Table 2 layout, {dataset} test split** (mean ± half-range over the seeds; minutes: wall time of "
+              "a run, two 1-thread runs side by side on the shared 2-core machine):", "",
               table_markdown(analysis["table"]), ""]
     groups = _effect_groups(analysis["effects"])
     cross_groups = _effect_groups(analysis["cross_effects"])
