@@ -8,6 +8,8 @@ card of each: data, split, exact command, commit, device, wall time and metrics.
     unet-cpu-nuaa-sirst      the U-Net baseline, same recipe and seed
     gcflnet-nuaa-sirst       GCFLNet, full width (16..256), 400 epochs on an H200; fp16 weights
     unet-nuaa-sirst          the U-Net baseline, full width, 400 epochs on an H200; fp16 weights
+    gcflnet-cpu-nudt-sirst   GCFLNet, CPU recipe in NUDT-SIRST's form (``--preset cpu-nudt``), seed 0 of the ablation
+    unet-cpu-nudt-sirst      the U-Net baseline, same recipe and seed (``results/ablation_nudt/``)
 
 ``GCFLNET_CHECKPOINTS`` names another folder holding the same files (for an installed, non-editable copy).
 """
@@ -24,13 +26,23 @@ RELEASES: dict[str, str] = {
     "unet-cpu-nuaa-sirst": "unet-cpu-nuaa-sirst.pt",
     "gcflnet-nuaa-sirst": "gcflnet-nuaa-sirst.pt",
     "unet-nuaa-sirst": "unet-nuaa-sirst.pt",
+    "gcflnet-cpu-nudt-sirst": "gcflnet-cpu-nudt-sirst.pt",
+    "unet-cpu-nudt-sirst": "unet-cpu-nudt-sirst.pt",
 }
+
+# The dataset each release was trained (and is scored in the model card) on.
+RELEASE_DATASETS: dict[str, str] = {name: "NUDT-SIRST" if "nudt" in name else "NUAA-SIRST" for name in RELEASES}
 
 # What a notebook uses for CHECKPOINT = "auto", first present wins: the CPU recipe's models, which run
 # fast on any machine, then the full-width ones (4x the FLOPs).
 AUTO_RELEASE = {
     "gcflnet": ("gcflnet-cpu-nuaa-sirst", "gcflnet-nuaa-sirst"),
     "unet": ("unet-cpu-nuaa-sirst", "unet-nuaa-sirst"),
+}
+# The same, for a notebook whose data is NUDT-SIRST: the models trained on it come first.
+AUTO_RELEASE_BY_DATASET = {
+    "NUDT-SIRST": {"gcflnet": ("gcflnet-cpu-nudt-sirst", *AUTO_RELEASE["gcflnet"]),
+                   "unet": ("unet-cpu-nudt-sirst", *AUTO_RELEASE["unet"])},
 }
 
 

@@ -199,7 +199,8 @@ def setup(device: str = "auto", seed: int = 0, data_dir: str | os.PathLike | Non
     resolved_dir, data_note = resolve_data_dir(data_dir)
     checked_dir = check_data_dir(resolved_dir)
     resolved_device = resolve_device(device)
-    resolved_checkpoint = auto_checkpoint(checkpoint, model, resolved_device)
+    resolved_dataset = infer_dataset(checked_dir, dataset)
+    resolved_checkpoint = auto_checkpoint(checkpoint, model, resolved_device, resolved_dataset)
     if resolved_checkpoint:
         check_checkpoint(resolved_checkpoint)
     fast = resolve_smoke(smoke, resolved_device)
@@ -210,7 +211,7 @@ def setup(device: str = "auto", seed: int = 0, data_dir: str | os.PathLike | Non
         data_dir=checked_dir,
         rng=np.random.default_rng(int(seed)),
         smoke=fast,
-        dataset=infer_dataset(checked_dir, dataset),
+        dataset=resolved_dataset,
         checkpoint=resolved_checkpoint,
         auto_fast=fast and smoke == "auto",
     )
@@ -466,22 +467,24 @@ class capture_outputs:
         self._handles = []
 
 
-def auto_checkpoint(value: str | os.PathLike, model_name: str, device: str | torch.device) -> str:
+def auto_checkpoint(value: str | os.PathLike, model_name: str, device: str | torch.device, dataset: str | None = None) -> str:
     """What a notebook's ``CHECKPOINT`` means: ``"auto"`` -> the released CPU-recipe model on a CPU, "" on a GPU.
 
     On a GPU "" makes the notebook train its own model at full size; on a CPU the released checkpoint
     (the first present of ``gcflnet_lib.released.AUTO_RELEASE``) gives a trained model in seconds. Where the release is absent
     (a copy without ``checkpoints/``), "auto" falls back to "" and the notebook trains briefly. Any other
-    value is returned unchanged (a path or a released name, checked when loaded).
+    value is returned unchanged (a path or a released name, checked when loaded). With ``dataset`` NUDT-SIRST the
+    models trained on it come first (``AUTO_RELEASE_BY_DATASET``).
     """
-    from gcflnet_lib.released import AUTO_RELEASE, available
+    from gcflnet_lib.released import AUTO_RELEASE, AUTO_RELEASE_BY_DATASET, available
 
     if str(value) != "auto":
         return str(value)
     if torch.device(device).type != "cpu":
         return ""
     present = available()
-    return next((name for name in AUTO_RELEASE.get(model_name, ()) if name in present), "")
+    order = AUTO_RELEASE_BY_DATASET.get(str(dataset), AUTO_RELEASE).get(model_name, ())
+    return next((name for name in order if name in present), "")
 
 
 def model_card_metrics(name: str, results_dir: str | os.PathLike = REPO_ROOT / "results") -> dict | None:

@@ -30,13 +30,15 @@ RECORDS = {
     "unet-cpu-nuaa-sirst": "cpu_nuaa_unet_s0.json",
     "gcflnet-nuaa-sirst": "gpu_nuaa_gcflnet_s0.json",
     "unet-nuaa-sirst": "gpu_nuaa_unet_s0.json",
+    "gcflnet-cpu-nudt-sirst": "ablation_nudt/gcflnet_s0.json",
+    "unet-cpu-nudt-sirst": "ablation_nudt/unet_s0.json",
 }
 
 
 # What the record's one line does not say, for the CPU releases: how the time split and how many threads
 # each epoch had (``--threads auto`` follows the cores other processes leave free).
 CPU_NOTE = "one run{threads}; its history's per-epoch times add up to {train_min:.1f} min of training and {eval_min:.1f} min of evaluation."
-NOTED = ("gcflnet-cpu-nuaa-sirst", "unet-cpu-nuaa-sirst")
+NOTED = ("gcflnet-cpu-nuaa-sirst", "unet-cpu-nuaa-sirst", "gcflnet-cpu-nudt-sirst", "unet-cpu-nudt-sirst")
 
 
 def _threads(history: list[dict]) -> str:
@@ -69,6 +71,7 @@ def _widths(config: dict) -> str:
 PAIRS = (
     ("gcflnet-cpu-nuaa-sirst", "unet-cpu-nuaa-sirst", "CPU recipe"),
     ("gcflnet-nuaa-sirst", "unet-nuaa-sirst", "full width"),
+    ("gcflnet-cpu-nudt-sirst", "unet-cpu-nudt-sirst", "CPU recipe on NUDT-SIRST"),
 )
 
 
@@ -94,8 +97,8 @@ def comparison(scores: dict[str, dict]) -> list[str]:
 def card_tables(results: Path = ROOT / "results", checkpoints: Path = ROOT / "checkpoints") -> str:
     from gcflnet_lib.released import RELEASES
 
-    metrics_rows = ["| release | model | widths | epochs | mIoU | nIoU | Pd | Fa (x1e-6) | AUC | size |",
-                    "|---|---|---|---|---|---|---|---|---|---|"]
+    metrics_rows = ["| release | model | data | widths | epochs | mIoU | nIoU | Pd | Fa (x1e-6) | AUC | size |",
+                    "|---|---|---|---|---|---|---|---|---|---|---|"]
     provenance_rows = ["| release | trained on | wall time | commit | exact training command |", "|---|---|---|---|---|"]
     notes = []
     scores = {}
@@ -108,7 +111,7 @@ def card_tables(results: Path = ROOT / "results", checkpoints: Path = ROOT / "ch
         scored = scores[name] = json.loads(eval_path(name, results).read_text())["metrics"]
         config = record["config"]
         metrics_rows.append(
-            f"| `{name}` | {record['model']} | {_widths(config)} | {record['epochs']} | {scored['miou']:.4f} | "
+            f"| `{name}` | {record['model']} | {record['dataset']} | {_widths(config)} | {record['epochs']} | {scored['miou']:.4f} | "
             f"{scored['niou']:.4f} | {scored['pd']:.4f} | {scored['fa'] * 1e6:.2f} | {scored['auc']:.4f} | "
             f"{path.stat().st_size / 2**20:.1f} MB |")
         provenance_rows.append(
