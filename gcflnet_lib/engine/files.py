@@ -125,30 +125,38 @@ def make_stage(out: Path) -> tuple[Path, int]:
     return stage, fd
 
 
-def remove_stale_stages(out: str | os.PathLike) -> list[Path]:
-    """Remove staging folders beside ``out`` left by a killed run (no process holds their lock); warn for each."""
-    out = Path(out)
+def _remove_abandoned(paths: Sequence[Path], remove: Callable[[Path], Any], what: str) -> list[Path]:
+    """``remove`` each of ``paths`` that no process holds an ``flock`` on (its writer died); warn for each.
+
+    The lock is taken before removing, so a process that is still writing is never disturbed.
+    """
     removed = []
-    if not out.parent.is_dir():
-        return removed
-    for stage in sorted(out.parent.glob(stage_pattern(out))):
-        if not stage.is_dir() or stage.is_symlink():
-            continue
+    for path in paths:
         try:
-            fd = os.open(stage, os.O_RDONLY)
+            fd = os.open(path, os.O_RDONLY)
         except OSError:
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            continue  # a running process is filling it
+            continue  # a running process holds it
         else:
-            shutil.rmtree(stage, ignore_errors=True)
-            removed.append(stage)
-            warnings.warn(f"{stage}: removed a staging folder left by an interrupted run", stacklevel=2)
+            remove(path)
+            removed.append(path)
+            warnings.warn(f"{path}: removed {what}", stacklevel=3)
         finally:
             os.close(fd)
     return removed
+
+
+def remove_stale_stages(out: str | os.PathLike) -> list[Path]:
+    """Remove staging folders beside ``out`` left by a killed run (no process holds their lock); warn for each."""
+    out = Path(out)
+    if not out.parent.is_dir():
+        return []
+    stages = [p for p in sorted(out.parent.glob(stage_pattern(out))) if p.is_dir() and not p.is_symlink()]
+    return _remove_abandoned(stages, lambda stage: shutil.rmtree(stage, ignore_errors=True),
+                             "a staging folder left by an interrupted run")
 
 
 def temp_pattern(path: Path) -> str:
@@ -161,30 +169,14 @@ def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
 
     A ``kill -9`` during :func:`atomic_write` leaves ``.NAME.XXXX.tmp`` behind, as big as the file it was
     writing (a checkpoint). A live write holds an ``flock`` on its temporary file, so only dead ones go.
+    Staging folders share the pattern; :func:`remove_stale_stages` owns them.
     """
     path = Path(path)
-    removed: list[Path] = []
     if not path.parent.is_dir():
-        return removed
-    for temp in sorted(path.parent.glob(temp_pattern(path))):
-        if temp.is_symlink() or not temp.is_file():
-            continue  # staging folders share the pattern; remove_stale_stages owns them
-        try:
-            fd = os.open(temp, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            continue  # a running write holds it
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
-                removed.append(temp)
-                warnings.warn(f"{temp}: removed a temporary file left by an interrupted write", stacklevel=2)
-        finally:
-            os.close(fd)
-    return removed
+        return []
+    temps = [p for p in sorted(path.parent.glob(temp_pattern(path))) if p.is_file() and not p.is_symlink()]
+    return _remove_abandoned(temps, lambda temp: temp.unlink(missing_ok=True),
+                             "a temporary file left by an interrupted write")
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
