@@ -207,7 +207,7 @@ def _check_resume_fits(state: dict[str, Any], net: nn.Module, config: TrainConfi
         raise CheckpointError(f"{path}: checkpoint was trained on {state.get('dataset')!r}, not --dataset {config.dataset!r}")
     if int(state["epoch"]) > config.epochs:
         raise UserError(f"{path}: checkpoint already holds {state['epoch']} epochs, more than --epochs {config.epochs}")
-    check_weight_types(state["model"], net, path)
+    check_weight_types(state.get("model", {}), net, path)
     _state_what_wins(state, config, path)
 
 
