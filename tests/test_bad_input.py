@@ -632,3 +632,23 @@ def test_overwrite_writes_into_a_filled_folder_but_never_over_inputs(work, tmp_p
     status, _, stderr = gcflnet(tmp_path, *EVAL, "--save-maps", "data/masks", "--overwrite")
     assert status == 2 and "is the dataset's masks folder" in one_line(stderr)
     assert file_hashes(str(tmp_path / "data")) == masks
+
+
+FIRST_STEP_OOM = """
+import sys
+from gcflnet_lib.cli import main
+from gcflnet_lib.engine import trainer
+def loss(*args, **kwargs):
+    raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 3221225472 bytes.")
+trainer.deep_supervision_loss = loss
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_out_of_memory_in_the_first_step_leaves_no_run_folder(work, tmp_path):
+    shutil.copytree(work / "data", tmp_path / "data")
+    status, _, stderr = gcflnet(tmp_path, *TRAIN, "--out", "oom-run", "--epochs", "1", prefix=["-c", FIRST_STEP_OOM])
+    assert status == 2
+    assert one_line(stderr) == ("gcflnet train: error: out of memory (tried to allocate 3.00 GiB) at --batch-size 2 and "
+                                "--crop-size 32 (evaluation: --eval-batch-size 8); lower them")
+    assert not (tmp_path / "oom-run").exists()
