@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import json
 import os
+import pickle
 import re
 import shlex
 import shutil
@@ -142,6 +144,30 @@ def work(tmp_path_factory) -> Path:
         shutil.copy(base / "nan.tif", base / "nandata" / "images" / f"{name}.tif")
     (base / "full").mkdir()
     (base / "full" / "keep.txt").write_text("a file")
+    # Issue 23: inputs an output must never overwrite, and damaged files that passed the loader.
+    (base / "masks-link").symlink_to("data/masks", target_is_directory=True)
+    torch.save({key: value for key, value in state.items() if key not in ("optimizer", "scheduler", "scaler", "rng")},
+               base / "weights-only.pt")
+    (base / "released-copy").mkdir()
+    shutil.copy(base / "weights-only.pt", base / "released-copy" / "last.pt")  # a release copied in as last.pt
+    torch.save({**state, "model": {k: v.round().long() if v.is_floating_point() else v for k, v in state["model"].items()}},
+               base / "int-weights.pt")
+    torch.save({**state, "model_config": "unet"}, base / "str-config.pt")
+    torch.save({**state, "epoch": "one"}, base / "str-epoch.pt")
+    (base / "raw.pkl").write_bytes(pickle.dumps({"model": {}, "epoch": 1}, protocol=4))
+    assert main(["predict", "--checkpoint", str(base / "run" / "final.pt"), "--input", str(base / "data" / "images"),
+                 "--out", str(base / "shots"), "--device", "cpu"]) == 0
+    (base / "colour-maps").mkdir()
+    for mask in sorted((base / "data" / "masks").iterdir()):
+        rgb = cv2.cvtColor(cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE), cv2.COLOR_GRAY2BGR)
+        rgb[2, 2] = (0, 0, 255)  # one red pixel: an overlay, not a gray map stored as RGB
+        cv2.imwrite(str(base / "colour-maps" / mask.name), rgb)
+    (base / "dangling").mkdir()
+    shutil.copy(base / "data" / "images" / "000001.png", base / "dangling" / "000001.png")
+    (base / "dangling" / "000002.png").symlink_to("../gone/000002.png")
+    shutil.copytree(base / "data", base / "splitdir")
+    (base / "splitdir" / "img_idx" / "test_Toy.txt").unlink()
+    (base / "splitdir" / "img_idx" / "test_Toy.txt").mkdir()
     return base
 
 
@@ -194,9 +220,71 @@ CASES = [
     ("evaluate-nan-pixels", [*EVAL[:4], "nandata", *EVAL[5:]], []),
     ("train-nan-pixels", ["train", "--data", "nandata", *TOY, "--out", "new-run", "--epochs", "1"], ["new-run"]),
     ("predict-truncated-png", [*PREDICT[:4], "truncated.png", *PREDICT[5:], "--out", "pred"], ["pred"]),
+    # issue 23: outputs never overwrite inputs (links followed, --overwrite or not)
+    ("evaluate-save-maps-into-the-masks", [*EVAL, "--save-maps", "data/masks"], []),
+    ("evaluate-save-maps-into-a-link-to-the-masks", [*EVAL, "--save-maps", "masks-link", "--overwrite"], []),
+    ("evaluate-json-over-the-checkpoint", [*EVAL, "--json", "run/final.pt"], []),
+    ("evaluate-save-maps-not-empty", [*EVAL, "--save-maps", "full"], []),
+    ("train-record-over-the-run-checkpoint", [*TRAIN, "--out", "new-run", "--epochs", "1", "--record", "new-run/final.pt"],
+     ["new-run"]),
+    ("train-record-into-the-split-folder", [*TRAIN, "--out", "new-run", "--epochs", "1", "--record",
+                                            "data/img_idx/r.json"], ["new-run"]),
+    ("train-out-in-the-images", [*TRAIN, "--out", "data/images/run", "--epochs", "1"], []),
+    ("score-json-over-a-mask", ["score", "--data", "data", "--dataset", "Toy", "--pred", "shots/prob", "--json",
+                                "data/masks/000001.png"], []),
+    ("score-json-into-the-pred-folder", [*SCORE, "--json", "data/masks/s.json"], []),
+    ("predict-out-not-empty", [*PREDICT, "--out", "full"], []),
+    ("predict-maps-over-the-input", [*PREDICT[:4], "shots/prob", *PREDICT[5:], "--out", "shots", "--overwrite"], []),
+    ("classical-out-in-the-images", [*CLASSICAL, "--out", "data/images/maps", "--overwrite"], []),
+    # issue 23: fine-tuning and resuming
+    ("train-resume-weights-only", [*TRAIN, "--out", "released-copy", "--epochs", "2", "--resume"], []),
+    ("train-resume-other-batch-and-seed", [*TRAIN, "--out", "run", "--epochs", "2", "--resume", "--batch-size", "4",
+                                           "--seed", "7"], []),
+    ("train-init-another-model", [*TRAIN, "--out", "new-run", "--epochs", "1", "--init", "run/final.pt",
+                                  "--model", "gcflnet"], ["new-run"]),
+    ("train-init-missing", [*TRAIN, "--out", "new-run", "--epochs", "1", "--init", "nope.pt"], ["new-run"]),
+    # issue 23: tracebacks that became one line
+    ("train-batchnorm-one-value", ["train", "--data", "data", *TOY, "--out", "new-run", "--epochs", "1",
+                                   "--channels", "4,8,16,32,64,128", "--batch-size", "1"], ["new-run"]),
+    ("classical-ipi-patch-too-large", ["classical", "--method", "ipi", "--data", "data", "--dataset", "Toy",
+                                       "--out", "maps", "--param", "patch=1000"], ["maps"]),
+    ("classical-param-refused", ["classical", "--method", "ipi", "--data", "data", "--dataset", "Toy",
+                                 "--out", "maps", "--param", "patch=10", "--param", "stride=20"], ["maps"]),
+    ("evaluate-str-model-config", [*EVAL[:2], "str-config.pt", *EVAL[3:]], []),
+    ("evaluate-str-epoch", [*EVAL[:2], "str-epoch.pt", *EVAL[3:]], []),
+    ("evaluate-json-as-checkpoint", [*EVAL[:2], "run/metrics.json", *EVAL[3:]], []),
+    ("evaluate-raw-pickle", [*EVAL[:2], "raw.pkl", *EVAL[3:]], []),
+    ("evaluate-integer-weights", [*EVAL[:2], "int-weights.pt", *EVAL[3:]], []),
+    ("score-overlay-folder", ["score", "--data", "data", "--dataset", "Toy", "--split", "train", "--pred",
+                              "shots/overlay"], []),
+    ("score-colour-maps", ["score", "--data", "data", "--dataset", "Toy", "--pred", "colour-maps"], []),
+    ("predict-broken-link", [*PREDICT[:4], "dangling", *PREDICT[5:], "--out", "pred"], ["pred"]),
+    ("evaluate-split-file-is-a-folder", [*EVAL[:4], "splitdir", *EVAL[5:]], []),
+    ("bench-iters-zero", ["bench", "--quick", "--device", "cpu", "--iters", "0"], []),
 ]
-FAULT_IDS = ["train-second-training-same-out", "train-disk-full"]
+FAULT_IDS = ["train-second-training-same-out", "train-disk-full", "predict-disk-full", "synth-disk-full",
+             "model-info-out-of-memory", "model-info-stdout-full"]
 
+
+# Every file of the scratch folder by its SHA-256 (links by their target, never followed): no case may change an
+# input. The child process and this module run the same source.
+FILE_HASHES = """
+def file_hashes(top):
+    import hashlib, os
+    found = {}
+    for folder, _, names in os.walk(top):
+        for name in names:
+            path = os.path.join(folder, name)
+            if name == ".lock":
+                continue
+            if os.path.islink(path):
+                found[path] = "link to " + os.readlink(path)
+            else:
+                with open(path, "rb") as handle:
+                    found[path] = hashlib.sha256(handle.read()).hexdigest()
+    return found
+"""
+exec(FILE_HASHES)
 
 # One child process runs every case in turn (each as ``gcflnet_lib.cli.main(argv)``, as ``python -m gcflnet_lib``
 # does), so the cases pay one start-up of Python and torch, not one each. Each case still gets the program's
@@ -209,8 +297,9 @@ def state():
     run = sorted(os.listdir("run"))
     return {"names": sorted(os.listdir(".")),
             "run": {n: hashlib.sha256(open(os.path.join("run", n), "rb").read()).hexdigest()
-                    for n in run if n != ".lock" and os.path.isfile(os.path.join("run", n))}}
-
+                    for n in run if n != ".lock" and os.path.isfile(os.path.join("run", n))},
+            "files": file_hashes(".")}
+""" + FILE_HASHES + """
 results = []
 for argv in json.loads(sys.stdin.read()):
     out, err = io.StringIO(), io.StringIO()
@@ -240,9 +329,16 @@ def state_before(work) -> dict:
     import hashlib
 
     run = work / "run"
+    here = os.getcwd()
+    os.chdir(work)  # the same relative names the child process records
+    try:
+        files = file_hashes(".")
+    finally:
+        os.chdir(here)
     return {"names": sorted(p.name for p in work.iterdir()),
             "run": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(run.iterdir())
-                    if p.is_file() and p.name != ".lock"}}
+                    if p.is_file() and p.name != ".lock"},
+            "files": files}
 
 
 @pytest.mark.parametrize("case_id, argv, absent", CASES, ids=[case[0] for case in CASES])
@@ -409,3 +505,150 @@ def test_enospc_reads_as_the_system_says(tmp_path):
 
     assert describe_os_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "x/last.pt")) == \
         "x/last.pt: cannot write (No space left on device)"
+
+
+# ----------------------------------------------------------------------------- issue 23: faults in their own process
+
+WRITE_FAILS = """
+import errno, os, pathlib, sys
+from gcflnet_lib.cli import main
+real = pathlib.Path.write_bytes
+def write_bytes(self, data):
+    if ".tmp" in str(self):  # the disk fills while the staging folder is being filled
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+    return real(self, data)
+pathlib.Path.write_bytes = write_bytes
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("case_id, argv, out", [
+    ("predict-disk-full", [*PREDICT[:4], "data/images", *PREDICT[5:], "--out", "pf"], "pf"),
+    ("synth-disk-full", ["synth", "--out", "sf", "--n", "4", "--size", "16", "--quiet"], "sf"),
+])
+def test_disk_full_names_the_target_not_the_staging_folder(work, case_id, argv, out):
+    before = file_hashes(str(work))
+    status, _, stderr = gcflnet(work, *argv, prefix=["-c", WRITE_FAILS])
+    assert status == 2
+    line = one_line(stderr)
+    check_row(case_id, code(argv) + " on a full disk", line)
+    assert line.split(": ")[2].startswith(f"{out}/") and ".tmp" not in line
+    assert file_hashes(str(work)) == before  # nothing made, no staging folder left
+
+
+# The child caps its address space a little above what it holds after importing torch, so the allocation
+# fails at once, as on a machine without the memory, and no other process on this one is pressed.
+CAPPED = """
+import resource, sys
+import torch
+from gcflnet_lib.cli import main
+with open("/proc/self/statm") as handle:
+    held = int(handle.read().split()[0]) * resource.getpagesize()
+resource.setrlimit(resource.RLIMIT_AS, (held + 2 * 2**30, resource.RLIM_INFINITY))
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_out_of_memory_is_one_line_naming_the_size_and_the_flag(work):
+    argv = ["model-info", "--model", "unet", "--channels", "4,8", "--size", "50000"]
+    status, _, stderr = gcflnet(work, *argv, prefix=["-c", CAPPED])
+    assert status == 2
+    line = one_line(stderr)
+    check_row("model-info-out-of-memory", code(argv) + " on a machine without 10 GB free", line)
+    assert "--size 50000" in line and "lower --size" in line
+
+
+def test_a_full_stdout_is_named(work):
+    argv = ["model-info", "--model", "unet", "--channels", "4,8"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "gcflnet_lib", *argv], cwd=work, stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=180, env=env)
+    assert done.returncode == 2
+    check_row("model-info-stdout-full", code(argv) + " > /dev/full", one_line(done.stderr))
+
+
+# ----------------------------------------------------------------------------- issue 23: what works as documented
+
+
+def test_stale_temporary_files_are_removed_by_the_next_run(work, tmp_path):
+    shutil.copytree(work / "data", tmp_path / "data")
+    shutil.copytree(work / "run", tmp_path / "run")
+    stale = [tmp_path / "run" / ".last.pt.k1ll3d00.tmp", tmp_path / "run" / ".history.json.k1ll3d00.tmp",
+             tmp_path / ".e.json.k1ll3d00.tmp"]
+    for path in stale:
+        path.write_bytes(b"half a file" * 100)
+    status, _, stderr = gcflnet(tmp_path, *TRAIN, "--out", "run", "--epochs", "2", "--resume")
+    assert status == 0, stderr
+    assert "run/.last.pt.k1ll3d00.tmp: removed a temporary file left by an interrupted write" in stderr
+    status, _, stderr = gcflnet(tmp_path, *EVAL, "--json", "e.json")
+    assert status == 0 and one_line(stderr).endswith(".e.json.k1ll3d00.tmp: removed a temporary file left by an "
+                                                     "interrupted write")
+    assert not any(path.exists() for path in stale) and (tmp_path / "e.json").is_file()
+
+
+def test_resume_keeps_the_saved_flags_and_states_the_accepted_changes(work, tmp_path):
+    shutil.copytree(work / "run", tmp_path / "run")
+    # Only --data (the run's own, by another path), --dataset and --out: every other setting is the saved run's.
+    data = os.path.relpath(work / "data", tmp_path)
+    status, _, stderr = gcflnet(tmp_path, "train", "--data", data, "--dataset", "Toy", "--out", "run", "--resume",
+                                "--epochs", "2", "--lr", "5e-4")
+    assert status == 0, stderr
+    assert one_line(stderr) == ("gcflnet train: warning: --resume: continuing from epoch 1 with --epochs 2 (saved 1), "
+                                "--lr 0.0005 (saved 0.001); lr milestones now 1,2 (saved 1); these apply from epoch 2 on")
+    final = load_checkpoint(tmp_path / "run" / "final.pt")
+    saved = final["train_config"]
+    assert (saved["model"], saved["channels"], saved["batch_size"], saved["crop_size"]) == ("unet", [4, 8], 2, 32)
+    assert [row["lr"] for row in final["history"]] == [1e-3, pytest.approx(5e-5)]
+
+
+def test_init_fine_tunes_and_the_record_names_the_weights(work, tmp_path):
+    shutil.copytree(work / "data", tmp_path / "data")
+    shutil.copy(work / "weights-only.pt", tmp_path / "release.pt")
+    digest = hashlib.sha256((tmp_path / "release.pt").read_bytes()).hexdigest()
+    # The model flags are left out: --init's checkpoint gives them.
+    status, _, stderr = gcflnet(tmp_path, "train", "--data", "data", "--dataset", "Toy", "--batch-size", "2",
+                                "--crop-size", "32", "--eval-every", "0", "--device", "cpu", "--no-progress",
+                                "--out", "tuned", "--epochs", "1", "--init", "release.pt", "--record", "r.json")
+    assert status == 0, stderr
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert record["init"]["sha256"] == digest and record["init"]["checkpoint"] == "release.pt"
+    assert record["config"]["model"] == "unet" and record["config"]["channels"] == [4, 8]
+    tuned = load_checkpoint(tmp_path / "tuned" / "final.pt")
+    assert tuned["init"]["sha256"] == digest and tuned["epoch"] == 1
+    assert json.loads((tmp_path / "tuned" / "metrics.json").read_text())["init"]["epoch"] == 1
+    assert hashlib.sha256((tmp_path / "release.pt").read_bytes()).hexdigest() == digest
+
+
+def test_overwrite_writes_into_a_filled_folder_but_never_over_inputs(work, tmp_path):
+    shutil.copytree(work / "data", tmp_path / "data")
+    shutil.copytree(work / "run", tmp_path / "run")
+    (tmp_path / "maps").mkdir()
+    (tmp_path / "maps" / "notes.txt").write_text("kept")
+    status, _, stderr = gcflnet(tmp_path, *EVAL, "--save-maps", "maps", "--overwrite")
+    assert status == 0, stderr
+    assert (tmp_path / "maps" / "notes.txt").read_text() == "kept" and (tmp_path / "maps" / "000008.png").is_file()
+    masks = file_hashes(str(tmp_path / "data"))
+    status, _, stderr = gcflnet(tmp_path, *EVAL, "--save-maps", "data/masks", "--overwrite")
+    assert status == 2 and "is the dataset's masks folder" in one_line(stderr)
+    assert file_hashes(str(tmp_path / "data")) == masks
+
+
+FIRST_STEP_OOM = """
+import sys
+from gcflnet_lib.cli import main
+from gcflnet_lib.engine import trainer
+def loss(*args, **kwargs):
+    raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 3221225472 bytes.")
+trainer.deep_supervision_loss = loss
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_out_of_memory_in_the_first_step_leaves_no_run_folder(work, tmp_path):
+    shutil.copytree(work / "data", tmp_path / "data")
+    status, _, stderr = gcflnet(tmp_path, *TRAIN, "--out", "oom-run", "--epochs", "1", prefix=["-c", FIRST_STEP_OOM])
+    assert status == 2
+    assert one_line(stderr) == ("gcflnet train: error: out of memory (tried to allocate 3.00 GiB) at --batch-size 2 and "
+                                "--crop-size 32 (evaluation: --eval-batch-size 8); lower them")
+    assert not (tmp_path / "oom-run").exists()

@@ -52,6 +52,13 @@ def _guard_oom(what: str, batch: int, flag: str, fn: Callable[[], Any]) -> Any:
         raise UserError(f"out of GPU memory for {what} at batch {batch}; try {flag} {max(1, batch // 2)}") from None
 
 
+def oom_advice(args: argparse.Namespace) -> str:
+    """What the CLI adds to an out-of-memory error on the CPU (``_guard_oom`` handles CUDA's per figure)."""
+    return (f"at --batch-size {args.batch_size}, --crop-size {args.crop_size}, --inference-batches "
+            f"{','.join(map(str, args.inference_batches))} and --inference-sizes {','.join(map(str, args.inference_sizes))}; "
+            "lower them")
+
+
 def run(args: argparse.Namespace) -> int:
     from gcflnet_lib.engine import bench
     from gcflnet_lib.engine.device import resolve_device
@@ -66,11 +73,16 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         from gcflnet_lib.engine.files import check_output_file
 
+        from gcflnet_lib.engine.overlap import dataset_inputs, refuse_overlap
+
         check_output_file(args.json, "--json")
+        refuse_overlap(args.json, "--json", dataset_inputs(args.data) if args.data else [])
+    # --iters 0 is refused, not read as "the default count" (``args.iters or ...`` below)
+    iters_given = (args.iters,) if args.iters is not None else (1,)
     for flag, values in (("--batch-size", (args.batch_size,)), ("--inference-batches", args.inference_batches),
-                         ("--inference-sizes", args.inference_sizes), ("--iters", (args.iters or 1,))):
+                         ("--inference-sizes", args.inference_sizes), ("--iters", iters_given)):
         if min(values) < 1:
-            raise UserError(f"{flag} must be at least 1")
+            raise UserError(f"{flag} must be at least 1 (got {','.join(map(str, values))})")
     device = resolve_device(args.device)
     on_gpu = device.type == "cuda"
     quick_cpu = args.quick and not on_gpu

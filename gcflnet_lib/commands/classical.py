@@ -76,6 +76,28 @@ def _check_params(method, method_name: str, params: dict) -> None:
             raise UserError(f"--param {name}: {method_name} has no parameter {name!r}; it accepts: {', '.join(accepted)}")
 
 
+def largest_shape(paths) -> tuple[int, int]:
+    """(H, W) of the largest image by pixels, from PNG headers where it can; unreadable files are left to the loop,
+    which names them in order."""
+    from gcflnet_lib.data.io import image_shape
+    from gcflnet_lib.errors import DataError
+
+    shapes = []
+    for path in paths:
+        try:
+            shapes.append(image_shape(path))
+        except DataError:
+            continue
+    return max(shapes, key=lambda shape: shape[0] * shape[1], default=(32, 32))
+
+
+def oom_advice(args: argparse.Namespace) -> str:
+    """What the CLI adds to an out-of-memory error."""
+    given = f" with --param {' --param '.join(args.param)}" if args.param else ""
+    lower = "lower patch or raise stride (--param)" if args.method in ("ipi", "ript") else "use smaller images"
+    return f"running {args.method}{given} on the split's largest image; {lower}"
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -83,9 +105,11 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from gcflnet_lib.classical import adaptive_threshold, get_method, saliency_to_uint8
+    from gcflnet_lib.classical.limits import check_params
     from gcflnet_lib.data.io import read_image, write_png
     from gcflnet_lib.data.layout import find_image, read_split
-    from gcflnet_lib.engine.files import check_output_dir, staged_directory
+    from gcflnet_lib.engine.files import check_output_dir, refuse_filled, staged_directory
+    from gcflnet_lib.engine.overlap import dataset_inputs, refuse_overlap, refuse_written_inputs
     from gcflnet_lib.errors import UserError
 
     if not np.isfinite(args.k):
@@ -94,10 +118,14 @@ def run(args: argparse.Namespace) -> int:
     params = parse_params(args.param)
     _check_params(method, args.method, params)
     out = check_output_dir(args.out, "--out")
-    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
-        raise UserError(f"{out}: --out already holds files; pass --overwrite to replace maps of the same names")
+    inputs = dataset_inputs(args.data)
+    refuse_overlap(out, "--out", inputs, "folder")  # outputs never overwrite inputs, --overwrite or not
+    refuse_filled(out, "--out", args.overwrite, "maps")
     names = read_split(args.data, args.dataset, args.split)
     paths = [find_image(args.data, name) for name in names]  # every image is located before any work
+    refuse_written_inputs(out, "--out", [out / f"{name}.png" for name in names], inputs)
+    # Parameter values the method refuses, or cannot fit in memory, stop here rather than mid-split.
+    check_params(args.method, method, params, largest_shape(paths))
     with staged_directory(out) as stage:
         for name, path in tqdm(list(zip(names, paths)), desc=args.method, unit="img", leave=False, disable=None):
             image = read_image(path)

@@ -22,11 +22,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", help="split to score (default test)")
     parser.add_argument("--json", default=None, metavar="OUT", help="write the metrics (and ROC curve) as JSON")
     parser.add_argument("--save-maps", default=None, metavar="DIR", help="write 8-bit probability maps DIR/NAME.png")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="allow --save-maps into a folder that already holds files (never into an input)")
     parser.add_argument("--threshold", type=float, default=0.5, help="probability threshold (default 0.5)")
     parser.add_argument("--batch-size", type=int, default=8, help="images of one size per forward pass (default 8)")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     parser.add_argument("--pad-mode", default=None, choices=PAD_MODES, metavar="|".join(PAD_MODES),
                         help="pad test images to the network's stride with this mode (default: the checkpoint's pad_mode)")
+
+
+def largest_image(images) -> str:
+    """``"1024x1280"``: the largest of (H, W) arrays by pixel count, for an out-of-memory message."""
+    height, width = max((image.shape[:2] for image in images), key=lambda shape: shape[0] * shape[1])
+    return f"{height}x{width}"
+
+
+def oom_advice(args: argparse.Namespace) -> str:
+    """What the CLI adds to an out-of-memory error: the batch and the largest image, and what to lower."""
+    largest = getattr(args, "largest_image", None)
+    images = f" with images up to {largest}" if largest else ""
+    return f"at --batch-size {args.batch_size}{images}; lower --batch-size (1 evaluates one image at a time)"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
     from gcflnet_lib.engine.checkpoint import load_model_from_checkpoint
     from gcflnet_lib.engine.device import resolve_device
     from gcflnet_lib.engine.evaluation import evaluate_model
-    from gcflnet_lib.engine.files import atomic_write_json, check_output_dir, check_output_file, staged_directory
+    from gcflnet_lib.engine.files import (atomic_write_json, check_output_dir, check_output_file, refuse_filled,
+                                          staged_directory)
+    from gcflnet_lib.engine.overlap import Input, dataset_inputs, refuse_overlap, refuse_written_inputs
     from gcflnet_lib.errors import DataError, UserError
     from gcflnet_lib.provenance import file_sha256
     from gcflnet_lib.released import resolve_checkpoint
@@ -50,6 +67,12 @@ def run(args: argparse.Namespace) -> int:
         check_output_dir(args.save_maps, "--save-maps")
     device = resolve_device(args.device)
     checkpoint_path = resolve_checkpoint(args.checkpoint)  # a released name or a path, resolved once
+    # Outputs never overwrite inputs: --save-maps D/masks or --json R/final.pt is refused, --overwrite or not.
+    inputs = [Input("the checkpoint", checkpoint_path), *dataset_inputs(args.data)]
+    refuse_overlap(args.json, "--json", inputs)
+    if args.save_maps:
+        refuse_overlap(args.save_maps, "--save-maps", inputs, "folder")
+        refuse_filled(args.save_maps, "--save-maps", args.overwrite, "maps")
     model, meta = load_model_from_checkpoint(checkpoint_path, device)
     dataset = args.dataset or meta.get("dataset")
     if not dataset:
@@ -57,6 +80,10 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.data).is_dir():
         raise DataError(f"{args.data}: --data folder not found")
     samples = load_split(args.data, dataset, args.split)
+    if args.save_maps:
+        maps = [Path(args.save_maps) / f"{sample.name}.png" for sample in samples]
+        refuse_written_inputs(args.save_maps, "--save-maps", maps, inputs)
+    args.largest_image = largest_image([sample.image for sample in samples])
     mean, std = float(meta["norm"]["mean"]), float(meta["norm"]["std"])
 
     def score(maps_dir):

@@ -68,6 +68,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_reading_arguments(parser)
 
 
+def oom_advice(args: argparse.Namespace) -> str:
+    """What the CLI adds to an out-of-memory error: the input size, and the flag that sets it."""
+    return f"for one {args.size}x{args.size} image (--size {args.size}); lower --size"
+
+
 def run(args: argparse.Namespace) -> int:
     known = list_models(baselines=True)
     names = known if args.model == "all" else [args.model]

@@ -8,6 +8,7 @@ Outputs are staged in a temporary sibling folder, so a bad input leaves ``OUT`` 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, metavar="C", help="a .pt written by gcflnet train, or a released name such as gcflnet-cpu-nuaa-sirst")
     parser.add_argument("--input", required=True, metavar="IMAGE_OR_DIR", help="an image file or a folder of images")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (prob/ and overlay/ inside)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="allow an --out folder that already holds files (never one holding the input)")
     parser.add_argument("--threshold", type=float, default=0.5, help="probability above which a pixel is shown red (default 0.5)")
     parser.add_argument("--batch-size", type=int, default=1, help="images of one size per forward pass (default 1)")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
@@ -42,9 +45,16 @@ def input_images(path: Path) -> list[Path]:
 
     if path.is_file():
         return [path]
+    if path.is_symlink():
+        raise DataError(f"{path}: --input is a broken link to {os.readlink(path)}")
     if not path.is_dir():
         raise DataError(f"{path}: --input not found")
-    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    images = [p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS]
+    # A broken link stops the run as a corrupt image does, rather than being skipped without a word.
+    broken = sorted(p for p in images if p.is_symlink() and not p.exists())
+    if broken:
+        raise DataError(f"{broken[0]}: broken link to {os.readlink(broken[0])} (the file it points to is missing)")
+    files = sorted(p for p in images if p.is_file())
     if not files:
         raise DataError(f"{path}: no image files ({', '.join(IMAGE_EXTENSIONS)}) in --input folder")
     stems: dict[str, Path] = {}
@@ -55,6 +65,14 @@ def input_images(path: Path) -> list[Path]:
     return files
 
 
+def oom_advice(args: argparse.Namespace) -> str:
+    """What the CLI adds to an out-of-memory error: the batch and the largest image, and what to lower."""
+    largest = getattr(args, "largest_image", None)
+    images = f" with images up to {largest}" if largest else ""
+    return (f"at --batch-size {args.batch_size}{images}; lower --batch-size, or cut large images into tiles "
+            "and predict those")
+
+
 def run(args: argparse.Namespace) -> int:
     import cv2
 
@@ -62,7 +80,10 @@ def run(args: argparse.Namespace) -> int:
     from gcflnet_lib.engine.checkpoint import load_model_from_checkpoint
     from gcflnet_lib.engine.device import resolve_device
     from gcflnet_lib.engine.evaluation import predict_probabilities, quantize_probability
-    from gcflnet_lib.engine.files import check_output_dir, staged_directory
+    from gcflnet_lib.commands.evaluate import largest_image
+    from gcflnet_lib.engine.files import check_output_dir, refuse_filled, staged_directory
+    from gcflnet_lib.engine.overlap import Input, refuse_overlap, refuse_written_inputs
+    from gcflnet_lib.released import resolve_checkpoint
     from gcflnet_lib.errors import UserError
 
     if not 0.0 <= args.threshold <= 1.0:
@@ -71,9 +92,19 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--batch-size must be at least 1 (got {args.batch_size})")
     check_output_dir(args.out, "--out")
     files = input_images(Path(args.input))
+    checkpoint = resolve_checkpoint(args.checkpoint)
+    # Outputs never overwrite inputs, --overwrite or not. --out may hold the input images (its maps go to
+    # prob/ and overlay/ inside); a map that would land on an input image, or on the checkpoint, is refused.
+    inputs = [Input("the checkpoint", checkpoint), *(Input("the --input image", file) for file in files)]
+    refuse_overlap(args.out, "--out", inputs, "folder")
+    out = Path(args.out)
+    targets = [out / sub / f"{file.stem}.png" for file in files for sub in ("prob", "overlay")]
+    refuse_written_inputs(args.out, "--out", targets, inputs)
+    refuse_filled(args.out, "--out", args.overwrite, "maps")
     images = [read_image(file) for file in files]  # every input is checked before anything is written
+    args.largest_image = largest_image(images)
     device = resolve_device(args.device)
-    model, meta = load_model_from_checkpoint(args.checkpoint, device)
+    model, meta = load_model_from_checkpoint(checkpoint, device)
     mean, std = float(meta["norm"]["mean"]), float(meta["norm"]["std"])
     probs = predict_probabilities(model, images, device, mean, std, args.batch_size)
     with staged_directory(args.out) as stage:

@@ -6,6 +6,7 @@ import argparse
 import math
 import sys
 import warnings
+from pathlib import Path
 
 NAME = "score"
 HELP = "Score a folder of predicted maps (PRED_DIR/NAME.png) against the masks of a dataset split."
@@ -54,7 +55,10 @@ def _json_safe(value):
 
 
 def run(args: argparse.Namespace) -> int:
+    from gcflnet_lib.data.layout import read_split
+    from gcflnet_lib.data.pred_maps import check_probability_maps
     from gcflnet_lib.engine.files import atomic_write_json, check_output_file
+    from gcflnet_lib.engine.overlap import Input, dataset_inputs, refuse_overlap
     from gcflnet_lib.errors import UserError
     from gcflnet_lib.metrics import score_folder
 
@@ -62,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--threshold must be in [0, 1] (got {args.threshold})")
     if args.json:
         check_output_file(args.json, "--json")
+        # Outputs never overwrite inputs: --json on a mask, or into the --pred folder, is refused.
+        refuse_overlap(args.json, "--json", [Input("the --pred folder", Path(args.pred)), *dataset_inputs(args.data)])
+    if Path(args.pred).is_dir():
+        check_probability_maps(args.pred, read_split(args.data, args.dataset, args.split))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         metrics = score_folder(

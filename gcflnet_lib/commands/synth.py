@@ -22,6 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def oom_advice(args: argparse.Namespace) -> str:
+    """What the CLI adds to an out-of-memory error."""
+    return f"rendering {args.size}x{args.size} images with --workers {args.workers}; lower --size or --workers"
+
+
 def run(args: argparse.Namespace) -> int:
     import math
 

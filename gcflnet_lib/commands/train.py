@@ -38,7 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--data", required=True, metavar="ROOT", help="dataset root with images/, masks/, img_idx/")
     data.add_argument("--dataset", required=True, metavar="NAME", help="split files img_idx/{train,test}_NAME.txt")
     data.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder for checkpoints, history and metrics")
-    data.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    data.add_argument("--resume", action="store_true",
+                      help="continue the run in --out from its last.pt; flags left out keep the saved values, a new "
+                      "schedule (--epochs, --lr, --milestones, ...) is accepted, other changes are refused")
+    data.add_argument("--init", default=None, metavar="CHECKPOINT",
+                      help="start a new run from these weights (a released name such as gcflnet-cpu-nuaa-sirst, or a "
+                      ".pt) with a fresh optimizer and schedule; model flags left out take the checkpoint's")
     data.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     data.add_argument("--record", default=None, metavar="JSON",
                       help="also write a results record (command, commit, device, wall time, history, final metrics)")
@@ -127,8 +132,96 @@ def scaled_preset_milestones(preset: dict, epochs: int | None, explicit: tuple[i
     return milestones_for(preset, epochs)
 
 
+def given_flags(argv: list[str] | None) -> set[str] | None:
+    """The destinations of the flags given in ``argv`` (``["train", ...]``); None when unknown (a Python caller).
+
+    The arguments are parsed again with every default suppressed, so abbreviations (``--epoch``) and
+    ``--flag=value`` count exactly as argparse read them.
+    """
+    if not argv:
+        return None
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    try:
+        given, _ = parser.parse_known_args(argv[1:])
+    except SystemExit:  # cannot happen after the real parse succeeded; then treat every flag as given
+        return None
+    return set(vars(given))
+
+
+# TrainConfig fields whose flag has another name (the rest: --field-name, dest field_name).
+FIELD_DESTS = {"data_root": "data", "out_dir": "out"}
+MODEL_FIELDS = ("model", "channels", "msic_reading", "glfi_attention", "glfi_fc", "eem_fusion", "pad_mode")
+
+
+def saved_train_config(out: str) -> dict | None:
+    """The ``train_config`` stored in ``OUT/last.pt``, read lazily (mmap); None when there is none to read.
+
+    A damaged or missing file gives None: the trainer then reports it, naming the file.
+    """
+    import warnings
+    from pathlib import Path
+
+    import torch
+
+    path = Path(out) / "last.pt"
+    if not path.is_file():
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - any damage; load_checkpoint names it later
+        return None
+    from gcflnet_lib.engine.checkpoint import RUN_STATE_KEYS
+
+    if not isinstance(state, dict) or any(key not in state for key in RUN_STATE_KEYS):
+        return None  # weights only (a release copied in): no run whose settings could be kept
+    saved = state.get("train_config")
+    return saved if isinstance(saved, dict) else None
+
+
+def init_model_settings(spec: str) -> dict:
+    """The model fields the ``--init`` checkpoint implies; {} when it cannot be read (the trainer reports why)."""
+    from gcflnet_lib.engine.checkpoint import load_checkpoint
+    from gcflnet_lib.engine.finetune import model_settings
+    from gcflnet_lib.errors import UserError
+    from gcflnet_lib.released import resolve_checkpoint
+
+    try:
+        return model_settings(load_checkpoint(resolve_checkpoint(spec))["model_config"])
+    except (UserError, KeyError, TypeError, ValueError):
+        return {}
+
+
+def fill_left_out(config: TrainConfig, given: set[str] | None, fallback: dict) -> TrainConfig:
+    """``config`` with each field whose flag was not given taken from ``fallback`` (the saved run's, the --init model's).
+
+    With ``--preset``, the preset's keys count as given.
+    """
+    import dataclasses
+
+    if given is None or not fallback:
+        return config
+    if "preset" in given:
+        given = given | set(PRESET_KEYS)
+    values = {}
+    for field in dataclasses.fields(TrainConfig):
+        if field.name in ("resume", "overwrite", "out_dir", "data_root", "dataset"):
+            continue  # required, or what this invocation asks for
+        if FIELD_DESTS.get(field.name, field.name) not in given and field.name in fallback:
+            values[field.name] = fallback[field.name]
+    return dataclasses.replace(config, **values) if values else config
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The run's settings: explicit flags first, then the ``--preset``'s values, then ``TrainConfig``'s defaults."""
+    """The run's settings: explicit flags first, then the ``--preset``'s values, then ``TrainConfig``'s defaults.
+
+    With ``--resume``, flags left out take the saved run's values instead (``engine.resume``); with
+    ``--init``, model flags left out take the checkpoint's.
+    """
     from gcflnet_lib.engine.presets import preset_values
 
     defaults = TrainConfig(data_root="", dataset="", out_dir="")
@@ -138,7 +231,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         value = getattr(args, key)
         chosen[key] = value if value is not None else preset.get(key, getattr(defaults, key))
     chosen["milestones"] = scaled_preset_milestones(preset, args.epochs, args.milestones, chosen["milestones"])
-    return TrainConfig(
+    config = TrainConfig(
         data_root=args.data,
         dataset=args.dataset,
         out_dir=args.out,
@@ -171,7 +264,15 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         overwrite=args.overwrite,
         progress=args.progress,
         threads=args.threads,
+        init=getattr(args, "init", None),
     )
+    given = given_flags(getattr(args, "argv", None))
+    if args.resume and not args.overwrite:
+        return fill_left_out(config, given, saved_train_config(args.out) or {})
+    if config.init:
+        return fill_left_out(config, given, {key: value for key, value in init_model_settings(config.init).items()
+                                             if key in MODEL_FIELDS})
+    return config
 
 
 def format_metrics(metrics: dict) -> str:
@@ -182,14 +283,40 @@ def format_metrics(metrics: dict) -> str:
     )
 
 
+def oom_advice(args: argparse.Namespace) -> str:
+    """What the CLI adds to an out-of-memory error: the flags that size a training step, and what to lower."""
+    batch = args.batch_size if args.batch_size is not None else "(default)"
+    crop = args.crop_size if args.crop_size is not None else "(default)"
+    return (f"at --batch-size {batch} and --crop-size {crop} (evaluation: --eval-batch-size {args.eval_batch_size}); "
+            "lower them")
+
+
+def record_inputs(config: TrainConfig) -> list:
+    """What ``--record`` must not overwrite: the dataset's folders, the run's own files, the --init checkpoint."""
+    from pathlib import Path
+
+    from gcflnet_lib.engine.overlap import Input, dataset_inputs
+    from gcflnet_lib.engine.runlock import LOCK_NAME
+    from gcflnet_lib.engine.trainer import RunFiles, StagedRun
+    from gcflnet_lib.released import resolve_checkpoint
+
+    out = Path(config.out_dir)
+    own = [Input("the run's own file", out / name) for name in (*RunFiles.NAMES, LOCK_NAME)]
+    own.append(Input("the run's staging folder", out / StagedRun.NAME))
+    init = [Input("the --init checkpoint", resolve_checkpoint(config.init))] if config.init else []
+    return [*dataset_inputs(config.data_root), *own, *init]
+
+
 def run(args: argparse.Namespace) -> int:
     from gcflnet_lib.engine.distributed import context_from_env
     from gcflnet_lib.engine.files import check_output_file
+    from gcflnet_lib.engine.overlap import refuse_overlap
     from gcflnet_lib.engine.trainer import train
 
     config = config_from_args(args)
     if args.record:
         check_output_file(args.record, "--record")  # before the run, not after hours of training
+        refuse_overlap(args.record, "--record", record_inputs(config))  # --record R/final.pt would replace the model
     from gcflnet_lib.provenance import git_commit
 
     commit_at_start = git_commit()  # the code that trains; HEAD may move during a long run
@@ -225,6 +352,7 @@ def write_record(path: str, config: TrainConfig, result: dict, wall_time_s: floa
         "epochs": result["epochs"],
         "seed": config.seed,
         "config": asdict(config),
+        **({"init": result["init"]} if result.get("init") else {}),
         "final": result["final"],
         "history": result["history"],
     }

@@ -78,6 +78,32 @@ def _decode(path: str | os.PathLike) -> np.ndarray:
     return array
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_header(path: str | os.PathLike) -> tuple[int, int, int, int] | None:
+    """``(height, width, bit depth, colour type)`` from a PNG's IHDR chunk, without decoding; None if not a PNG.
+
+    Colour types: 0 gray, 2 RGB, 3 palette, 4 gray + alpha, 6 RGBA.
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(26)
+    except OSError:
+        return None
+    if len(head) < 26 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(head[20:24], "big"), int.from_bytes(head[16:20], "big"), head[24], head[25]
+
+
+def image_shape(path: str | os.PathLike) -> tuple[int, int]:
+    """``(H, W)`` of an image file: read from the header of a PNG, by decoding anything else."""
+    header = png_header(path)
+    if header is not None:
+        return header[0], header[1]
+    return tuple(_decode(path).shape[:2])  # type: ignore[return-value]
+
+
 def _to_gray(array: np.ndarray, path: Path) -> np.ndarray:
     """(H, W) or (H, W, C) as decoded by cv2 -> (H, W), colour by luma, alpha dropped."""
     if array.ndim == 2:

@@ -45,6 +45,8 @@ def read_split(root: str | os.PathLike, dataset: str, split: str) -> list[str]:
     path = split_file(root, dataset, split)
     if not Path(root).is_dir():
         raise DataError(f"{root}: dataset folder not found")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, expected a split file (one image name per line)")
     if not path.is_file():
         found = sorted(p.name for p in (Path(root) / SPLIT_DIR).glob("*.txt")) if path.parent.is_dir() else []
         hint = f" (found: {', '.join(found[:6])})" if found else f" (no split files in {path.parent})"

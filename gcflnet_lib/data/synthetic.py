@@ -34,7 +34,7 @@ import numpy as np
 from gcflnet_lib.data.dataset import Sample
 from gcflnet_lib.data.io import write_png
 from gcflnet_lib.data.layout import IMAGE_DIR, MASK_DIR, SPLIT_DIR
-from gcflnet_lib.engine.files import make_stage
+from gcflnet_lib.engine.files import make_stage, naming_target
 from gcflnet_lib.errors import UserError
 
 GENERATOR_VERSION = 1  # bump when the rendering changes, so old folders can be told apart
@@ -353,26 +353,27 @@ def write_dataset(
     # Locked while filled, so the next run can remove one left by a killed synth (remove_stale_stages).
     stage, stage_lock = make_stage(out)
     try:
-        for folder in (IMAGE_DIR, MASK_DIR, SPLIT_DIR):
-            (stage / folder).mkdir()
-        _render_all(stage, n, size, seed, render_options, workers, progress)
-        names = [sample_name(index) for index in range(n)]
-        (stage / SPLIT_DIR / f"train_{name}.txt").write_text("\n".join(names[:n_train]) + "\n", encoding="utf-8")
-        (stage / SPLIT_DIR / f"test_{name}.txt").write_text("\n".join(names[n_train:]) + "\n", encoding="utf-8")
-        meta = {
-            "generator": "gcflnet_lib.data.synthetic",
-            "version": GENERATOR_VERSION,
-            "dataset": name,
-            "n": n,
-            "n_train": n_train,
-            "n_test": n_test,
-            "size": list(size) if not isinstance(size, int) else size,
-            "seed": seed,
-            "render_options": {key: list(value) if isinstance(value, tuple) else value for key, value in sorted(render_options.items())},
-        }
-        (stage / "synthetic.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        _check_out(out, overwrite)  # another process may have filled it meanwhile
-        _swap_into_place(stage, out)
+        with naming_target(stage, out):  # a failed write names out/..., not the staging folder
+            for folder in (IMAGE_DIR, MASK_DIR, SPLIT_DIR):
+                (stage / folder).mkdir()
+            _render_all(stage, n, size, seed, render_options, workers, progress)
+            names = [sample_name(index) for index in range(n)]
+            (stage / SPLIT_DIR / f"train_{name}.txt").write_text("\n".join(names[:n_train]) + "\n", encoding="utf-8")
+            (stage / SPLIT_DIR / f"test_{name}.txt").write_text("\n".join(names[n_train:]) + "\n", encoding="utf-8")
+            meta = {
+                "generator": "gcflnet_lib.data.synthetic",
+                "version": GENERATOR_VERSION,
+                "dataset": name,
+                "n": n,
+                "n_train": n_train,
+                "n_test": n_test,
+                "size": list(size) if not isinstance(size, int) else size,
+                "seed": seed,
+                "render_options": {key: list(value) if isinstance(value, tuple) else value for key, value in sorted(render_options.items())},
+            }
+            (stage / "synthetic.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            _check_out(out, overwrite)  # another process may have filled it meanwhile
+            _swap_into_place(stage, out)
     finally:
         os.close(stage_lock)
         with contextlib.suppress(FileNotFoundError):

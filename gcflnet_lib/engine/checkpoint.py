@@ -19,6 +19,7 @@ tensors, numbers, strings, lists, tuples and dicts:
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 import pickle
@@ -36,6 +37,11 @@ from gcflnet_lib.errors import CheckpointError
 
 FORMAT = "gcflnet-checkpoint/1"
 REQUIRED_KEYS = ("format", "model", "model_config", "epoch", "norm")
+# What --resume needs besides the weights; a released checkpoint holds the weights only.
+RUN_STATE_KEYS = ("optimizer", "scheduler", "rng")
+# torch.save's legacy (non-zip) format starts with the pickled magic number 0x1950a86a20f9469cfc6c.
+_LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19."
+_ZIP_MAGIC = b"PK\x03\x04"
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
@@ -65,6 +71,49 @@ def _load_failure(exc: Exception) -> str:
     return first_line[:200]
 
 
+def _not_a_torch_file(path: Path) -> str | None:
+    """Why ``path`` cannot be a torch checkpoint, judged from its first bytes; None when it may be one.
+
+    Without this a JSON file reads as "holds Python objects ... could run code" (torch's unpickler
+    stops at the first ``{``) and a plain pickle prints torch's protocol warning first.
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+    except OSError:
+        return None  # torch.load reports it
+    if head.startswith(_ZIP_MAGIC) or head.startswith(_LEGACY_TORCH_MAGIC):
+        return None
+    if head.lstrip()[:1] in (b"{", b"["):
+        try:
+            json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            pass
+        else:
+            return "a JSON file, not a torch checkpoint written by gcflnet train"
+    if head[:1] == b"\x80":
+        return "a plain pickle file, not a torch checkpoint written by gcflnet train"
+    return None
+
+
+def _check_fields(state: dict[str, Any], path: Path) -> None:
+    """Refuse fields of the wrong type (a damaged or hand-edited file) with one line, not a later traceback."""
+    expected = {"model_config": dict, "model": dict, "norm": dict, "train_config": dict, "history": list,
+                "dataset": str, "finished": bool}
+    for key, kind in expected.items():
+        if key in state and state[key] is not None and not isinstance(state[key], kind):
+            raise CheckpointError(f"{path}: corrupt checkpoint: {key} is a {type(state[key]).__name__}, "
+                                  f"expected a {kind.__name__}")
+    epoch = state["epoch"]
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise CheckpointError(f"{path}: corrupt checkpoint: epoch is {epoch!r}, expected a whole number of epochs")
+    if not isinstance(state["model_config"].get("name"), str):
+        raise CheckpointError(f"{path}: corrupt checkpoint: model_config names no model")
+    for name, value in state["model"].items():
+        if not torch.is_tensor(value):
+            raise CheckpointError(f"{path}: corrupt checkpoint: weight {name} is a {type(value).__name__}, not a tensor")
+
+
 def _check_finite(state: dict[str, Any], path: Path) -> None:
     """Refuse weights or normalisation values that would silently turn every output into NaN or 0."""
     norm = state["norm"]
@@ -77,25 +126,45 @@ def _check_finite(state: dict[str, Any], path: Path) -> None:
             raise CheckpointError(f"{path}: corrupt checkpoint: normalisation {label} is {value}, not a finite number")
     if std <= 0:
         raise CheckpointError(f"{path}: corrupt checkpoint: normalisation std is {std}, must be positive")
-    if not isinstance(state["model"], dict):
-        raise CheckpointError(f"{path}: corrupt checkpoint: model is not a state dict")
     for name, value in state["model"].items():
-        if torch.is_tensor(value) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise CheckpointError(f"{path}: corrupt checkpoint: weight {name} holds NaN or infinite values")
+
+
+def check_weight_types(weights: Mapping[str, torch.Tensor], model: torch.nn.Module, path: str | os.PathLike) -> None:
+    """Refuse integer (or bool) tensors where ``model`` holds floating point ones.
+
+    ``load_state_dict`` casts them without a word, and a model of whole-number weights predicts
+    nonsense (every pixel a target). Half precision is fine: released GPU weights are fp16.
+    """
+    own = model.state_dict()
+    for name, value in weights.items():
+        if name in own and own[name].is_floating_point() and not value.is_floating_point():
+            raise CheckpointError(f"{path}: corrupt checkpoint: weight {name} is {str(value.dtype).replace('torch.', '')}, "
+                                  "expected floating point")
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint written by ``save_checkpoint`` (``weights_only=True``, tensors moved to ``map_location``).
 
     Raises:
-        CheckpointError: missing file, unreadable/corrupt file, a file that is not a gcflnet checkpoint,
-            or one whose weights or normalisation values are not finite (or whose std is not positive).
+        CheckpointError: missing file, unreadable/corrupt file, a file that is not a gcflnet checkpoint
+            (a JSON file or plain pickle says so), a field of the wrong type, or weights or normalisation
+            values that are not finite (or a std that is not positive).
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder, expected a checkpoint file (such as {path / 'final.pt'})")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint")
+    foreign = _not_a_torch_file(path)
+    if foreign is not None:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({foreign})")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        # torch warns about pickle protocols and storages on odd files; the one line below says what is wrong.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged file (zip, pickle, EOF, runtime)
         raise CheckpointError(f"{path}: not a readable checkpoint ({_load_failure(exc)})") from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:
@@ -103,6 +172,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     missing = [key for key in REQUIRED_KEYS if key not in state]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
+    _check_fields(state, path)
     _check_finite(state, path)
     return state
 
@@ -137,6 +207,11 @@ def load_model_from_checkpoint(
             raise CheckpointError(f"{path}: checkpoint was saved as another model than asked: {'; '.join(differences)}")
     try:
         model = build_model(**config)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: weights do not fit model {config.get('name')!r} "
+                              f"({str(exc).strip().splitlines()[0]})") from exc
+    check_weight_types(state["model"], model, path)
+    try:
         model.load_state_dict(state["model"])
     except (TypeError, ValueError, RuntimeError, KeyError) as exc:
         first_line = str(exc).strip().splitlines()[0]

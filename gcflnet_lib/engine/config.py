@@ -57,6 +57,8 @@ class TrainConfig:
         threads: CPU training only: torch threads, ``"auto"`` (the cores other processes leave free,
             re-checked every epoch; ``engine.cpu_threads``), a count, or None to leave torch's setting
             alone (the Python default; the CLI's is "auto").
+        init: start a new run from the weights of this checkpoint (a released name or a path) with a
+            fresh optimizer and schedule (``engine.finetune``); None starts from random weights.
     """
 
     data_root: str
@@ -91,6 +93,7 @@ class TrainConfig:
     overwrite: bool = False
     progress: bool = True
     threads: str | int | None = None
+    init: str | None = None
 
     def __post_init__(self) -> None:
         if self.channels is not None:

@@ -125,49 +125,83 @@ def make_stage(out: Path) -> tuple[Path, int]:
     return stage, fd
 
 
-def remove_stale_stages(out: str | os.PathLike) -> list[Path]:
-    """Remove staging folders beside ``out`` left by a killed run (no process holds their lock); warn for each."""
-    out = Path(out)
+def _remove_abandoned(paths: Sequence[Path], remove: Callable[[Path], Any], what: str) -> list[Path]:
+    """``remove`` each of ``paths`` that no process holds an ``flock`` on (its writer died); warn for each.
+
+    The lock is taken before removing, so a process that is still writing is never disturbed.
+    """
     removed = []
-    if not out.parent.is_dir():
-        return removed
-    for stage in sorted(out.parent.glob(stage_pattern(out))):
-        if not stage.is_dir() or stage.is_symlink():
-            continue
+    for path in paths:
         try:
-            fd = os.open(stage, os.O_RDONLY)
+            fd = os.open(path, os.O_RDONLY)
         except OSError:
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            continue  # a running process is filling it
+            continue  # a running process holds it
         else:
-            shutil.rmtree(stage, ignore_errors=True)
-            removed.append(stage)
-            warnings.warn(f"{stage}: removed a staging folder left by an interrupted run", stacklevel=2)
+            remove(path)
+            removed.append(path)
+            warnings.warn(f"{path}: removed {what}", stacklevel=3)
         finally:
             os.close(fd)
     return removed
 
 
+def remove_stale_stages(out: str | os.PathLike) -> list[Path]:
+    """Remove staging folders beside ``out`` left by a killed run (no process holds their lock); warn for each."""
+    out = Path(out)
+    if not out.parent.is_dir():
+        return []
+    stages = [p for p in sorted(out.parent.glob(stage_pattern(out))) if p.is_dir() and not p.is_symlink()]
+    return _remove_abandoned(stages, lambda stage: shutil.rmtree(stage, ignore_errors=True),
+                             "a staging folder left by an interrupted run")
+
+
+def temp_pattern(path: Path) -> str:
+    """Glob of the temporary siblings :func:`atomic_write` makes for ``path`` (``.NAME.*.tmp``)."""
+    return f".{glob.escape(path.name)}.*.tmp"
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Remove temporary siblings of ``path`` left by a killed write (no process holds their lock); warn for each.
+
+    A ``kill -9`` during :func:`atomic_write` leaves ``.NAME.XXXX.tmp`` behind, as big as the file it was
+    writing (a checkpoint). A live write holds an ``flock`` on its temporary file, so only dead ones go.
+    Staging folders share the pattern; :func:`remove_stale_stages` owns them.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    temps = [p for p in sorted(path.parent.glob(temp_pattern(path))) if p.is_file() and not p.is_symlink()]
+    return _remove_abandoned(temps, lambda temp: temp.unlink(missing_ok=True),
+                             "a temporary file left by an interrupted write")
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
-    """Call ``write(binary_file)`` on a temporary sibling of ``path``, fsync it, then move it over ``path``."""
+    """Call ``write(binary_file)`` on a temporary sibling of ``path``, fsync it, then move it over ``path``.
+
+    The temporary file is locked (``flock``) until it has replaced ``path``, so that
+    :func:`remove_stale_temps`, run first here, removes only what killed writes left behind.
+    """
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{path}: is a folder, expected a file name")
     _make_parent(path)
+    remove_stale_temps(path)
     try:
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
         raise OutputError(describe_os_error(exc, path)) from None
     try:
-        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600
         with os.fdopen(fd, "wb") as handle:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
+            os.replace(tmp_name, path)  # still locked: never taken for a dead write's leftover
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
@@ -212,25 +246,54 @@ def atomic_write_csv(path: str | os.PathLike, rows: Sequence[dict[str, Any]]) ->
 
 
 @contextlib.contextmanager
+def naming_target(stage: Path, out: Path) -> Iterator[None]:
+    """Errors raised inside name ``out`` where they would name its hidden staging folder ``stage``.
+
+    The user asked for ``out``; ``.out.XXXX.tmp/prob/a.png: cannot write (No space left on device)``
+    names a folder that is gone by the time the message is read.
+    """
+    try:
+        yield
+    except UserError as exc:
+        text = str(exc)
+        if str(stage) not in text:
+            raise
+        raise type(exc)(text.replace(str(stage), str(out))) from exc
+    except OSError as exc:
+        name = os.fspath(exc.filename) if exc.filename is not None else str(out)
+        if name.startswith(str(stage)):
+            name = str(out) + name[len(str(stage)):]
+        raise OutputError(describe_os_error(exc, name)) from exc
+
+
+def refuse_filled(out: str | os.PathLike, flag: str, overwrite: bool, what: str = "files") -> None:
+    """Refuse an existing ``out`` folder that holds anything, unless ``overwrite`` (files of other names stay).
+
+    Raises:
+        OutputError: naming ``out`` and ``--overwrite``.
+    """
+    out = Path(out)
+    if not overwrite and out.is_dir() and any(out.iterdir()):
+        raise OutputError(f"{out}: {flag} already holds files; pass --overwrite to replace {what} of the same names")
+
+
+@contextlib.contextmanager
 def staged_directory(out: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary sibling folder of ``out``; on success its files are moved into ``out``.
 
     If ``out`` does not exist the whole folder is renamed in one step; otherwise each file is moved
     with ``os.replace`` (files already in ``out`` with other names are kept). On error the staging
     folder is removed and ``out`` is untouched. A staging folder left by a killed run is removed by the
-    next one (see :func:`remove_stale_stages`). Failed writes raise ``OutputError`` naming the path.
+    next one (see :func:`remove_stale_stages`). Failed writes raise ``OutputError`` naming the path in
+    ``out`` (never the staging folder's).
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder")
     stage, lock_fd = make_stage(out)
     try:
-        try:
+        with naming_target(stage, out):
             yield stage
-        except OSError as exc:
-            if isinstance(exc, UserError):
-                raise
-            raise OutputError(describe_os_error(exc)) from exc
         try:
             if not out.exists():
                 os.replace(stage, out)

@@ -2,7 +2,8 @@
 
 One call of ``train(config)`` is one run in ``config.out_dir``:
 
-    config.json    the TrainConfig, written when the run starts
+    config.json    the TrainConfig, written when the run starts (removed again, with a folder the run made,
+                   if the run fails before its first checkpoint)
     history.csv    one row per epoch: epoch, lr, loss, times, and the metrics of evaluated epochs
     history.json   the same rows as JSON
     last.pt        checkpoint after the latest saved epoch (every ``save_every`` epochs and the last)
@@ -14,6 +15,10 @@ history.csv/.json are written right after each ``last.pt``, so they never list a
 ``last.pt`` does not hold (with ``save_every`` K they advance K epochs at a time). ``--overwrite``
 trains into ``.staged-run/`` inside the folder and moves the new files over the old run's only once
 the first checkpoint is written, so a new run that fails early leaves the old one complete.
+
+``--resume`` keeps the saved run's batches, seed and numerics and accepts a new schedule and new run
+settings, saying so in one warning line (``engine.resume``); ``config.init`` starts a new run from
+trained weights (``engine.finetune``). Temporary files left by a killed write are removed at the start.
 
 The reported result is always the last epoch's; no epoch is chosen on the test split. Under torchrun
 every rank trains on its share of each global batch (see ``engine.distributed``); rank 0 alone
@@ -35,13 +40,16 @@ from torch import nn
 
 from gcflnet_lib.data.dataset import Sample, load_split, norm_stats_for
 from gcflnet_lib.engine import distributed as dist_utils
-from gcflnet_lib.engine.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from gcflnet_lib.engine.checkpoint import (RUN_STATE_KEYS, capture_rng_state, check_weight_types, load_checkpoint,
+                                           restore_rng_state, save_checkpoint)
 from gcflnet_lib.engine.config import TrainConfig, multistep_factor
 from gcflnet_lib.engine.cpu_memory import keep_freed_memory
 from gcflnet_lib.engine.cpu_threads import Retuner
 from gcflnet_lib.engine.device import make_generator, resolve_device, seed_everything
 from gcflnet_lib.engine.evaluation import evaluate_model, scalar_metrics
-from gcflnet_lib.engine.files import atomic_write_csv, atomic_write_json, check_output_dir, describe_os_error
+from gcflnet_lib.engine.files import (atomic_write_csv, atomic_write_json, check_output_dir, describe_os_error,
+                                      remove_stale_temps)
+from gcflnet_lib.engine.overlap import dataset_inputs, refuse_overlap, resolved
 from gcflnet_lib.engine.param_groups import group_weight_decay, parameter_groups
 from gcflnet_lib.engine.pipeline import DeviceTrainSet
 from gcflnet_lib.engine.runlock import RunLock
@@ -133,16 +141,38 @@ def _check_run_dir(config: TrainConfig, files: RunFiles, load: bool = True) -> d
     folder is locked, when another training may have changed it meanwhile.
     """
     check_output_dir(files.out, "--out")
+    # Outputs never overwrite inputs: a run folder inside the dataset's images/ masks/ img_idx/ is refused.
+    refuse_overlap(files.out, "--out", dataset_inputs(config.data_root), "folder")
     if config.resume and config.overwrite:
         raise UserError("--resume and --overwrite exclude each other")
+    if config.init and not config.resume:
+        _refuse_init_in_run(config.init, files)
     if config.resume:
         if not files.last.exists():
             raise CheckpointError(f"{files.last}: no checkpoint to resume from (--resume)")
-        return load_checkpoint(files.last, map_location="cpu") if load else None
+        if not load:
+            return None
+        state = load_checkpoint(files.last, map_location="cpu")
+        missing = [key for key in RUN_STATE_KEYS if key not in state]
+        if missing:  # a released checkpoint copied in as last.pt: weights, but no run to continue
+            raise CheckpointError(f"{files.last}: holds weights only (no {', '.join(missing)}), not a run to --resume; "
+                                  f"start a new run from them with --init {files.last} and another --out")
+        return state
     if files.holds_run() and not config.overwrite:
         kind = "a finished run" if files.finished() else "an unfinished run (last.pt)"
         raise UserError(f"{files.out}: holds {kind}; pass --resume to continue it or --overwrite to replace it")
     return None
+
+
+def _refuse_init_in_run(spec: str, files: RunFiles) -> None:
+    """Refuse ``--init`` naming one of the files this run writes (its old ``last.pt`` under ``--overwrite``)."""
+    from gcflnet_lib.released import resolve_checkpoint
+
+    source = resolved(resolve_checkpoint(spec))
+    for name in RunFiles.NAMES:
+        if source == resolved(files.out / name):
+            raise UserError(f"{spec}: --init is {files.out / name}, a file this training writes; "
+                            "copy it elsewhere first or choose another --out")
 
 
 def _load_data(config: TrainConfig) -> tuple[list[Sample], list[Sample]]:
@@ -177,6 +207,31 @@ def _check_resume_fits(state: dict[str, Any], net: nn.Module, config: TrainConfi
         raise CheckpointError(f"{path}: checkpoint was trained on {state.get('dataset')!r}, not --dataset {config.dataset!r}")
     if int(state["epoch"]) > config.epochs:
         raise UserError(f"{path}: checkpoint already holds {state['epoch']} epochs, more than --epochs {config.epochs}")
+    check_weight_types(state.get("model", {}), net, path)
+    _state_what_wins(state, config, path)
+
+
+def _state_what_wins(state: dict[str, Any], config: TrainConfig, path: Path) -> None:
+    """Refuse settings a resumed run cannot change; name the accepted changes in one warning (``engine.resume``)."""
+    import dataclasses
+
+    from gcflnet_lib.engine.resume import notice, refusal, resume_changes
+
+    saved = state.get("train_config") or {}
+    accepted, refused = resume_changes(saved, config)
+    if refused:
+        raise UserError(refusal(path, refused))
+    if not accepted:
+        return
+    moved = None
+    try:
+        before = dataclasses.replace(config, epochs=int(saved["epochs"]), milestones=saved.get("milestones"),
+                                     resume=False, threads=None).resolved_milestones
+        if before != config.resolved_milestones:
+            moved = (before, config.resolved_milestones)
+    except (KeyError, TypeError, ValueError, UserError):
+        pass  # an older record without these keys: the schedule line is left out
+    warnings.warn(notice(int(state["epoch"]), accepted, moved), stacklevel=3)
 
 
 def _amp_settings(config: TrainConfig, device: torch.device) -> tuple[bool, torch.dtype]:
@@ -210,24 +265,35 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
 
 def _train(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.device) -> dict[str, Any]:
+    from gcflnet_lib.engine.finetune import load_init
+    from gcflnet_lib.engine.trainable import check_batchnorm_batch
+
     files = RunFiles(config.out_dir)
     _check_run_dir(config, files, load=False)
+    check_batchnorm_batch(config)  # before a run folder exists
     train_samples, test_samples = _load_data(config)
+    init = load_init(config.init, model_from_config(config)) if config.init and not config.resume else None
     lock = RunLock(files.out) if ctx.is_main else None
     try:
         stale = files.out / StagedRun.NAME
         if ctx.is_main and stale.exists():
             shutil.rmtree(stale, ignore_errors=True)
             warnings.warn(f"{stale}: removed a staged run left by an interrupted --overwrite training", stacklevel=2)
-        return _run(config, ctx, device, files, train_samples, test_samples)
+        if ctx.is_main:
+            for name in RunFiles.NAMES:  # what a kill -9 during a save left behind, as big as a checkpoint
+                remove_stale_temps(files.out / name)
+        return _run(config, ctx, device, files, train_samples, test_samples, init)
     finally:
         if lock is not None:
             lock.release()
 
 
 def _run(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.device, files: RunFiles,
-         train_samples: list[Sample], test_samples: list[Sample]) -> dict[str, Any]:
+         train_samples: list[Sample], test_samples: list[Sample],
+         init: tuple[dict[str, Any], dict[str, Any]] | None = None) -> dict[str, Any]:
     resume_state = _check_run_dir(config, files)
+    # Which weights the run started from: this run's --init, or what the resumed run recorded.
+    init_info = init[1] if init is not None else (resume_state or {}).get("init")
     if resume_state is not None:
         mean, std = float(resume_state["norm"]["mean"]), float(resume_state["norm"]["std"])
     else:
@@ -239,6 +305,8 @@ def _run(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.device,
     net = model_from_config(config)
     if resume_state is not None:
         _check_resume_fits(resume_state, net, config, files.last)
+    elif init is not None:
+        net.load_state_dict(init[0])  # weights only: optimizer, schedule and random streams start afresh
     if ctx.enabled:
         dist_utils.convert_sync_batchnorm(net, device)
     net.to(device)
@@ -290,6 +358,7 @@ def _run(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.device,
             files.remove()  # leftovers of a run that never wrote a checkpoint
     write_files = staging.files if staging is not None else files
     dist_utils.barrier(ctx)
+    fresh = resume_state is None
     del resume_state
 
     train_model: nn.Module = net
@@ -316,6 +385,7 @@ def _run(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.device,
             "history": history,
             "finished": finished,
             "world_size": ctx.world_size,
+            **({"init": init_info} if init_info else {}),
         }
 
     def forward_backward(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -329,6 +399,9 @@ def _run(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.device,
 
     if ctx.is_main:
         atomic_write_json(write_files.config, config.to_dict())
+    # A new run that fails before its first checkpoint (out of memory, a NaN loss, Ctrl-C) leaves no half
+    # run folder: config.json goes again, and the lock removes a folder it created.
+    fresh_config = write_files.config if ctx.is_main and fresh and staging is None else None
 
     from tqdm.auto import tqdm
 
@@ -408,6 +481,10 @@ def _run(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.device,
             if latest is not None:
                 shown.update(miou=f"{latest['miou']:.4f}", pd=f"{latest['pd']:.4f}", fa=f"{latest['fa'] * 1e6:.1f}e-6")
             bar.set_postfix(shown)
+    except BaseException:
+        if fresh_config is not None and not files.last.exists():
+            fresh_config.unlink(missing_ok=True)
+        raise
     finally:
         bar.close()
         if staging is not None:
@@ -429,10 +506,12 @@ def _run(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.device,
             "world_size": ctx.world_size,
             "train_time_s": round(time.perf_counter() - run_start, 3),
             "train_config": config.to_dict(),
+            **({"init": init_info} if init_info else {}),
         }
         atomic_write_json(files.metrics, summary)
     dist_utils.barrier(ctx)
-    return {"run_dir": str(files.out), "epochs": config.epochs, "history": history, "final": final, "model": net}
+    return {"run_dir": str(files.out), "epochs": config.epochs, "history": history, "final": final, "model": net,
+            "init": init_info}
 
 
 def _first_compiled_step(forward_backward, compiled: nn.Module, eager: nn.Module, net: nn.Module, x, y):
