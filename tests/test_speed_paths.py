@@ -159,3 +159,64 @@ class TestCompiledPaths:
         eager = _run("eager", "unet", (4, 8), batches, tensor_lr=sp.uses_graph(path))
         compiled = _run(path, "unet", (4, 8), batches)
         _assert_same(eager, compiled, rtol=1e-4, atol=1e-6)
+
+
+class TestTrainerPaths:
+    """``gcflnet train --speed-path``: the graph path through the real loop, and a failing path's fallback."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def toy(cls, tmp_path_factory):
+        from gcflnet_lib.data.synthetic import write_dataset
+
+        return write_dataset(tmp_path_factory.mktemp("toy") / "data", 12, size=64, seed=0, name="Toy")
+
+    @staticmethod
+    def _train(toy, out, **overrides):
+        from gcflnet_lib.engine.config import TrainConfig
+        from gcflnet_lib.engine.trainer import train
+
+        config = TrainConfig(data_root=str(toy), dataset="Toy", out_dir=str(out), model="unet", channels=(4, 8),
+                             epochs=2, batch_size=2, crop_size=32, eval_every=0, progress=False, **overrides)
+        return train(config)
+
+    def test_graph_path_trains_uncaptured_on_the_cpu_like_the_eager_loop(self, toy, tmp_path):
+        from gcflnet_lib.engine.checkpoint import load_checkpoint
+
+        eager = self._train(toy, tmp_path / "eager")
+        with pytest.warns(UserWarning, match="--speed-path graph: no CUDA device; the step runs uncaptured"):
+            graph = self._train(toy, tmp_path / "graph", speed_path="graph")
+        # The same batches and updates; only AdamW's tensor-lr formula rounds differently on the CPU.
+        assert [r["loss"] for r in graph["history"]] == pytest.approx([r["loss"] for r in eager["history"]], rel=1e-4)
+        assert all(isinstance(r["lr"], float) for r in graph["history"])
+        groups = load_checkpoint(tmp_path / "graph" / "last.pt")["optimizer"]["param_groups"]
+        assert all(isinstance(g["lr"], float) for g in groups)
+        assert graph["history"][0]["lr"] == eager["history"][0]["lr"]
+
+    def test_a_path_that_fails_to_capture_warns_once_and_trains_exactly_eagerly(self, toy, tmp_path, monkeypatch):
+        eager = self._train(toy, tmp_path / "eager")
+
+        def failing(path, model, optimizer, x, y, precision):
+            sp.graph_optimizer_ready(optimizer, x.device)  # fails after touching the optimizer, as a capture would
+            sp.GraphStep(model, optimizer, x, y, precision, capture=False, warmup=2)
+            raise RuntimeError("CUDA graph capture failed: operation not permitted\nmore lines")
+
+        monkeypatch.setattr(sp, "build_step", failing)
+        with pytest.warns(UserWarning) as caught:
+            fallen = self._train(toy, tmp_path / "fallen", speed_path="compile-graph")
+        lines = [str(w.message) for w in caught if "--speed-path" in str(w.message)]
+        assert lines[-1] == ("--speed-path compile-graph: RuntimeError: CUDA graph capture failed: operation not "
+                             "permitted; training continues eagerly")
+        assert [r["loss"] for r in fallen["history"]] == [r["loss"] for r in eager["history"]]
+        for a, b in zip(eager["model"].state_dict().values(), fallen["model"].state_dict().values()):
+            assert torch.equal(a, b)
+
+    def test_bad_paths_are_refused_naming_the_flag(self):
+        from gcflnet_lib.engine.config import TrainConfig
+        from gcflnet_lib.errors import UserError
+
+        with pytest.raises(UserError, match="--speed-path must be one of eager, compile, reduce-overhead, graph"):
+            TrainConfig(data_root="d", dataset="D", out_dir="o", speed_path="fast")
+        with pytest.raises(UserError, match="--compile and --speed-path graph exclude each other"):
+            TrainConfig(data_root="d", dataset="D", out_dir="o", compile=True, speed_path="graph")
+        assert TrainConfig(data_root="d", dataset="D", out_dir="o", compile=True).resolved_speed_path == "compile"

@@ -150,9 +150,13 @@ def tensor_learning_rates(optimizer: torch.optim.Optimizer, device: torch.device
 
 
 def plain_optimizer_state(state: dict[str, Any]) -> dict[str, Any]:
-    """An optimizer ``state_dict`` with tensor hyperparameters (a graph path's lr) as plain floats."""
+    """An optimizer ``state_dict`` as the eager step keeps it: tensor hyperparameters (a graph path's lr)
+    as plain floats and ``capturable`` off, so a checkpoint resumes along any path."""
     groups = [{k: (float(v) if isinstance(v, Tensor) and v.dim() == 0 else v) for k, v in g.items()}
               for g in state["param_groups"]]
+    for group in groups:
+        if "capturable" in group:
+            group["capturable"] = False
     return {**state, "param_groups": groups}
 
 
