@@ -92,7 +92,7 @@ def describe(result: dict[str, Any]) -> str:
     if result["kind"] == "streams":
         return f"probe {name}: {result['gain']:.2f}x the work of one model alone per second"
     return (f"probe {name}: {result['train_gflops_per_image']:.2f} GFLOPs per training image, "
-            f"matmul {result['matmul_tflops']:.1f} TFLOP/s")
+            f"matmul {result['matmul_tflops']:.3g} TFLOP/s")
 
 
 def with_mfu(results: list[dict[str, Any]], batch: int) -> list[dict[str, Any]]:
