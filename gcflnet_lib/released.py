@@ -8,6 +8,9 @@ card of each: data, split, exact command, commit, device, wall time and metrics.
     unet-cpu-nuaa-sirst      the U-Net baseline, same recipe and seed
     gcflnet-nuaa-sirst       GCFLNet, full width (16..256), 400 epochs on an H200; fp16 weights
     unet-nuaa-sirst          the U-Net baseline, full width, 400 epochs on an H200; fp16 weights
+    gcflnet-nudt-sirst       GCFLNet, full width, 400 epochs on NUDT-SIRST on an H200; fp16 weights (after a lease:
+                             ``scripts/gpu_campaign.py`` writes it, docs/GPU_CAMPAIGN.md)
+    unet-nudt-sirst          the U-Net baseline, the same on NUDT-SIRST
 
 ``GCFLNET_CHECKPOINTS`` names another folder holding the same files (for an installed, non-editable copy).
 """
@@ -24,6 +27,8 @@ RELEASES: dict[str, str] = {
     "unet-cpu-nuaa-sirst": "unet-cpu-nuaa-sirst.pt",
     "gcflnet-nuaa-sirst": "gcflnet-nuaa-sirst.pt",
     "unet-nuaa-sirst": "unet-nuaa-sirst.pt",
+    "gcflnet-nudt-sirst": "gcflnet-nudt-sirst.pt",
+    "unet-nudt-sirst": "unet-nudt-sirst.pt",
 }
 
 # What a notebook uses for CHECKPOINT = "auto", first present wins: the CPU recipe's models, which run

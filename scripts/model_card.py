@@ -30,6 +30,8 @@ RECORDS = {
     "unet-cpu-nuaa-sirst": "cpu_nuaa_unet_s0.json",
     "gcflnet-nuaa-sirst": "gpu_nuaa_gcflnet_s0.json",
     "unet-nuaa-sirst": "gpu_nuaa_unet_s0.json",
+    "gcflnet-nudt-sirst": "gpu_nudt_gcflnet_s0.json",
+    "unet-nudt-sirst": "gpu_nudt_unet_s0.json",
 }
 
 
@@ -69,6 +71,7 @@ def _widths(config: dict) -> str:
 PAIRS = (
     ("gcflnet-cpu-nuaa-sirst", "unet-cpu-nuaa-sirst", "CPU recipe"),
     ("gcflnet-nuaa-sirst", "unet-nuaa-sirst", "full width"),
+    ("gcflnet-nudt-sirst", "unet-nudt-sirst", "NUDT-SIRST, full width"),
 )
 
 

@@ -25,3 +25,12 @@ def sirst_root() -> Path:
     if not (root / "img_idx" / "test_NUAA-SIRST.txt").is_file():
         pytest.skip(f"NUAA-SIRST not found at {root} (set GCFLNET_SIRST to its folder)")
     return root
+
+
+@pytest.fixture(scope="session")
+def nudt_root() -> Path:
+    """The real NUDT-SIRST set (``GCFLNET_NUDT``, default ``../shared/datasets/NUDT-SIRST``); skip when absent."""
+    root = Path(os.environ.get("GCFLNET_NUDT", ROOT.parent / "shared" / "datasets" / "NUDT-SIRST"))
+    if not (root / "img_idx" / "test_NUDT-SIRST.txt").is_file():
+        pytest.skip(f"NUDT-SIRST not found at {root} (set GCFLNET_NUDT to its folder)")
+    return root

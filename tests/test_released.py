@@ -150,12 +150,14 @@ SCORED_BY_NOTEBOOK_08 = "" if torch.cuda.is_available() else auto_checkpoint("au
 
 
 @pytest.mark.parametrize("name", [name for name in RELEASED_NOW if name != SCORED_BY_NOTEBOOK_08])
-def test_release_reproduces_its_model_card_numbers_exactly(name, sirst_root):
-    """Evaluates the release on NUAA-SIRST's test split (CPU, threshold 0.5) and compares with the card's JSON."""
+def test_release_reproduces_its_model_card_numbers_exactly(name, request):
+    """Evaluates the release on its dataset's test split (CPU, threshold 0.5) and compares with the card's JSON."""
     recorded = json.loads((ROOT / "results" / f"eval_cpu_{name}.json").read_text())["metrics"]
     model, meta = load_model_from_checkpoint(name)
-    samples = load_split(sirst_root, "NUAA-SIRST", "test")
-    assert len(samples) == 214
+    dataset = meta.get("dataset", "NUAA-SIRST")
+    root = request.getfixturevalue({"NUAA-SIRST": "sirst_root", "NUDT-SIRST": "nudt_root"}[dataset])
+    samples = load_split(root, dataset, "test")
+    assert len(samples) == {"NUAA-SIRST": 214, "NUDT-SIRST": 664}[dataset]
     scored = evaluate_model(model, samples, "cpu", meta["norm"]["mean"], meta["norm"]["std"])
     for key in ("miou", "niou", "pd", "fa", "n_targets", "auc"):
         assert scored[key] == recorded[key], key
