@@ -43,6 +43,7 @@ after every event, so a call cut short still returns what finished.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import os
@@ -158,6 +159,39 @@ def missing_datasets(data_root: Path, runs: list[Run]) -> list[str]:
     needed = dict.fromkeys(run.dataset for run in runs)
     return [name for name in needed
             if not all((data_root / name / f"img_idx/{split}_{name}.txt").is_file() for split in ("train", "test"))]
+
+
+def stand_in_path(chosen: str, worked: set[str]) -> str:
+    """The path the other models are timed on: the chosen one, unless it compiles (minutes per model);
+    then the fastest-to-prepare path that worked for the probed model, graph before eager."""
+    from gcflnet_lib.engine.speed_paths import compile_mode
+
+    if compile_mode(chosen) is None:
+        return chosen
+    return "graph" if "graph" in worked else "eager"
+
+
+def run_speed(results: list[dict[str, Any]], chosen: str, probed_model: str, model: str) -> tuple[str, float, float, bool] | None:
+    """``(path, step_s, prepare_s, estimated)`` of a run of ``model``, or None when no path of it worked.
+
+    Measured on the chosen path, that figure; timed only on a stand-in path, the stand-in's step scaled by
+    the probed model's chosen/stand-in ratio (``estimated``); failed on the chosen path, eager's figure.
+    """
+    ok = {(r["model"], r["path"]): r for r in results if r.get("kind") == "train" and r.get("ok")}
+    failed = {(r["model"], r["path"]) for r in results if r.get("kind") == "train" and not r.get("ok")}
+    if (model, chosen) in ok:
+        found = ok[(model, chosen)]
+        return chosen, found["step_s"], found.get("prepare_s", 0.0), False
+    if (model, chosen) not in failed and (probed_model, chosen) in ok:
+        reference = ok[(probed_model, chosen)]
+        for path in ("graph", "eager"):
+            if (model, path) in ok and (probed_model, path) in ok:
+                ratio = reference["step_s"] / ok[(probed_model, path)]["step_s"]
+                return chosen, ok[(model, path)]["step_s"] * ratio, reference.get("prepare_s", 0.0), True
+    if (model, "eager") in ok:
+        found = ok[(model, "eager")]
+        return "eager", found["step_s"], found.get("prepare_s", 0.0), False
+    return None
 
 
 def release_name(run: Run) -> str | None:
@@ -281,8 +315,9 @@ class Campaign:
         """Step times of the speed paths, the path chosen, each planned model's step on it, and the speed figures.
 
         Phase 1 times GCFLNet on every path of ``--probe-paths`` (or only ``--speed-path`` when one is forced);
-        phase 2 the other models on the chosen path, inference, two CUDA streams and the FLOPs. A model whose
-        step fails on the chosen path is timed eagerly and trains eagerly.
+        phase 2 the other models on the chosen path (on graph or eager when the chosen path compiles, see
+        ``run_speed``), inference, two CUDA streams and the FLOPs. A model whose step fails there is timed
+        eagerly and trains eagerly.
         """
         from gcflnet_lib.engine import speed_probe
 
@@ -294,8 +329,8 @@ class Campaign:
         first = self.runs[0]
         deadline = self.elapsed() + self.args.probe_budget
 
-        def measure(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            return speed_probe.probe(items, settings, self.args.probe_item_timeout, max(0.0, deadline - self.elapsed()),
+        def measure(items: list[dict[str, Any]], what=settings) -> list[dict[str, Any]]:
+            return speed_probe.probe(items, what, self.args.probe_item_timeout, max(0.0, deadline - self.elapsed()),
                                      self.log, env=self.child_env())
 
         paths = [self.args.speed_path] if self.args.speed_path else list(self.args.probe_paths)
@@ -306,20 +341,25 @@ class Campaign:
         if self.args.speed_path and chosen != self.args.speed_path:
             why = f"speed: --speed-path {self.args.speed_path} failed in the probe; eager"
         self.event(why)
-        phase2 = [{"kind": "train", "model": model, "path": chosen} for model in models if model != first.model]
+        worked = {r["path"] for r in results if r["ok"]}
+        standin = stand_in_path(chosen, worked)
+        phase2 = [{"kind": "train", "model": model, "path": standin} for model in models if model != first.model]
         inference_paths = ["eager", "graph"] + (["compile-graph"] if chosen.startswith("compile") else [])
         phase2 += [{"kind": "inference", "model": first.model, "path": path} for path in inference_paths]
         phase2 += [{"kind": "flops", "model": model} for model in (first.model, "unet") if model in models]
         if on_gpu:
             phase2.append({"kind": "streams", "model": first.model, "path": chosen, "k": 2})
-        results += measure(phase2)
+        # The rest is timed on paths without compiling, for a second each, in its own time allowance.
+        deadline = self.elapsed() + self.args.probe_rest_budget
+        rest = dataclasses.replace(settings, seconds=min(1.0, settings.seconds))
+        results += measure(phase2, rest)
         fallback = [{"kind": "train", "model": r["model"], "path": "eager"} for r in results
-                    if r["kind"] == "train" and r["path"] == chosen and not r["ok"] and chosen != "eager"
+                    if r["kind"] == "train" and r["path"] == standin and not r["ok"] and standin != "eager"
                     and r["model"] != first.model]
         if fallback:
-            results += measure(fallback)
+            results += measure(fallback, rest)
         report = {"chosen_path": chosen, "why": why, "settings": settings.__dict__, "results": results,
-                  "device": self.args.device}
+                  "device": self.args.device, "probed_model": first.model}
         self.apply_probe(report)
         return report
 
@@ -332,17 +372,17 @@ class Campaign:
         return report
 
     def apply_probe(self, report: dict[str, Any]) -> None:
-        """Each run's path and step time: the chosen path where its model worked on it, else eager."""
-        train = {(r["model"], r["path"]): r for r in report["results"] if r["kind"] == "train" and r.get("ok")}
+        """Each run's path and step time (``run_speed``); a run none of whose paths worked is skipped."""
+        probed = report.get("probed_model", PROBE_MODEL)
         for run in self.runs:
-            for path in (report["chosen_path"], "eager"):
-                if (run.model, path) in train:
-                    found = train[(run.model, path)]
-                    run.speed_path, run.step_s, run.prepare_s = path, found["step_s"], found.get("prepare_s", 0.0)
-                    break
-            else:
+            speed = run_speed(report["results"], report["chosen_path"], probed, run.model)
+            if speed is None:
                 run.status, run.note = "skipped", "its probe failed"
                 self.event(f"skip {run.name}: no speed path of {run.model} worked in the probe")
+                continue
+            run.speed_path, run.step_s, run.prepare_s, estimated = speed
+            if estimated:
+                run.note = "step time estimated from a stand-in path (the chosen path compiles)"
 
     def speed_record(self, probe: dict[str, Any]) -> dict[str, Any]:
         """``speed.json``: what ``results/speed_<device>.json`` keeps (``scripts/results_table.py`` reads it)."""
@@ -679,10 +719,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"speed paths to probe on GCFLNet (default {' '.join(GPU_PATHS)}; dry run {' '.join(DRY_PATHS)})")
     parser.add_argument("--speed-path", default=None, metavar="PATH",
                         help="probe only this path (and eager) and train with it where it works")
-    parser.add_argument("--probe-budget", type=float, default=240.0,
-                        help="seconds the whole probe may take; items not started by then are reported unmeasured (default 240)")
-    parser.add_argument("--probe-item-timeout", type=float, default=200.0,
-                        help="seconds one probed item may take, compile included, before it counts as failed (default 200)")
+    parser.add_argument("--probe-budget", type=float, default=150.0,
+                        help="seconds the probe of the paths may take: an item running then is stopped, the rest "
+                        "reported unmeasured (default 150)")
+    parser.add_argument("--probe-rest-budget", type=float, default=75.0,
+                        help="seconds for the rest of the probe: the other models, inference, streams, FLOPs (default 75)")
+    parser.add_argument("--probe-item-timeout", type=float, default=120.0,
+                        help="seconds one probed item may take, compile included, before it counts as failed (default 120)")
     parser.add_argument("--startup-s", type=float, default=20.0, help="projected start-up per run: import, data, cudnn (default 20)")
     parser.add_argument("--eval-s", type=float, default=10.0, help="projected seconds per test-split evaluation (default 10)")
     parser.add_argument("--bench-s", type=float, default=35.0, help="time kept for gcflnet bench at the end (default 35)")

@@ -108,6 +108,27 @@ class TestSchedulerArithmetic:
         assert campaign.measured_throughput([(0.0, 1.0)]) is None
 
 
+def _probed(model, path, step_ms, ok=True, prepare_s=1.0):
+    return {"kind": "train", "model": model, "path": path, "ok": ok, "step_s": step_ms / 1e3, "prepare_s": prepare_s}
+
+
+class TestRunSpeeds:
+    def test_other_models_are_timed_on_the_chosen_path_unless_it_compiles(self):
+        assert campaign.stand_in_path("graph", {"eager", "graph"}) == "graph"
+        assert campaign.stand_in_path("eager", {"eager"}) == "eager"
+        assert campaign.stand_in_path("compile-graph", {"eager", "graph", "compile-graph"}) == "graph"
+        assert campaign.stand_in_path("reduce-overhead", {"eager", "reduce-overhead"}) == "eager"
+
+    def test_a_run_takes_its_measured_figure_an_estimate_or_eager(self):
+        results = [_probed("gcflnet", "eager", 50), _probed("gcflnet", "graph", 20), _probed("gcflnet", "compile-graph", 10, prepare_s=60),
+                   _probed("unet", "graph", 6), _probed("unet_wide", "graph", 8, ok=False), _probed("unet_wide", "eager", 30)]
+        assert campaign.run_speed(results, "graph", "gcflnet", "unet") == ("graph", 0.006, 1.0, False)
+        path, step, prepare, estimated = campaign.run_speed(results, "compile-graph", "gcflnet", "unet")
+        assert (path, prepare, estimated) == ("compile-graph", 60, True) and step == pytest.approx(0.003)  # 6 ms x 10/20
+        assert campaign.run_speed(results, "graph", "gcflnet", "unet_wide") == ("eager", 0.03, 1.0, False)
+        assert campaign.run_speed(results, "graph", "gcflnet", "gcflnet_eem") is None  # never measured: skipped
+
+
 class TestArguments:
     def test_dry_run_shrinks_everything_and_uses_the_cpu(self):
         args = campaign.parse_args(["--dry-run", "--out", "x"])

@@ -94,6 +94,14 @@ class TestBrokenChildren:
         assert len(lines) == len(names)
         assert lines[1] == "probe train dies graph: FAILED the probe process died (exit 139): Segmentation fault (core dumped)"
 
+    def test_an_item_running_at_the_deadline_is_stopped(self, fake):
+        items = [{"kind": "train", "model": "a", "path": "eager"}, {"kind": "train", "model": "hangs", "path": "compile"},
+                 {"kind": "train", "model": "b", "path": "eager"}]
+        results = probe(items, CPU, item_timeout_s=60, deadline_s=4, log=lambda line: None, command=fake, poll_s=0.05)
+        assert results[0]["ok"] and results[1]["error"].startswith("stopped after ")
+        assert results[1]["error"].endswith(" s: probe time spent")
+        assert results[2]["error"] == "not measured: probe time spent"
+
     def test_items_not_started_in_time_are_reported_not_measured(self, fake):
         items = [{"kind": "train", "model": "a", "path": "eager"}, {"kind": "train", "model": "b", "path": "eager"}]
         results = probe(items, CPU, item_timeout_s=3, deadline_s=0, log=lambda line: None, command=fake)

@@ -288,8 +288,9 @@ def probe(items: list[dict[str, Any]], settings: ProbeSettings, item_timeout_s: 
           command: list[str] | None = None, poll_s: float = 0.2) -> list[dict[str, Any]]:
     """Every item's result, measured in children (``command`` + the three file arguments).
 
-    An item that runs past ``item_timeout_s``, or whose child dies, gets one failed result; items not
-    started by ``deadline_s`` seconds from now get ``"probe time spent"``. Each result is logged in one line.
+    An item that runs past ``item_timeout_s``, or whose child dies, gets one failed result. The probe ends
+    ``deadline_s`` seconds from now: an item still running then is stopped, and items not started get
+    ``"not measured: probe time spent"``. Each result is logged in one line.
     """
     command = command or [sys.executable, "-m", "gcflnet_lib.engine.speed_probe"]
     results: list[dict[str, Any]] = []
@@ -311,17 +312,19 @@ def probe(items: list[dict[str, Any]], settings: ProbeSettings, item_timeout_s: 
             child = subprocess.Popen([*command, str(folder_path / "items.json"), str(folder_path / "settings.json"),
                                       str(out)], stdout=subprocess.DEVNULL, stderr=err, env=env)
             seen, item_started = 0, time.monotonic()
-            timed_out = False
+            timed_out = ""
             while child.poll() is None:
                 done = _read_results(out)
                 if len(done) > seen:
                     for result in done[seen:]:
                         log(describe(result))
                     seen, item_started = len(done), time.monotonic()
-                if time.monotonic() - item_started > item_timeout_s:
+                now = time.monotonic()
+                if now - item_started > item_timeout_s or now > end:
                     child.kill()
                     child.wait()
-                    timed_out = True
+                    timed_out = (f"timed out after {item_timeout_s:.0f} s" if now <= end
+                                 else f"stopped after {now - item_started:.0f} s: probe time spent")
                     break
                 time.sleep(poll_s)
             err.close()
@@ -331,8 +334,7 @@ def probe(items: list[dict[str, Any]], settings: ProbeSettings, item_timeout_s: 
             results.extend(done)
             if len(done) < len(remaining) and (timed_out or child.returncode not in (0, FAILED_ON_GPU)):
                 tail = (folder_path / f"err-{round_no}.txt").read_text(errors="replace").strip().splitlines()
-                why = (f"timed out after {item_timeout_s:.0f} s" if timed_out
-                       else f"the probe process died (exit {child.returncode}): {tail[-1] if tail else 'no message'}")
+                why = timed_out or f"the probe process died (exit {child.returncode}): {tail[-1] if tail else 'no message'}"
                 results.append(failure(remaining[len(done)], why))
                 log(describe(results[-1]))
             elif len(done) < len(remaining) and child.returncode == 0:
