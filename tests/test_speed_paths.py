@@ -136,6 +136,16 @@ class TestTensorLearningRate:
         # One step apart by float32 rounding of the lr (AdamW's tensor-lr formula on the CPU), no more.
         _assert_same(results[0], results[1], rtol=0, atol=1e-6)
 
+    def test_a_scheduler_that_assigns_a_float_is_put_back_into_the_captured_tensor(self):
+        model = _model("unet", (4, 8))
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+        sp.graph_optimizer_ready(optimizer, torch.device("cpu"))
+        step = sp.GraphStep(model, optimizer, *_batches(1)[0], CPU, capture=False, warmup=0)
+        captured = optimizer.param_groups[0]["lr"]
+        optimizer.param_groups[0]["lr"] = 1e-3  # as an older scheduler would assign
+        step.sync_learning_rates()
+        assert optimizer.param_groups[0]["lr"] is captured and float(captured) == pytest.approx(1e-3)
+
     def test_checkpointed_optimizer_state_holds_plain_floats(self):
         model = _model("unet", (4, 8))
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)

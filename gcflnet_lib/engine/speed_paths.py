@@ -188,6 +188,7 @@ class GraphStep:
         self.static_x, self.static_y = x.detach().clone(), y.detach().clone()
         self.static_loss: Tensor | None = None
         self.graph: Any = None
+        self.lr_tensors = [group["lr"] for group in optimizer.param_groups]  # what a captured step reads
         self._prepare(warmup, restore_model or model)
 
     def _body(self) -> Tensor:
@@ -219,6 +220,17 @@ class GraphStep:
         with torch.cuda.graph(graph, capture_error_mode="thread_local"):
             self.static_loss = self._body()
         self.graph = graph
+
+    def sync_learning_rates(self) -> None:
+        """Put a scheduler's new lr into the tensors the graph reads, should it have replaced them.
+
+        ``LambdaLR`` fills a tensor lr in place; this keeps a captured step right on a torch that assigns.
+        """
+        with torch.no_grad():
+            for group, tensor in zip(self.optimizer.param_groups, self.lr_tensors):
+                if group["lr"] is not tensor:
+                    tensor.fill_(float(group["lr"]))
+                    group["lr"] = tensor
 
     def __call__(self, x: Tensor, y: Tensor) -> Tensor:
         self.static_x.copy_(x)

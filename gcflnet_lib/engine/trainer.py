@@ -381,6 +381,8 @@ def _run(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.device,
                     scaler.update()
                 losses.append(loss.detach())
             scheduler.step()
+            if graph_step is not None:
+                graph_step.sync_learning_rates()
             # One host sync per epoch: the finite check runs over all the epoch's losses at once.
             loss_values = torch.stack(losses).float().cpu()
             finite = torch.isfinite(loss_values)
