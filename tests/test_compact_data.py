@@ -1,7 +1,5 @@
 """Compact dataset copies for a GPU lease (gcflnet_lib.data.compact, scripts/pack_campaign_data.py)."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import cv2
@@ -11,8 +9,6 @@ import pytest
 from gcflnet_lib.data.compact import LUMA_ROUNDING, gray_plane, pack_dataset, verify_pack
 from gcflnet_lib.data.dataset import load_split
 from gcflnet_lib.data.io import read_image
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _dataset(root: Path) -> Path:
@@ -70,28 +66,20 @@ class TestPack:
             verify_pack(source, tmp_path / "out", "Toy")
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("pack_campaign_data", ROOT / "scripts" / "pack_campaign_data.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["pack_campaign_data"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 class TestScript:
-    def test_packs_checks_and_reports_what_travels(self, tmp_path, capsys):
+    def test_packs_checks_and_reports_what_travels(self, tmp_path, capsys, script_module):
         _dataset(tmp_path / "datasets" / "Toy")
-        script = _script()
+        script = script_module("pack_campaign_data")
         assert script.main(["--source", str(tmp_path / "datasets"), "--out", str(tmp_path / "carry"), "--datasets", "Toy"]) == 0
         lines = capsys.readouterr().out.strip().splitlines()
         assert lines[0].startswith("Toy: 4 images") and lines[1].startswith("travels: tracked ")
 
-    def test_the_limit_is_the_sum_of_tracked_and_carried(self):
-        script = _script()
+    def test_the_limit_is_the_sum_of_tracked_and_carried(self, script_module):
+        script = script_module("pack_campaign_data")
         assert script.travel_line(30 * 2**20, 30 * 2**20)[1]
         line, fits = script.travel_line(30 * 2**20, 40 * 2**20)
         assert not fits and line.endswith("OVER the limit: carry fewer datasets")
 
-    def test_a_missing_source_is_one_line(self, tmp_path, capsys):
-        assert _script().main(["--source", str(tmp_path), "--out", str(tmp_path / "c"), "--datasets", "NUDT-SIRST"]) == 2
+    def test_a_missing_source_is_one_line(self, tmp_path, capsys, script_module):
+        assert script_module("pack_campaign_data").main(["--source", str(tmp_path), "--out", str(tmp_path / "c"), "--datasets", "NUDT-SIRST"]) == 2
         assert capsys.readouterr().err.strip().endswith("not a standard-layout NUDT-SIRST folder")

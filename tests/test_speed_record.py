@@ -1,19 +1,9 @@
 """The README's speed-path table is made from the campaign's speed record alone (scripts/results_table.py)."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _results_table():
-    spec = importlib.util.spec_from_file_location("results_table", ROOT / "scripts" / "results_table.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["results_table"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _record(dry_run=False):
@@ -30,8 +20,8 @@ def _record(dry_run=False):
                             "processes": [{"t_s": 10, "running": 2, "gain": 1.1}, {"t_s": 20, "running": 2, "gain": 1.3}]}}
 
 
-def test_rows_come_from_the_record_and_rehearsals_are_left_out(tmp_path):
-    table = _results_table()
+def test_rows_come_from_the_record_and_rehearsals_are_left_out(tmp_path, script_module):
+    table = script_module("results_table")
     (tmp_path / "speed_gpu.json").write_text(json.dumps(_record()))
     (tmp_path / "speed_dry.json").write_text(json.dumps(_record(dry_run=True)))
     text = table.speed_paths_table(table.load_records(tmp_path, "speed"))
@@ -44,7 +34,7 @@ def test_rows_come_from_the_record_and_rehearsals_are_left_out(tmp_path):
     assert "speed_dry.json" not in text
 
 
-def test_without_a_real_record_there_is_no_section():
-    table = _results_table()
+def test_without_a_real_record_there_is_no_section(script_module):
+    table = script_module("results_table")
     assert table.speed_paths_table([]) == "" and table.speed_paths_table([{**_record(True), "_file": "x"}]) == ""
     assert not table.load_records(ROOT / "results", "speed")  # none measured yet: the README shows no numbers for it
