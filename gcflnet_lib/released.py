@@ -10,6 +10,9 @@ card of each: data, split, exact command, commit, device, wall time and metrics.
     unet-nuaa-sirst          the U-Net baseline, full width, 400 epochs on an H200; fp16 weights
     gcflnet-cpu-nudt-sirst   GCFLNet, CPU recipe in NUDT-SIRST's form (``--preset cpu-nudt``), seed 0 of the ablation
     unet-cpu-nudt-sirst      the U-Net baseline, same recipe and seed (``results/ablation_nudt/``)
+    gcflnet-nudt-sirst       GCFLNet, full width, 400 epochs on NUDT-SIRST on an H200; fp16 weights (after a lease:
+                             ``scripts/gpu_campaign.py`` writes it, docs/GPU_CAMPAIGN.md)
+    unet-nudt-sirst          the U-Net baseline, the same on NUDT-SIRST
 
 ``GCFLNET_CHECKPOINTS`` names another folder holding the same files (for an installed, non-editable copy).
 """
@@ -28,6 +31,8 @@ RELEASES: dict[str, str] = {
     "unet-nuaa-sirst": "unet-nuaa-sirst.pt",
     "gcflnet-cpu-nudt-sirst": "gcflnet-cpu-nudt-sirst.pt",
     "unet-cpu-nudt-sirst": "unet-cpu-nudt-sirst.pt",
+    "gcflnet-nudt-sirst": "gcflnet-nudt-sirst.pt",
+    "unet-nudt-sirst": "unet-nudt-sirst.pt",
 }
 
 # The dataset each release was trained (and is scored in the model card) on.

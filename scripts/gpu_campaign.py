@@ -1,41 +1,53 @@
 #!/usr/bin/env python3
-"""One GPU campaign: every full-width NUAA-SIRST result in a single call of the lent H200.
+"""One GPU campaign: full-width GCFLNet and U-Net on NUDT-SIRST (the paper's dataset) in a single call of the lent H200.
 
-    PYTHONPATH=. python3 scripts/gpu_campaign.py --data .campaign/NUAA-SIRST --out "$OUT"
-    python scripts/gpu_campaign.py --dry-run --data DATA_ROOT --out build/campaign-dry   # CPU rehearsal
+    PYTHONPATH=. python3 scripts/gpu_campaign.py --data-root .campaign --datasets NUDT-SIRST --out "$OUT"
+    python scripts/gpu_campaign.py --dry-run --data-root DIR --out build/campaign-dry   # CPU rehearsal
+
+``--data-root`` holds one standard-layout folder per dataset, named as the dataset (``.campaign/NUDT-SIRST``,
+``.campaign/NUAA-SIRST``; ``scripts/pack_campaign_data.py`` writes compact copies there). A folder that a
+planned run needs and the copy lacks stops the call at once, in one line, before any probing.
 
 What it does, in order:
 
-1. **Probe.** Times a few training steps of every planned model alone (batch 16, 256x256, bf16,
-   channels_last) and of GCFLNet with each speed setting off (fp32, NCHW), prints each run's
-   projected time and the total.
-2. **Runs**, as separate ``gcflnet train`` processes sharing the one GPU, started in priority order:
-   (1) GCFLNet seed 0, (2) U-Net seed 0, (3) GCFLNet seeds 1 and 2, (4) the six partial ablation
-   variants seed 0, (5) the U-Net widened to GCFLNet's size (``unet_wide``) and every reading of the paper
-   that beat both default seeds in the CPU measurement (``results/readings.json``). All use the paper's batch 16, the same epochs and schedule, bf16 and channels_last.
-   A scheduler keeps the planned work inside ``--budget``: it starts the next run only when the
-   projected finish (measured progress of the running ones) leaves room for it, and stops the lowest
-   priority run when the projection overshoots.
-3. **Release.** As soon as GCFLNet seed 0 (and U-Net seed 0) finish, their weights are rounded to fp16,
-   scored again on the test split in that form, and written as ``<model>-nuaa-sirst.pt``.
-4. **Bench** (last): ``gcflnet bench --device cuda`` if the budget leaves time for it.
+1. **Probe** (``gcflnet_lib.engine.speed_probe``, in child processes): times a training step of GCFLNet
+   (batch 16, 256x256, bf16, channels_last) on every speed path (``gcflnet_lib.engine.speed_paths``:
+   eager, a whole-step CUDA graph, torch.compile and its CUDA-graph mode), takes the path whose run ends
+   first (compile time included) for every run, falling back to eager in one printed line; then times each
+   other planned model on that path, inference (batch 32) on eager and graph, two models on two CUDA streams
+   in one process, and the FLOPs for MFU. A path that fails to compile or capture prints one line. The
+   projection and the scheduler use the chosen path's step times.
+2. **Runs**, as separate ``gcflnet train --speed-path PATH`` processes sharing the one GPU, started in
+   priority order: (1) GCFLNet on NUDT-SIRST seed 0, (2) U-Net on NUDT-SIRST seed 0, (3) the six partial
+   ablation variants on NUDT-SIRST seed 0, (4) GCFLNet on NUAA-SIRST seeds 1 and 2, (5) on NUAA-SIRST the U-Net
+   widened to GCFLNet's size (``unet_wide``) and every reading of the paper that beat both default seeds in
+   the CPU measurement (``results/readings.json``). All use the paper's batch 16, the same epochs and
+   schedule, bf16 and channels_last. ``--datasets`` restricts a call to some datasets (the others' runs are
+   left for a later call). A scheduler keeps the planned work inside ``--budget``: it starts the next run
+   only when the projected finish (measured progress of the running ones) leaves room for it, and stops the
+   lowest priority run when the projection overshoots.
+3. **Release.** As soon as GCFLNet and U-Net seed 0 on NUDT-SIRST finish, their weights are rounded to fp16,
+   scored again on the test split in that form, and written as ``gcflnet-nudt-sirst.pt`` and ``unet-nudt-sirst.pt``.
+4. **Bench** (last, off with ``--skip-bench``): ``gcflnet bench --device cuda`` if the budget leaves time for it.
 
 Everything lands in ``--out`` (the device's ``$OUT``) as it finishes, in at most 8 files under 16 MB:
 ``campaign_results.tar.gz`` (run records ``results/*.json``, each run's history, config, metrics and log,
-``probe.json``, ``campaign.json``, the bench record), ``gcflnet-nuaa-sirst.pt``, ``unet-nuaa-sirst.pt`` and
-``campaign.log``. The archive is rewritten after every event, so a call cut short still returns what
-finished.
+``probe.json``, ``speed.json`` - the speed record: step time of each path, concurrency, inference images/s and
+MFU -, ``campaign.json``, the bench record), the two releases and ``campaign.log``. The archive is rewritten
+after every event, so a call cut short still returns what finished.
 
-``--dry-run`` runs the same code path on the CPU in about a minute: widths 4,8,16,32, 2 epochs,
-64x64 crops, 16 training and 8 test images of ``--data``.
+``--dry-run`` runs the same code path on the CPU in about a minute: widths 4,8,16,32, 2 epochs, 64x64 crops,
+16 training and 8 test images of each dataset, the eager and graph paths (uncaptured on a CPU).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -50,7 +62,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 ABLATIONS = ("gcflnet_eem", "gcflnet_glfi", "gcflnet_msic", "gcflnet_eem_glfi", "gcflnet_eem_msic", "gcflnet_glfi_msic")
-RELEASED = ("gcflnet", "unet")  # seed-0 runs of these become fp16 release files
+RELEASED = ("gcflnet", "unet")  # seed-0 runs of these on a RELEASE_DATASETS dataset become fp16 release files
+NUDT, NUAA = "NUDT-SIRST", "NUAA-SIRST"
+RELEASE_DATASETS = {NUDT: "nudt-sirst"}
+DATASETS = (NUDT, NUAA)
+SHORT = {NUDT: "nudt", NUAA: "nuaa"}
+PROBE_MODEL = "gcflnet"  # the speed paths are probed on it; the path chosen serves every run
+GPU_PATHS = ("eager", "graph", "compile-graph", "compile", "reduce-overhead")  # cheapest to probe first
+DRY_PATHS = ("eager", "graph")  # compiling on a CPU takes minutes per model
 DRY_CHANNELS = "4,8,16,32"
 DRY_CROP = 64
 DRY_TRAIN_IMAGES, DRY_TEST_IMAGES = 16, 8
@@ -70,8 +89,11 @@ class Run:
     priority: int
     model: str
     seed: int
+    dataset: str = NUDT
     flags: tuple[str, ...] = ()  # extra ``gcflnet train`` flags: a reading of the paper (docs/PAPER_READING.md)
-    step_s: float = 0.0  # seconds per training step alone (probe)
+    step_s: float = 0.0  # seconds per training step alone (probe, on ``speed_path``)
+    speed_path: str = "eager"
+    prepare_s: float = 0.0  # the path's one-off compile or capture (probe)
     status: str = "planned"  # planned, running, finished, failed, stopped, skipped
     epochs_done: int = 0
     started_at: float | None = None
@@ -83,39 +105,100 @@ class Run:
     proc: Any = field(default=None, repr=False)
 
     def summary(self) -> dict[str, Any]:
-        keys = ("name", "priority", "model", "seed", "flags", "step_s", "status", "epochs_done", "returncode", "note")
+        keys = ("name", "priority", "model", "seed", "dataset", "flags", "speed_path", "step_s", "prepare_s", "status",
+                "epochs_done", "returncode", "note")
         out = {key: getattr(self, key) for key in keys}
         if self.started_at is not None and self.ended_at is not None:
             out["wall_s"] = round(self.ended_at - self.started_at, 2)
         return out
 
 
+def run_name(dataset: str, model: str, seed: int) -> str:
+    return f"gpu_{SHORT[dataset]}_{model}_s{seed}"
+
+
 def reading_runs(readings_file: Path = READINGS_FILE) -> list[Run]:
-    """Priority 5: the size-matched U-Net, then every reading of the paper that beat both default seeds in the
-    CPU measurement (``results/readings.json``, ``scripts/measure_readings.py``), at full width and length."""
-    runs = [Run("gpu_nuaa_unet_wide_s0", 5, "unet_wide", 0)]
+    """Priority 5, on NUAA-SIRST where the readings were measured: the size-matched U-Net, then every reading
+    of the paper that beat both default seeds in the CPU measurement (``results/readings.json``,
+    ``scripts/measure_readings.py``), at full width and length."""
+    runs = [Run(run_name(NUAA, "unet_wide", 0), 5, "unet_wide", 0, NUAA)]
     if readings_file.is_file():
         for row in json.loads(readings_file.read_text())["rows"]:
             if row.get("beats_default_seeds"):
-                runs.append(Run(f"gpu_nuaa_gcflnet_{row['reading']}_s0", 5, row["model"], 0, tuple(row["flags"])))
+                runs.append(Run(run_name(NUAA, f"gcflnet_{row['reading']}", 0), 5, row["model"], 0, NUAA, tuple(row["flags"])))
     return runs
 
 
-def plan_runs(skip: tuple[str, ...] = (), readings_file: Path = READINGS_FILE) -> list[Run]:
-    """The issue's priority order; runs of equal priority start in list order; ``skip`` names runs done earlier.
+def plan_runs(skip: tuple[str, ...] = (), readings_file: Path = READINGS_FILE,
+              datasets: tuple[str, ...] = DATASETS) -> list[Run]:
+    """The issue's priority order; runs of equal priority start in list order.
+
+    ``skip`` names runs done earlier; ``datasets`` keeps only the runs on those datasets (a call that carries
+    only NUDT-SIRST leaves the NUAA-SIRST runs for a later call).
 
     Raises:
-        SystemExit: a name in ``skip`` that is not a planned run (the message lists them).
+        SystemExit: a name in ``skip`` that is not a planned run, or an unknown dataset (the message lists them).
     """
-    runs = [Run("gpu_nuaa_gcflnet_s0", 1, "gcflnet", 0), Run("gpu_nuaa_unet_s0", 2, "unet", 0)]
-    runs += [Run(f"gpu_nuaa_gcflnet_s{seed}", 3, "gcflnet", seed) for seed in (1, 2)]
-    runs += [Run(f"gpu_nuaa_{variant}_s0", 4, variant, 0) for variant in ABLATIONS]
+    unknown_sets = sorted(set(datasets) - set(DATASETS))
+    if unknown_sets:
+        raise SystemExit(f"gpu_campaign: error: --datasets {' '.join(unknown_sets)}: not a campaign dataset; known: "
+                         + ", ".join(DATASETS))
+    runs = [Run(run_name(NUDT, "gcflnet", 0), 1, "gcflnet", 0, NUDT), Run(run_name(NUDT, "unet", 0), 2, "unet", 0, NUDT)]
+    runs += [Run(run_name(NUDT, variant, 0), 3, variant, 0, NUDT) for variant in ABLATIONS]
+    runs += [Run(run_name(NUAA, "gcflnet", seed), 4, "gcflnet", seed, NUAA) for seed in (1, 2)]
     runs += reading_runs(readings_file)
     unknown = sorted(set(skip) - {run.name for run in runs})
     if unknown:
         raise SystemExit(f"gpu_campaign: error: --skip {' '.join(unknown)}: not a planned run; planned: "
                          + ", ".join(run.name for run in runs))
-    return [run for run in runs if run.name not in skip]
+    return [run for run in runs if run.name not in skip and run.dataset in datasets]
+
+
+def missing_datasets(data_root: Path, runs: list[Run]) -> list[str]:
+    """The dataset folders that planned runs need and ``data_root`` lacks (both split files must be there)."""
+    needed = dict.fromkeys(run.dataset for run in runs)
+    return [name for name in needed
+            if not all((data_root / name / f"img_idx/{split}_{name}.txt").is_file() for split in ("train", "test"))]
+
+
+def stand_in_path(chosen: str, worked: set[str]) -> str:
+    """The path the other models are timed on: the chosen one, unless it compiles (minutes per model);
+    then the fastest-to-prepare path that worked for the probed model, graph before eager."""
+    from gcflnet_lib.engine.speed_paths import compile_mode
+
+    if compile_mode(chosen) is None:
+        return chosen
+    return "graph" if "graph" in worked else "eager"
+
+
+def run_speed(results: list[dict[str, Any]], chosen: str, probed_model: str, model: str) -> tuple[str, float, float, bool] | None:
+    """``(path, step_s, prepare_s, estimated)`` of a run of ``model``, or None when no path of it worked.
+
+    Measured on the chosen path, that figure; timed only on a stand-in path, the stand-in's step scaled by
+    the probed model's chosen/stand-in ratio (``estimated``); failed on the chosen path, eager's figure.
+    """
+    ok = {(r["model"], r["path"]): r for r in results if r.get("kind") == "train" and r.get("ok")}
+    failed = {(r["model"], r["path"]) for r in results if r.get("kind") == "train" and not r.get("ok")}
+    if (model, chosen) in ok:
+        found = ok[(model, chosen)]
+        return chosen, found["step_s"], found.get("prepare_s", 0.0), False
+    if (model, chosen) not in failed and (probed_model, chosen) in ok:
+        reference = ok[(probed_model, chosen)]
+        for path in ("graph", "eager"):
+            if (model, path) in ok and (probed_model, path) in ok:
+                ratio = reference["step_s"] / ok[(probed_model, path)]["step_s"]
+                return chosen, ok[(model, path)]["step_s"] * ratio, reference.get("prepare_s", 0.0), True
+    if (model, "eager") in ok:
+        found = ok[(model, "eager")]
+        return "eager", found["step_s"], found.get("prepare_s", 0.0), False
+    return None
+
+
+def release_name(run: Run) -> str | None:
+    """The release file a finished run becomes (``gcflnet-nudt-sirst.pt``), or None."""
+    if run.seed == 0 and run.model in RELEASED and run.dataset in RELEASE_DATASETS and not run.flags:
+        return f"{run.model}-{RELEASE_DATASETS[run.dataset]}.pt"
+    return None
 
 
 def run_cost_s(step_s: float, steps: int, overhead_s: float) -> float:
@@ -167,10 +250,12 @@ class Campaign:
         for folder in (self.out, self.results, self.runs_dir):
             folder.mkdir(parents=True, exist_ok=True)
         self.log_file = open(self.out / "campaign.log", "a", buffering=1)  # noqa: SIM115 - open for the campaign's life
-        self.runs = plan_runs(tuple(args.skip))
+        self.runs = plan_runs(tuple(args.skip), datasets=tuple(args.datasets))
         self.info: dict[str, Any] = {"budget_s": args.budget, "epochs": args.epochs, "dry_run": args.dry_run,
                                      "command": " ".join(sys.argv), "events": []}
         self.releases: dict[str, dict[str, Any]] = {}
+        self.probe_report: dict[str, Any] | None = None
+        self._provenance: dict[str, Any] | None = None
         self.commit = os.environ.get("GCFLNET_GIT_COMMIT") or self._git_commit()
 
     # -- bookkeeping -------------------------------------------------------------------------------
@@ -193,22 +278,22 @@ class Campaign:
         return git_commit(ROOT)
 
     # -- data --------------------------------------------------------------------------------------
-    def prepare_data(self) -> Path:
-        """The dataset root the runs read; a 16/8-image subset of ``--data`` for a dry run."""
-        root = Path(self.args.data)
-        for name in (f"img_idx/train_{self.args.dataset}.txt", f"img_idx/test_{self.args.dataset}.txt"):
-            if not (root / name).is_file():
-                raise SystemExit(f"gpu_campaign: error: {root / name}: missing (--data must be a standard-layout dataset)")
+    def prepare_data(self) -> dict[str, Path]:
+        """Each planned dataset's root; a 16/8-image subset of it for a dry run."""
+        roots = {name: Path(self.args.data_root) / name for name in dict.fromkeys(run.dataset for run in self.runs)}
         if not self.args.dry_run:
-            return root
-        subset = self.work / "data"
-        for folder in ("images", "masks", "img_idx"):
-            (subset / folder).mkdir(parents=True, exist_ok=True)
+            return roots
+        return {name: self.dry_subset(name, root) for name, root in roots.items()}
+
+    def dry_subset(self, dataset: str, root: Path) -> Path:
         from gcflnet_lib.data.layout import find_image, find_mask, read_split
 
+        subset = self.work / "data" / dataset
+        for folder in ("images", "masks", "img_idx"):
+            (subset / folder).mkdir(parents=True, exist_ok=True)
         for split, count in (("train", DRY_TRAIN_IMAGES), ("test", DRY_TEST_IMAGES)):
-            names = read_split(root, self.args.dataset, split)[:count]
-            (subset / f"img_idx/{split}_{self.args.dataset}.txt").write_text("\n".join(names) + "\n")
+            names = read_split(root, dataset, split)[:count]
+            (subset / f"img_idx/{split}_{dataset}.txt").write_text("\n".join(names) + "\n")
             for name in names:
                 for folder, source in (("images", find_image(root, name)), ("masks", find_mask(root, name))):
                     link = subset / folder / source.name
@@ -217,85 +302,107 @@ class Campaign:
         return subset
 
     # -- probe -------------------------------------------------------------------------------------
+    def probe_settings(self):
+        from gcflnet_lib.engine.speed_probe import ProbeSettings
+
+        on_gpu = self.args.device.startswith("cuda")
+        # A rehearsal times one step per item, without warm-up, on one thread (the machine has other work).
+        return ProbeSettings(device=self.args.device, batch=self.args.batch_size, crop=self.crop_size(),
+                             dtype="bf16" if on_gpu else "fp32", channels=self.channels(), seconds=self.args.probe_seconds,
+                             warmup=3 if on_gpu else 0, threads=None if on_gpu else 1)
+
     def probe(self) -> dict[str, Any]:
-        """Seconds per training step of each planned model alone, and of GCFLNet with each speed setting off."""
-        import torch
+        """Step times of the speed paths, the path chosen, each planned model's step on it, and the speed figures.
 
-        from gcflnet_lib.engine import bench
-        from gcflnet_lib.models import build_model
+        Phase 1 times GCFLNet on every path of ``--probe-paths`` (or only ``--speed-path`` when one is forced);
+        phase 2 the other models on the chosen path (on graph or eager when the chosen path compiles, see
+        ``run_speed``), inference, two CUDA streams and the FLOPs. A model whose step fails there is timed
+        eagerly and trains eagerly.
+        """
+        from gcflnet_lib.engine import speed_probe
 
-        device = torch.device(self.args.device)
-        on_gpu = device.type == "cuda"
-        if on_gpu:
-            torch.backends.cudnn.benchmark = True
-        else:
-            torch.set_num_threads(1)  # a rehearsal must not fight the machine's other work for the cores
-        channels = self.channels()
-        crop = self.crop_size()
-        x, y = bench.random_batch(self.args.batch_size, crop, device)
-        warmup, min_steps, min_s = (3, 5, self.args.probe_seconds) if on_gpu else (1, 1, 0.0)
-
-        def time_model(name: str, dtype: str, channels_last: bool) -> float:
-            torch.manual_seed(0)
-            kwargs = {"channels": channels} if channels else {}
-            model = build_model(name, **kwargs).to(device)
-            if on_gpu and channels_last:
-                model = model.to(memory_format=torch.channels_last)
-            step = bench.make_train_step(model, device, dtype if on_gpu else "fp32", channels_last=channels_last)
-            for _ in range(warmup):
-                step(x, y)
-            bench.synchronize(device)
-            steps, start = 0, time.perf_counter()
-            while steps < min_steps or time.perf_counter() - start < min_s:
-                step(x, y)
-                steps += 1
-                if steps % 5 == 0:
-                    bench.synchronize(device)
-            bench.synchronize(device)
-            seconds = (time.perf_counter() - start) / steps
-            del model, step
-            if on_gpu:
-                torch.cuda.empty_cache()
-            return seconds
-
-        report: dict[str, Any] = {"device": str(device), "batch": self.args.batch_size, "crop": crop,
-                                  "channels": channels, "step_s": {}, "settings": []}
         if self.args.probe_from:
-            # Step times measured by an earlier call on the same device: their probe costs no time here.
-            earlier = json.loads(Path(self.args.probe_from).read_text())
-            report.update(step_s=dict(earlier["step_s"]), settings=earlier.get("settings", []), from_file=self.args.probe_from)
-            self.log(f"probe: step times from {self.args.probe_from}")
-            for run in self.runs:
-                run.step_s = report["step_s"][run.model]
-            return report
-        for model in dict.fromkeys(run.model for run in self.runs):
-            try:
-                report["step_s"][model] = time_model(model, "bf16", True)
-            except Exception as exc:  # noqa: BLE001 - one broken model must not cost the other runs
-                report.setdefault("errors", {})[model] = f"{type(exc).__name__}: {exc}"[:500]
-                self.event(f"probe {model} FAILED: {report['errors'][model]}")
-                for run in self.runs:
-                    if run.model == model:
-                        run.status, run.note = "skipped", "its probe failed"
-                continue
-            self.log(f"probe {model:20s} {report['step_s'][model] * 1e3:8.2f} ms/step "
-                     f"({self.args.batch_size / report['step_s'][model]:8.1f} images/s)")
-        if on_gpu and self.args.probe_settings and "gcflnet" in report["step_s"]:
-            for dtype, channels_last in (("bf16", False), ("fp32", True), ("fp32", False)):
-                try:
-                    seconds = time_model("gcflnet", dtype, channels_last)
-                except Exception as exc:  # noqa: BLE001 - a speed figure is not worth the campaign
-                    self.event(f"probe gcflnet {dtype} channels_last={channels_last} FAILED: {exc}"[:300])
-                    continue
-                report["settings"].append({"model": "gcflnet", "dtype": dtype, "channels_last": channels_last,
-                                           "step_s": seconds, "images_per_s": self.args.batch_size / seconds})
-                self.log(f"probe gcflnet {dtype} channels_last={channels_last}: {seconds * 1e3:.2f} ms/step")
-            report["settings"].append({"model": "gcflnet", "dtype": "bf16", "channels_last": True,
-                                       "step_s": report["step_s"]["gcflnet"],
-                                       "images_per_s": self.args.batch_size / report["step_s"]["gcflnet"]})
-        for run in self.runs:
-            run.step_s = report["step_s"].get(run.model, 0.0)
+            return self.probe_from_file(Path(self.args.probe_from))
+        settings = self.probe_settings()
+        on_gpu = settings.device.startswith("cuda")
+        models = list(dict.fromkeys(run.model for run in self.runs))
+        first = self.runs[0]
+        deadline = self.elapsed() + self.args.probe_budget
+
+        def measure(items: list[dict[str, Any]], what=settings) -> list[dict[str, Any]]:
+            return speed_probe.probe(items, what, self.args.probe_item_timeout, max(0.0, deadline - self.elapsed()),
+                                     self.log, env=self.child_env())
+
+        paths = [self.args.speed_path] if self.args.speed_path else list(self.args.probe_paths)
+        if "eager" not in paths:
+            paths.insert(0, "eager")
+        results = measure([{"kind": "train", "model": first.model, "path": path} for path in paths])
+        chosen, why = speed_probe.choose_path(results, first.model, self.run_steps(first))
+        if self.args.speed_path and chosen != self.args.speed_path:
+            why = f"speed: --speed-path {self.args.speed_path} failed in the probe; eager"
+        self.event(why)
+        worked = {r["path"] for r in results if r["ok"]}
+        standin = stand_in_path(chosen, worked)
+        phase2 = [{"kind": "train", "model": model, "path": standin} for model in models if model != first.model]
+        inference_paths = ["eager", "graph"] + (["compile-graph"] if chosen.startswith("compile") else [])
+        phase2 += [{"kind": "inference", "model": first.model, "path": path} for path in inference_paths]
+        phase2 += [{"kind": "flops", "model": model} for model in (first.model, "unet") if model in models]
+        if on_gpu:
+            phase2.append({"kind": "streams", "model": first.model, "path": chosen, "k": 2})
+        # The rest is timed on paths without compiling, for a second each, in its own time allowance.
+        deadline = self.elapsed() + self.args.probe_rest_budget
+        rest = dataclasses.replace(settings, seconds=min(1.0, settings.seconds))
+        results += measure(phase2, rest)
+        fallback = [{"kind": "train", "model": r["model"], "path": "eager"} for r in results
+                    if r["kind"] == "train" and r["path"] == standin and not r["ok"] and standin != "eager"
+                    and r["model"] != first.model]
+        if fallback:
+            results += measure(fallback, rest)
+        report = {"chosen_path": chosen, "why": why, "settings": settings.__dict__, "results": results,
+                  "device": self.args.device, "probed_model": first.model}
+        self.apply_probe(report)
         return report
+
+    def probe_from_file(self, path: Path) -> dict[str, Any]:
+        """An earlier call's ``probe.json`` (same device): its choice and step times cost no time here."""
+        report = json.loads(path.read_text())
+        report["from_file"] = str(path)
+        self.log(f"probe: step times and path ({report['chosen_path']}) from {path}")
+        self.apply_probe(report)
+        return report
+
+    def apply_probe(self, report: dict[str, Any]) -> None:
+        """Each run's path and step time (``run_speed``); a run none of whose paths worked is skipped."""
+        probed = report.get("probed_model", PROBE_MODEL)
+        for run in self.runs:
+            speed = run_speed(report["results"], report["chosen_path"], probed, run.model)
+            if speed is None:
+                run.status, run.note = "skipped", "its probe failed"
+                self.event(f"skip {run.name}: no speed path of {run.model} worked in the probe")
+                continue
+            run.speed_path, run.step_s, run.prepare_s, estimated = speed
+            if estimated:
+                run.note = "step time estimated from a stand-in path (the chosen path compiles)"
+
+    def speed_record(self, probe: dict[str, Any]) -> dict[str, Any]:
+        """``speed.json``: what ``results/speed_<device>.json`` keeps (``scripts/results_table.py`` reads it)."""
+        from gcflnet_lib.engine.speed_probe import with_mfu
+        from gcflnet_lib.provenance import provenance
+
+        if self._provenance is None:
+            command = " ".join(["python3", "scripts/gpu_campaign.py", *map(shlex.quote, sys.argv[1:])])
+            self._provenance = {**provenance(self.args.device, command), "git_commit": self.commit}
+        results = with_mfu(probe["results"], self.args.batch_size)
+        record = {"kind": "speed", **self._provenance, "dry_run": self.args.dry_run,
+            "settings": probe["settings"], "chosen_path": probe["chosen_path"], "why": probe["why"],
+            "train": [r for r in results if r["kind"] == "train"],
+            "inference": [r for r in results if r["kind"] == "inference"],
+            "flops": [r for r in results if r["kind"] == "flops"],
+            "concurrency": {"streams_in_one_process": [r for r in results if r["kind"] == "streams"],
+                            "processes": self.info.get("concurrency_gain", [])}}
+        if probe.get("from_file"):
+            record["probe_from"] = probe["from_file"]
+        return record
 
     # -- sizes -------------------------------------------------------------------------------------
     def channels(self) -> tuple[int, ...] | None:
@@ -304,18 +411,19 @@ class Campaign:
     def crop_size(self) -> int:
         return DRY_CROP if self.args.dry_run else 256
 
-    def steps_per_epoch(self) -> int:
-        return max(1, self.n_train // self.args.batch_size)
+    def steps_per_epoch(self, run: Run) -> int:
+        return max(1, self.n_train[run.dataset] // self.args.batch_size)
 
-    def run_steps(self) -> int:
-        return self.args.epochs * self.steps_per_epoch()
+    def run_steps(self, run: Run) -> int:
+        return self.args.epochs * self.steps_per_epoch(run)
 
-    def overhead_s(self) -> float:
+    def overhead_s(self, run: Run) -> float:
+        """Start-up, the path's compile or capture, and the test-split evaluations."""
         evaluations = 1 + (self.args.epochs // self.args.eval_every if self.args.eval_every else 0)
-        return self.args.startup_s + evaluations * self.args.eval_s
+        return self.args.startup_s + run.prepare_s + evaluations * self.args.eval_s
 
     def cost(self, run: Run) -> float:
-        return run_cost_s(run.step_s, self.run_steps(), self.overhead_s())
+        return run_cost_s(run.step_s, self.run_steps(run), self.overhead_s(run))
 
     def remaining_alone_s(self, run: Run) -> float:
         done_fraction = run.epochs_done / self.args.epochs
@@ -327,12 +435,12 @@ class Campaign:
     # -- processes ---------------------------------------------------------------------------------
     def train_command(self, run: Run) -> list[str]:
         args = self.args
-        command = [sys.executable, "-m", "gcflnet_lib", "train", "--data", str(self.data), "--dataset", args.dataset,
+        command = [sys.executable, "-m", "gcflnet_lib", "train", "--data", str(self.data[run.dataset]), "--dataset", run.dataset,
                    "--model", run.model, "--seed", str(run.seed), "--epochs", str(args.epochs),
                    "--batch-size", str(args.batch_size), "--crop-size", str(self.crop_size()),
                    "--eval-every", str(args.eval_every), "--save-every", str(max(1, args.eval_every or args.epochs)),
                    "--device", args.device, "--out", str(self.runs_dir / run.name), "--overwrite", "--no-progress",
-                   "--record", str(self.results / f"{run.name}.json")]
+                   "--record", str(self.results / f"{run.name}.json"), "--speed-path", run.speed_path]
         if self.channels():
             command += ["--channels", DRY_CHANNELS]
         return command + list(run.flags)
@@ -393,7 +501,7 @@ class Campaign:
                 run.status = "finished"
                 metrics = self.final_metrics(run)
                 self.event(f"finished {run.name} in {now - run.started_at:.0f} s: {metrics}")
-                if run.seed == 0 and run.model in RELEASED:
+                if release_name(run):
                     self.release(run)
             else:
                 run.status = "failed"
@@ -423,7 +531,7 @@ class Campaign:
             running += 1
             if run.first_epoch_at is not None and run.epochs_done > run.first_epoch_count:
                 rate = (run.epochs_done - run.first_epoch_count) / max(now - run.first_epoch_at, 1e-6)
-                rates.append((rate, run.step_s * self.steps_per_epoch()))
+                rates.append((rate, run.step_s * self.steps_per_epoch(run)))
         gain = measured_throughput(rates)
         complete = running > 0 and len(rates) == running
         if gain is None:
@@ -471,10 +579,10 @@ class Campaign:
 
         device = torch.device(self.args.device)
         source = self.runs_dir / run.name / "final.pt"
-        target = self.out / f"{run.model}-nuaa-sirst.pt"
+        target = self.out / release_name(run)
         from gcflnet_lib.engine.checkpoint import load_checkpoint
 
-        samples = load_split(self.data, self.args.dataset, "test")
+        samples = load_split(self.data[run.dataset], run.dataset, "test")
         norm = load_checkpoint(source)["norm"]
 
         def score(model):
@@ -501,7 +609,7 @@ class Campaign:
             command += ["--quick", "--channels", DRY_CHANNELS, "--crop-size", str(DRY_CROP), "--inference-sizes",
                         str(DRY_CROP), "--inference-batches", "1"]
         else:
-            command += ["--data", str(self.data), "--dataset", self.args.dataset]
+            command += ["--data", str(self.data[self.runs[0].dataset]), "--dataset", self.runs[0].dataset]
         self.event("bench: " + " ".join(command[1:]))
         try:
             done = subprocess.run(command, cwd=ROOT, env=self.child_env(), capture_output=True, text=True,
@@ -519,7 +627,9 @@ class Campaign:
         self.info["elapsed_s"] = round(self.elapsed(), 1)
         self.info["git_commit"] = self.commit
         (self.work / "campaign.json").write_text(json.dumps(self.info, indent=2) + "\n")
-        members = [self.work / "campaign.json", self.work / "probe.json", self.work / "bench.log"]
+        if self.probe_report is not None:
+            (self.work / "speed.json").write_text(json.dumps(self.speed_record(self.probe_report), indent=2) + "\n")
+        members = [self.work / "campaign.json", self.work / "probe.json", self.work / "speed.json", self.work / "bench.log"]
         members += sorted(self.results.glob("*.json"))
         members += sorted(self.work.glob("gpu_*.log"))
         for run in self.runs:
@@ -537,20 +647,24 @@ class Campaign:
     def run(self) -> int:
         args = self.args
         self.data = self.prepare_data()
-        self.n_train = len((self.data / f"img_idx/train_{args.dataset}.txt").read_text().split())
-        self.log(f"campaign: budget {args.budget:.0f} s, {args.epochs} epochs, batch {args.batch_size}, "
-                 f"{self.n_train} training images ({self.steps_per_epoch()} steps/epoch), device {args.device}, "
-                 f"commit {self.commit}")
-        probe = self.probe()
+        self.n_train = {name: len((root / f"img_idx/train_{name}.txt").read_text().split()) for name, root in self.data.items()}
+        sizes = ", ".join(f"{name} {count} training images ({max(1, count // args.batch_size)} steps/epoch)"
+                          for name, count in self.n_train.items())
+        self.log(f"campaign: budget {args.budget:.0f} s, {args.epochs} epochs, batch {args.batch_size}, {sizes}, "
+                 f"device {args.device}, commit {self.commit}")
+        probe = self.probe_report = self.probe()
         (self.work / "probe.json").write_text(json.dumps(probe, indent=2) + "\n")
         total = 0.0
         for run in self.runs:
             if run.status == "skipped":
                 continue
             total += self.cost(run)
-            self.log(f"plan  p{run.priority} {run.name:28s} alone {self.cost(run):7.1f} s   cumulative {total:7.1f} s")
+            self.log(f"plan  p{run.priority} {run.name:28s} {run.speed_path:15s} {run.step_s * 1e3:7.2f} ms/step  "
+                     f"alone {self.cost(run):7.1f} s   cumulative {total:7.1f} s")
         self.info["projection"] = {"alone_total_s": round(total, 1), "per_run_s": {r.name: round(self.cost(r), 1) for r in self.runs},
-                                   "overhead_s": self.overhead_s(), "steps_per_run": self.run_steps()}
+                                   "overhead_s": {r.name: round(self.overhead_s(r), 1) for r in self.runs},
+                                   "steps_per_run": {r.name: self.run_steps(r) for r in self.runs},
+                                   "speed_path": probe["chosen_path"]}
         self.log(f"projected: {total:.0f} s one after another; budget {args.budget:.0f} s "
                  f"(bench reserve {0 if args.skip_bench else args.bench_s:.0f} s)")
         self.pack()
@@ -587,8 +701,10 @@ class Campaign:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=".campaign/NUAA-SIRST", help="standard-layout dataset root (default .campaign/NUAA-SIRST)")
-    parser.add_argument("--dataset", default="NUAA-SIRST")
+    parser.add_argument("--data-root", default=".campaign",
+                        help="folder holding one standard-layout folder per dataset, named as it (default .campaign)")
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), metavar="NAME",
+                        help=f"train only the runs on these datasets (default {' '.join(DATASETS)})")
     parser.add_argument("--out", default=os.environ.get("OUT") or "build/campaign", help="where the files to keep go (default $OUT)")
     parser.add_argument("--work", default=str(ROOT / "build" / "campaign-work"),
                         help="run folders and records (default build/campaign-work)")
@@ -598,32 +714,53 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--eval-every", type=int, default=100, help="test-split evaluation every K epochs (default 100)")
     parser.add_argument("--max-concurrent", type=int, default=10, help="runs sharing the GPU at once (default 10)")
     parser.add_argument("--threads-per-run", type=int, default=1, help="OMP threads per run process (default 1)")
-    parser.add_argument("--probe-seconds", type=float, default=0.6, help="timed seconds per probed model (default 0.6)")
+    parser.add_argument("--probe-seconds", type=float, default=2.0, help="timed seconds per probed item (default 2)")
+    parser.add_argument("--probe-paths", nargs="+", default=list(GPU_PATHS), metavar="PATH",
+                        help=f"speed paths to probe on GCFLNet (default {' '.join(GPU_PATHS)}; dry run {' '.join(DRY_PATHS)})")
+    parser.add_argument("--speed-path", default=None, metavar="PATH",
+                        help="probe only this path (and eager) and train with it where it works")
+    parser.add_argument("--probe-budget", type=float, default=150.0,
+                        help="seconds the probe of the paths may take: an item running then is stopped, the rest "
+                        "reported unmeasured (default 150)")
+    parser.add_argument("--probe-rest-budget", type=float, default=75.0,
+                        help="seconds for the rest of the probe: the other models, inference, streams, FLOPs (default 75)")
+    parser.add_argument("--probe-item-timeout", type=float, default=120.0,
+                        help="seconds one probed item may take, compile included, before it counts as failed (default 120)")
     parser.add_argument("--startup-s", type=float, default=20.0, help="projected start-up per run: import, data, cudnn (default 20)")
-    parser.add_argument("--eval-s", type=float, default=6.0, help="projected seconds per test-split evaluation (default 6)")
+    parser.add_argument("--eval-s", type=float, default=10.0, help="projected seconds per test-split evaluation (default 10)")
     parser.add_argument("--bench-s", type=float, default=35.0, help="time kept for gcflnet bench at the end (default 35)")
     parser.add_argument("--grace-s", type=float, default=20.0, help="past the budget, runs are stopped after this (default 20)")
     parser.add_argument("--poll-s", type=float, default=2.0)
     parser.add_argument("--skip-bench", action="store_true", help="no gcflnet bench at the end")
     parser.add_argument("--skip", nargs="+", default=[], metavar="RUN",
-                        help="planned runs finished by an earlier call, e.g. gpu_nuaa_gcflnet_s0 gpu_nuaa_unet_s0")
+                        help="planned runs finished by an earlier call, e.g. gpu_nudt_gcflnet_s0 gpu_nudt_unet_s0")
     parser.add_argument("--probe-from", default=None, metavar="JSON",
-                        help="take the step times from an earlier call's probe.json instead of probing")
-    parser.add_argument("--probe-settings", action=argparse.BooleanOptionalAction, default=True,
-                        help="also time GCFLNet with bf16 and channels_last off (default on; cudnn autotuning makes it ~90 s)")
+                        help="take the path and step times from an earlier call's probe.json instead of probing")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--dry-run", action="store_true",
                         help=f"CPU rehearsal: widths {DRY_CHANNELS}, 2 epochs, {DRY_CROP}x{DRY_CROP} crops, "
                         f"{DRY_TRAIN_IMAGES} train / {DRY_TEST_IMAGES} test images")
     args = parser.parse_args(argv)
+    from gcflnet_lib.engine.speed_paths import PATHS
+
+    for path in [*args.probe_paths, *([args.speed_path] if args.speed_path else [])]:
+        if path not in PATHS:
+            parser.error(f"speed path {path!r} is not one of {', '.join(PATHS)}")
     if args.dry_run:
         args.device, args.epochs, args.eval_every = "cpu", 2, 0
         args.startup_s, args.eval_s, args.bench_s = 10.0, 2.0, 20.0
+        if args.probe_paths == list(GPU_PATHS):
+            args.probe_paths = list(DRY_PATHS)
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    missing = missing_datasets(Path(args.data_root), plan_runs(tuple(args.skip), datasets=tuple(args.datasets)))
+    if missing:
+        print(f"gpu_campaign: error: {', '.join(str(Path(args.data_root) / name) for name in missing)}: missing from this "
+              "copy (carry the folder, or leave its runs out with --datasets); nothing was probed or trained", file=sys.stderr)
+        return 2
     if not args.dry_run:
         import torch
 

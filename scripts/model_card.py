@@ -32,6 +32,8 @@ RECORDS = {
     "unet-nuaa-sirst": "gpu_nuaa_unet_s0.json",
     "gcflnet-cpu-nudt-sirst": "ablation_nudt/gcflnet_s0.json",
     "unet-cpu-nudt-sirst": "ablation_nudt/unet_s0.json",
+    "gcflnet-nudt-sirst": "gpu_nudt_gcflnet_s0.json",
+    "unet-nudt-sirst": "gpu_nudt_unet_s0.json",
 }
 
 
@@ -72,6 +74,7 @@ PAIRS = (
     ("gcflnet-cpu-nuaa-sirst", "unet-cpu-nuaa-sirst", "CPU recipe"),
     ("gcflnet-nuaa-sirst", "unet-nuaa-sirst", "full width"),
     ("gcflnet-cpu-nudt-sirst", "unet-cpu-nudt-sirst", "CPU recipe on NUDT-SIRST"),
+    ("gcflnet-nudt-sirst", "unet-nudt-sirst", "NUDT-SIRST, full width"),
 )
 
 

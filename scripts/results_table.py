@@ -83,6 +83,45 @@ def speed_settings_table(results_dir: Path) -> str:
     return "\n".join(rows + lines)
 
 
+def speed_paths_table(records: list[dict]) -> str:
+    """The speed paths of a training step, from the GPU campaign's ``speed.json`` (``results/speed_<device>.json``).
+
+    One row per probed path and per inference path, then the path chosen and the concurrency measured.
+    Rehearsal records (``dry_run``) are left out; without a real record the section is empty.
+    """
+    records = [r for r in records if not r.get("dry_run")]
+    if not records:
+        return ""
+    rows = ["| device | model | what | path | ms per step | images/s | MFU | compile or capture (s) | file |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    notes = []
+    for r in records:
+        batch, crop = r["settings"]["batch"], r["settings"]["crop"]
+        for m in r["train"]:
+            if m.get("ok"):
+                mfu = f"{m['mfu']:.1%}" if "mfu" in m else ""
+                rows.append(f"| {r['device']} | {m['model']} | train, batch {batch}, {crop}x{crop} | {m['path']} | "
+                            f"{m['step_s'] * 1e3:.1f} | {m['images_per_s']:.0f} | {mfu} | {m['prepare_s']:.1f} | `{r['_file']}` |")
+            else:
+                rows.append(f"| {r['device']} | {m['model']} | train | {m['path']} | failed: {m.get('error', '')} | | | | "
+                            f"`{r['_file']}` |")
+        for m in r["inference"]:
+            if m.get("ok"):
+                mfu = f"{m['mfu']:.1%}" if "mfu" in m else ""
+                rows.append(f"| {r['device']} | {m['model']} | inference, batch {m['batch']} | {m['path']} | | "
+                            f"{m['images_per_s']:.0f} | {mfu} | {m['prepare_s']:.1f} | `{r['_file']}` |")
+        streams = [s for s in r["concurrency"]["streams_in_one_process"] if s.get("ok")]
+        shared = [g["gain"] for g in r["concurrency"]["processes"]]
+        parts = [f"path chosen: {r['chosen_path']} ({r['why'].removeprefix('speed: ')})"]
+        parts += [f"{s['k']} {s['model']} models on {s['k']} CUDA streams in one process: {s['gain']:.2f}x one alone"
+                  for s in streams]
+        if shared:
+            parts.append(f"runs as separate processes sharing the GPU: gain {min(shared):.2f} to {max(shared):.2f} "
+                         f"over one after another ({len(shared)} measurements)")
+        notes.append(f"- `{r['_file']}`: `{r['command']}` at commit `{r['git_commit']}`, torch {r['torch']}; " + "; ".join(parts))
+    return "\n".join(rows + [""] + notes)
+
+
 def _mean_std(values: list[float], scale: float) -> str:
     scaled = [v * scale for v in values]
     if len(scaled) == 1:
@@ -159,6 +198,9 @@ def main() -> int:
     args = parser.parse_args()
     records = load_records(args.results)
     table = results_table(records) + "\n\n**Speed** (`gcflnet bench`)\n\n" + bench_table(load_records(args.results, "bench"))
+    paths = speed_paths_table(load_records(args.results, "speed"))
+    if paths:
+        table += "\n\n**Speed paths of a training step** (`scripts/gpu_campaign.py` probe, `gcflnet train --speed-path`)\n\n" + paths
     settings = speed_settings_table(args.results)
     if settings:
         table += "\n\n**GPU speed settings** (`scripts/gpu_campaign.py` probe)\n\n" + settings

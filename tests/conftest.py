@@ -18,19 +18,36 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _dataset_root(variable: str, name: str) -> Path:
+    root = Path(os.environ.get(variable, ROOT.parent / "shared" / "datasets" / name))
+    if not (root / "img_idx" / f"test_{name}.txt").is_file():
+        pytest.skip(f"{name} not found at {root} (set {variable} to its folder)")
+    return root
+
+
 @pytest.fixture(scope="session")
 def sirst_root() -> Path:
     """The real NUAA-SIRST set (``GCFLNET_SIRST``, default ``../shared/datasets/NUAA-SIRST``); skip when absent."""
-    root = Path(os.environ.get("GCFLNET_SIRST", ROOT.parent / "shared" / "datasets" / "NUAA-SIRST"))
-    if not (root / "img_idx" / "test_NUAA-SIRST.txt").is_file():
-        pytest.skip(f"NUAA-SIRST not found at {root} (set GCFLNET_SIRST to its folder)")
-    return root
+    return _dataset_root("GCFLNET_SIRST", "NUAA-SIRST")
 
 
 @pytest.fixture(scope="session")
 def nudt_root() -> Path:
     """The real NUDT-SIRST set (``GCFLNET_NUDT``, default ``../shared/datasets/NUDT-SIRST``); skip when absent."""
-    root = Path(os.environ.get("GCFLNET_NUDT", ROOT.parent / "shared" / "datasets" / "NUDT-SIRST"))
-    if not (root / "img_idx" / "test_NUDT-SIRST.txt").is_file():
-        pytest.skip(f"NUDT-SIRST not found at {root} (set GCFLNET_NUDT to its folder)")
-    return root
+    return _dataset_root("GCFLNET_NUDT", "NUDT-SIRST")
+
+
+@pytest.fixture(scope="session")
+def script_module():
+    """``script_module("results_table")``: a module of ``scripts/`` loaded by its path (scripts are no package)."""
+    import importlib.util
+    import sys
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up while a class is built
+        spec.loader.exec_module(module)
+        return module
+
+    return load

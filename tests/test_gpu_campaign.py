@@ -31,12 +31,32 @@ campaign = _campaign_module()
 class TestPlan:
     def test_priority_order_is_the_issues(self, tmp_path):
         runs = campaign.plan_runs(readings_file=tmp_path / "absent.json")
-        assert [(r.model, r.seed, r.priority) for r in runs[:4]] == [
-            ("gcflnet", 0, 1), ("unet", 0, 2), ("gcflnet", 1, 3), ("gcflnet", 2, 3)]
-        assert {r.model for r in runs[4:10]} == set(campaign.ABLATIONS) and {r.priority for r in runs[4:10]} == {4}
+        assert [(r.name, r.model, r.seed, r.dataset, r.priority) for r in runs[:2]] == [
+            ("gpu_nudt_gcflnet_s0", "gcflnet", 0, "NUDT-SIRST", 1), ("gpu_nudt_unet_s0", "unet", 0, "NUDT-SIRST", 2)]
+        assert [r.model for r in runs[2:8]] == list(campaign.ABLATIONS)
+        assert {(r.priority, r.dataset, r.seed) for r in runs[2:8]} == {(3, "NUDT-SIRST", 0)}
+        assert [(r.name, r.dataset, r.priority) for r in runs[8:10]] == [
+            ("gpu_nuaa_gcflnet_s1", "NUAA-SIRST", 4), ("gpu_nuaa_gcflnet_s2", "NUAA-SIRST", 4)]
         assert [(r.name, r.priority) for r in runs[10:]] == [("gpu_nuaa_unet_wide_s0", 5)]
         assert [r.priority for r in runs] == sorted(r.priority for r in runs)
         assert len({r.name for r in runs}) == len(runs) == 11
+
+    def test_releases_are_the_nudt_seed_0_pair(self, tmp_path):
+        runs = campaign.plan_runs(readings_file=tmp_path / "absent.json")
+        assert {r.name: campaign.release_name(r) for r in runs if campaign.release_name(r)} == {
+            "gpu_nudt_gcflnet_s0": "gcflnet-nudt-sirst.pt", "gpu_nudt_unet_s0": "unet-nudt-sirst.pt"}
+
+    def test_a_call_can_keep_to_some_datasets(self, tmp_path):
+        runs = campaign.plan_runs(readings_file=tmp_path / "absent.json", datasets=("NUDT-SIRST",))
+        assert {r.dataset for r in runs} == {"NUDT-SIRST"} and len(runs) == 8
+        with pytest.raises(SystemExit, match="--datasets IRSTD-1K: not a campaign dataset; known: NUDT-SIRST, NUAA-SIRST"):
+            campaign.plan_runs(datasets=("IRSTD-1K",))
+
+    def test_missing_dataset_folders_are_named(self, tmp_path):
+        write_dataset(tmp_path / "NUDT-SIRST", 4, size=32, seed=0, name="NUDT-SIRST", test_fraction=0.5)
+        runs = campaign.plan_runs(readings_file=tmp_path / "absent.json")
+        assert campaign.missing_datasets(tmp_path, runs) == ["NUAA-SIRST"]
+        assert campaign.missing_datasets(tmp_path, [r for r in runs if r.dataset == "NUDT-SIRST"]) == []
 
     def test_readings_that_beat_both_default_seeds_join_with_their_flags(self, tmp_path):
         rows = [{"reading": "glfi_signed", "model": "gcflnet", "flags": ["--glfi-attention", "signed"], "beats_default_seeds": True},
@@ -46,15 +66,19 @@ class TestPlan:
         extra = campaign.plan_runs(readings_file=tmp_path / "readings.json")[11:]
         assert [(r.name, r.model, r.flags, r.priority) for r in extra] == [
             ("gpu_nuaa_gcflnet_glfi_signed_s0", "gcflnet", ("--glfi-attention", "signed"), 5)]
+        assert campaign.release_name(extra[0]) is None
         args = campaign.parse_args(["--dry-run", "--out", str(tmp_path / "out"), "--work", str(tmp_path / "work")])
         planner = campaign.Campaign(args)
-        planner.data = tmp_path / "data"
-        assert planner.train_command(extra[0])[-2:] == ["--glfi-attention", "signed"]
+        planner.data = {"NUAA-SIRST": tmp_path / "data"}
+        extra[0].speed_path = "graph"
+        command = planner.train_command(extra[0])
+        assert command[-2:] == ["--glfi-attention", "signed"]
+        assert command[command.index("--speed-path") + 1] == "graph" and command[command.index("--dataset") + 1] == "NUAA-SIRST"
 
 
     def test_runs_finished_earlier_can_be_skipped_and_unknown_names_are_refused(self):
-        runs = campaign.plan_runs(("gpu_nuaa_gcflnet_s0", "gpu_nuaa_unet_s0"))
-        assert [r.name for r in runs[:2]] == ["gpu_nuaa_gcflnet_s1", "gpu_nuaa_gcflnet_s2"]
+        runs = campaign.plan_runs(("gpu_nudt_gcflnet_s0", "gpu_nudt_unet_s0"))
+        assert [r.name for r in runs[:2]] == ["gpu_nudt_gcflnet_eem_s0", "gpu_nudt_gcflnet_glfi_s0"]
         assert len(runs) == len(campaign.plan_runs()) - 2
         with pytest.raises(SystemExit, match="gpu_nuaa_gcflnet_s9: not a planned run"):
             campaign.plan_runs(("gpu_nuaa_gcflnet_s9",))
@@ -84,15 +108,53 @@ class TestSchedulerArithmetic:
         assert campaign.measured_throughput([(0.0, 1.0)]) is None
 
 
+def _probed(model, path, step_ms, ok=True, prepare_s=1.0):
+    return {"kind": "train", "model": model, "path": path, "ok": ok, "step_s": step_ms / 1e3, "prepare_s": prepare_s}
+
+
+class TestRunSpeeds:
+    def test_other_models_are_timed_on_the_chosen_path_unless_it_compiles(self):
+        assert campaign.stand_in_path("graph", {"eager", "graph"}) == "graph"
+        assert campaign.stand_in_path("eager", {"eager"}) == "eager"
+        assert campaign.stand_in_path("compile-graph", {"eager", "graph", "compile-graph"}) == "graph"
+        assert campaign.stand_in_path("reduce-overhead", {"eager", "reduce-overhead"}) == "eager"
+
+    def test_a_run_takes_its_measured_figure_an_estimate_or_eager(self):
+        results = [_probed("gcflnet", "eager", 50), _probed("gcflnet", "graph", 20), _probed("gcflnet", "compile-graph", 10, prepare_s=60),
+                   _probed("unet", "graph", 6), _probed("unet_wide", "graph", 8, ok=False), _probed("unet_wide", "eager", 30)]
+        assert campaign.run_speed(results, "graph", "gcflnet", "unet") == ("graph", 0.006, 1.0, False)
+        path, step, prepare, estimated = campaign.run_speed(results, "compile-graph", "gcflnet", "unet")
+        assert (path, prepare, estimated) == ("compile-graph", 60, True) and step == pytest.approx(0.003)  # 6 ms x 10/20
+        assert campaign.run_speed(results, "graph", "gcflnet", "unet_wide") == ("eager", 0.03, 1.0, False)
+        assert campaign.run_speed(results, "graph", "gcflnet", "gcflnet_eem") is None  # never measured: skipped
+
+
 class TestArguments:
     def test_dry_run_shrinks_everything_and_uses_the_cpu(self):
         args = campaign.parse_args(["--dry-run", "--out", "x"])
         assert (args.device, args.epochs, args.eval_every) == ("cpu", 2, 0)
+        assert args.probe_paths == ["eager", "graph"]
+        assert campaign.parse_args(["--out", "x"]).probe_paths == list(campaign.GPU_PATHS)
 
-    def test_without_a_gpu_the_real_campaign_refuses_in_one_line(self, capsys):
+    def test_an_unknown_speed_path_is_a_usage_error(self, capsys):
+        with pytest.raises(SystemExit):
+            campaign.parse_args(["--out", "x", "--speed-path", "fast"])
+        assert "speed path 'fast' is not one of eager, compile" in capsys.readouterr().err
+
+    def test_a_dataset_missing_from_the_copy_stops_the_call_in_one_line_before_probing(self, tmp_path):
+        write_dataset(tmp_path / "root" / "NUDT-SIRST", 4, size=32, seed=0, name="NUDT-SIRST", test_fraction=0.5)
+        done = subprocess.run([sys.executable, str(SCRIPT), "--data-root", str(tmp_path / "root"), "--out", str(tmp_path / "out"),
+                               "--work", str(tmp_path / "work")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and done.stdout == ""
+        assert done.stderr.strip().count("\n") == 0
+        assert f"{tmp_path / 'root' / 'NUAA-SIRST'}: missing from this copy" in done.stderr
+        assert not (tmp_path / "out").exists() and not (tmp_path / "work").exists()
+
+    def test_without_a_gpu_the_real_campaign_refuses_in_one_line(self, capsys, tmp_path):
         if torch.cuda.is_available():
             pytest.skip("a GPU is visible: the refusal path cannot be reached")
-        assert campaign.main(["--out", "unused"]) == 2
+        write_dataset(tmp_path / "NUDT-SIRST", 4, size=32, seed=0, name="NUDT-SIRST", test_fraction=0.5)
+        assert campaign.main(["--out", str(tmp_path / "out"), "--data-root", str(tmp_path), "--datasets", "NUDT-SIRST"]) == 2
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and "no CUDA GPU" in err and "--dry-run" in err
 
@@ -100,54 +162,87 @@ class TestArguments:
 @pytest.fixture(scope="module")
 def dry_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("campaign")
-    data = write_dataset(base / "data", 32, size=64, seed=5, name="NUAA-SIRST", test_fraction=0.5)
+    for name in ("NUDT-SIRST", "NUAA-SIRST"):
+        write_dataset(base / "data" / name, 32, size=64, seed=5, name=name, test_fraction=0.5)
     out, work = base / "out", base / "work"
-    done = subprocess.run([sys.executable, str(SCRIPT), "--dry-run", "--data", str(data), "--out", str(out),
-                           "--work", str(work)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, str(SCRIPT), "--dry-run", "--data-root", str(base / "data"), "--out", str(out),
+                           "--work", str(work)], cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    return {"out": out, "work": work, "data": data, "stdout": done.stdout}
+    return {"out": out, "work": work, "stdout": done.stdout}
+
+
+def _archive(dry_run):
+    with tarfile.open(dry_run["out"] / "campaign_results.tar.gz") as archive:
+        names = set(archive.getnames())
+        read = {name: json.load(archive.extractfile(name)) for name in names if name.endswith(".json")}
+    return names, read
 
 
 class TestDryRun:
     def test_out_holds_at_most_8_small_files(self, dry_run):
         files = sorted(p.name for p in dry_run["out"].iterdir())
-        assert files == ["campaign.log", "campaign_results.tar.gz", "gcflnet-nuaa-sirst.pt", "unet-nuaa-sirst.pt"]
+        assert files == ["campaign.log", "campaign_results.tar.gz", "gcflnet-nudt-sirst.pt", "unet-nudt-sirst.pt"]
         assert all(p.stat().st_size < 16 * 2**20 for p in dry_run["out"].iterdir())
 
     def test_archive_holds_every_runs_record_history_and_the_bench(self, dry_run):
-        with tarfile.open(dry_run["out"] / "campaign_results.tar.gz") as archive:
-            names = set(archive.getnames())
-            summary = json.load(archive.extractfile("campaign.json"))
-            probe = json.load(archive.extractfile("probe.json"))
-            record = json.load(archive.extractfile("results/gpu_nuaa_gcflnet_s0.json"))
+        names, read = _archive(dry_run)
         for run in campaign.plan_runs():
             assert f"results/{run.name}.json" in names
             assert f"runs/{run.name}/history.csv" in names and f"runs/{run.name}/metrics.json" in names
         assert "results/bench_cpu_dry.json" in names
-        assert {r["status"] for r in summary["runs"]} == {"finished"}
-        assert set(probe["step_s"]) == {r.model for r in campaign.plan_runs()}
-        assert all(v > 0 for v in probe["step_s"].values())
-        assert record["kind"] == "train" and record["epochs"] == 2 and len(record["history"]) == 2
-        assert record["config"]["batch_size"] == 16 and record["config"]["channels"] == [4, 8, 16, 32]
+        assert {r["status"] for r in read["campaign.json"]["runs"]} == {"finished"}
+        for name, dataset in (("gpu_nudt_gcflnet_s0", "NUDT-SIRST"), ("gpu_nuaa_gcflnet_s1", "NUAA-SIRST")):
+            record = read[f"results/{name}.json"]
+            assert record["kind"] == "train" and record["epochs"] == 2 and len(record["history"]) == 2
+            assert record["dataset"] == dataset and record["config"]["batch_size"] == 16
+            assert record["config"]["channels"] == [4, 8, 16, 32]
+
+    def test_every_run_trains_on_the_path_the_probe_chose_and_is_projected_with_its_step_time(self, dry_run):
+        _, read = _archive(dry_run)
+        probe, summary = read["probe.json"], read["campaign.json"]
+        assert probe["chosen_path"] in ("eager", "graph")
+        probed = {(r["model"], r["path"]): r for r in probe["results"] if r["kind"] == "train"}
+        assert {("gcflnet", "eager"), ("gcflnet", "graph")} <= set(probed)
+        for run in summary["runs"]:
+            assert run["speed_path"] == probe["chosen_path"]
+            assert run["step_s"] == probed[(run["model"], run["speed_path"])]["step_s"] > 0
+            assert read[f"results/{run['name']}.json"]["config"]["speed_path"] == probe["chosen_path"]
+        first = summary["runs"][0]
+        steps = summary["projection"]["steps_per_run"][first["name"]]
+        assert summary["projection"]["per_run_s"][first["name"]] == pytest.approx(
+            first["step_s"] * steps + summary["projection"]["overhead_s"][first["name"]], abs=0.06)
+
+    def test_the_speed_record_holds_each_path_inference_mfu_and_concurrency(self, dry_run):
+        _, read = _archive(dry_run)
+        speed = read["speed.json"]
+        assert speed["kind"] == "speed" and speed["dry_run"] is True and speed["device"].startswith("cpu")
+        assert speed["chosen_path"] == read["probe.json"]["chosen_path"] and speed["why"].startswith("speed: ")
+        paths = {r["path"]: r for r in speed["train"] if r["model"] == "gcflnet"}
+        assert {"eager", "graph"} <= set(paths) and all(r["ok"] and r["mfu"] > 0 for r in paths.values())
+        assert [r["path"] for r in speed["inference"]] == ["eager", "graph"]
+        assert all(r["images_per_s"] > 0 and r["mfu"] > 0 for r in speed["inference"])
+        assert set(speed["concurrency"]) == {"streams_in_one_process", "processes"}
+        assert "scripts/gpu_campaign.py --dry-run" in speed["command"]
 
     def test_released_weights_are_fp16_and_their_recorded_score_is_theirs(self, dry_run):
         from gcflnet_lib.data.dataset import load_split
         from gcflnet_lib.engine.evaluation import evaluate_model
 
-        path = dry_run["out"] / "gcflnet-nuaa-sirst.pt"
+        path = dry_run["out"] / "gcflnet-nudt-sirst.pt"
         state = load_checkpoint(path)
         floats = [v for v in state["model"].values() if v.is_floating_point()]
         assert floats and all(v.dtype == torch.float16 for v in floats)
-        assert state["weights_dtype"] == "fp16" and "optimizer" not in state
+        assert state["weights_dtype"] == "fp16" and "optimizer" not in state and state["dataset"] == "NUDT-SIRST"
         model, meta = load_model_from_checkpoint(path)
-        samples = load_split(dry_run["work"] / "data", "NUAA-SIRST", "test")
+        samples = load_split(dry_run["work"] / "data" / "NUDT-SIRST", "NUDT-SIRST", "test")
         assert len(samples) == 8
         again = evaluate_model(model, samples, "cpu", meta["norm"]["mean"], meta["norm"]["std"])
         for key in ("miou", "niou", "pd", "fa"):
             assert again[key] == pytest.approx(meta["metrics"][key], abs=1e-12)
 
-    def test_log_prints_the_projection_before_any_run_starts(self, dry_run):
+    def test_log_prints_the_choice_and_the_projection_before_any_run_starts(self, dry_run):
         lines = dry_run["stdout"].splitlines()
+        chosen = next(i for i, line in enumerate(lines) if "] speed: " in line)
         projected = next(i for i, line in enumerate(lines) if "projected:" in line)
         first_start = next(i for i, line in enumerate(lines) if "] start " in line)
-        assert projected < first_start
+        assert chosen < projected < first_start

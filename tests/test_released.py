@@ -15,7 +15,7 @@ from gcflnet_lib.engine.evaluation import evaluate_model
 from gcflnet_lib.engine.release import export_release, round_weights
 from gcflnet_lib.errors import CheckpointError
 from gcflnet_lib.models import build_model
-from gcflnet_lib.released import RELEASE_DATASETS, RELEASES, available, checkpoint_dir, release_path, resolve_checkpoint
+from gcflnet_lib.released import RELEASES, available, checkpoint_dir, release_path, resolve_checkpoint
 from gcflnet_lib.workbook import auto_checkpoint, load_trained_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,10 +156,10 @@ SCORED_BY_NOTEBOOK_08 = "" if torch.cuda.is_available() else auto_checkpoint("au
 @pytest.mark.parametrize("name", [name for name in RELEASED_NOW if name != SCORED_BY_NOTEBOOK_08])
 def test_release_reproduces_its_model_card_numbers_exactly(name, request):
     """Evaluates the release on its dataset's test split (CPU, threshold 0.5) and compares with the card's JSON."""
-    dataset = RELEASE_DATASETS[name]
-    root = request.getfixturevalue({"NUAA-SIRST": "sirst_root", "NUDT-SIRST": "nudt_root"}[dataset])
     recorded = json.loads((ROOT / "results" / f"eval_cpu_{name}.json").read_text())["metrics"]
     model, meta = load_model_from_checkpoint(name)
+    dataset = meta.get("dataset", "NUAA-SIRST")
+    root = request.getfixturevalue({"NUAA-SIRST": "sirst_root", "NUDT-SIRST": "nudt_root"}[dataset])
     samples = load_split(root, dataset, "test")
     assert len(samples) == {"NUAA-SIRST": 214, "NUDT-SIRST": 664}[dataset]
     scored = evaluate_model(model, samples, "cpu", meta["norm"]["mean"], meta["norm"]["std"])

@@ -90,11 +90,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="bf16 (default) or fp16 for GPUs without bf16")
     run.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=defaults.channels_last,
                      help="NHWC memory format on GPU (default on)")
-    run.add_argument("--compile", action="store_true", help="torch.compile the training model")
+    run.add_argument("--compile", action="store_true", help="torch.compile the training model (= --speed-path compile)")
+    run.add_argument("--speed-path", default=defaults.speed_path, metavar="|".join(speed_path_names()),
+                     help="how each step runs: eager (default), compile, reduce-overhead (compile with CUDA graphs), "
+                     "graph (the whole step in one CUDA graph) or compile-graph; one that fails warns and runs eagerly")
     run.add_argument("--threads", default="auto", metavar="N|auto",
                      help="CPU training: torch threads; auto (default) takes the cores other processes leave free, "
                      "re-checked every epoch")
     run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
+
+
+def speed_path_names() -> tuple[str, ...]:
+    from gcflnet_lib.engine.speed_paths import PATHS
+
+    return PATHS
 
 
 def add_reading_arguments(group) -> None:
@@ -259,6 +268,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         amp_dtype=args.amp_dtype,
         channels_last=args.channels_last,
         compile=args.compile,
+        speed_path=args.speed_path,
         eval_batch_size=args.eval_batch_size,
         resume=args.resume,
         overwrite=args.overwrite,

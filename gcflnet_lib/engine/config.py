@@ -49,7 +49,11 @@ class TrainConfig:
         amp: mixed precision on GPU (ignored on CPU).
         amp_dtype: ``bf16`` (default; Ampere and newer) or ``fp16`` (with a GradScaler, for older GPUs).
         channels_last: NHWC memory format on GPU (ignored on CPU).
-        compile: ``torch.compile`` the training model.
+        compile: ``torch.compile`` the training model (the same as ``speed_path="compile"``).
+        speed_path: how each training step runs (``gcflnet_lib.engine.speed_paths``): ``eager`` (default),
+            ``compile``, ``reduce-overhead``, ``graph`` (one CUDA graph of the whole step) or
+            ``compile-graph``; a path that fails to compile or capture warns in one line and the run goes
+            on eagerly. On a CPU the graph paths run their step uncaptured.
         eval_batch_size: test images of one padded size evaluated together, at most this many.
         resume: continue from ``out_dir/last.pt``.
         overwrite: start afresh in an ``out_dir`` that holds a run (its run files are replaced).
@@ -88,6 +92,7 @@ class TrainConfig:
     amp_dtype: str = "bf16"
     channels_last: bool = True
     compile: bool = False
+    speed_path: str = "eager"
     eval_batch_size: int = 8
     resume: bool = False
     overwrite: bool = False
@@ -153,8 +158,19 @@ class TrainConfig:
         if self.milestones is not None and max(self.milestones, default=0) > self.epochs:
             beyond = ",".join(str(m) for m in self.milestones if m > self.epochs)
             raise UserError(f"--milestones {beyond} lies beyond --epochs {self.epochs} (the lr would never decay there)")
+        from gcflnet_lib.engine.speed_paths import PATHS
+
+        if self.speed_path not in PATHS:
+            raise UserError(f"--speed-path must be one of {', '.join(PATHS)} (got {self.speed_path})")
+        if self.compile and self.speed_path not in ("eager", "compile"):
+            raise UserError(f"--compile and --speed-path {self.speed_path} exclude each other (--compile is --speed-path compile)")
         if self.amp_dtype not in AMP_DTYPES:
             raise UserError(f"--amp-dtype must be one of {', '.join(AMP_DTYPES)} (got {self.amp_dtype})")
+
+    @property
+    def resolved_speed_path(self) -> str:
+        """The speed path the run takes: ``--compile`` is ``compile``."""
+        return "compile" if self.compile and self.speed_path == "eager" else self.speed_path
 
     @property
     def resolved_milestones(self) -> tuple[int, ...]:

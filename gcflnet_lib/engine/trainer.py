@@ -40,6 +40,7 @@ from torch import nn
 
 from gcflnet_lib.data.dataset import Sample, load_split, norm_stats_for
 from gcflnet_lib.engine import distributed as dist_utils
+from gcflnet_lib.engine import speed_paths
 from gcflnet_lib.engine.checkpoint import (RUN_STATE_KEYS, capture_rng_state, check_weight_types, load_checkpoint,
                                            restore_rng_state, save_checkpoint)
 from gcflnet_lib.engine.config import TrainConfig, multistep_factor
@@ -365,16 +366,20 @@ def _run(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.device,
     if ctx.enabled:
         train_model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if on_gpu else None)
     eager_model = train_model
-    compile_pending = config.compile
-    if config.compile:
-        train_model = torch.compile(train_model)
+    path = config.resolved_speed_path
+    graph_pending = speed_paths.uses_graph(path) and _graph_path_applies(path, ctx, scaler, device)
+    compile_pending = speed_paths.compile_mode(path) is not None and not speed_paths.uses_graph(path)
+    if compile_pending:
+        train_model = speed_paths.compile_model(train_model, path)
+    mark_graph_steps = path == "reduce-overhead" and on_gpu
+    graph_step = None
     reduce = dist_utils.all_reduce_sum if ctx.enabled else None
 
     def checkpoint_state(epoch: int, finished: bool) -> dict[str, Any]:
         return {
             "model": net.state_dict(),
             "model_config": plain(net.config),
-            "optimizer": optimizer.state_dict(),
+            "optimizer": speed_paths.plain_optimizer_state(optimizer.state_dict()),
             "scheduler": scheduler.state_dict(),
             "scaler": scaler.state_dict(),
             "rng": capture_rng_state(generator),
@@ -389,6 +394,8 @@ def _run(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.device,
         }
 
     def forward_backward(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if mark_graph_steps:
+            torch.compiler.cudagraph_mark_step_begin()  # inductor's graphs may reuse the last step's outputs
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_enabled):
             outputs = model(x)
         # Outside autocast: the SoftIoU sums are taken in float32.
@@ -424,20 +431,31 @@ def _run(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.device,
             if retune is not None:
                 retune()  # follow the cores other processes leave free
             lr = optimizer.param_groups[0]["lr"]
+            if isinstance(lr, torch.Tensor):  # the graph paths: LambdaLR's value, not its float32 copy on the GPU
+                lr = config.lr * multistep_factor(epoch, milestones, config.gamma)
             train_model.train()
             losses = []
             for x, y in data.epoch(config.batch_size, generator, part):
                 if on_gpu and config.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
-                if compile_pending:
-                    loss, train_model = _first_compiled_step(forward_backward, train_model, eager_model, net, x, y)
-                    compile_pending = False
+                if graph_pending:
+                    precision = speed_paths.Precision(device.type, amp_dtype if amp_enabled else None)
+                    graph_step = _first_graph_step(path, net, optimizer, x, y, precision)
+                    graph_pending = False
+                if graph_step is not None:
+                    loss = graph_step(x, y)  # forward, loss, backward and AdamW in one replay
                 else:
-                    loss = forward_backward(train_model, x, y)
-                scaler.step(optimizer)
-                scaler.update()
+                    if compile_pending:
+                        loss, train_model = _first_compiled_step(forward_backward, train_model, eager_model, net, x, y)
+                        compile_pending = False
+                    else:
+                        loss = forward_backward(train_model, x, y)
+                    scaler.step(optimizer)
+                    scaler.update()
                 losses.append(loss.detach())
             scheduler.step()
+            if graph_step is not None:
+                graph_step.sync_learning_rates()
             # One host sync per epoch: the finite check runs over all the epoch's losses at once.
             loss_values = torch.stack(losses).float().cpu()
             finite = torch.isfinite(loss_values)
@@ -532,3 +550,34 @@ def _first_compiled_step(forward_backward, compiled: nn.Module, eager: nn.Module
             for name, value in net.named_buffers():
                 value.copy_(buffers[name])
         return forward_backward(eager, x, y), eager
+
+
+def _graph_path_applies(path: str, ctx: dist_utils.DistContext, scaler, device: torch.device) -> bool:
+    """Whether ``path``'s whole-step graph can run here; if not, one warning and the run goes on eagerly."""
+    why = None
+    if ctx.enabled:
+        why = "not under torchrun (the gradients' all-reduce is not in the graph)"
+    elif scaler.is_enabled():
+        why = "not with --amp-dtype fp16 (the GradScaler reads its inf check on the host)"
+    if why is not None:
+        warnings.warn(f"--speed-path {path}: {why}; training continues eagerly", stacklevel=3)
+        return False
+    if device.type != "cuda":
+        warnings.warn(f"--speed-path {path}: no CUDA device; the step runs uncaptured on the static buffers", stacklevel=3)
+    return True
+
+
+def _first_graph_step(path: str, net: nn.Module, optimizer, x, y, precision):
+    """The whole-step graph of ``path`` built on the first batch, or None after a one-line warning.
+
+    ``GraphStep`` writes the weights, buffers and optimizer state back after its warm-up, also when the
+    capture fails, so an eager run that follows continues exactly where it would have started.
+    """
+    settings = [(group["lr"], group.get("capturable", False)) for group in optimizer.param_groups]
+    try:
+        return speed_paths.build_step(path, net, optimizer, x, y, precision)
+    except Exception as exc:  # noqa: BLE001 - any compiler or capture failure; a model error re-raises eagerly
+        for group, (lr, capturable) in zip(optimizer.param_groups, settings):  # the eager step's own settings
+            group["lr"], group["capturable"] = lr, capturable
+        warnings.warn(f"--speed-path {path}: {speed_paths.one_line(exc)}; training continues eagerly", stacklevel=2)
+        return None
