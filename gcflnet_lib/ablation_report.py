@@ -486,6 +486,9 @@ def plot_report(analysis: Mapping[str, Any], path: str | os.PathLike | None = No
                       [0 if _absent(main[s][metric]["high"]) else main[s][metric]["high"] - main[s][metric]["estimate"]
                        for s in SWITCHES]]
             ax.errorbar(estimates, ys, xerr=errors, fmt="o", color=colour, capsize=3, label=name)
+        if all(_absent(analysis["effects"]["main"][s][metric]["estimate"]) for s in SWITCHES):
+            ax.text(0.5, 0.5, "main effects need a run of all 8 variants", ha="center", va="center",
+                    transform=ax.transAxes, fontsize=9, color="0.4")
         ax.axvline(0, color="0.3", lw=0.8)
         ax.set_yticks(range(len(SWITCHES)), [s.upper() for s in SWITCHES])
         ax.set_title(f"main effect on {LABELS[metric]}, 95 % interval")
