@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from gcflnet_lib.errors import UserError
+from gcflnet_lib.models.registry import MODELS, SWITCHES, VARIANTS
 
-SWITCHES = ("eem", "glfi", "msic")
 METRICS = ("miou", "niou", "pd", "fa")
 LABELS = {"miou": "mIoU", "niou": "nIoU", "pd": "Pd", "fa": "Fa (x1e-6)"}
 SEEDS = (0, 1)
@@ -81,8 +81,6 @@ def _cell(switches: Mapping[str, bool]) -> tuple[bool, bool, bool]:
 
 
 def _variant_of_cell() -> dict[tuple[bool, bool, bool], str]:
-    from gcflnet_lib.models.registry import VARIANTS
-
     return {_cell(flags): name for name, flags in VARIANTS.items()}
 
 
@@ -256,8 +254,6 @@ def variant_rows(records: Sequence[Mapping[str, Any]], where: str = "in_domain")
 
 
 def _switches_of(variant: str) -> dict[str, bool]:
-    from gcflnet_lib.models.registry import MODELS
-
     return {s: bool(MODELS[variant][s]) for s in SWITCHES}
 
 
@@ -475,7 +471,7 @@ def plot_report(analysis: Mapping[str, Any], path: str | os.PathLike | None = No
         ax.set_xticks(range(len(rows)), labels, rotation=60, ha="right", fontsize=8)
         ax.set_title(f"{LABELS[metric]}{' (lower is better)' if metric == 'fa' else ''}, {analysis['dataset']}")
     for ax, metric in zip(axes[1], METRICS):
-        for offset, (key, colour, name) in enumerate(((("effects"), "C0", analysis["dataset"]),
+        for offset, (key, colour, name) in enumerate((("effects", "C0", analysis["dataset"]),
                                                       ("cross_effects", "C1", f"scored on {analysis['cross_dataset']}"))):
             main = analysis[key]["main"]
             ys = [i + 0.15 * (offset * 2 - 1) for i in range(len(SWITCHES))]

@@ -28,6 +28,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from gcflnet_lib.engine.queue import busy  # another process trains into the folder now
 from gcflnet_lib.provenance import replace_generated_block
 from gcflnet_lib.released import RELEASES
 
@@ -64,18 +65,6 @@ def train_command(name: str, args: argparse.Namespace) -> list[str]:
     return (["gcflnet", "train", "--preset", "cpu", "--epochs", str(args.epochs), "--eval-every", "0", *model, *flags,
              "--data", args.data, "--dataset", "NUAA-SIRST", "--seed", str(SEEDS.get(name, 0)), "--device", "cpu", "--no-progress",
              "--out", f"{args.runs}/{name}", *resume, "--record", f"{args.results}/{name}.json"])
-
-
-def busy(run_dir: Path) -> bool:
-    """True when another process trains into ``run_dir`` now (a second queue may share the list)."""
-    from gcflnet_lib.engine.runlock import RunLock
-    from gcflnet_lib.errors import RunLockedError
-
-    try:
-        RunLock(run_dir).release()
-    except RunLockedError:
-        return True
-    return False
 
 
 def released_command(name: str, args: argparse.Namespace) -> list[str]:

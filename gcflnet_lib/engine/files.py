@@ -167,7 +167,7 @@ def temp_pattern(path: Path) -> str:
 def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
     """Remove temporary siblings of ``path`` left by a killed write (no process holds their lock); warn for each.
 
-    A ``kill -9`` during :func:`atomic_write` leaves ``.NAME.XXXX.tmp`` behind, as big as the file it was
+    A ``kill -9`` during :func:`atomic_write` leaves ``.NAME.<random>.tmp`` behind, as big as the file it was
     writing (a checkpoint). A live write holds an ``flock`` on its temporary file, so only dead ones go.
     Staging folders share the pattern; :func:`remove_stale_stages` owns them.
     """
@@ -249,7 +249,7 @@ def atomic_write_csv(path: str | os.PathLike, rows: Sequence[dict[str, Any]]) ->
 def naming_target(stage: Path, out: Path) -> Iterator[None]:
     """Errors raised inside name ``out`` where they would name its hidden staging folder ``stage``.
 
-    The user asked for ``out``; ``.out.XXXX.tmp/prob/a.png: cannot write (No space left on device)``
+    The user asked for ``out``; ``.out.<random>.tmp/prob/a.png: cannot write (No space left on device)``
     names a folder that is gone by the time the message is read.
     """
     try:

@@ -34,7 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gcflnet_lib.engine.cpu_threads import usable_cores
 from gcflnet_lib.engine.files import atomic_write_json
+from gcflnet_lib.engine.runlock import RunLock
 from gcflnet_lib.errors import RunLockedError, UserError
 
 LOG_TAIL_LINES = 40
@@ -68,9 +70,7 @@ def failed_path(results: Path, job: Job) -> Path:
 
 
 def busy(run_dir: Path) -> bool:
-    """True when another live process trains into ``run_dir`` now."""
-    from gcflnet_lib.engine.runlock import RunLock
-
+    """True when another live process trains into ``run_dir`` now (a second queue may share the list)."""
     if not run_dir.exists():
         return False
     try:
@@ -167,8 +167,7 @@ def run_queue(jobs: Sequence[Job], runs: str | os.PathLike, results: str | os.Pa
         if not Path(item.data_root).is_dir():
             raise UserError(f"{item.data_root}: cross-dataset folder for {item.dataset} not found")
     results.mkdir(parents=True, exist_ok=True)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, cores // max(1, workers)))}
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, usable_cores() // max(1, workers)))}
     cwd = Path(cwd) if cwd else Path.cwd()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH")]))
     states: dict[str, str] = {}
