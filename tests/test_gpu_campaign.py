@@ -210,7 +210,7 @@ class TestDryRun:
         first = summary["runs"][0]
         steps = summary["projection"]["steps_per_run"][first["name"]]
         assert summary["projection"]["per_run_s"][first["name"]] == pytest.approx(
-            first["step_s"] * steps + summary["projection"]["overhead_s"][first["name"]], abs=0.06)
+            first["step_s"] * steps + summary["projection"]["overhead_s"][first["name"]], abs=0.1)  # both rounded to 0.1 s
 
     def test_the_speed_record_holds_each_path_inference_mfu_and_concurrency(self, dry_run):
         _, read = _archive(dry_run)
