@@ -42,11 +42,11 @@ CELLS = [
 
         | notebook | topic |
         |---|---|
-        """ + _INDEX + """
+        {index}
 
         Read 00 first, then 01-06 in order (each opens one piece of the network), then 07-10 (training, metrics,
         ablation, comparison). The README's "Learning path" says what a CPU-only learner gets.
-        """
+        """, index=_INDEX,
     ),
     about("00", [
         "what GCFLNet is made of, in a figure drawn from the model's own configuration",

@@ -222,7 +222,7 @@ CELLS = [
         }, RESULTS_DIR)
         """
     ),
-    ending("03", """
+    ending("03", r"""
         CDC subtracts $\theta$ times the kernel's sum at the centre pixel from an ordinary convolution: $\theta = 0$ is a
         convolution, $\theta = 1$ sees only differences and answers 0 on a constant image, and values between blend the
         two linearly. Inside the EEM it complements EFEU's gradient magnitude with contour responses.

@@ -13,9 +13,16 @@ def _clean(text: str) -> str:
     return textwrap.dedent(text).strip("\n")
 
 
-def md(text: str) -> dict:
-    """A markdown cell (text is dedented; LaTeX with $...$ and $$...$$ works in Jupyter)."""
-    return {"cell_type": "markdown", "source": _clean(text), "tags": []}
+def md(text: str, **inserts: str) -> dict:
+    """A markdown cell (text is dedented; LaTeX with $...$ and $$...$$ works in Jupyter).
+
+    ``inserts``: each ``{name}`` placeholder of ``text`` is replaced by ``inserts[name]`` *after* the dedent, so
+    generated unindented lines (a table's rows) cannot defeat it and turn the cell into a code block.
+    """
+    source = _clean(text)
+    for name, value in inserts.items():
+        source = source.replace("{" + name + "}", value)
+    return {"cell_type": "markdown", "source": source, "tags": []}
 
 
 def code(text: str) -> dict:
