@@ -16,6 +16,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -23,6 +24,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
+from gcflnet_lib.data.dataset import KnownDefectWarning
 from gcflnet_lib.engine.files import atomic_write_text
 from gcflnet_lib.errors import CheckpointError, DataError, UserError
 
@@ -117,6 +119,22 @@ def check_data_dir(path: str | os.PathLike | None) -> Path | None:
     return root.resolve()
 
 
+def shown_path(path: str | os.PathLike, root: str | os.PathLike = REPO_ROOT) -> str:
+    """``path`` as a page may show it: relative to the repository ``root`` when it lies in it or beside it
+    (``../shared/datasets/NUAA-SIRST``), else only its name, so that executed notebooks carry no machine paths."""
+    relative = os.path.relpath(Path(path).resolve(), Path(root).resolve())
+    return Path(path).resolve().name if relative.startswith(os.pardir + os.sep + os.pardir) else relative
+
+
+def known_defects_note() -> str:
+    """One line stating the dataset defects fixed on load (:data:`~gcflnet_lib.data.dataset.KNOWN_MASK_RESIZES`)."""
+    from gcflnet_lib.data.dataset import KNOWN_MASK_RESIZES
+
+    fixes = ", ".join(f"{name}'s {mask[0]}x{mask[1]} mask resized to its {image[0]}x{image[1]} image"
+                      for name, (image, mask) in KNOWN_MASK_RESIZES.items())
+    return f"known defects of the public release, fixed on load: {fixes}"
+
+
 def find_sirst(environ: Mapping[str, str] | None = None, root: str | os.PathLike = REPO_ROOT) -> Path | None:
     """Where NUAA-SIRST is: ``$GCFLNET_SIRST``, else ``../shared/datasets/NUAA-SIRST`` then ``data/NUAA-SIRST``
     relative to the repository root ``root``; ``None`` when none holds ``img_idx/test_NUAA-SIRST.txt``.
@@ -147,7 +165,7 @@ def resolve_data_dir(value: str | os.PathLike | None, environ: Mapping[str, str]
     if found is None:
         where = ", ".join([f"${SIRST_ENV}", *SIRST_CANDIDATES])
         return "", f'DATA_DIR "auto": NUAA-SIRST not found ({where}); using generated synthetic scenes instead'
-    return str(found), f'DATA_DIR "auto": NUAA-SIRST at {found}'
+    return str(found), f'DATA_DIR "auto": NUAA-SIRST at {shown_path(found, root)}'
 
 
 def infer_dataset(data_dir: Path | None, dataset: str = "auto") -> str:
@@ -205,6 +223,11 @@ def setup(device: str = "auto", seed: int = 0, data_dir: str | os.PathLike | Non
         check_checkpoint(resolved_checkpoint)
     fast = resolve_smoke(smoke, resolved_device)
     seed_everything(seed)
+    if checked_dir is not None:
+        # The fixes are stated once below; one warning per fixed file, with the machine's paths, would repeat it
+        # on every load of the split (the CLI keeps reporting each one).
+        warnings.filterwarnings("ignore", category=KnownDefectWarning)
+        data_note = "\n".join(filter(None, [data_note, known_defects_note()]))
     context = WorkbookContext(
         device=resolved_device,
         seed=int(seed),
@@ -684,6 +707,15 @@ def export_html(executed: Path, html_path: Path, mathjax_url: str | None = None)
     return html_path
 
 
+def kernel_config():
+    """The traitlets config papermill's notebook client hands its kernel manager: the kernel talks over local
+    IPC sockets, not TCP. The kernel only ever serves this machine, and over unencrypted TCP ipykernel warns
+    "Kernel is running over TCP without encryption" on the terminal at every notebook run."""
+    from traitlets.config import Config
+
+    return Config({"KernelManager": {"transport": "ipc"}})
+
+
 def _short_error(exc: BaseException) -> str:
     ename = getattr(exc, "ename", type(exc).__name__)
     evalue = getattr(exc, "evalue", str(exc))
@@ -717,6 +749,7 @@ def run_notebook(
             kernel_name=kernel_name,
             cwd=str(notebook.parent),
             progress_bar=False,
+            config=kernel_config(),
         )
         results = load_results(name, results_dir)
     except Exception as exc:  # a failing notebook is reported in the table, the others still run

@@ -300,9 +300,28 @@ class TestAutoResolution:
         assert value == "" and "not found" in note and "synthetic" in note and "\n" not in note
         found = _sirst(tmp_path / "x")
         value, note = workbook.resolve_data_dir("auto", {"GCFLNET_SIRST": str(found)}, repo)
-        assert value == str(found.resolve()) and str(found.resolve()) in note
+        assert value == str(found.resolve()) and str(found.resolve()) not in note  # the page shows no machine path
+        assert note.endswith("NUAA-SIRST at ../x")  # relative to the repository, beside which it lies
         assert workbook.resolve_data_dir("/some/path", {}, repo) == ("/some/path", "")
         assert workbook.resolve_data_dir("", {}, repo) == ("", "")
+
+    def test_shown_path_is_relative_to_the_repository_or_only_a_name(self, tmp_path):
+        repo = tmp_path / "work" / "repo"
+        assert workbook.shown_path(repo / "data" / "synthetic", repo) == "data/synthetic"
+        assert workbook.shown_path(tmp_path / "work" / "shared" / "NUAA-SIRST", repo) == "../shared/NUAA-SIRST"
+        assert workbook.shown_path(tmp_path / "far" / "NUDT-SIRST", repo) == "NUDT-SIRST"
+
+    def test_setup_states_the_known_defects_once_instead_of_warning_per_file(self, tmp_path, capsys):
+        import warnings
+
+        from gcflnet_lib.data.dataset import KnownDefectWarning
+
+        with warnings.catch_warnings():
+            workbook.setup(device="cpu", data_dir=_sirst(tmp_path / "s"), dataset="NUAA-SIRST")
+            assert "Misc_111's 400x592 mask resized" in capsys.readouterr().out
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.warn("fixed", KnownDefectWarning)
+            assert caught == []
 
     def test_infer_dataset(self, tmp_path):
         assert workbook.infer_dataset(None) == "Synthetic"

@@ -110,7 +110,7 @@ CELLS = [
             root = ctx.data_dir
         dataset = ctx.dataset
         train_samples, test_samples = load_split(root, dataset, "train"), load_split(root, dataset, "test")
-        print(f"{root}: {len(train_samples)} train and {len(test_samples)} test images")
+        print(f"{workbook.shown_path(root)}: {len(train_samples)} train and {len(test_samples)} test images")
         shown = train_samples[:4]
         show_images([s.image for s in shown] + [overlay_prediction(s.image, s.mask, s.mask) for s in shown],
                     [s.name for s in shown] + ["targets"] * len(shown), ncols=4, size=3.0);

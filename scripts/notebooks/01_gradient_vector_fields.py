@@ -57,7 +57,7 @@ CELLS = [
         SIZE = 128 if SMOKE else 256  # synthetic scenes only; real images keep their size
         WINDOW = 7                    # side of the convergence window (odd)
         samples = workbook.load_samples(ctx, DATASET, split="test", n=N_IMAGES, size=SIZE)
-        print(f"device {ctx.device}; {len(samples)} images from", "synthetic scenes" if ctx.synthetic else ctx.data_dir)
+        print(f"device {ctx.device}; {len(samples)} images from", "synthetic scenes" if ctx.synthetic else workbook.shown_path(ctx.data_dir))
         """
     ),
     md(

@@ -89,7 +89,8 @@ CELLS = [
         # The fast path's short run trains on small synthetic scenes (seconds); the studied model is scored on `root`.
         run_root, run_dataset = (training_data(None, "", synthetic_dataset_dir("../data/synthetic", 48, 64, SEED), 48, 64, SEED)
                                  if SMOKE and CHECKPOINT else (root, dataset))
-        print(f"device {ctx.device}; data {root} ({dataset}); short run on {run_dataset}; runs in {RUNS}")
+        print(f"device {ctx.device}; data {workbook.shown_path(root)} ({dataset}); short run on {run_dataset}; "
+              f"runs in {workbook.shown_path(RUNS)}")
         if CHECKPOINT:  # checked before anything slow: another variant stops here
             studied = workbook.load_trained_model(CHECKPOINT, "gcflnet", ctx.device)
         """

@@ -95,7 +95,7 @@ CELLS = [
             # The paper's batch 16; the 256x256 crops and widths 16..256 are this project's (the paper gives neither).
             settings = dict(epochs=EPOCHS)
         CHANNELS = settings.get("channels", (16, 32, 64, 128, 256))
-        print(f"device {ctx.device}; data {root} ({dataset}); runs in {RUNS}; shared settings {settings}")
+        print(f"device {ctx.device}; data {workbook.shown_path(root)} ({dataset}); runs in {workbook.shown_path(RUNS)}; shared settings {settings}")
         """
     ),
     md(

@@ -81,7 +81,7 @@ CELLS = [
         if SMOKE and not ctx.synthetic:
             test = crop_around_targets(test, 128)  # keeps the low-rank methods to a fraction of a second per image
         images, masks = [s.image for s in test], [s.mask for s in test]
-        print(f"device {ctx.device}; {len(test)} test images from {root} ({dataset}), "
+        print(f"device {ctx.device}; {len(test)} test images from {workbook.shown_path(root)} ({dataset}), "
               f"sizes {sorted({s.image.shape for s in test})[:3]}")
         """
     ),
