@@ -655,6 +655,16 @@ def list_notebooks(notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR, only: Seque
 
 
 MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"  # the one configuration jupyter-server-mathjax ships
+# jupyter-server-mathjax ships MathJax 2 with the STIX-Web fonts only. MathJax's HTML-CSS output defaults to its
+# TeX fonts: without them brackets do not stretch and the first \big( fails to load its font data, leaving
+# "[Math Processing Error]". This local configuration (loaded after MATHJAX_CONFIG) points HTML-CSS at STIX-Web,
+# as Jupyter's own pages do, and leaves no image-font fallback to warn about.
+MATHJAX_LOCAL_CONFIG = "local/gcflnet"
+MATHJAX_FONTS = """MathJax.Hub.Config({
+  "HTML-CSS": {availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null}
+});
+MathJax.Ajax.loadComplete("[MathJax]/config/local/gcflnet.js");
+"""
 OFFLINE_MATH_NOTE = (
     "*Equations on this page are typeset by MathJax loaded from the network: offline they show as LaTeX source. "
     "Install `jupyter-server-mathjax` (a dependency of this project) and run `scripts/run_workbook.py` again for "
@@ -663,8 +673,9 @@ OFFLINE_MATH_NOTE = (
 
 
 def local_mathjax(build_dir: Path) -> str | None:
-    """Copy MathJax from the ``jupyter-server-mathjax`` package into ``build_dir/mathjax`` once; its URL, relative
-    to pages in ``build_dir`` (None when the package is absent: pages then load MathJax from the network)."""
+    """Copy MathJax from the ``jupyter-server-mathjax`` package into ``build_dir/mathjax`` once, with the font
+    configuration :data:`MATHJAX_FONTS`; its URL, relative to pages in ``build_dir`` (None when the package is
+    absent: pages then load MathJax from the network)."""
     try:
         import jupyter_server_mathjax
     except ImportError:
@@ -679,7 +690,11 @@ def local_mathjax(build_dir: Path) -> str | None:
         shutil.copytree(source, staging)
         shutil.rmtree(target, ignore_errors=True)
         os.replace(staging, target)
-    return f"mathjax/MathJax.js?config={MATHJAX_CONFIG}"
+    fonts = target / "config" / f"{MATHJAX_LOCAL_CONFIG}.js"
+    if not fonts.is_file() or fonts.read_text(encoding="utf-8") != MATHJAX_FONTS:  # a copy made before it existed
+        fonts.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(fonts, MATHJAX_FONTS)
+    return f"mathjax/MathJax.js?config={MATHJAX_CONFIG},{MATHJAX_LOCAL_CONFIG}"
 
 
 def export_html(executed: Path, html_path: Path, mathjax_url: str | None = None) -> Path:

@@ -22,6 +22,11 @@ class TestMathJax:
         config = url.split("config=")[1].split(",")[0]
         assert (tmp_path / "mathjax" / "MathJax.js").is_file()
         assert (tmp_path / "mathjax" / "config" / f"{config}.js").is_file()
+        # The fonts the package ships (STIX-Web, not MathJax's default TeX fonts), configured after the main config.
+        assert url.endswith(f",{workbook.MATHJAX_LOCAL_CONFIG}")
+        fonts = (tmp_path / "mathjax" / "config" / f"{workbook.MATHJAX_LOCAL_CONFIG}.js").read_text()
+        assert 'webFont: "STIX-Web"' in fonts and "imageFont: null" in fonts
+        assert (tmp_path / "mathjax" / "fonts" / "HTML-CSS" / "STIX-Web").is_dir()
         stamp = (tmp_path / "mathjax" / "MathJax.js").stat().st_mtime_ns
         assert workbook.local_mathjax(tmp_path) == url
         assert (tmp_path / "mathjax" / "MathJax.js").stat().st_mtime_ns == stamp
