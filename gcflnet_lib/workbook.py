@@ -14,6 +14,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import time
 import warnings
@@ -697,11 +698,77 @@ def local_mathjax(build_dir: Path) -> str | None:
     return f"mathjax/MathJax.js?config={MATHJAX_CONFIG},{MATHJAX_LOCAL_CONFIG}"
 
 
+# The navigation line's "index" link (scripts/notebooks/_cells.py): the table of notebook 00 in JupyterLab,
+# the index page beside the exported pages.
+INDEX_LINK = "00_tour.ipynb#The-eleven-notebooks"
+INDEX_PAGE = "index.html"
+# A relative link to a notebook beside the page (no scheme, no folder): href="07_training_gcflnet.ipynb#Part".
+_NOTEBOOK_HREF = re.compile(r'href="(?![A-Za-z][A-Za-z0-9+.-]*:)([^"#/?]+)\.ipynb(#[^"]*)?"')
+
+
+def page_links(body: str) -> str:
+    """An exported page's links to sibling notebooks pointed at their pages (``NN_topic.html``), and the
+    navigation's index link at :data:`INDEX_PAGE`: the pages are read without a notebook server."""
+    body = body.replace(f'href="{INDEX_LINK}"', f'href="{INDEX_PAGE}"')
+    return _NOTEBOOK_HREF.sub(lambda match: f'href="{match.group(1)}.html{match.group(2) or ""}"', body)
+
+
+def notebook_goals(notebook: str | os.PathLike) -> tuple[str, list[str]]:
+    """A generated notebook's title (its first ``# `` heading) and the items of its "What you will learn" list,
+    as ``scripts/notebooks/_cells.py`` writes them: the index page reads them rather than repeat them."""
+    import nbformat
+
+    title, goals = Path(notebook).stem, []
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type != "markdown":
+            continue
+        heading = next((line[2:].strip() for line in cell.source.splitlines() if line.startswith("# ")), None)
+        if heading and title == Path(notebook).stem:
+            title = heading
+        if "**What you will learn**" in cell.source and not goals:
+            listed = cell.source.split("**What you will learn**", 1)[1].split("\n\n**", 1)[0]
+            goals = [line[2:].strip() for line in listed.splitlines() if line.startswith("- ")]
+    return title, goals
+
+
+def _inline_markdown(text: str) -> str:
+    """The inline markup the goals use (`code`, *emphasis*), as HTML; everything else escaped."""
+    import html
+
+    escaped = html.escape(text)
+    escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+    return re.sub(r"\*([^*]+)\*", r"<em>\1</em>", escaped)
+
+
+def write_index(build_dir: str | os.PathLike, notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR) -> Path:
+    """``build_dir/index.html``: every notebook of ``notebooks_dir`` in reading order with its goals, linked to
+    its page where this build holds one (a run with ``--only`` builds some)."""
+    import html
+
+    items = []
+    for notebook in list_notebooks(notebooks_dir):
+        title, goals = notebook_goals(notebook)
+        page = Path(build_dir) / f"{notebook.stem}.html"
+        heading = (f'<a href="{page.name}">{html.escape(title)}</a>' if page.is_file()
+                   else f"{html.escape(title)} <small>(no page in this build: run scripts/run_workbook.py)</small>")
+        listed = "".join(f"<li>{_inline_markdown(goal)}</li>" for goal in goals)
+        items.append(f"<li><p>{heading}</p><ul>{listed}</ul></li>")
+    body = (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>GCFLNet workbook</title>"
+        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}"
+        "ol>li>p{font-weight:bold;margin-bottom:0.2em}</style></head><body>"
+        "<h1>GCFLNet workbook</h1><p>The executed notebooks, in reading order, with what each teaches.</p>"
+        f"<ol start='0'>{''.join(items)}</ol></body></html>\n"
+    )
+    return atomic_write_text(Path(build_dir) / INDEX_PAGE, body)
+
+
 def export_html(executed: Path, html_path: Path, mathjax_url: str | None = None) -> Path:
     """Render an executed notebook to a standalone HTML page (nbconvert's lab template), atomically.
 
     ``mathjax_url``: a local MathJax (``local_mathjax``) so equations render offline; without one the page
-    loads MathJax from the network and says so at its top. Widgets render live from their stored state
+    loads MathJax from the network and says so at its top. Links to sibling notebooks point at their pages
+    (:func:`page_links`). Widgets render live from their stored state
     when the page can load ``@jupyter-widgets/html-manager``; a static snapshot of each
     (``widget_snapshot.add_widget_snapshots``) shows their initial view where it cannot.
     """
@@ -718,7 +785,7 @@ def export_html(executed: Path, html_path: Path, mathjax_url: str | None = None)
     else:
         notebook.cells.insert(0, nbformat.v4.new_markdown_cell(OFFLINE_MATH_NOTE))
     body, _ = exporter.from_notebook_node(notebook)
-    atomic_write_text(html_path, body)
+    atomic_write_text(html_path, page_links(body))
     return html_path
 
 
@@ -830,6 +897,8 @@ def run_workbook(
     for notebook in bar:
         bar.set_postfix_str(notebook.stem)
         runs.append(run_notebook(notebook.resolve(), build_dir, parameters, results_dir, html=html, mathjax_url=mathjax_url))
+    if html:
+        write_index(build_dir, notebooks_dir)
     return runs
 
 

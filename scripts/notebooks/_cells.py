@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import textwrap
 
+from gcflnet_lib.workbook import INDEX_LINK
+
 
 def _clean(text: str) -> str:
     return textwrap.dedent(text).strip("\n")
@@ -75,7 +77,7 @@ def nav(number: str) -> str:
     numbers = list(NOTEBOOKS)
     index = numbers.index(number)
     parts = [f"← {link(numbers[index - 1])}" if index else "(first notebook)",
-             "[index: 00](00_tour.ipynb#The-eleven-notebooks)" if number != "00" else "index below",
+             f"[index: 00]({INDEX_LINK})" if number != "00" else "index below",
              f"{link(numbers[index + 1])} →" if index + 1 < len(numbers) else "(last notebook)"]
     return " | ".join(parts)
 
