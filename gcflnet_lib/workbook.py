@@ -799,9 +799,15 @@ def kernel_config():
 
 
 def _short_error(exc: BaseException) -> str:
+    """One line: the failing cell (papermill's error knows it) and the exception's name and first line."""
     ename = getattr(exc, "ename", type(exc).__name__)
     evalue = getattr(exc, "evalue", str(exc))
-    return f"{ename}: {evalue}".strip().splitlines()[0][:300]
+    message = f"{ename}: {evalue}".strip().splitlines()[0][:300]
+    if getattr(exc, "exec_count", None) is not None:
+        # The prompt number the executed page shows beside the cell, and the cell's first line to find it by.
+        first_line = next((line.strip() for line in (getattr(exc, "source", "") or "").splitlines() if line.strip()), "")
+        message = f"cell In [{exc.exec_count}] ({first_line[:60]}): {message}"
+    return message
 
 
 def run_notebook(
@@ -926,9 +932,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"run_workbook: error: {exc}", file=sys.stderr)
         return 2
     print(summary_table(runs))
-    failed = [run.name for run in runs if run.status != "ok"]
+    failed = [run for run in runs if run.status != "ok"]
     if failed:
-        print(f"{len(failed)} of {len(runs)} notebook(s) failed: {', '.join(failed)}", file=sys.stderr)
+        for run in failed:
+            print(f"{run.name} failed at {run.error}", file=sys.stderr)
+        print(f"{len(failed)} of {len(runs)} notebook(s) failed: {', '.join(run.name for run in failed)}; "
+              "the other pages are written", file=sys.stderr)
         return 1
     print(f"all {len(runs)} notebook(s) ran; outputs in {Path(args.build).resolve()}")
     return 0

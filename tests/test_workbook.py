@@ -238,6 +238,9 @@ class TestRunner:
         assert (ok.name, ok.status, failed.name, failed.status) == ("01_ok", "ok", "02_fails", "failed")
         assert ok.results["smoke"] is True and ok.results["cwd"] == str(tiny_workbook)
         assert "ValueError: broken on purpose" in failed.error
+        # The cell is named as the executed page shows it (its prompt: parameters 1, papermill's injected cell 2)
+        # and by its first line.
+        assert failed.error.startswith("cell In [3] (raise ValueError('broken on purpose')): ValueError"), failed.error
         for name in ("01_ok", "02_fails"):
             assert (build / f"{name}.ipynb").is_file() and (build / f"{name}.html").is_file()
         assert not list(build.glob(".*partial*"))
@@ -253,7 +256,11 @@ class TestRunner:
         assert json.loads((build / "notebook_results" / "01_ok.json").read_text())["smoke"] is False
         captured = capsys.readouterr()
         assert "02_fails" in captured.err and "1 of 2 notebook(s) failed" in captured.err
+        assert "02_fails failed at cell In [3] (raise ValueError('broken on purpose')): ValueError" in captured.err
+        assert (build / "01_ok.html").is_file() and (build / "02_fails.html").is_file()  # the other pages too
         assert workbook.main(["run", "--notebooks", str(tiny_workbook), "--only", "99"]) == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and "--only 99: no such notebook" in error, error
 
     def test_smoke_and_full_are_exclusive(self, capsys):
         with pytest.raises(SystemExit):
