@@ -908,6 +908,62 @@ def run_workbook(
     return runs
 
 
+# The runner's table of times, kept for the notebooks' headers (scripts/notebooks/_cells.py reads it):
+# ``scripts/run_workbook.py --record-times`` writes each notebook that ran to its device's table.
+RUN_TIMES_FILE = REPO_ROOT / "results" / "workbook_times.json"
+
+
+def machine_description(device: str) -> str:
+    """The machine a run is timed on, in words: the GPU's name, or the CPU's architecture, cores, the kernels'
+    thread setting and the load when the run started (a shared machine's load changes every time)."""
+    if device == "cuda":
+        return f"{torch.cuda.get_device_name(0)} (one GPU)"
+    import platform
+
+    threads = os.environ.get("OMP_NUM_THREADS", "torch's default number of")
+    load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
+    return f"{platform.machine()}, {os.cpu_count()} cores, {threads} torch thread(s) per kernel{load}"
+
+
+def load_run_times(path: str | os.PathLike = RUN_TIMES_FILE) -> dict[str, dict[str, dict]]:
+    """The recorded table: device ("cpu", "cuda") -> notebook name -> {seconds, smoke, date, machine}; {} without one."""
+    path = Path(path)
+    return json.loads(path.read_text(encoding="utf-8"))["runs"] if path.is_file() else {}
+
+
+def record_run_times(runs: Sequence[NotebookRun], smoke: bool, device: str, machine: str,
+                     path: str | os.PathLike = RUN_TIMES_FILE) -> Path:
+    """Merge the times of the notebooks that ran (status ok) into the table at ``path``, under ``device``;
+    a failed run keeps the notebook's previous time. Returns ``path``."""
+    table = load_run_times(path)
+    date = time.strftime("%Y-%m-%d")
+    for run in runs:
+        if run.status == "ok":
+            table.setdefault(device, {})[run.name] = {"seconds": round(run.seconds, 1), "smoke": bool(smoke),
+                                                      "date": date, "machine": machine}
+    record = {"kind": "workbook_times",
+              "note": "wall time of each notebook as scripts/run_workbook.py --record-times last ran it; "
+                      "the notebooks' headers state these (scripts/make_notebooks.py)",
+              "runs": {device: dict(sorted(names.items())) for device, names in sorted(table.items())}}
+    return atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+
+
+def gpu_training_records(models: Sequence[str], results_dir: str | os.PathLike = REPO_ROOT / "results") -> list[dict]:
+    """The committed GPU training records (``results/*.json`` of kind "train" on a CUDA device) of ``models``:
+    name, model, dataset, epochs, wall_time_s and device of each, in file-name order."""
+    found = []
+    for path in sorted(Path(results_dir).glob("*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if (isinstance(record, dict) and record.get("kind") == "train" and record.get("model") in models
+                and (record.get("config") or {}).get("device") == "cuda" and "wall_time_s" in record):
+            found.append({"name": path.stem, **{key: record.get(key) for key in
+                                                ("model", "dataset", "epochs", "wall_time_s", "device")}})
+    return found
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m gcflnet_lib.workbook run [--smoke | --full] [--only 01 08] [--build DIR] [--no-html]``."""
     parser = argparse.ArgumentParser(
@@ -925,13 +981,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--notebooks", type=Path, default=NOTEBOOKS_DIR, help="folder of NN_topic.ipynb files")
     run.add_argument("--build", type=Path, default=BUILD_DIR, help="output folder (default build/)")
     run.add_argument("--no-html", dest="html", action="store_false", help="skip the HTML export")
+    run.add_argument("--record-times", nargs="?", type=Path, const=RUN_TIMES_FILE, default=None, metavar="FILE",
+                     help="keep each notebook's time in FILE (default results/workbook_times.json), which the "
+                          "notebooks' headers state once scripts/make_notebooks.py has rewritten them")
     args = parser.parse_args(argv)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    machine = machine_description(device)  # before the run: the load it starts under
+    smoke = (device == "cpu") if args.smoke is None else args.smoke
     try:
-        runs = run_workbook(args.notebooks, args.build, smoke=args.smoke, only=args.only, html=args.html)
+        runs = run_workbook(args.notebooks, args.build, smoke=smoke, only=args.only, html=args.html)
     except UserError as exc:
         print(f"run_workbook: error: {exc}", file=sys.stderr)
         return 2
     print(summary_table(runs))
+    if args.record_times:
+        path = record_run_times(runs, smoke, device, machine, args.record_times)
+        print(f"times recorded in {shown_path(path)}; run scripts/make_notebooks.py to state them in the headers")
     failed = [run for run in runs if run.status != "ok"]
     if failed:
         for run in failed:

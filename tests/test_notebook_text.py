@@ -66,3 +66,24 @@ def test_no_markdown_cell_holds_control_characters(path):
            for index, source in markdown_cells(path) for match in CONTROL.finditer(source)]
     assert not bad, f"{path.name}: control characters (a backslash escape in a non-raw generator string?): " + "; ".join(
         f"cell {index}: {char!r} in {context!r}" for index, char, context in bad)
+
+
+def _cell_with(path: Path, marker: str) -> str:
+    return next(source for _, source in markdown_cells(path) if marker in source)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_header_states_the_recorded_times(path):
+    """The run times in the header are the runner's recorded ones (results/workbook_times.json), not typed."""
+    from gcflnet_lib import workbook
+
+    about = _cell_with(path, "**Run time**")
+    recorded = workbook.load_run_times().get("cpu", {}).get(path.stem)
+    if recorded is None:
+        assert "CPU: no measured run" in about
+    else:
+        assert f"CPU: {recorded['seconds']:.0f} s ({'SMOKE = True' if recorded['smoke'] else 'full size'}; " \
+               f"{recorded['date']}, {recorded['machine']})" in about
+    gpu = workbook.load_run_times().get("cuda", {}).get(path.stem)
+    if gpu is None:
+        assert "GPU (full size): no GPU record" in about or "`results/gpu_" in about

@@ -22,7 +22,7 @@ NOTEBOOKS_DIR = REPO / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
 ALWAYS_PARAMETERS = ("SMOKE", "DEVICE", "SEED", "RESULTS_DIR")
 # Run times are not asserted here (timing goals live in benchmarks): `scripts/run_workbook.py` prints each
-# notebook's time, and the notebooks' headers give the times measured on the CPU (scripts/notebooks/_cells.py).
+# notebook's time, and the notebooks' headers state the times it recorded (`--record-times`, results/workbook_times.json).
 # Notebooks whose DATA_DIR and CHECKPOINT default to "auto" (released model on real data on a CPU).
 AUTO_NOTEBOOKS = ("00", "07", "08", "09", "10")
 

@@ -262,6 +262,16 @@ class TestRunner:
         error = capsys.readouterr().err
         assert error.count("\n") == 1 and "--only 99: no such notebook" in error, error
 
+    def test_record_times_keeps_the_last_time_of_each_notebook_that_ran(self, tiny_workbook, tmp_path):
+        times = tmp_path / "times.json"
+        assert workbook.main(["run", "--smoke", "--notebooks", str(tiny_workbook), "--build", str(tmp_path / "b"),
+                              "--no-html", "--record-times", str(times)]) == 1
+        (device, entries), = workbook.load_run_times(times).items()
+        assert device == ("cuda" if torch.cuda.is_available() else "cpu")
+        assert list(entries) == ["01_ok"]  # only the notebook that ran; the failed one has no time
+        entry = entries["01_ok"]
+        assert entry["smoke"] is True and entry["seconds"] > 0 and entry["date"].count("-") == 2 and entry["machine"]
+
     def test_smoke_and_full_are_exclusive(self, capsys):
         with pytest.raises(SystemExit):
             workbook.main(["run", "--smoke", "--full"])
@@ -379,3 +389,20 @@ def test_model_card_metrics(tmp_path):
     assert set(workbook.model_card_metrics(found[0])) >= {"pd", "fa", "miou", "niou", "n_images"}
     assert workbook.model_card_metrics("no-such-release") is None
     assert workbook.model_card_metrics("../x") is None
+
+
+def test_gpu_training_records_are_the_cuda_train_records_of_the_models(tmp_path):
+    def record(name, **fields):
+        (tmp_path / f"{name}.json").write_text(json.dumps(fields))
+
+    record("gpu_a", kind="train", model="gcflnet", dataset="D", epochs=4, wall_time_s=9.5, device="GPU X",
+           config={"device": "cuda"})
+    record("cpu_a", kind="train", model="gcflnet", dataset="D", epochs=4, wall_time_s=99.0, device="cpu",
+           config={"device": "cpu"})
+    record("gpu_b", kind="train", model="unet", dataset="D", epochs=4, wall_time_s=5.0, device="GPU X",
+           config={"device": "cuda"})
+    record("bench", kind="bench", model="gcflnet")
+    (tmp_path / "broken.json").write_text("{")
+    assert workbook.gpu_training_records(["gcflnet"], tmp_path) == [
+        {"name": "gpu_a", "model": "gcflnet", "dataset": "D", "epochs": 4, "wall_time_s": 9.5, "device": "GPU X"}]
+    assert [r["name"] for r in workbook.gpu_training_records(["gcflnet", "unet"], tmp_path)] == ["gpu_a", "gpu_b"]

@@ -52,7 +52,7 @@ CELLS = [
         "what GCFLNet is made of, in a figure drawn from the model's own configuration",
         "how data, model, training, metrics and predictions fit together in `gcflnet_lib`",
         "what a trained GCFLNet finds, misses and falsely flags on real infrared images",
-    ], [], "released checkpoint on NUAA-SIRST test images"),
+    ], [], "released checkpoint on NUAA-SIRST test images", gpu_models=("gcflnet",)),
     parameters(
         """
         SMOKE = "auto"         # "auto": the fast path on a CPU, full size on a GPU; True / False to choose

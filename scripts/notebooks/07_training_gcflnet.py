@@ -46,7 +46,7 @@ CELLS = [
         "the SoftIoU loss with deep supervision, written by hand and checked against the library",
         "AdamW and the multi-step schedule as `gcflnet_lib.engine.train` runs them",
         "how to read learning curves, from a short run here and from the released model's full run",
-    ], ["00", "06"], "a short training run, then the released checkpoint"),
+    ], ["00", "06"], "a short training run, then the released checkpoint", gpu_models=("gcflnet",)),
     parameters(
         """
         SMOKE = "auto"         # "auto": the fast path on a CPU, full size on a GPU; True / False to choose

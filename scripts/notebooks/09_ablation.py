@@ -2,6 +2,10 @@
 
 from _cells import about, code, ending, md, parameters, top
 
+from gcflnet_lib.models import list_models
+
+ABLATION_MODELS = tuple(list_models())  # the eight variants its full-size sweep trains
+
 CELLS = [
     top("09"),
     md(
@@ -42,7 +46,8 @@ CELLS = [
         "how to read an ablation table: each module alone, and its mean effect over the other switches",
         "when a comparison says nothing (a variant that predicts every pixel or none), and GCFLNet against U-Net "
         "from trained models",
-    ], ["04", "05", "06", "07", "08"], "tiny sweep on synthetic scenes, then the released pair"),
+    ], ["04", "05", "06", "07", "08"], "tiny sweep on synthetic scenes, then the released pair",
+        gpu_models=ABLATION_MODELS),
     parameters(
         """
         SMOKE = "auto"         # "auto": the fast path on a CPU (tiny sweep), full size on a GPU; True / False to choose

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import textwrap
 
-from gcflnet_lib.workbook import INDEX_LINK
+from gcflnet_lib.workbook import INDEX_LINK, RUN_TIMES_FILE, gpu_training_records, load_run_times
 
 
 def _clean(text: str) -> str:
@@ -52,20 +52,6 @@ NOTEBOOKS = {
     "10": ("10_classical_vs_deep", "Classical detectors against GCFLNet"),
 }
 
-# Measured wall time of each notebook with its defaults (SMOKE = "auto", papermill, one torch thread) on the
-# development machine, see MACHINE; GPU times are given only where a record holds them.
-# Measured with papermill (parameters left at their defaults, RESULTS_DIR set), OMP_NUM_THREADS=1, on the machine
-# below with the full-width release gcflnet-nuaa-sirst (the CPU release, 4x cheaper, was not there yet).
-MACHINE = ("a shared 2-core x86_64 development machine with one torch thread (notebooks 01-06 while other jobs kept "
-           "its load average at 4-6: expect less on a quiet machine)")
-CPU_SECONDS: dict[str, str] = {
-    "00": "13 s with the CPU-recipe release, the machine otherwise quiet", "01": "9 s", "02": "19 s", "03": "16 s", "04": "31 s", "05": "22 s", "06": "34 s",
-    "07": "22 s with the CPU-recipe release, the machine otherwise quiet",
-    "08": "50 s with the CPU-recipe release, the machine otherwise quiet (most of it scoring the 214 test images)",
-    "09": "25 s with the CPU-recipe release, the machine otherwise quiet", "10": "14 s with the CPU-recipe release, the machine otherwise quiet",
-}
-
-
 def link(number: str) -> str:
     """A markdown link to notebook ``number``: ``[07 · Training GCFLNet](07_training_gcflnet.ipynb)``."""
     stem, title = NOTEBOOKS[number]
@@ -87,16 +73,45 @@ def top(number: str) -> dict:
     return md(nav(number))
 
 
-def about(number: str, learn: list[str], builds_on: list[str], cpu_path: str, gpu: str = "not measured",
+def measured_time(number: str, device: str) -> str | None:
+    """Notebook ``number``'s time on ``device`` ("cpu", "cuda") in the runner's table (``RUN_TIMES_FILE``):
+    "13 s (SMOKE = True; 2026-12-02, MACHINE)", or None where the table has no run of it."""
+    entry = load_run_times().get(device, {}).get(NOTEBOOKS[number][0])
+    if entry is None:
+        return None
+    size = "SMOKE = True" if entry["smoke"] else "full size"
+    return f"{entry['seconds']:.0f} s ({size}; {entry['date']}, {entry['machine']})"
+
+
+def gpu_statement(number: str, gpu_models: tuple[str, ...]) -> str:
+    """The GPU time: the runner's, else the committed GPU training records of the models the notebook trains
+    at full size (``gpu_models``), else that there is no record."""
+    measured = measured_time(number, "cuda")
+    if measured:
+        return measured
+    records = gpu_training_records(gpu_models) if gpu_models else []
+    if not records:
+        return "no GPU record"
+    trainings = "; ".join(f"{r['model']} on {r['dataset']}, {r['epochs']} epochs: {r['wall_time_s']:.0f} s on "
+                          f"{r['device']} (`results/{r['name']}.json`)" for r in records)
+    return f"no run of the notebook recorded; the committed `gcflnet train` records of what it trains: {trainings}"
+
+
+def about(number: str, learn: list[str], builds_on: list[str], cpu_path: str, gpu_models: tuple[str, ...] = (),
           open_rows: str = "") -> dict:
-    """What you will learn, what it builds on (links), the measured run times, and (``open_rows``) the rows of
-    docs/PAPER_READING.md that list what the paper leaves open about this notebook's module."""
+    """What you will learn, what it builds on (links), the run times as last measured, and (``open_rows``) the
+    rows of docs/PAPER_READING.md that list what the paper leaves open about this notebook's module.
+
+    ``cpu_path``: what the defaults do on a CPU. ``gpu_models``: the models its full-size path trains, whose
+    committed GPU records are quoted until the runner has timed the notebook on a GPU.
+    """
     learned = "\n".join(f"- {item}" for item in learn)
     before = ", ".join(link(n) for n in builds_on) if builds_on else "nothing: start here"
-    seconds = CPU_SECONDS.get(number, "not measured yet")
+    cpu = measured_time(number, "cpu") or "no measured run"
     text = (f"**What you will learn**\n\n{learned}\n\n**Builds on:** {before}.\n\n"
-            f"**Run time** (all cells, defaults): CPU, {cpu_path}: {seconds}, measured on {MACHINE}; "
-            f"GPU (full size): {gpu}.")
+            f"**Run time** (all cells, as `scripts/run_workbook.py --record-times` last ran them, "
+            f"`{RUN_TIMES_FILE.parent.name}/{RUN_TIMES_FILE.name}`): CPU: {cpu}; GPU (full size): "
+            f"{gpu_statement(number, gpu_models)}. With its defaults on a CPU the notebook takes the fast path: {cpu_path}.")
     if open_rows:
         text += (f"\n\n**What the paper leaves open here:** [docs/PAPER_READING.md](../docs/PAPER_READING.md), "
                  f"{open_rows}: the paper's words, what the code does, the switch, and the measured effect.")
