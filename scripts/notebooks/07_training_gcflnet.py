@@ -301,12 +301,14 @@ CELLS = [
     ),
     code(
         """
+        import os
+
         foreign = build_model("unet", channels=(4, 8))
         foreign_path = save_checkpoint(RUNS / "unet_checkpoint_for_refusal.pt", {
             "model": foreign.state_dict(), "model_config": foreign.config, "epoch": 0, "norm": {"mean": 0.0, "std": 1.0}})
         refusal = ""
-        try:
-            workbook.load_trained_model(foreign_path, "gcflnet")
+        try:  # given relative to this folder, as a reader would type it: the message names it so
+            workbook.load_trained_model(os.path.relpath(foreign_path), "gcflnet")
         except CheckpointError as error:
             refusal = str(error)
         print(refusal)
