@@ -73,6 +73,25 @@ def _cell_with(path: Path, marker: str) -> str:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_scaffolding_prerequisites_answers_further_research_references(path):
+    """The shared helpers of scripts/notebooks/_cells.py: a Prerequisites line with links, an expected answer
+    folded under every exercise, a Further research paragraph and the references."""
+    about = _cell_with(path, "**What you will learn**")
+    prerequisites = next(line for line in about.splitlines() if line.startswith("**Prerequisites:**"))
+    assert re.search(r"\]\(https://", prerequisites), prerequisites
+    ending = markdown_cells(path)[-1][1]
+    exercises = ending.split("## Exercises")[1].split("## Further research")[0]
+    numbered = [line for line in exercises.splitlines() if re.match(r"\d\. ", line)]
+    assert 2 <= len(numbered) <= 4
+    assert exercises.count("<details><summary>Expected answer</summary>") == exercises.count("</details>") == len(numbered)
+    further = ending.split("## Further research")[1].split("## References")[0].strip()
+    assert len(further) > 200, further
+    references = ending.split("## References")[1].split("---")[0]
+    for work in ("GCFLNet", "Asymmetric Contextual Modulation", "Dense Nested Attention", "Central Difference", "BasicIRSTD"):
+        assert work in references, (path.name, work)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_header_states_the_recorded_times(path):
     """The run times in the header are the runner's recorded ones (results/workbook_times.json), not typed."""
     from gcflnet_lib import workbook

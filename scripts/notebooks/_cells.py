@@ -108,7 +108,7 @@ def about(number: str, learn: list[str], builds_on: list[str], cpu_path: str, gp
     learned = "\n".join(f"- {item}" for item in learn)
     before = ", ".join(link(n) for n in builds_on) if builds_on else "nothing: start here"
     cpu = measured_time(number, "cpu") or "no measured run"
-    text = (f"**What you will learn**\n\n{learned}\n\n**Builds on:** {before}.\n\n"
+    text = (f"**What you will learn**\n\n{learned}\n\n**Builds on:** {before}.\n\n{prerequisites(number)}\n\n"
             f"**Run time** (all cells, as `scripts/run_workbook.py --record-times` last ran them, "
             f"`{RUN_TIMES_FILE.parent.name}/{RUN_TIMES_FILE.name}`): CPU: {cpu}; GPU (full size): "
             f"{gpu_statement(number, gpu_models)}. With its defaults on a CPU the notebook takes the fast path: {cpu_path}.")
@@ -118,10 +118,64 @@ def about(number: str, learn: list[str], builds_on: list[str], cpu_path: str, gp
     return {"cell_type": "markdown", "source": text, "tags": []}
 
 
-def ending(number: str, summary: str, exercises: list[str]) -> dict:
-    """The closing cell: a short summary, 2-4 exercises on the notebook's own objects, and the navigation."""
+# What a notebook expects its reader to know, with a place to learn it: ``PREREQUISITES`` picks from these.
+LEARN_MORE = {
+    "python": "[NumPy basics](https://numpy.org/doc/stable/user/absolute_beginners.html)",
+    "pytorch": "[PyTorch basics](https://pytorch.org/tutorials/beginner/basics/intro.html)",
+    "autograd": "[autograd and `nn.Module`](https://pytorch.org/tutorials/beginner/basics/buildmodel_tutorial.html)",
+    "cnn": "[convolutional networks (CS231n)](https://cs231n.github.io/convolutional-networks/)",
+    "unet": "[U-Net (Ronneberger et al., 2015)](https://arxiv.org/abs/1505.04597)",
+    "gradients": "[image gradients and the Sobel operator](https://docs.opencv.org/4.x/d2/d2c/tutorial_sobel_derivatives.html)",
+    "dilation": "[dilated convolutions (Yu & Koltun, 2016)](https://arxiv.org/abs/1511.07122)",
+    "attention": "[channel and spatial attention, CBAM (Woo et al., 2018)](https://arxiv.org/abs/1807.06521)",
+    "training": "[a PyTorch training loop](https://pytorch.org/tutorials/beginner/basics/optimization_tutorial.html)",
+    "roc": "[ROC analysis (Fawcett, 2006)](https://doi.org/10.1016/j.patrec.2005.10.010)",
+    "morphology": "[morphological top-hat](https://docs.opencv.org/4.x/d9/d61/tutorial_py_morphological_ops.html)",
+}
+PREREQUISITES: dict[str, tuple[str, ...]] = {
+    "00": ("pytorch", "cnn", "unet"), "01": ("python", "gradients"), "02": ("gradients", "autograd"),
+    "03": ("cnn", "autograd"), "04": ("cnn", "unet"), "05": ("cnn", "dilation", "attention"),
+    "06": ("unet", "attention"), "07": ("pytorch", "training", "unet"), "08": ("python", "roc"),
+    "09": ("training", "roc"), "10": ("python", "morphology", "roc"),
+}
+# The works every notebook rests on: the paper, the datasets and the protocol, and the operator EEM borrows.
+# The paper's text (../shared/paper/gcflnet-paper.txt) prints no authors, venue or year; none are guessed here.
+REFERENCES = (
+    "*Gradient Compensation-Based Feature Learning Network (GCFLNet) for Infrared Small Target Detection*: the paper "
+    "this workbook follows (its text prints no author list, venue or year).",
+    "Y. Dai, Y. Wu, F. Zhou, K. Barnard, *Asymmetric Contextual Modulation for Infrared Small Target Detection*, "
+    "WACV 2021 ([arXiv:2009.14530](https://arxiv.org/abs/2009.14530)): ACM and the SIRST (NUAA-SIRST) dataset, "
+    "[github.com/YimianDai/sirst](https://github.com/YimianDai/sirst).",
+    "B. Li, C. Xiao, L. Wang, Y. Wang, Z. Lin, M. Li, W. An, Y. Guo, *Dense Nested Attention Network for Infrared "
+    "Small Target Detection*, IEEE TIP 2023 ([arXiv:2106.00487](https://arxiv.org/abs/2106.00487)): DNANet and "
+    "the NUDT-SIRST dataset.",
+    "Z. Yu, C. Zhao, Z. Wang, Y. Qin, Z. Su, X. Li, F. Zhou, G. Zhao, *Searching Central Difference Convolutional "
+    "Networks for Face Anti-Spoofing*, CVPR 2020 ([arXiv:2003.04092](https://arxiv.org/abs/2003.04092)): CDC.",
+    "BasicIRSTD, the open-source toolbox whose data layout and protocol this workbook uses: "
+    "[github.com/XinyiYing/BasicIRSTD](https://github.com/XinyiYing/BasicIRSTD).",
+)
+
+
+def prerequisites(number: str) -> str:
+    """The "Prerequisites" line of notebook ``number``: what to know first, each with a link to learn it."""
+    return "**Prerequisites:** " + ", ".join(LEARN_MORE[key] for key in PREREQUISITES[number]) + "."
+
+
+def answered(question: str, answer: str) -> str:
+    """A numbered exercise's text and its expected answer folded in a ``<details>`` block, indented to stay
+    inside the list item (three spaces: four would be a code block outside a list)."""
+    folded = "\n".join(f"   {line}" if line else "" for line in _clean(answer).splitlines())
+    return (f"{_clean(question)}\n\n   <details><summary>Expected answer</summary>\n\n{folded}\n\n"
+            f"   </details>")
+
+
+def ending(number: str, summary: str, exercises: list[tuple[str, str]], further: str) -> dict:
+    """The closing cell: a short summary, 2-4 exercises on the notebook's own objects, each with its expected
+    answer folded, a "Further research" paragraph, the shared references, and the navigation."""
     if not 2 <= len(exercises) <= 4:
         raise ValueError(f"notebook {number}: give 2 to 4 exercises, not {len(exercises)}")
-    listed = "\n".join(f"{i}. {_clean(item)}" for i, item in enumerate(exercises, 1))
-    text = f"## Summary\n\n{_clean(summary)}\n\n## Exercises\n\n{listed}\n\n---\n\n{nav(number)}"
+    listed = "\n".join(f"{i}. {answered(question, answer)}" for i, (question, answer) in enumerate(exercises, 1))
+    references = "\n".join(f"- {reference}" for reference in REFERENCES)
+    text = (f"## Summary\n\n{_clean(summary)}\n\n## Exercises\n\n{listed}\n\n"
+            f"## Further research\n\n{_clean(further)}\n\n## References\n\n{references}\n\n---\n\n{nav(number)}")
     return {"cell_type": "markdown", "source": text, "tags": []}
