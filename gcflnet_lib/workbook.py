@@ -740,10 +740,15 @@ def _inline_markdown(text: str) -> str:
     return re.sub(r"\*([^*]+)\*", r"<em>\1</em>", escaped)
 
 
-def write_index(build_dir: str | os.PathLike, notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR) -> Path:
+def write_index(build_dir: str | os.PathLike, notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR,
+                mathjax_url: str | None = None) -> Path:
     """``build_dir/index.html``: every notebook of ``notebooks_dir`` in reading order with its goals, linked to
-    its page where this build holds one (a run with ``--only`` builds some)."""
+    its page where this build holds one (a run with ``--only`` builds some). ``mathjax_url`` (``local_mathjax``)
+    typesets the goals' ``$...$`` as on the pages."""
     import html
+
+    math = ("<script type='text/x-mathjax-config'>MathJax.Hub.Config({tex2jax: {inlineMath: [['$', '$']]}});"
+            f"</script><script src='{mathjax_url}'></script>" if mathjax_url else "")
 
     items = []
     for notebook in list_notebooks(notebooks_dir):
@@ -754,7 +759,7 @@ def write_index(build_dir: str | os.PathLike, notebooks_dir: str | os.PathLike =
         listed = "".join(f"<li>{_inline_markdown(goal)}</li>" for goal in goals)
         items.append(f"<li><p>{heading}</p><ul>{listed}</ul></li>")
     body = (
-        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>GCFLNet workbook</title>"
+        f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>GCFLNet workbook</title>{math}"
         "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}"
         "ol>li>p{font-weight:bold;margin-bottom:0.2em}</style></head><body>"
         "<h1>GCFLNet workbook</h1><p>The executed notebooks, in reading order, with what each teaches.</p>"
@@ -904,7 +909,7 @@ def run_workbook(
         bar.set_postfix_str(notebook.stem)
         runs.append(run_notebook(notebook.resolve(), build_dir, parameters, results_dir, html=html, mathjax_url=mathjax_url))
     if html:
-        write_index(build_dir, notebooks_dir)
+        write_index(build_dir, notebooks_dir, mathjax_url)
     return runs
 
 

@@ -79,7 +79,7 @@ def pages(tmp_path_factory):
     url = workbook.local_mathjax(build)
     for notebook in workbook.list_notebooks():
         workbook.export_html(notebook, build / f"{notebook.stem}.html", url)
-    workbook.write_index(build)
+    workbook.write_index(build, mathjax_url=url)
     return build
 
 
@@ -123,6 +123,7 @@ class TestNavigation:
             title, goals = workbook.notebook_goals(notebook)
             assert f'href="{notebook.stem}.html"' in index and len(goals) >= 2, notebook.name
             assert workbook._inline_markdown(goals[0]) in index
+        assert "mathjax/MathJax.js" in index  # the goals' $\theta$ typeset as on the pages
 
     def test_index_names_a_page_this_build_lacks_without_linking_it(self, tmp_path):
         workbook.write_index(tmp_path)
