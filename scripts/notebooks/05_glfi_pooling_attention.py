@@ -333,12 +333,14 @@ CELLS = [
         every feature, the signed reading the same map from standardised features, which can suppress, and the
         channel reading mixes channels.
         """, [
-        ('Add a dilation-3 branch to `fields` (as the dilation-2 one is built) and measure its receptive field: how does coverage change?',
+        ('Add two stacked dilation-3 convolutions to `fields` (as `"dilation 2, twice"` is built) and measure their receptive field: how does coverage change?',
          """
-         One 3x3 convolution with dilation $d$ spans $1 + 2d$ pixels per side: 3 dense, 5 at dilation 2, 7 at
-         dilation 3. The same nine weights reach further, but they sample the window more sparsely, with gaps of
-         $d - 1$ pixels between taps: 9 of 49 pixels at dilation 3, against 9 of 25 at dilation 2. Stacked with the
-         dense branch, which reads every pixel of its 3x3, the centre is covered; alone, a small target can fall between the taps.
+         Each 3x3 convolution with dilation $d$ widens the field by $2d$ pixels, so the stack spans
+         $1 + 6 + 6 = 13$ pixels. Its taps are the offsets $\{-6, -3, 0, 3, 6\}$ on each axis, 25 of the window's
+         169 pixels, a coverage of about 0.15, half that of `"dilation 2, twice"` (25 of 81, about 0.31). Pixels
+         between the taps are never seen: the gridding of stacked dilations. A dense convolution first, as in
+         `"dense, then dilation 2"`, fills the gaps (coverage 1). GLFI avoids them differently: its rates run in
+         parallel, the dense rate 1 among them.
          """),
         ('Feed `outer_attention` a feature map that is zero everywhere: what attention do you get, and why is it 0.5?',
          r"""
