@@ -15,6 +15,7 @@ html-manager did render the live widget, so a page online shows the widget once.
 from __future__ import annotations
 
 import html
+import re
 from typing import Any, Mapping
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -50,6 +51,32 @@ def _output_html(output: Mapping[str, Any]) -> str:
     return ""
 
 
+def _progress_html(values: Mapping[str, Any]) -> str:
+    return f"<progress value='{values.get('value', 0)}' max='{values.get('max', 1)}'></progress>"
+
+
+def _tqdm_bar(children: list[dict | None]) -> tuple[dict, dict, dict] | None:
+    """The (left text, bar, right text) states of a tqdm.notebook bar (an HBox of HTML, FloatProgress, HTML), or None."""
+    names = [(child or {}).get("model_name") for child in children]
+    if names != ["HTMLModel", "FloatProgressModel", "HTMLModel"]:
+        return None
+    return tuple(child.get("state", {}) for child in children)
+
+
+def _tqdm_html(left: Mapping[str, Any], bar: Mapping[str, Any], right: Mapping[str, Any]) -> str:
+    """A tqdm bar at its final count. The bar's value is stored as the run left it, but its texts are not:
+    tqdm refreshes them at most every ``mininterval`` and not at all when a ``leave=False`` bar closes, so
+    a fast loop's texts still read "0% 0/6". Both texts are rebuilt from the bar's value and maximum."""
+    done, total = bar.get("value") or 0, bar.get("max") or 0
+    percent = f"{100 * done / total:.0f}%" if total else ""
+    label = re.sub(r"[\s\u2007]*\d+%\s*$", "", str(left.get("value", "")))  # tqdm's label, without its stale percentage
+    count = f"{done:g}/{total:g}" if total else f"{done:g}"
+    unit = re.search(r"\?([^\s\u2007\]]+)/s\]", str(right.get("value", "")))  # the unit of "[..., ?img/s]"
+    text = f"{label} {percent}".strip()
+    return (f"<div style='display:flex;gap:0.5em;align-items:center'><span>{text}</span>{_progress_html(bar)}"
+            f"<span>{count}{' ' + unit.group(1) if unit else ''}</span></div>")
+
+
 def _render(state: Mapping[str, Any], entry: Mapping[str, Any], depth: int) -> str:
     if depth > 32:  # a stored state is a tree; a cycle would be a corrupt file
         return ""
@@ -59,6 +86,9 @@ def _render(state: Mapping[str, Any], entry: Mapping[str, Any], depth: int) -> s
         return ""
     if name in ("VBoxModel", "HBoxModel", "BoxModel", "GridBoxModel"):
         children = [_model(state, ref) for ref in values.get("children", [])]
+        tqdm_bar = _tqdm_bar(children) if name == "HBoxModel" else None
+        if tqdm_bar:
+            return _tqdm_html(*tqdm_bar)
         inner = "".join(_render(state, child, depth + 1) for child in children if child)
         direction = "row" if name == "HBoxModel" else "column"
         return f"<div style='display:flex;flex-direction:{direction};gap:0.5em;flex-wrap:wrap'>{inner}</div>"
@@ -78,6 +108,8 @@ def _render(state: Mapping[str, Any], entry: Mapping[str, Any], depth: int) -> s
         if isinstance(value, float):
             value = f"{value:.4g}"
         return f"<div>{_label(values.get('description'))}<b>{html.escape(str(value))}</b></div>"
+    if name in ("FloatProgressModel", "IntProgressModel"):
+        return f"<div>{_label(values.get('description'))}{_progress_html(values)}</div>"
     if name == "ButtonModel":
         return f"<div><button disabled>{html.escape(str(values.get('description', '')))}</button></div>"
     return ""

@@ -14,8 +14,10 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -23,6 +25,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
+from gcflnet_lib.data.dataset import KnownDefectWarning
 from gcflnet_lib.engine.files import atomic_write_text
 from gcflnet_lib.errors import CheckpointError, DataError, UserError
 
@@ -117,6 +120,22 @@ def check_data_dir(path: str | os.PathLike | None) -> Path | None:
     return root.resolve()
 
 
+def shown_path(path: str | os.PathLike, root: str | os.PathLike = REPO_ROOT) -> str:
+    """``path`` as a page may show it: relative to the repository ``root`` when it lies in it or beside it
+    (``../shared/datasets/NUAA-SIRST``), else only its name, so that executed notebooks carry no machine paths."""
+    relative = os.path.relpath(Path(path).resolve(), Path(root).resolve())
+    return Path(path).resolve().name if relative.startswith(os.pardir + os.sep + os.pardir) else relative
+
+
+def known_defects_note() -> str:
+    """One line stating the dataset defects fixed on load (:data:`~gcflnet_lib.data.dataset.KNOWN_MASK_RESIZES`)."""
+    from gcflnet_lib.data.dataset import KNOWN_MASK_RESIZES
+
+    fixes = ", ".join(f"{name}'s {mask[0]}x{mask[1]} mask resized to its {image[0]}x{image[1]} image"
+                      for name, (image, mask) in KNOWN_MASK_RESIZES.items())
+    return f"known defects of the public release, fixed on load: {fixes}"
+
+
 def find_sirst(environ: Mapping[str, str] | None = None, root: str | os.PathLike = REPO_ROOT) -> Path | None:
     """Where NUAA-SIRST is: ``$GCFLNET_SIRST``, else ``../shared/datasets/NUAA-SIRST`` then ``data/NUAA-SIRST``
     relative to the repository root ``root``; ``None`` when none holds ``img_idx/test_NUAA-SIRST.txt``.
@@ -147,7 +166,7 @@ def resolve_data_dir(value: str | os.PathLike | None, environ: Mapping[str, str]
     if found is None:
         where = ", ".join([f"${SIRST_ENV}", *SIRST_CANDIDATES])
         return "", f'DATA_DIR "auto": NUAA-SIRST not found ({where}); using generated synthetic scenes instead'
-    return str(found), f'DATA_DIR "auto": NUAA-SIRST at {found}'
+    return str(found), f'DATA_DIR "auto": NUAA-SIRST at {shown_path(found, root)}'
 
 
 def infer_dataset(data_dir: Path | None, dataset: str = "auto") -> str:
@@ -205,6 +224,11 @@ def setup(device: str = "auto", seed: int = 0, data_dir: str | os.PathLike | Non
         check_checkpoint(resolved_checkpoint)
     fast = resolve_smoke(smoke, resolved_device)
     seed_everything(seed)
+    if checked_dir is not None:
+        # The fixes are stated once below; one warning per fixed file, with the machine's paths, would repeat it
+        # on every load of the split (the CLI keeps reporting each one).
+        warnings.filterwarnings("ignore", category=KnownDefectWarning)
+        data_note = "\n".join(filter(None, [data_note, known_defects_note()]))
     context = WorkbookContext(
         device=resolved_device,
         seed=int(seed),
@@ -632,6 +656,16 @@ def list_notebooks(notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR, only: Seque
 
 
 MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"  # the one configuration jupyter-server-mathjax ships
+# jupyter-server-mathjax ships MathJax 2 with the STIX-Web fonts only. MathJax's HTML-CSS output defaults to its
+# TeX fonts: without them brackets do not stretch and the first \big( fails to load its font data, leaving
+# "[Math Processing Error]". This local configuration (loaded after MATHJAX_CONFIG) points HTML-CSS at STIX-Web,
+# as Jupyter's own pages do, and leaves no image-font fallback to warn about.
+MATHJAX_LOCAL_CONFIG = "local/gcflnet"
+MATHJAX_FONTS = """MathJax.Hub.Config({
+  "HTML-CSS": {availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null}
+});
+MathJax.Ajax.loadComplete("[MathJax]/config/local/gcflnet.js");
+"""
 OFFLINE_MATH_NOTE = (
     "*Equations on this page are typeset by MathJax loaded from the network: offline they show as LaTeX source. "
     "Install `jupyter-server-mathjax` (a dependency of this project) and run `scripts/run_workbook.py` again for "
@@ -640,8 +674,9 @@ OFFLINE_MATH_NOTE = (
 
 
 def local_mathjax(build_dir: Path) -> str | None:
-    """Copy MathJax from the ``jupyter-server-mathjax`` package into ``build_dir/mathjax`` once; its URL, relative
-    to pages in ``build_dir`` (None when the package is absent: pages then load MathJax from the network)."""
+    """Copy MathJax from the ``jupyter-server-mathjax`` package into ``build_dir/mathjax`` once, with the font
+    configuration :data:`MATHJAX_FONTS`; its URL, relative to pages in ``build_dir`` (None when the package is
+    absent: pages then load MathJax from the network)."""
     try:
         import jupyter_server_mathjax
     except ImportError:
@@ -656,14 +691,89 @@ def local_mathjax(build_dir: Path) -> str | None:
         shutil.copytree(source, staging)
         shutil.rmtree(target, ignore_errors=True)
         os.replace(staging, target)
-    return f"mathjax/MathJax.js?config={MATHJAX_CONFIG}"
+    fonts = target / "config" / f"{MATHJAX_LOCAL_CONFIG}.js"
+    if not fonts.is_file() or fonts.read_text(encoding="utf-8") != MATHJAX_FONTS:  # a copy made before it existed
+        fonts.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(fonts, MATHJAX_FONTS)
+    return f"mathjax/MathJax.js?config={MATHJAX_CONFIG},{MATHJAX_LOCAL_CONFIG}"
+
+
+# The navigation line's "index" link (scripts/notebooks/_cells.py): the table of notebook 00 in JupyterLab,
+# the index page beside the exported pages.
+INDEX_LINK = "00_tour.ipynb#The-eleven-notebooks"
+INDEX_PAGE = "index.html"
+# A relative link to a notebook beside the page (no scheme, no folder): href="07_training_gcflnet.ipynb#Part".
+_NOTEBOOK_HREF = re.compile(r'href="(?![A-Za-z][A-Za-z0-9+.-]*:)([^"#/?]+)\.ipynb(#[^"]*)?"')
+
+
+def page_links(body: str) -> str:
+    """An exported page's links to sibling notebooks pointed at their pages (``NN_topic.html``), and the
+    navigation's index link at :data:`INDEX_PAGE`: the pages are read without a notebook server."""
+    body = body.replace(f'href="{INDEX_LINK}"', f'href="{INDEX_PAGE}"')
+    return _NOTEBOOK_HREF.sub(lambda match: f'href="{match.group(1)}.html{match.group(2) or ""}"', body)
+
+
+def notebook_goals(notebook: str | os.PathLike) -> tuple[str, list[str]]:
+    """A generated notebook's title (its first ``# `` heading) and the items of its "What you will learn" list,
+    as ``scripts/notebooks/_cells.py`` writes them: the index page reads them rather than repeat them."""
+    import nbformat
+
+    title, goals = Path(notebook).stem, []
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type != "markdown":
+            continue
+        heading = next((line[2:].strip() for line in cell.source.splitlines() if line.startswith("# ")), None)
+        if heading and title == Path(notebook).stem:
+            title = heading
+        if "**What you will learn**" in cell.source and not goals:
+            listed = cell.source.split("**What you will learn**", 1)[1].split("\n\n**", 1)[0]
+            goals = [line[2:].strip() for line in listed.splitlines() if line.startswith("- ")]
+    return title, goals
+
+
+def _inline_markdown(text: str) -> str:
+    """The inline markup the goals use (`code`, *emphasis*), as HTML; everything else escaped."""
+    import html
+
+    escaped = html.escape(text)
+    escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+    return re.sub(r"\*([^*]+)\*", r"<em>\1</em>", escaped)
+
+
+def write_index(build_dir: str | os.PathLike, notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR,
+                mathjax_url: str | None = None) -> Path:
+    """``build_dir/index.html``: every notebook of ``notebooks_dir`` in reading order with its goals, linked to
+    its page where this build holds one (a run with ``--only`` builds some). ``mathjax_url`` (``local_mathjax``)
+    typesets the goals' ``$...$`` as on the pages."""
+    import html
+
+    math = ("<script type='text/x-mathjax-config'>MathJax.Hub.Config({tex2jax: {inlineMath: [['$', '$']]}});"
+            f"</script><script src='{mathjax_url}'></script>" if mathjax_url else "")
+
+    items = []
+    for notebook in list_notebooks(notebooks_dir):
+        title, goals = notebook_goals(notebook)
+        page = Path(build_dir) / f"{notebook.stem}.html"
+        heading = (f'<a href="{page.name}">{html.escape(title)}</a>' if page.is_file()
+                   else f"{html.escape(title)} <small>(no page in this build: run scripts/run_workbook.py)</small>")
+        listed = "".join(f"<li>{_inline_markdown(goal)}</li>" for goal in goals)
+        items.append(f"<li><p>{heading}</p><ul>{listed}</ul></li>")
+    body = (
+        f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>GCFLNet workbook</title>{math}"
+        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}"
+        "ol>li>p{font-weight:bold;margin-bottom:0.2em}</style></head><body>"
+        "<h1>GCFLNet workbook</h1><p>The executed notebooks, in reading order, with what each teaches.</p>"
+        f"<ol start='0'>{''.join(items)}</ol></body></html>\n"
+    )
+    return atomic_write_text(Path(build_dir) / INDEX_PAGE, body)
 
 
 def export_html(executed: Path, html_path: Path, mathjax_url: str | None = None) -> Path:
     """Render an executed notebook to a standalone HTML page (nbconvert's lab template), atomically.
 
     ``mathjax_url``: a local MathJax (``local_mathjax``) so equations render offline; without one the page
-    loads MathJax from the network and says so at its top. Widgets render live from their stored state
+    loads MathJax from the network and says so at its top. Links to sibling notebooks point at their pages
+    (:func:`page_links`). Widgets render live from their stored state
     when the page can load ``@jupyter-widgets/html-manager``; a static snapshot of each
     (``widget_snapshot.add_widget_snapshots``) shows their initial view where it cannot.
     """
@@ -680,14 +790,29 @@ def export_html(executed: Path, html_path: Path, mathjax_url: str | None = None)
     else:
         notebook.cells.insert(0, nbformat.v4.new_markdown_cell(OFFLINE_MATH_NOTE))
     body, _ = exporter.from_notebook_node(notebook)
-    atomic_write_text(html_path, body)
+    atomic_write_text(html_path, page_links(body))
     return html_path
 
 
+def kernel_config():
+    """The traitlets config papermill's notebook client hands its kernel manager: the kernel talks over local
+    IPC sockets, not TCP. The kernel only ever serves this machine, and over unencrypted TCP ipykernel warns
+    "Kernel is running over TCP without encryption" on the terminal at every notebook run."""
+    from traitlets.config import Config
+
+    return Config({"KernelManager": {"transport": "ipc"}})
+
+
 def _short_error(exc: BaseException) -> str:
+    """One line: the failing cell (papermill's error knows it) and the exception's name and first line."""
     ename = getattr(exc, "ename", type(exc).__name__)
     evalue = getattr(exc, "evalue", str(exc))
-    return f"{ename}: {evalue}".strip().splitlines()[0][:300]
+    message = f"{ename}: {evalue}".strip().splitlines()[0][:300]
+    if getattr(exc, "exec_count", None) is not None:
+        # The prompt number the executed page shows beside the cell, and the cell's first line to find it by.
+        first_line = next((line.strip() for line in (getattr(exc, "source", "") or "").splitlines() if line.strip()), "")
+        message = f"cell In [{exc.exec_count}] ({first_line[:60]}): {message}"
+    return message
 
 
 def run_notebook(
@@ -717,6 +842,7 @@ def run_notebook(
             kernel_name=kernel_name,
             cwd=str(notebook.parent),
             progress_bar=False,
+            config=kernel_config(),
         )
         results = load_results(name, results_dir)
     except Exception as exc:  # a failing notebook is reported in the table, the others still run
@@ -782,7 +908,65 @@ def run_workbook(
     for notebook in bar:
         bar.set_postfix_str(notebook.stem)
         runs.append(run_notebook(notebook.resolve(), build_dir, parameters, results_dir, html=html, mathjax_url=mathjax_url))
+    if html:
+        write_index(build_dir, notebooks_dir, mathjax_url)
     return runs
+
+
+# The runner's table of times, kept for the notebooks' headers (scripts/notebooks/_cells.py reads it):
+# ``scripts/run_workbook.py --record-times`` writes each notebook that ran to its device's table.
+RUN_TIMES_FILE = REPO_ROOT / "results" / "workbook_times.json"
+
+
+def machine_description(device: str) -> str:
+    """The machine a run is timed on, in words: the GPU's name, or the CPU's architecture, cores, the kernels'
+    thread setting and the load when the run started (a shared machine's load changes every time)."""
+    if device == "cuda":
+        return f"{torch.cuda.get_device_name(0)} (one GPU)"
+    import platform
+
+    threads = os.environ.get("OMP_NUM_THREADS", "torch's default number of")
+    load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
+    return f"{platform.machine()}, {os.cpu_count()} cores, {threads} torch thread(s) per kernel{load}"
+
+
+def load_run_times(path: str | os.PathLike = RUN_TIMES_FILE) -> dict[str, dict[str, dict]]:
+    """The recorded table: device ("cpu", "cuda") -> notebook name -> {seconds, smoke, date, machine}; {} without one."""
+    path = Path(path)
+    return json.loads(path.read_text(encoding="utf-8"))["runs"] if path.is_file() else {}
+
+
+def record_run_times(runs: Sequence[NotebookRun], smoke: bool, device: str, machine: str,
+                     path: str | os.PathLike = RUN_TIMES_FILE) -> Path:
+    """Merge the times of the notebooks that ran (status ok) into the table at ``path``, under ``device``;
+    a failed run keeps the notebook's previous time. Returns ``path``."""
+    table = load_run_times(path)
+    date = time.strftime("%Y-%m-%d")
+    for run in runs:
+        if run.status == "ok":
+            table.setdefault(device, {})[run.name] = {"seconds": round(run.seconds, 1), "smoke": bool(smoke),
+                                                      "date": date, "machine": machine}
+    record = {"kind": "workbook_times",
+              "note": "wall time of each notebook as scripts/run_workbook.py --record-times last ran it; "
+                      "the notebooks' headers state these (scripts/make_notebooks.py)",
+              "runs": {device: dict(sorted(names.items())) for device, names in sorted(table.items())}}
+    return atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+
+
+def gpu_training_records(models: Sequence[str], results_dir: str | os.PathLike = REPO_ROOT / "results") -> list[dict]:
+    """The committed GPU training records (``results/*.json`` of kind "train" on a CUDA device) of ``models``:
+    name, model, dataset, epochs, wall_time_s and device of each, in file-name order."""
+    found = []
+    for path in sorted(Path(results_dir).glob("*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if (isinstance(record, dict) and record.get("kind") == "train" and record.get("model") in models
+                and (record.get("config") or {}).get("device") == "cuda" and "wall_time_s" in record):
+            found.append({"name": path.stem, **{key: record.get(key) for key in
+                                                ("model", "dataset", "epochs", "wall_time_s", "device")}})
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -802,16 +986,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--notebooks", type=Path, default=NOTEBOOKS_DIR, help="folder of NN_topic.ipynb files")
     run.add_argument("--build", type=Path, default=BUILD_DIR, help="output folder (default build/)")
     run.add_argument("--no-html", dest="html", action="store_false", help="skip the HTML export")
+    run.add_argument("--record-times", nargs="?", type=Path, const=RUN_TIMES_FILE, default=None, metavar="FILE",
+                     help="keep each notebook's time in FILE (default results/workbook_times.json), which the "
+                          "notebooks' headers state once scripts/make_notebooks.py has rewritten them")
     args = parser.parse_args(argv)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    machine = machine_description(device)  # before the run: the load it starts under
+    smoke = (device == "cpu") if args.smoke is None else args.smoke
     try:
-        runs = run_workbook(args.notebooks, args.build, smoke=args.smoke, only=args.only, html=args.html)
+        runs = run_workbook(args.notebooks, args.build, smoke=smoke, only=args.only, html=args.html)
     except UserError as exc:
         print(f"run_workbook: error: {exc}", file=sys.stderr)
         return 2
     print(summary_table(runs))
-    failed = [run.name for run in runs if run.status != "ok"]
+    if args.record_times:
+        path = record_run_times(runs, smoke, device, machine, args.record_times)
+        print(f"times recorded in {shown_path(path)}; run scripts/make_notebooks.py to state them in the headers")
+    failed = [run for run in runs if run.status != "ok"]
     if failed:
-        print(f"{len(failed)} of {len(runs)} notebook(s) failed: {', '.join(failed)}", file=sys.stderr)
+        for run in failed:
+            print(f"{run.name} failed at {run.error}", file=sys.stderr)
+        print(f"{len(failed)} of {len(runs)} notebook(s) failed: {', '.join(run.name for run in failed)}; "
+              "the other pages are written", file=sys.stderr)
         return 1
     print(f"all {len(runs)} notebook(s) ran; outputs in {Path(args.build).resolve()}")
     return 0

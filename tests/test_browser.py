@@ -299,3 +299,43 @@ def test_exported_page_shows_the_widget_snapshot_offline_and_hides_it_once_a_wid
         snapshot.wait_for(state="hidden", timeout=10_000)
     finally:
         context.close()
+
+
+# Resolves once MathJax has started and typeset the page: the HTML-CSS font in use, and the messages MathJax
+# shows about fonts (its FontWarnings box) or math it could not typeset.
+MATHJAX_DONE = """() => new Promise(done => MathJax.Hub.Register.StartupHook("End", () => MathJax.Hub.Queue(() => done({
+    font: MathJax.OutputJax["HTML-CSS"] ? MathJax.OutputJax["HTML-CSS"].fontInUse : null,
+    typeset: document.querySelectorAll(".MathJax, .MathJax_Display").length,
+    warning: (document.getElementById("MathJax_FontWarning") || {}).innerText || "",
+}))))"""
+
+
+def test_exported_page_typesets_its_equations_offline_with_the_bundled_fonts(browser, tmp_path):
+    """Notebook 06's text (its stretched brackets showed "[Math Processing Error]") exported as the runner does,
+    read offline: every equation typeset with the STIX-Web fonts the local MathJax ships, no error, no warning."""
+    from gcflnet_lib import workbook
+
+    url = workbook.local_mathjax(tmp_path)
+    if url is None:
+        pytest.skip("jupyter-server-mathjax is not installed (pip install -e '.[dev]')")
+    source = nbformat.read(REPO / "notebooks" / "06_msic.ipynb", as_version=4)
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [cell for cell in source.cells if cell.cell_type == "markdown"]  # the math; no kernel needed
+    nbformat.write(notebook, tmp_path / "06.ipynb")
+    page_path = workbook.export_html(tmp_path / "06.ipynb", tmp_path / "06.html", url)
+    context = browser.new_context(offline=True)
+    try:
+        page = context.new_page()
+        console = []
+        page.on("console", lambda message: console.append(message.text))
+        page.goto(page_path.as_uri())
+        page.wait_for_function("() => window.MathJax && MathJax.Hub && MathJax.Hub.Register", timeout=30_000)
+        done = page.evaluate(MATHJAX_DONE)
+        text = page.inner_text("body")
+        assert "Math Processing Error" not in text
+        assert done["font"] == "STIX-Web" and done["warning"] == "", done
+        assert done["typeset"] >= 10, done  # 06 holds dozens of formulas; a few means MathJax stopped early
+        font_messages = [line for line in console if "font" in line.lower() or "mathjax" in line.lower()]
+        assert not font_messages, font_messages
+    finally:
+        context.close()

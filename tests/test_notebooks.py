@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ NOTEBOOKS_DIR = REPO / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
 ALWAYS_PARAMETERS = ("SMOKE", "DEVICE", "SEED", "RESULTS_DIR")
 # Run times are not asserted here (timing goals live in benchmarks): `scripts/run_workbook.py` prints each
-# notebook's time, and the notebooks' headers give the times measured on the CPU (scripts/notebooks/_cells.py).
+# notebook's time, and the notebooks' headers state the times it recorded (`--record-times`, results/workbook_times.json).
 # Notebooks whose DATA_DIR and CHECKPOINT default to "auto" (released model on real data on a CPU).
 AUTO_NOTEBOOKS = ("00", "07", "08", "09", "10")
 
@@ -156,10 +157,34 @@ def execute(path: Path, out_dir: Path, kernel: str, **parameters) -> nbformat.No
     import papermill
 
     output = out_dir / f"{path.stem}.out.ipynb"
+    from gcflnet_lib.workbook import kernel_config
+
     return papermill.execute_notebook(
         str(path), str(output), parameters=parameters, kernel_name=kernel, cwd=str(NOTEBOOKS_DIR),
-        progress_bar=False,
+        progress_bar=False, config=kernel_config(),
     )
+
+
+# What an executed page must not show: Python warnings, and machine paths (the repository's own location, and
+# the usual absolute prefixes) that say where this machine keeps things rather than what the notebook did.
+STRAY_OUTPUT = re.compile("|".join([r"Warning\b", re.escape(str(REPO)), r"(?<![\w.])/(?:work|home|tmp|root|usr|opt|mnt)/"]))
+
+
+def output_texts(output) -> list[str]:
+    """The text an output shows: a stream, a traceback, or the text/* (and plain) parts of a display."""
+    texts = [output.get("text", ""), "\n".join(output.get("traceback", []))]
+    texts += [value for key, value in output.get("data", {}).items() if key.startswith("text/") and isinstance(value, str)]
+    return [text for text in texts if text]
+
+
+def stray_outputs(notebook) -> list[str]:
+    """``"cell N: ...context..."`` for each warning or machine path in the outputs of an executed notebook."""
+    found = []
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            for text in output_texts(output):
+                found += [f"cell {index}: {text[max(m.start() - 60, 0):m.end() + 60]!r}" for m in STRAY_OUTPUT.finditer(text)]
+    return found
 
 
 def _close(a, b, tol=1e-9):
@@ -317,7 +342,9 @@ CHECKS = {"00": check_00, "01": check_01, "02": check_02, "03": check_03, "04": 
 def test_notebook_runs_in_smoke_size(path, tmp_path, python3_kernel):
     results_dir = tmp_path / "results"
     extra = {"RUN_DIR": str(tmp_path / "run")} if "RUN_DIR" in parameter_values(read_notebook(path)) else {}
-    execute(path, tmp_path, python3_kernel, SMOKE=True, RESULTS_DIR=str(results_dir), **extra)
+    executed = execute(path, tmp_path, python3_kernel, SMOKE=True, RESULTS_DIR=str(results_dir), **extra)
+    stray = stray_outputs(executed)
+    assert not stray, f"{path.name} shows warnings or machine paths in its outputs: " + "; ".join(stray)
     results = json.loads((results_dir / f"{path.stem}.json").read_text())
     assert results, f"{path.name} recorded an empty dict"
     check = CHECKS.get(path.stem[:2])
@@ -422,3 +449,13 @@ def test_notebook_08_uses_a_matching_checkpoint(tmp_path, python3_kernel):
     results = json.loads((results_dir / f"{path.stem}.json").read_text())
     assert results["checkpoint"] is True
     check_08(results)
+
+
+def test_stray_outputs_names_the_cell_of_a_warning_or_a_machine_path():
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("a"), nbformat.v4.new_code_cell("b"), nbformat.v4.new_code_cell("c")]
+    notebook.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="data ../shared/x, runs in results")]
+    notebook.cells[1].outputs = [nbformat.v4.new_output("stream", name="stderr", text="x.py:3: UserWarning: careful")]
+    notebook.cells[2].outputs = [nbformat.v4.new_output("display_data", {"text/plain": f"{REPO}/notebooks and /tmp/y"})]
+    found = stray_outputs(notebook)
+    assert [line.split(":")[0] for line in found] == ["cell 1", "cell 2", "cell 2"], found

@@ -22,6 +22,11 @@ class TestMathJax:
         config = url.split("config=")[1].split(",")[0]
         assert (tmp_path / "mathjax" / "MathJax.js").is_file()
         assert (tmp_path / "mathjax" / "config" / f"{config}.js").is_file()
+        # The fonts the package ships (STIX-Web, not MathJax's default TeX fonts), configured after the main config.
+        assert url.endswith(f",{workbook.MATHJAX_LOCAL_CONFIG}")
+        fonts = (tmp_path / "mathjax" / "config" / f"{workbook.MATHJAX_LOCAL_CONFIG}.js").read_text()
+        assert 'webFont: "STIX-Web"' in fonts and "imageFont: null" in fonts
+        assert (tmp_path / "mathjax" / "fonts" / "HTML-CSS" / "STIX-Web").is_dir()
         stamp = (tmp_path / "mathjax" / "MathJax.js").stat().st_mtime_ns
         assert workbook.local_mathjax(tmp_path) == url
         assert (tmp_path / "mathjax" / "MathJax.js").stat().st_mtime_ns == stamp
@@ -64,3 +69,63 @@ class TestNotebooksStayClean:
         assert done.returncode == 0, done.stderr
         stripped = nbformat.read(path, as_version=4)
         assert stripped.cells[0].outputs == [] and stripped.cells[0].execution_count is None
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory):
+    """Every stored notebook exported as the runner exports it (their links are in markdown, so unexecuted
+    notebooks carry them all), and the index page."""
+    build = tmp_path_factory.mktemp("build")
+    url = workbook.local_mathjax(build)
+    for notebook in workbook.list_notebooks():
+        workbook.export_html(notebook, build / f"{notebook.stem}.html", url)
+    workbook.write_index(build, mathjax_url=url)
+    return build
+
+
+class TestNavigation:
+    """The pages as the runner writes them link to each other's pages, not to notebooks, and index.html lists all."""
+
+    REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+    def test_links_of_exported_notebooks_point_at_pages(self):
+        body = '<a href="01_x.ipynb">a</a> <a href="02_y.ipynb#Part-2">b</a> <a href="https://h/n.ipynb">c</a> ' \
+               f'<a href="{workbook.INDEX_LINK}">index</a> <a href="../docs/A.md">d</a>'
+        assert workbook.page_links(body) == ('<a href="01_x.html">a</a> <a href="02_y.html#Part-2">b</a> '
+                                             '<a href="https://h/n.ipynb">c</a> <a href="index.html">index</a> '
+                                             '<a href="../docs/A.md">d</a>')
+
+    def test_every_relative_link_resolves(self, pages):
+        """A link to a page must name a written page (and an anchor it holds); any other relative link a file of
+        the repository, seen from build/ where the runner writes the pages."""
+        import re
+
+        pages_written = sorted(pages.glob("*.html"))
+        assert len(pages_written) == len(workbook.list_notebooks()) + 1 == 12
+        broken = []
+        for page in pages_written:
+            for href in re.findall(r'href="([^"]*)"', page.read_text(encoding="utf-8")):
+                if re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", href) or href.startswith("#") or not href:
+                    continue  # absolute URLs (the CDN, the paper's sources) and anchors within the page
+                target, _, anchor = href.partition("#")
+                assert not target.endswith(".ipynb"), f"{page.name} links a notebook: {href}"
+                if target.endswith(".html"):
+                    found = pages / target
+                    if not found.is_file() or (anchor and f'id="{anchor}"' not in found.read_text(encoding="utf-8")):
+                        broken.append(f"{page.name}: {href}")
+                elif not (self.REPO / "build" / target).resolve().exists():
+                    broken.append(f"{page.name}: {href}")
+        assert not broken, broken
+
+    def test_index_lists_every_notebook_with_its_goals(self, pages):
+        index = (pages / "index.html").read_text(encoding="utf-8")
+        for notebook in workbook.list_notebooks():
+            title, goals = workbook.notebook_goals(notebook)
+            assert f'href="{notebook.stem}.html"' in index and len(goals) >= 2, notebook.name
+            assert workbook._inline_markdown(goals[0]) in index
+        assert "mathjax/MathJax.js" in index  # the goals' $\theta$ typeset as on the pages
+
+    def test_index_names_a_page_this_build_lacks_without_linking_it(self, tmp_path):
+        workbook.write_index(tmp_path)
+        index = (tmp_path / "index.html").read_text(encoding="utf-8")
+        assert "href=" not in index.split("<body>")[1] and index.count("no page in this build") == 11

@@ -91,3 +91,23 @@ class TestPages:
         assert 'type="application/vnd.jupyter.widget-view+json"' in html  # rendered live where the CDN loads
         assert f'class="{SNAPSHOT_CLASS}"' in html and explorer.figure_output.outputs[0]["data"]["image/png"][:200] in html
         assert nbformat.read(path, as_version=4).cells[0].outputs.__len__() == 1  # the executed notebook is left alone
+
+
+class TestProgressBars:
+    def test_a_tqdm_bar_shows_its_final_count_not_its_first_view(self):
+        """A fast ``leave=False`` loop, as papermill stored it from notebook 10: tqdm's texts still at their first
+        view ("0% 0/6", never refreshed), the bar's value at its end; the snapshot reads the count from the bar."""
+        import ipywidgets as widgets
+
+        stale = widgets.HBox([widgets.HTML("tophat:\u2007\u2007\u20070%"), widgets.FloatProgress(value=6.0, max=6.0),
+                              widgets.HTML("\u20070/6\u2007[00:00&lt;?,\u2007?img/s]")])
+        state, model_id = stored(stale)
+        page = snapshot_html(state, model_id)
+        assert "tophat: 100%" in page and "6/6 img" in page and "0/6" not in page and "\u20070%" not in page
+        assert "<progress value='6.0' max='6.0'>" in page
+
+    def test_a_progress_bar_alone_is_drawn(self):
+        import ipywidgets as widgets
+
+        state, model_id = stored(widgets.IntProgress(value=3, max=4, description="epochs"))
+        assert "epochs" in snapshot_html(state, model_id) and "<progress value='3' max='4'>" in snapshot_html(state, model_id)

@@ -238,6 +238,9 @@ class TestRunner:
         assert (ok.name, ok.status, failed.name, failed.status) == ("01_ok", "ok", "02_fails", "failed")
         assert ok.results["smoke"] is True and ok.results["cwd"] == str(tiny_workbook)
         assert "ValueError: broken on purpose" in failed.error
+        # The cell is named as the executed page shows it (its prompt: parameters 1, papermill's injected cell 2)
+        # and by its first line.
+        assert failed.error.startswith("cell In [3] (raise ValueError('broken on purpose')): ValueError"), failed.error
         for name in ("01_ok", "02_fails"):
             assert (build / f"{name}.ipynb").is_file() and (build / f"{name}.html").is_file()
         assert not list(build.glob(".*partial*"))
@@ -253,7 +256,21 @@ class TestRunner:
         assert json.loads((build / "notebook_results" / "01_ok.json").read_text())["smoke"] is False
         captured = capsys.readouterr()
         assert "02_fails" in captured.err and "1 of 2 notebook(s) failed" in captured.err
+        assert "02_fails failed at cell In [3] (raise ValueError('broken on purpose')): ValueError" in captured.err
+        assert (build / "01_ok.html").is_file() and (build / "02_fails.html").is_file()  # the other pages too
         assert workbook.main(["run", "--notebooks", str(tiny_workbook), "--only", "99"]) == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and "--only 99: no such notebook" in error, error
+
+    def test_record_times_keeps_the_last_time_of_each_notebook_that_ran(self, tiny_workbook, tmp_path):
+        times = tmp_path / "times.json"
+        assert workbook.main(["run", "--smoke", "--notebooks", str(tiny_workbook), "--build", str(tmp_path / "b"),
+                              "--no-html", "--record-times", str(times)]) == 1
+        (device, entries), = workbook.load_run_times(times).items()
+        assert device == ("cuda" if torch.cuda.is_available() else "cpu")
+        assert list(entries) == ["01_ok"]  # only the notebook that ran; the failed one has no time
+        entry = entries["01_ok"]
+        assert entry["smoke"] is True and entry["seconds"] > 0 and entry["date"].count("-") == 2 and entry["machine"]
 
     def test_smoke_and_full_are_exclusive(self, capsys):
         with pytest.raises(SystemExit):
@@ -300,9 +317,28 @@ class TestAutoResolution:
         assert value == "" and "not found" in note and "synthetic" in note and "\n" not in note
         found = _sirst(tmp_path / "x")
         value, note = workbook.resolve_data_dir("auto", {"GCFLNET_SIRST": str(found)}, repo)
-        assert value == str(found.resolve()) and str(found.resolve()) in note
+        assert value == str(found.resolve()) and str(found.resolve()) not in note  # the page shows no machine path
+        assert note.endswith("NUAA-SIRST at ../x")  # relative to the repository, beside which it lies
         assert workbook.resolve_data_dir("/some/path", {}, repo) == ("/some/path", "")
         assert workbook.resolve_data_dir("", {}, repo) == ("", "")
+
+    def test_shown_path_is_relative_to_the_repository_or_only_a_name(self, tmp_path):
+        repo = tmp_path / "work" / "repo"
+        assert workbook.shown_path(repo / "data" / "synthetic", repo) == "data/synthetic"
+        assert workbook.shown_path(tmp_path / "work" / "shared" / "NUAA-SIRST", repo) == "../shared/NUAA-SIRST"
+        assert workbook.shown_path(tmp_path / "far" / "NUDT-SIRST", repo) == "NUDT-SIRST"
+
+    def test_setup_states_the_known_defects_once_instead_of_warning_per_file(self, tmp_path, capsys):
+        import warnings
+
+        from gcflnet_lib.data.dataset import KnownDefectWarning
+
+        with warnings.catch_warnings():
+            workbook.setup(device="cpu", data_dir=_sirst(tmp_path / "s"), dataset="NUAA-SIRST")
+            assert "Misc_111's 400x592 mask resized" in capsys.readouterr().out
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.warn("fixed", KnownDefectWarning)
+            assert caught == []
 
     def test_infer_dataset(self, tmp_path):
         assert workbook.infer_dataset(None) == "Synthetic"
@@ -353,3 +389,20 @@ def test_model_card_metrics(tmp_path):
     assert set(workbook.model_card_metrics(found[0])) >= {"pd", "fa", "miou", "niou", "n_images"}
     assert workbook.model_card_metrics("no-such-release") is None
     assert workbook.model_card_metrics("../x") is None
+
+
+def test_gpu_training_records_are_the_cuda_train_records_of_the_models(tmp_path):
+    def record(name, **fields):
+        (tmp_path / f"{name}.json").write_text(json.dumps(fields))
+
+    record("gpu_a", kind="train", model="gcflnet", dataset="D", epochs=4, wall_time_s=9.5, device="GPU X",
+           config={"device": "cuda"})
+    record("cpu_a", kind="train", model="gcflnet", dataset="D", epochs=4, wall_time_s=99.0, device="cpu",
+           config={"device": "cpu"})
+    record("gpu_b", kind="train", model="unet", dataset="D", epochs=4, wall_time_s=5.0, device="GPU X",
+           config={"device": "cuda"})
+    record("bench", kind="bench", model="gcflnet")
+    (tmp_path / "broken.json").write_text("{")
+    assert workbook.gpu_training_records(["gcflnet"], tmp_path) == [
+        {"name": "gpu_a", "model": "gcflnet", "dataset": "D", "epochs": 4, "wall_time_s": 9.5, "device": "GPU X"}]
+    assert [r["name"] for r in workbook.gpu_training_records(["gcflnet", "unet"], tmp_path)] == ["gpu_a", "gpu_b"]

@@ -49,6 +49,14 @@ KNOWN_MASK_RESIZES: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
 }
 
 
+class KnownDefectWarning(UserWarning):
+    """A known defect of a public dataset release was fixed on load (an entry of :data:`KNOWN_MASK_RESIZES`).
+
+    Its own category, so that a caller that states the fix once (the workbook's ``setup``) can silence exactly
+    these, while the CLI keeps reporting every one.
+    """
+
+
 def resize_known_defect(name: str, array: np.ndarray, shape: tuple[int, int], path) -> np.ndarray | None:
     """``array`` resized (nearest) to ``shape`` with a warning if ``name`` and both sizes match an entry of
     :data:`KNOWN_MASK_RESIZES` (for the mask, or a map drawn on the mask's grid); else None."""
@@ -57,6 +65,7 @@ def resize_known_defect(name: str, array: np.ndarray, shape: tuple[int, int], pa
     warnings.warn(
         f"{path}: {array.shape[0]}x{array.shape[1]} resized to its image's {shape[0]}x{shape[1]} "
         "(known defect of the public release)",
+        KnownDefectWarning,
         stacklevel=3,
     )
     source = array.astype(np.uint8) if array.dtype == np.bool_ else array

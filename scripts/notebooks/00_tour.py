@@ -42,17 +42,17 @@ CELLS = [
 
         | notebook | topic |
         |---|---|
-        """ + _INDEX + """
+        {index}
 
         Read 00 first, then 01-06 in order (each opens one piece of the network), then 07-10 (training, metrics,
         ablation, comparison). The README's "Learning path" says what a CPU-only learner gets.
-        """
+        """, index=_INDEX,
     ),
     about("00", [
         "what GCFLNet is made of, in a figure drawn from the model's own configuration",
         "how data, model, training, metrics and predictions fit together in `gcflnet_lib`",
         "what a trained GCFLNet finds, misses and falsely flags on real infrared images",
-    ], [], "released checkpoint on NUAA-SIRST test images"),
+    ], [], "released checkpoint on NUAA-SIRST test images", gpu_models=("gcflnet",)),
     parameters(
         """
         SMOKE = "auto"         # "auto": the fast path on a CPU, full size on a GPU; True / False to choose
@@ -110,7 +110,7 @@ CELLS = [
             root = ctx.data_dir
         dataset = ctx.dataset
         train_samples, test_samples = load_split(root, dataset, "train"), load_split(root, dataset, "test")
-        print(f"{root}: {len(train_samples)} train and {len(test_samples)} test images")
+        print(f"{workbook.shown_path(root)}: {len(train_samples)} train and {len(test_samples)} test images")
         shown = train_samples[:4]
         show_images([s.image for s in shown] + [overlay_prediction(s.image, s.mask, s.mask) for s in shown],
                     [s.name for s in shown] + ["targets"] * len(shown), ncols=4, size=3.0);
@@ -260,10 +260,35 @@ CELLS = [
         compensated by MSIC, trained with SoftIoU over deep-supervision heads. `gcflnet_lib` takes it from data to a
         trained model, its metrics and its predictions; on a CPU the released model shows real results in seconds.
         """, [
-        "Draw `draw_architecture(build_model(\"gcflnet_eem_msic\", channels=(8, 16, 32)).config)`: which boxes disappear "
-        "without GLFI, and where do the EEM's edges go instead?",
-        "Compare `sizes` for `gcflnet` and `unet`: which switch costs most parameters? (Notebook 09 counts it by hand.)",
-        "Score `model` on `test_samples` at threshold 0.3 with `evaluate_model(model, test_samples[:24], ctx.device, mean, std, threshold=0.3)` "
-        "and explain the change of Pd and Fa.",
-    ]),
+        ("Draw `draw_architecture(build_model(\"gcflnet_eem_msic\", channels=(8, 16, 32)).config)`: which boxes disappear "
+         "without GLFI, and where do the EEM's edges go instead?",
+         """
+         The GLFI box of every encoder level goes (and with it the dense and dilated branches and the pooled
+         attention). The EEM's edge features still enter every level: without GLFI they are fused with that level's
+         features by a PWConv, a 1x1 convolution, BatchNorm and ReLU on `[features, edges]`. The paper does not say how
+         EEM enters without GLFI; this is the project's reading, row 12 of `docs/PAPER_READING.md`.
+         """),
+        ("Compare `sizes` for `gcflnet` and `unet`: which switch costs most parameters? (Notebook 09 counts it by hand.)",
+         """
+         GLFI costs the most: its dense and dilated 3x3 branches at every encoder level add more weights than EEM's
+         small EFEU and CDC kernels and their fusion (at the widths notebook 09 counts, about twice as many). MSIC
+         costs slightly *fewer* parameters than the U-Net skip it replaces, so `gcflnet` minus `unet` is GLFI plus
+         EEM, a little less. Notebook 09's `params` gives the exact counts.
+         """),
+        ("Score `model` on `test_samples` at threshold 0.3 with `evaluate_model(model, test_samples[:24], ctx.device, mean, std, threshold=0.3)` "
+         "and explain the change of Pd and Fa.",
+         """
+         A lower threshold keeps every pixel the 0.5 cut kept, and more. Fa can only rise (or stay the same), and
+         Pd usually rises or stays: a component that matched stays near its target, and faint targets may now
+         appear. A trained model's probabilities sit close to 0 or 1, so few pixels lie between 0.3 and 0.5, and
+         both numbers change little, Fa by a few false pixels. (Pd can drop in rare cases, when a grown blob merges
+         with a neighbour and its centroid moves more than 3 px from the target.)
+         """),
+    ], """
+        Other networks for the task, worth comparing with GCFLNet: ACM and ALCNet (Dai et al., WACV 2021 and TGRS 2021),
+        DNANet (Li et al., TIP 2023), UIU-Net (Wu et al., TIP 2023) and ISNet, with its IRSTD-1K dataset (Zhang et al.,
+        CVPR 2022). BasicIRSTD trains many of them under one protocol. `docs/PAPER_READING.md` lists what the GCFLNet
+        paper leaves open, each choice with the switch that tests it: a good place to look for a small research
+        question, such as whether the released model's numbers hold on NUDT-SIRST or IRSTD-1K.
+        """),
 ]

@@ -57,7 +57,7 @@ CELLS = [
         SIZE = 128 if SMOKE else 256  # synthetic scenes only; real images keep their size
         WINDOW = 7                    # side of the convergence window (odd)
         samples = workbook.load_samples(ctx, DATASET, split="test", n=N_IMAGES, size=SIZE)
-        print(f"device {ctx.device}; {len(samples)} images from", "synthetic scenes" if ctx.synthetic else ctx.data_dir)
+        print(f"device {ctx.device}; {len(samples)} images from", "synthetic scenes" if ctx.synthetic else workbook.shown_path(ctx.data_dir))
         """
     ),
     md(
@@ -282,8 +282,34 @@ CELLS = [
         clutter and noise they do not. The convergence score $C$ measures that per window, and its gap between targets
         and clutter is what GCFLNet's edge enhancement module builds on.
         """, [
-        'Change `WINDOW` (the convergence window) to 3 and to 9 and rerun: how do `target_mean` and `edge_mean` move, and why does a window wider than the target help or hurt?',
-        'Compute the convergence map of one sample with its gradients scaled by 10: does $C$ change? Explain from its formula.',
-        'Pick the clutter patch with the highest convergence in `edge_values` and draw its vector field with `plot_quiver`: what structure is it?',
-    ]),
+        ('Change `WINDOW` (the convergence window) to 3 and to 9 and rerun: how do `target_mean` and `edge_mean` move, and why does a window wider than the target help or hurt?',
+         """
+         $C$ is a mean of dot products of unit vectors over the window, so the window sets how many terms it averages.
+         With 3 it averages only 8 neighbours: targets still score high, but clutter and noise reach high values by
+         chance too, so the gap is noisy. With 9 every score moves towards 0, because the many terms in clutter and
+         flat background point in unordered directions. The target's score also falls once the window reaches past
+         its slopes into flat background, whose gradient directions are noise. A window about the target's size
+         separates best: wider helps until it runs past the target, then it dilutes the target's score.
+         """),
+        ('Compute the convergence map of one sample with its gradients scaled by 10: does $C$ change? Explain from its formula.',
+         r"""
+         No. $C$ uses only the unit vectors $\mathbf g(q)/|\mathbf g(q)|$ and the unit directions
+         $(p-q)/|p-q|$, so any positive factor on the gradients cancels. (Scaling the *image* by 10 also leaves $C$
+         unchanged, for the same reason.) This is why $C$ measures the *shape* of the intensity around a pixel,
+         not its contrast.
+         """),
+        ('Pick the clutter patch with the highest convergence in `edge_values` and draw its vector field with `plot_quiver`: what structure is it?',
+         """
+         Usually a compact bright blob or a bright corner: a small cloud fragment, a lamp, the tip of a roof.
+         Locally it looks like a target, because the gradients around it point to a centre. Convergence alone
+         cannot tell it from a target; its size, its contrast and its context can, and the network learns to use
+         them.
+         """),
+    ], """
+        Hand-made contrast and gradient cues were how small targets were found before deep learning: the local
+        contrast measure (Chen et al., TGRS 2014) and its many variants, among them TLLCM and WSLCM (notebook 10),
+        and gradient-field methods that score how strongly gradients converge. Open questions to try here: is $C$
+        worth adding as an extra input channel of a small network, and how does it do as a classical detector,
+        scored with notebook 08's protocol?
+        """),
 ]

@@ -281,8 +281,29 @@ CELLS = [
         bump at the centre pixel cannot change the gradient), learns the other weights, and returns the gradient
         magnitude. The mask holds through training: the fixed entries get zero gradient.
         """, [
-        "Initialise an `EFEU` and compare its `effective_kernels()` with `cv2.Sobel`'s kernels: which entries can training change?",
-        'Rerun the fit with `STEPS` doubled: does `loss_after` keep falling, and do the free weights drift far from Sobel (`free_change`)?',
-        'Bump a pixel next to the centre instead of the centre (change `row, col` by one) and compare `sensitivity_masked` with the unmasked one.',
-    ]),
+        ("Initialise an `EFEU` and compare its `effective_kernels()` with `cv2.Sobel`'s kernels: which entries can training change?",
+         r"""
+         At initialisation they are Sobel's kernels, $K_x = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]$ and $K_y$ its
+         transpose (OpenCV applies them as correlations, as PyTorch does, so the signs agree). Training can change
+         the six entries outside the centre column of $K_x$ and the six outside the centre row of $K_y$. The three
+         masked zeros of each kernel stay zero.
+         """),
+        ('Rerun the fit with `STEPS` doubled: does `loss_after` keep falling, and do the free weights drift far from Sobel (`free_change`)?',
+         """
+         The loss keeps falling, but each extra step gains less than the last. `free_change` grows with the steps,
+         yet the kernels keep Sobel's layout: the fixed zeros keep each kernel a difference across the centre, and
+         the fit starts from Sobel. The numbers depend on the scenes; compare yours with the first run's.
+         """),
+        ('Bump a pixel next to the centre instead of the centre (change `row, col` by one) and compare `sensitivity_masked` with the unmasked one.',
+         """
+         Both are now clearly non-zero and of similar size. The mask fixes only the centre entries, so a pixel next
+         to the centre meets non-zero weights in both units. The mask makes EFEU blind to the centre pixel alone,
+         not to its neighbourhood.
+         """),
+    ], """
+        Learnable filters initialised from classical operators (Sobel, Gabor, difference-of-Gaussians) recur in
+        edge detection and in IRSTD. A small experiment: train a free 3x3 convolution initialised as Sobel, without
+        the mask, beside EFEU in notebook 07's loop, and measure whether the mask changes the result. The paper
+        gives no such comparison; `docs/PAPER_READING.md` lists what it leaves open about EFEU.
+        """),
 ]

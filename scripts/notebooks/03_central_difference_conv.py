@@ -222,13 +222,38 @@ CELLS = [
         }, RESULTS_DIR)
         """
     ),
-    ending("03", """
+    ending("03", r"""
         CDC subtracts $\theta$ times the kernel's sum at the centre pixel from an ordinary convolution: $\theta = 0$ is a
         convolution, $\theta = 1$ sees only differences and answers 0 on a constant image, and values between blend the
         two linearly. Inside the EEM it complements EFEU's gradient magnitude with contour responses.
         """, [
-        'Add $\\theta = 0.3$ to `THETAS` and rerun the sweep: is the response on targets between those of its neighbours, as the blend identity says?',
-        'Build `CDC(1, 1, theta=1.0)` and apply it to a linear ramp image: what does it answer in the interior, and why?',
-        'From `sweep`, compute the ratio of target to clutter response per $\\theta$: which $\\theta$ separates them best on these images?',
-    ]),
+        ('Add $\\theta = 0.3$ to `THETAS` and rerun the sweep: is the response on targets between those of its neighbours, as the blend identity says?',
+         r"""
+         The response *map* is linear in $\theta$: $y_\theta = (1-\theta)\,y_0 + \theta\,y_1$. Pixel by pixel, the
+         map at 0.3 is the interpolation of its neighbours in `THETAS`. A statistic of its *magnitude*, such as a
+         mean |response| on targets, is between its neighbours' too, unless the response changes sign between them.
+         That happens where the level term and the difference term cancel, and there the mean |response| can dip
+         below both, the dip described above.
+         """),
+        ('Build `CDC(1, 1, theta=1.0)` and apply it to a linear ramp image: what does it answer in the interior, and why?',
+         r"""
+         A constant. With $\theta = 1$, $y(p_0) = \sum_n w(p_n)\,\big(x(p_0+p_n) - x(p_0)\big)$, and on a ramp
+         $x = a \cdot p + b$ every difference is $a \cdot p_n$, the same at every pixel. So the interior answers
+         $\sum_n w(p_n)\, a\cdot p_n$: it sees the ramp's slope, never its level $b$. A kernel symmetric about its
+         centre answers 0. The borders differ, because the zero padding breaks the ramp there.
+         """),
+        ('From `sweep`, compute the ratio of target to clutter response per $\\theta$: which $\\theta$ separates them best on these images?',
+         r"""
+         The ratio usually grows towards $\theta = 1$: the background level, which dominates clutter's plain
+         convolution response, is subtracted more and more. It can dip at an intermediate $\theta$ first (see the
+         sweep's discussion). On these scenes the best $\theta$ is usually at or near 1. GCFLNet's 0.7, taken from
+         Yu et al., keeps some of the plain convolution's intensity information, which a pure difference loses.
+         """),
+    ], r"""
+        CDC comes from face anti-spoofing (Yu et al., CVPR 2020), where later work splits the differences by
+        direction: cross central differences (C-CDC), horizontal and vertical neighbours apart from diagonal ones.
+        Open questions for infrared targets: should $\theta$ be learned per layer rather than fixed at 0.7, and do
+        directional differences help thin clutter edges less than round targets? Either is a small experiment with
+        notebook 07's trainer and notebook 09's scoring.
+        """),
 ]

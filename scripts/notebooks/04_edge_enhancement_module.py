@@ -241,8 +241,29 @@ CELLS = [
         magnitudes, CDC contour responses, and their fusion is handed to GLFI. Hooks let us read each level's edges and
         recompute them by hand.
         """, [
-        "Print `fit.model.config` and redraw the architecture with `draw_architecture(fit.model.config, highlight='eem')`: how many EEMs does this model have?",
-        "From `ratio_table`, which level's edges separate targets best? Relate it to the target sizes and the level's resolution.",
-        "Set `TRAIN_STEPS` to 200 (or give a trained `CHECKPOINT`) and compare `target_edge_ratio` with this run's.",
-    ]),
+        ("Print `fit.model.config` and redraw the architecture with `draw_architecture(fit.model.config, highlight='eem')`: how many EEMs does this model have?",
+         """
+         One per encoder level, so as many as the entries of `channels` in the configuration (count the highlighted
+         boxes). The small model trained here has fewer levels than the full-width GCFLNet, whose five widths
+         16..256 give five.
+         """),
+        ("From `ratio_table`, which level's edges separate targets best? Relate it to the target sizes and the level's resolution.",
+         """
+         Usually the finest levels. A target spans only a few pixels: at full and half resolution its edge is a
+         clear ring, but after two or three halvings it covers less than a pixel and its edges merge with the
+         background's. The finest level at which a target still spans two or more pixels separates best. Larger
+         targets move the best level one step coarser.
+         """),
+        ("Set `TRAIN_STEPS` to 200 (or give a trained `CHECKPOINT`) and compare `target_edge_ratio` with this run's.",
+         """
+         It usually rises: with more training, EFEU's free weights, CDC and the fusion adapt so that targets stand
+         out from the background, and a trained checkpoint gives the clearest edges. On a few images a short fit
+         can also move it the other way; a single number from 20 or 200 steps is a hint, not a measurement.
+         """),
+    ], """
+        The paper fuses EFEU and CDC but does not say how (`docs/PAPER_READING.md`, row 6). Concatenation with a 1x1
+        convolution, a learned gate, or attention between the two are all plausible, and notebook 09's ablation tools
+        can compare them. Edge-guided networks in other fields offer more designs to borrow, such as a separate edge
+        stream supervised with edge maps derived from the masks.
+        """),
 ]

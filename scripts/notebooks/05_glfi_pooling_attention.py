@@ -333,8 +333,33 @@ CELLS = [
         every feature, the signed reading the same map from standardised features, which can suppress, and the
         channel reading mixes channels.
         """, [
-        'Add a dilation-3 branch to `fields` (as the dilation-2 one is built) and measure its receptive field: how does coverage change?',
-        'Feed `outer_attention` a feature map that is zero everywhere: what attention do you get, and why is it 0.5?',
-        "Compare `parameters['outer']` and `parameters['channel']`: where does the difference come from?",
-    ]),
+        ('Add two stacked dilation-3 convolutions to `fields` (as `"dilation 2, twice"` is built) and measure their receptive field: how does coverage change?',
+         """
+         Each 3x3 convolution with dilation $d$ widens the field by $2d$ pixels, so the stack spans
+         $1 + 6 + 6 = 13$ pixels. Its taps are the offsets $\{-6, -3, 0, 3, 6\}$ on each axis, 25 of the window's
+         169 pixels, a coverage of about 0.15, half that of `"dilation 2, twice"` (25 of 81, about 0.31). Pixels
+         between the taps are never seen: the gridding of stacked dilations. A dense convolution first, as in
+         `"dense, then dilation 2"`, fills the gaps (coverage 1). GLFI avoids them differently: its rates run in
+         parallel, the dense rate 1 among them.
+         """),
+        ('Feed `outer_attention` a feature map that is zero everywhere: what attention do you get, and why is it 0.5?',
+         r"""
+         0.5 everywhere. The row and column profiles $r$ and $c$ (a max and a mean of zeros) are 0, so
+         $r\,c = 0$ and $\sigma(0) = 0.5$. This is the outer reading's floor: on rectified features
+         $r\,c \ge 0$, so its weight never drops below 0.5 and it cannot silence a feature.
+         """),
+        ("Compare `parameters['outer']` and `parameters['channel']`: where does the difference come from?",
+         """
+         There is none: the printed counts are equal. Neither attention has weights of its own; pooling, products,
+         sigmoid and softmax have no parameters. Every parameter belongs to the dense and dilated convolutions and
+         the fusion, which both readings share. Only `glfi_fc=True` (the paper's fully connected layer) adds weights
+         to the attention, and the `signed` reading adds a BatchNorm.
+         """),
+    ], """
+        Dilated convolutions were introduced for dense prediction by Yu and Koltun (ICLR 2016). Attention from pooled
+        statistics has many forms: squeeze-and-excitation and CBAM (Woo et al., ECCV 2018), and coordinate attention
+        (Hou et al., CVPR 2021), which pools along rows and columns much as the outer reading does. Which reading the
+        paper means is open (`docs/PAPER_READING.md`, rows 3-5). Training all three readings with notebook 07's
+        trainer, several seeds each, would show whether the choice matters for small targets.
+        """),
 ]

@@ -327,8 +327,30 @@ CELLS = [
         channel attention from the encoder features, and fuses the two re-weighted streams. Its attentions stay in
         $[0, 1]$ and change the skip features measurably, which is the compensation the paper describes.
         """, [
-        "From `per_skip`, which skip's spatial attention varies most (max minus min)? Relate it to that level's resolution.",
-        "Redraw the architecture with `draw_architecture(fit.model.config, highlight='msic')` and count the MSICs: why one fewer than the encoder levels?",
-        "Set `TRAIN_STEPS` to 200 (or give a trained `CHECKPOINT`) and compare `skip_change` with this run's.",
-    ]),
+        ("From `per_skip`, which skip's spatial attention varies most (max minus min)? Relate it to that level's resolution.",
+         """
+         Usually the finest skip. At full resolution the map can single out the few target pixels against a large,
+         flat background, so it spans a wide range. At coarse levels each position already summarises a large area,
+         and the projected, upsampled features there are smooth, so the map varies less. A briefly trained model's
+         ranges are small everywhere; the ordering is what to read.
+         """),
+        ("Redraw the architecture with `draw_architecture(fit.model.config, highlight='msic')` and count the MSICs: why one fewer than the encoder levels?",
+         """
+         There is one MSIC per skip connection, and a U-Net with $L$ encoder levels has $L - 1$ skips. The deepest
+         level, the bottleneck, feeds the decoder directly, and an MSIC needs the next coarser level's features $H$
+         to compute its spatial map, which the deepest level lacks.
+         """),
+        ("Set `TRAIN_STEPS` to 200 (or give a trained `CHECKPOINT`) and compare `skip_change` with this run's.",
+         """
+         It usually grows: training moves the attentions away from their near-uniform start, so they re-weight the
+         skip features more. A trained checkpoint shows the clearest maps. The point is that the change is measured
+         and not zero; its size after a few hundred steps on synthetic scenes says little about the trained network.
+         """),
+    ], """
+        Skip connections have been redesigned many times: Attention U-Net (Oktay et al., 2018) gates each skip with
+        decoder features, UNet++ (Zhou et al., 2018) nests them, and ACM (Dai et al., WACV 2021) modulates top-down
+        and bottom-up asymmetrically, the closest relative of MSIC for infrared targets. Which features each of
+        MSIC's attentions re-weights is open (`docs/PAPER_READING.md`, rows 1-2); the `crossed` and `literal` readings
+        can be compared with notebook 09's tools, several seeds each.
+        """),
 ]

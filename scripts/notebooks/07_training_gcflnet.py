@@ -46,7 +46,7 @@ CELLS = [
         "the SoftIoU loss with deep supervision, written by hand and checked against the library",
         "AdamW and the multi-step schedule as `gcflnet_lib.engine.train` runs them",
         "how to read learning curves, from a short run here and from the released model's full run",
-    ], ["00", "06"], "a short training run, then the released checkpoint"),
+    ], ["00", "06"], "a short training run, then the released checkpoint", gpu_models=("gcflnet",)),
     parameters(
         """
         SMOKE = "auto"         # "auto": the fast path on a CPU, full size on a GPU; True / False to choose
@@ -89,7 +89,8 @@ CELLS = [
         # The fast path's short run trains on small synthetic scenes (seconds); the studied model is scored on `root`.
         run_root, run_dataset = (training_data(None, "", synthetic_dataset_dir("../data/synthetic", 48, 64, SEED), 48, 64, SEED)
                                  if SMOKE and CHECKPOINT else (root, dataset))
-        print(f"device {ctx.device}; data {root} ({dataset}); short run on {run_dataset}; runs in {RUNS}")
+        print(f"device {ctx.device}; data {workbook.shown_path(root)} ({dataset}); short run on {run_dataset}; "
+              f"runs in {workbook.shown_path(RUNS)}")
         if CHECKPOINT:  # checked before anything slow: another variant stops here
             studied = workbook.load_trained_model(CHECKPOINT, "gcflnet", ctx.device)
         """
@@ -300,12 +301,14 @@ CELLS = [
     ),
     code(
         """
+        import os
+
         foreign = build_model("unet", channels=(4, 8))
         foreign_path = save_checkpoint(RUNS / "unet_checkpoint_for_refusal.pt", {
             "model": foreign.state_dict(), "model_config": foreign.config, "epoch": 0, "norm": {"mean": 0.0, "std": 1.0}})
         refusal = ""
-        try:
-            workbook.load_trained_model(foreign_path, "gcflnet")
+        try:  # given relative to this folder, as a reader would type it: the message names it so
+            workbook.load_trained_model(os.path.relpath(foreign_path), "gcflnet")
         except CheckpointError as error:
             refusal = str(error)
         print(refusal)
@@ -363,11 +366,36 @@ CELLS = [
         normalisation and history. A short run shows the loop; learning the task takes hundreds of epochs, as the
         released run's curves show, and is scored at the last epoch only.
         """, [
-        "From `history`, find the epoch where the released run's loss first falls below 0.5 and compare it with "
-        "the learning-rate milestones drawn on the curve.",
-        "Rerun the short run with `settings[\"lr\"] = 3e-4` (edit the settings cell) and compare `run_losses` with "
-        "the run at 3e-3: what does a ten times smaller step do in a few dozen steps?",
-        "Replace `deep_supervision_loss(heads, target)` by `soft_iou_loss(heads[-1], target)` in the hand check: by how "
-        "much do the two objectives differ on these random logits, and why?",
-    ]),
+        ("From `history`, find the epoch where the released run's loss first falls below 0.5 and compare it with "
+         "the learning-rate milestones drawn on the curve.",
+         """
+         The loss falls fastest in the first epochs and crosses 0.5 early (epoch 13 in the CPU release's 200, whose
+         milestones are epochs 133 and 173), well before the first milestone. Most of
+         the learning happens at the initial rate. The milestones come later, where the curve has flattened: each
+         step down of the rate lets the loss settle a little lower and steadies it. Read the epoch from
+         `history` (the first row whose loss is below 0.5) and set it against the milestones on the figure.
+         """),
+        ("Rerun the short run with `settings[\"lr\"] = 3e-4` (edit the settings cell) and compare `run_losses` with "
+         "the run at 3e-3: what does a ten times smaller step do in a few dozen steps?",
+         """
+         The loss falls much more slowly and stays near its first values after a few dozen steps, because each
+         update moves the weights a tenth as far. Over hundreds of epochs a smaller rate can end as well or better;
+         a short run measures speed, not where training ends.
+         """),
+        ("Replace `deep_supervision_loss(heads, target)` by `soft_iou_loss(heads[-1], target)` in the hand check: by how "
+         "much do the two objectives differ on these random logits, and why?",
+         """
+         Little. The deep-supervision loss is the mean SoftIoU over all heads, and on random logits every head is
+         about equally wrong, so the mean is close to any single head's loss. The two differ only by the spread
+         between heads. On a trained model they differ more, because the coarse heads predict worse than the final
+         one, and the mean then keeps pushing the inner levels towards the mask.
+         """),
+    ], """
+        SoftIoU (Rahman and Wang, 2016) optimises the overlap directly. Deep supervision goes back to
+        Deeply-Supervised Nets (Lee et al., 2015), and AdamW decouples weight decay from the gradient step
+        (Loshchilov and Hutter, ICLR 2019). The paper trains 1500 epochs and leaves the schedule, the crops and the
+        augmentation partly open (`docs/PAPER_READING.md`). How far the released runs (200 and 400 epochs,
+        `checkpoints/README.md`) are from convergence, and which of these choices matter, can be measured with `gcflnet train` and the GPU campaign's
+        records (`docs/GPU_CAMPAIGN.md`).
+        """),
 ]

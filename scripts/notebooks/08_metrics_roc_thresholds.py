@@ -338,14 +338,43 @@ CELLS = [
         the ROC sweeps the threshold, and `threshold_stats` (the widget's function) scores one setting. On a CPU the
         released GCFLNet is scored on the real NUAA-SIRST test split, exactly as in its model card.
         """, [
-        "Compute `threshold_stats(model_probs, masks, 0.8)` and compare it with the 0.5 row: how much do Fa, Pd and "
-        "mIoU move? Draw a histogram of the probabilities in `model_probs` to explain why a trained model's numbers "
-        "barely change between 0.1 and 0.9 while a briefly trained one's change a lot.",
-        "With `min_size` from 0 to 10 in `threshold_stats(model_probs, masks, 0.5, min_size=...)`, find the smallest "
-        "size that removes most false pixels; which of `test_samples` lose a target at that size, and why?",
-        "Add a fifth hand example to `truths` / `predictions` whose predicted blob is 3 px away from its target "
-        "(exactly the match distance) and check by hand and with `IRSTDMetrics` whether it counts.",
-        "In `curves`, find the threshold where the GCFLNet curve's Pd drops below 0.9 (`curves[model_label]` holds "
-        "`thresholds`, `pd`, `fa`), and read its Fa.",
-    ]),
+        ("Compute `threshold_stats(model_probs, masks, 0.8)` and compare it with the 0.5 row: how much do Fa, Pd and "
+         "mIoU move? Draw a histogram of the probabilities in `model_probs` to explain why a trained model's numbers "
+         "barely change between 0.1 and 0.9 while a briefly trained one's change a lot.",
+         """
+         For the trained model, hardly at all: Fa falls by a few false pixels, and Pd and mIoU move in the third
+         decimal or not at all. The histogram shows why: almost every probability lies near 0 or near 1, so hardly
+         any pixel lies between 0.5 and 0.8 to change side. A briefly trained model's probabilities crowd around
+         middle values, so moving the cut through them moves many pixels, and all three numbers change.
+         """),
+        ("With `min_size` from 0 to 10 in `threshold_stats(model_probs, masks, 0.5, min_size=...)`, find the smallest "
+         "size that removes most false pixels; which of `test_samples` lose a target at that size, and why?",
+         """
+         A trained model's false alarms are mostly specks of one to a few pixels, so a `min_size` of a few pixels
+         removes most false pixels. The images that lose a target at that size hold targets that are themselves
+         that small, or that the model segments that small: NUAA-SIRST has targets of a handful of pixels. A size
+         filter cannot tell a small target from a speck.
+         """),
+        ("Add a fifth hand example to `truths` / `predictions` whose predicted blob is 3 px away from its target "
+         "(exactly the match distance) and check by hand and with `IRSTDMetrics` whether it counts.",
+         """
+         It does not count. The rule is centroid distance *strictly* less than 3 px, `np.hypot(...) < distance` by
+         hand and the same strict rule in `IRSTDMetrics`. The target is missed (Pd falls) and the blob's pixels become
+         false alarms (Fa rises). Hand and library agree; at 2.9 px both would count it.
+         """),
+        ("In `curves`, find the threshold where the GCFLNet curve's Pd drops below 0.9 (`curves[model_label]` holds "
+         "`thresholds`, `pd`, `fa`), and read its Fa.",
+         """
+         For the released model Pd stays near its maximum over most thresholds and drops only at high ones, because
+         its probabilities are near 0 or 1. At the threshold where it falls below 0.9, Fa is already very small: the
+         curve's corner. For a briefly trained model the drop comes much earlier. To find it, walk
+         `thresholds` in increasing order and take the first whose `pd` is below 0.9.
+         """),
+    ], """
+        The numbers of IRSTD papers depend on details of the protocol: the match rule (centroid distance or
+        overlap), whether Fa counts pixels or targets, and whether mIoU is pooled or averaged per image. nIoU comes
+        from Dai et al. (WACV 2021), and BasicIRSTD implements the common variant used here. ROC analysis (Fawcett,
+        2006) says how to read and compare curves. A worthwhile exercise is to score one released model under two
+        published protocols and see how far its numbers move.
+        """),
 ]

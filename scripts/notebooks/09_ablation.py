@@ -2,6 +2,10 @@
 
 from _cells import about, code, ending, md, parameters, top
 
+from gcflnet_lib.models import list_models
+
+ABLATION_MODELS = tuple(list_models())  # the eight variants its full-size sweep trains
+
 CELLS = [
     top("09"),
     md(
@@ -42,7 +46,8 @@ CELLS = [
         "how to read an ablation table: each module alone, and its mean effect over the other switches",
         "when a comparison says nothing (a variant that predicts every pixel or none), and GCFLNet against U-Net "
         "from trained models",
-    ], ["04", "05", "06", "07", "08"], "tiny sweep on synthetic scenes, then the released pair"),
+    ], ["04", "05", "06", "07", "08"], "tiny sweep on synthetic scenes, then the released pair",
+        gpu_models=ABLATION_MODELS),
     parameters(
         """
         SMOKE = "auto"         # "auto": the fast path on a CPU (tiny sweep), full size on a GPU; True / False to choose
@@ -95,7 +100,7 @@ CELLS = [
             # The paper's batch 16; the 256x256 crops and widths 16..256 are this project's (the paper gives neither).
             settings = dict(epochs=EPOCHS)
         CHANNELS = settings.get("channels", (16, 32, 64, 128, 256))
-        print(f"device {ctx.device}; data {root} ({dataset}); runs in {RUNS}; shared settings {settings}")
+        print(f"device {ctx.device}; data {workbook.shown_path(root)} ({dataset}); runs in {workbook.shown_path(RUNS)}; shared settings {settings}")
         """
     ),
     md(
@@ -380,14 +385,46 @@ CELLS = [
         as a factorial experiment: main effects, interactions and each module alone, with intervals from the seed spread,
         and a verdict on each of the paper's claims that follows from them.
         """, [
-        "In `measured[\"effects\"][\"main\"]`, compare the main effect of each module with the same module alone "
-        "against the U-Net (`measured[\"effects\"][\"alone\"]`): where do they differ most, and which interaction "
-        "explains the difference?",
-        "In `params`, check by hand that `params[\"gcflnet\"] - params[\"gcflnet_eem_glfi\"]` equals `msic_by_hand`, and "
-        "explain why MSIC's parameter change does not depend on EEM and GLFI.",
-        "Call `degenerate(row, max_fa=0.01)` on each row of `rows`: which variants change verdict, and what does the "
-        "threshold mean in false pixels per 256x256 image?",
-        "In `pair_rows`, compare the GCFLNet and U-Net rows on the images here and in the card: do the two agree on "
-        "which model is better, and what would you need to say that the gap is real?",
-    ]),
+        ("In `measured[\"effects\"][\"main\"]`, compare the main effect of each module with the same module alone "
+         "against the U-Net (`measured[\"effects\"][\"alone\"]`): where do they differ most, and which interaction "
+         "explains the difference?",
+         """
+         The main effect averages a module's change over all four settings of the other two switches; "alone" is its
+         change on the plain U-Net. They differ most for the module with the largest interaction. If a module
+         helps alone but less once another module is present, their two-way interaction is negative, and the main
+         effect lies below the alone effect. Read which pair from `measured["effects"]`, and check the intervals
+         first: with two seeds, a difference inside them is not established.
+         """),
+        ("In `params`, check by hand that `params[\"gcflnet\"] - params[\"gcflnet_eem_glfi\"]` equals `msic_by_hand`, and "
+         "explain why MSIC's parameter change does not depend on EEM and GLFI.",
+         """
+         They are equal (a small negative number: MSIC costs slightly less than the skip it replaces). MSIC
+         replaces the plain skip at each skip connection, and its weights depend only on the widths of the two
+         levels it joins. EEM and GLFI add modules inside the encoder levels but leave those widths as they are,
+         so the same difference appears whatever else is switched on.
+         """),
+        ("Call `degenerate(row, max_fa=0.01)` on each row of `rows`: which variants change verdict, and what does the "
+         "threshold mean in false pixels per 256x256 image?",
+         """
+         `max_fa = 0.01` flags a variant whose false pixels cover 1% of all pixels: about 655 false pixels per
+         256x256 image, against about 6,554 at the default 0.1. Variants with Fa between 0.01 and 0.1 change to
+         "predicts nearly every pixel". On the fast path's tiny sweep several briefly trained variants can; on
+         trained models, none should.
+         """),
+        ("In `pair_rows`, compare the GCFLNet and U-Net rows on the images here and in the card: do the two agree on "
+         "which model is better, and what would you need to say that the gap is real?",
+         """
+         Read Pd and mIoU of both rows here (a few images) and in the card (the whole test split). The fast path's
+         few images may order the two models as the card does, or not. To say a gap is real you need its
+         uncertainty: several training seeds per model, to measure the spread between runs, and an interval over
+         images (a bootstrap over the test split). One trained model of each cannot separate the model from its
+         seed.
+         """),
+    ], """
+        Ablations with one seed are common in the field and hard to trust. A factorial design with several seeds,
+        as `results/ablation_nudt.json` begins, says which effects exceed the seed spread. More seeds, and the same
+        design on NUAA-SIRST and IRSTD-1K (ISNet, Zhang et al., CVPR 2022), would show whether the paper's claimed
+        gains hold across datasets. `scripts/gpu_campaign.py` and `docs/ABLATION.md` describe how the measured
+        ablation is run.
+        """),
 ]

@@ -81,7 +81,7 @@ CELLS = [
         if SMOKE and not ctx.synthetic:
             test = crop_around_targets(test, 128)  # keeps the low-rank methods to a fraction of a second per image
         images, masks = [s.image for s in test], [s.mask for s in test]
-        print(f"device {ctx.device}; {len(test)} test images from {root} ({dataset}), "
+        print(f"device {ctx.device}; {len(test)} test images from {workbook.shown_path(root)} ({dataset}), "
               f"sizes {sorted({s.image.shape for s in test})[:3]}")
         """
     ),
@@ -284,17 +284,41 @@ CELLS = [
         }, RESULTS_DIR)
         """
     ),
-    ending("10", """
+    ending("10", r"""
         Classical detectors score a saliency map and cut it with $\mu + k\sigma$; they need no training but respond to
         any structure their prior favours, so clutter and edges become false alarms and faint targets are missed. The
         network's probabilities are cut at 0.5; both are scored by the same protocol and compared on their own decision
         and on the whole Pd-Fa curve.
         """, [
-        "Move the widget's k for `wslcm` and for `tophat` (`WIDGET_METHOD`): at which k does each lose its first "
-        "target, and how many pixels does each flag there (`flagged`)?",
-        "Find the image in `test` where `ipi` raises the most false alarms and show its saliency map "
-        "`saliency[\"ipi\"][i]` with a colour bar: which structure does the low-rank model put into the target part?",
-        "Cut GCFLNet's `probabilities` with the classical rule `adaptive_threshold(p, K)` instead of 0.5 and score them "
-        "with `adaptive_threshold_stats`: is the comparison fairer, and why?",
-    ]),
+        ("Move the widget's k for `wslcm` and for `tophat` (`WIDGET_METHOD`): at which k does each lose its first "
+         "target, and how many pixels does each flag there (`flagged`)?",
+         r"""
+         Raising $k$ raises the cut $\mu + k\sigma$, and the number of flagged pixels falls quickly. A method loses
+         its first target at the $k$ where that target's saliency falls under the cut. WSLCM, a contrast measure
+         that suppresses smooth background, has a peakier map, and usually keeps its targets to a higher $k$ while
+         flagging fewer pixels. Top-hat keeps bright clutter and edges, so at the $k$ where it loses a target it
+         still flags more. Read the two values from the widget.
+         """),
+        ("Find the image in `test` where `ipi` raises the most false alarms and show its saliency map "
+         "`saliency[\"ipi\"][i]` with a colour bar: which structure does the low-rank model put into the target part?",
+         """
+         Typically bright, sparse, sharp structure: building or cloud edges, isolated bright points, corners. A
+         low-rank background cannot represent it, so the decomposition assigns it to the sparse part, the
+         "target" part, as strongly as the target. The colour bar shows that structure at the target's level.
+         """),
+        ("Cut GCFLNet's `probabilities` with the classical rule `adaptive_threshold(p, K)` instead of 0.5 and score them "
+         "with `adaptive_threshold_stats`: is the comparison fairer, and why?",
+         r"""
+         Not really. The network was trained so that 0.5 is its natural cut. Its map is near 0 almost everywhere,
+         so $\mu + k\sigma$ is a very low cut, which flags many low-probability pixels: Fa rises, and Pd rises a
+         little. No single cut is fair to every method. The fair comparisons are the whole Pd-Fa curve, which does not
+         depend on a cut, and, for one number, each method's Pd at the same Fa (`pd_at_fa`).
+         """),
+    ], """
+        The classical detectors here come from a long line: top-hat filtering (Bai and Zhou, Pattern Recognition
+        2010), max-median filters (Deshpande et al., SPIE 1999), local contrast measures (Chen et al., TGRS 2014, and
+        TLLCM and WSLCM by Han et al.), and low-rank models: IPI (Gao et al., TIP 2013) and RIPT (Dai and Wu,
+        JSTARS 2017). Deep unfolding turns such a low-rank model into a trainable network; comparing one with GCFLNet
+        under notebook 08's protocol is a natural next step.
+        """),
 ]

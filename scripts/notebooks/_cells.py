@@ -8,14 +8,23 @@ from __future__ import annotations
 
 import textwrap
 
+from gcflnet_lib.workbook import INDEX_LINK, RUN_TIMES_FILE, gpu_training_records, load_run_times
+
 
 def _clean(text: str) -> str:
     return textwrap.dedent(text).strip("\n")
 
 
-def md(text: str) -> dict:
-    """A markdown cell (text is dedented; LaTeX with $...$ and $$...$$ works in Jupyter)."""
-    return {"cell_type": "markdown", "source": _clean(text), "tags": []}
+def md(text: str, **inserts: str) -> dict:
+    """A markdown cell (text is dedented; LaTeX with $...$ and $$...$$ works in Jupyter).
+
+    ``inserts``: each ``{name}`` placeholder of ``text`` is replaced by ``inserts[name]`` *after* the dedent, so
+    generated unindented lines (a table's rows) cannot defeat it and turn the cell into a code block.
+    """
+    source = _clean(text)
+    for name, value in inserts.items():
+        source = source.replace("{" + name + "}", value)
+    return {"cell_type": "markdown", "source": source, "tags": []}
 
 
 def code(text: str) -> dict:
@@ -43,20 +52,6 @@ NOTEBOOKS = {
     "10": ("10_classical_vs_deep", "Classical detectors against GCFLNet"),
 }
 
-# Measured wall time of each notebook with its defaults (SMOKE = "auto", papermill, one torch thread) on the
-# development machine, see MACHINE; GPU times are given only where a record holds them.
-# Measured with papermill (parameters left at their defaults, RESULTS_DIR set), OMP_NUM_THREADS=1, on the machine
-# below with the full-width release gcflnet-nuaa-sirst (the CPU release, 4x cheaper, was not there yet).
-MACHINE = ("a shared 2-core x86_64 development machine with one torch thread (notebooks 01-06 while other jobs kept "
-           "its load average at 4-6: expect less on a quiet machine)")
-CPU_SECONDS: dict[str, str] = {
-    "00": "13 s with the CPU-recipe release, the machine otherwise quiet", "01": "9 s", "02": "19 s", "03": "16 s", "04": "31 s", "05": "22 s", "06": "34 s",
-    "07": "22 s with the CPU-recipe release, the machine otherwise quiet",
-    "08": "50 s with the CPU-recipe release, the machine otherwise quiet (most of it scoring the 214 test images)",
-    "09": "25 s with the CPU-recipe release, the machine otherwise quiet", "10": "14 s with the CPU-recipe release, the machine otherwise quiet",
-}
-
-
 def link(number: str) -> str:
     """A markdown link to notebook ``number``: ``[07 · Training GCFLNet](07_training_gcflnet.ipynb)``."""
     stem, title = NOTEBOOKS[number]
@@ -68,7 +63,7 @@ def nav(number: str) -> str:
     numbers = list(NOTEBOOKS)
     index = numbers.index(number)
     parts = [f"← {link(numbers[index - 1])}" if index else "(first notebook)",
-             "[index: 00](00_tour.ipynb#The-eleven-notebooks)" if number != "00" else "index below",
+             f"[index: 00]({INDEX_LINK})" if number != "00" else "index below",
              f"{link(numbers[index + 1])} →" if index + 1 < len(numbers) else "(last notebook)"]
     return " | ".join(parts)
 
@@ -78,26 +73,109 @@ def top(number: str) -> dict:
     return md(nav(number))
 
 
-def about(number: str, learn: list[str], builds_on: list[str], cpu_path: str, gpu: str = "not measured",
+def measured_time(number: str, device: str) -> str | None:
+    """Notebook ``number``'s time on ``device`` ("cpu", "cuda") in the runner's table (``RUN_TIMES_FILE``):
+    "13 s (SMOKE = True; 2026-12-02, MACHINE)", or None where the table has no run of it."""
+    entry = load_run_times().get(device, {}).get(NOTEBOOKS[number][0])
+    if entry is None:
+        return None
+    size = "SMOKE = True" if entry["smoke"] else "full size"
+    return f"{entry['seconds']:.0f} s ({size}; {entry['date']}, {entry['machine']})"
+
+
+def gpu_statement(number: str, gpu_models: tuple[str, ...]) -> str:
+    """The GPU time: the runner's, else the committed GPU training records of the models the notebook trains
+    at full size (``gpu_models``), else that there is no record."""
+    measured = measured_time(number, "cuda")
+    if measured:
+        return measured
+    records = gpu_training_records(gpu_models) if gpu_models else []
+    if not records:
+        return "no GPU record"
+    trainings = "; ".join(f"{r['model']} on {r['dataset']}, {r['epochs']} epochs: {r['wall_time_s']:.0f} s on "
+                          f"{r['device']} (`results/{r['name']}.json`)" for r in records)
+    return f"no run of the notebook recorded; the committed `gcflnet train` records of what it trains: {trainings}"
+
+
+def about(number: str, learn: list[str], builds_on: list[str], cpu_path: str, gpu_models: tuple[str, ...] = (),
           open_rows: str = "") -> dict:
-    """What you will learn, what it builds on (links), the measured run times, and (``open_rows``) the rows of
-    docs/PAPER_READING.md that list what the paper leaves open about this notebook's module."""
+    """What you will learn, what it builds on (links), the run times as last measured, and (``open_rows``) the
+    rows of docs/PAPER_READING.md that list what the paper leaves open about this notebook's module.
+
+    ``cpu_path``: what the defaults do on a CPU. ``gpu_models``: the models its full-size path trains, whose
+    committed GPU records are quoted until the runner has timed the notebook on a GPU.
+    """
     learned = "\n".join(f"- {item}" for item in learn)
     before = ", ".join(link(n) for n in builds_on) if builds_on else "nothing: start here"
-    seconds = CPU_SECONDS.get(number, "not measured yet")
-    text = (f"**What you will learn**\n\n{learned}\n\n**Builds on:** {before}.\n\n"
-            f"**Run time** (all cells, defaults): CPU, {cpu_path}: {seconds}, measured on {MACHINE}; "
-            f"GPU (full size): {gpu}.")
+    cpu = measured_time(number, "cpu") or "no measured run"
+    text = (f"**What you will learn**\n\n{learned}\n\n**Builds on:** {before}.\n\n{prerequisites(number)}\n\n"
+            f"**Run time** (all cells, as `scripts/run_workbook.py --record-times` last ran them, "
+            f"`{RUN_TIMES_FILE.parent.name}/{RUN_TIMES_FILE.name}`): CPU: {cpu}; GPU (full size): "
+            f"{gpu_statement(number, gpu_models)}. With its defaults on a CPU the notebook takes the fast path: {cpu_path}.")
     if open_rows:
         text += (f"\n\n**What the paper leaves open here:** [docs/PAPER_READING.md](../docs/PAPER_READING.md), "
                  f"{open_rows}: the paper's words, what the code does, the switch, and the measured effect.")
     return {"cell_type": "markdown", "source": text, "tags": []}
 
 
-def ending(number: str, summary: str, exercises: list[str]) -> dict:
-    """The closing cell: a short summary, 2-4 exercises on the notebook's own objects, and the navigation."""
+# What a notebook expects its reader to know, with a place to learn it: ``PREREQUISITES`` picks from these.
+LEARN_MORE = {
+    "python": "[NumPy basics](https://numpy.org/doc/stable/user/absolute_beginners.html)",
+    "pytorch": "[PyTorch basics](https://pytorch.org/tutorials/beginner/basics/intro.html)",
+    "autograd": "[autograd and `nn.Module`](https://pytorch.org/tutorials/beginner/basics/buildmodel_tutorial.html)",
+    "cnn": "[convolutional networks (CS231n)](https://cs231n.github.io/convolutional-networks/)",
+    "unet": "[U-Net (Ronneberger et al., 2015)](https://arxiv.org/abs/1505.04597)",
+    "gradients": "[image gradients and the Sobel operator](https://docs.opencv.org/4.x/d2/d2c/tutorial_sobel_derivatives.html)",
+    "dilation": "[dilated convolutions (Yu & Koltun, 2016)](https://arxiv.org/abs/1511.07122)",
+    "attention": "[channel and spatial attention, CBAM (Woo et al., 2018)](https://arxiv.org/abs/1807.06521)",
+    "training": "[a PyTorch training loop](https://pytorch.org/tutorials/beginner/basics/optimization_tutorial.html)",
+    "roc": "[ROC analysis (Fawcett, 2006)](https://doi.org/10.1016/j.patrec.2005.10.010)",
+    "morphology": "[morphological top-hat](https://docs.opencv.org/4.x/d9/d61/tutorial_py_morphological_ops.html)",
+}
+PREREQUISITES: dict[str, tuple[str, ...]] = {
+    "00": ("pytorch", "cnn", "unet"), "01": ("python", "gradients"), "02": ("gradients", "autograd"),
+    "03": ("cnn", "autograd"), "04": ("cnn", "unet"), "05": ("cnn", "dilation", "attention"),
+    "06": ("unet", "attention"), "07": ("pytorch", "training", "unet"), "08": ("python", "roc"),
+    "09": ("training", "roc"), "10": ("python", "morphology", "roc"),
+}
+# The works every notebook rests on: the paper, the datasets and the protocol, and the operator EEM borrows.
+# The paper's text (../shared/paper/gcflnet-paper.txt) prints no authors, venue or year; none are guessed here.
+REFERENCES = (
+    "*Gradient Compensation-Based Feature Learning Network (GCFLNet) for Infrared Small Target Detection*: the paper "
+    "this workbook follows (its text prints no author list, venue or year).",
+    "Y. Dai, Y. Wu, F. Zhou, K. Barnard, *Asymmetric Contextual Modulation for Infrared Small Target Detection*, "
+    "WACV 2021 ([arXiv:2009.14530](https://arxiv.org/abs/2009.14530)): ACM and the SIRST (NUAA-SIRST) dataset, "
+    "[github.com/YimianDai/sirst](https://github.com/YimianDai/sirst).",
+    "B. Li, C. Xiao, L. Wang, Y. Wang, Z. Lin, M. Li, W. An, Y. Guo, *Dense Nested Attention Network for Infrared "
+    "Small Target Detection*, IEEE TIP 2023 ([arXiv:2106.00487](https://arxiv.org/abs/2106.00487)): DNANet and "
+    "the NUDT-SIRST dataset.",
+    "Z. Yu, C. Zhao, Z. Wang, Y. Qin, Z. Su, X. Li, F. Zhou, G. Zhao, *Searching Central Difference Convolutional "
+    "Networks for Face Anti-Spoofing*, CVPR 2020 ([arXiv:2003.04092](https://arxiv.org/abs/2003.04092)): CDC.",
+    "BasicIRSTD, the open-source toolbox whose data layout and protocol this workbook uses: "
+    "[github.com/XinyiYing/BasicIRSTD](https://github.com/XinyiYing/BasicIRSTD).",
+)
+
+
+def prerequisites(number: str) -> str:
+    """The "Prerequisites" line of notebook ``number``: what to know first, each with a link to learn it."""
+    return "**Prerequisites:** " + ", ".join(LEARN_MORE[key] for key in PREREQUISITES[number]) + "."
+
+
+def answered(question: str, answer: str) -> str:
+    """A numbered exercise's text and its expected answer folded in a ``<details>`` block, indented to stay
+    inside the list item (three spaces: four would be a code block outside a list)."""
+    folded = "\n".join(f"   {line}" if line else "" for line in _clean(answer).splitlines())
+    return (f"{_clean(question)}\n\n   <details><summary>Expected answer</summary>\n\n{folded}\n\n"
+            f"   </details>")
+
+
+def ending(number: str, summary: str, exercises: list[tuple[str, str]], further: str) -> dict:
+    """The closing cell: a short summary, 2-4 exercises on the notebook's own objects, each with its expected
+    answer folded, a "Further research" paragraph, the shared references, and the navigation."""
     if not 2 <= len(exercises) <= 4:
         raise ValueError(f"notebook {number}: give 2 to 4 exercises, not {len(exercises)}")
-    listed = "\n".join(f"{i}. {_clean(item)}" for i, item in enumerate(exercises, 1))
-    text = f"## Summary\n\n{_clean(summary)}\n\n## Exercises\n\n{listed}\n\n---\n\n{nav(number)}"
+    listed = "\n".join(f"{i}. {answered(question, answer)}" for i, (question, answer) in enumerate(exercises, 1))
+    references = "\n".join(f"- {reference}" for reference in REFERENCES)
+    text = (f"## Summary\n\n{_clean(summary)}\n\n## Exercises\n\n{listed}\n\n"
+            f"## Further research\n\n{_clean(further)}\n\n## References\n\n{references}\n\n---\n\n{nav(number)}")
     return {"cell_type": "markdown", "source": text, "tags": []}
