@@ -89,7 +89,9 @@ class TestScoreCommand:
         code, out = run_score(synth_root, synth_root / "masks", tmp_path)
         assert code == 0
         report = json.loads(out.read_text())
-        assert {"miou", "niou", "pd", "fa", "n_images", "n_targets", "auc", "roc"} <= report.keys()
+        assert {"miou", "niou", "pd", "fa", "n_images", "n_targets", "auc_pd_fa", "auc_pixel", "pd_at_fa_1e-05",
+                "pd_at_fa_1e-04", "roc"} <= report.keys()
+        assert "auc" not in report and {"thresholds", "pd", "fa", "tpr", "fpr"} == report["roc"].keys()
         assert (report["miou"], report["pd"], report["fa"], report["n_images"]) == (1.0, 1.0, 0.0, 5)
         printed = capsys.readouterr().out
         assert "mIoU" in printed and "Fa (x1e-6)" in printed
@@ -106,7 +108,7 @@ class TestScoreCommand:
         code, out = run_score(synth_root, pred_dir, tmp_path, "--threshold", "0.3")
         assert code == 0
         report, expected = json.loads(out.read_text()), metrics.compute()
-        for key in ("miou", "niou", "pd", "fa", "auc", "n_targets"):
+        for key in ("miou", "niou", "pd", "fa", "auc_pd_fa", "auc_pixel", "pd_at_fa_1e-05", "n_targets"):
             assert report[key] == pytest.approx(expected[key])
         assert 0 < report["fa"] and report["miou"] < 1
 
