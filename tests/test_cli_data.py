@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -95,6 +96,19 @@ class TestScoreCommand:
         assert (report["miou"], report["pd"], report["fa"], report["n_images"]) == (1.0, 1.0, 0.0, 5)
         printed = capsys.readouterr().out
         assert "mIoU" in printed and "Fa (x1e-6)" in printed
+
+    def test_split_without_targets_scores_nan_and_says_so_in_one_line(self, copy_of, tmp_path, capsys):
+        root = copy_of()
+        names = (root / "img_idx" / "test_Toy.txt").read_text().split()
+        for name in names:  # no target left in the test split
+            mask = root / "masks" / f"{name}.png"
+            write_png(mask, np.zeros_like(cv2.imread(str(mask), cv2.IMREAD_UNCHANGED)))
+        code, out = run_score(root, root / "masks", tmp_path)
+        assert code == 0
+        report = json.loads(out.read_text())
+        assert report["n_targets"] == 0 and all(report[key] is None for key in ("pd", "auc_pd_fa", "auc_pixel", "pd_at_fa_1e-04"))
+        note = one_error_line(capsys)
+        assert "note:" in note and "no target" in note and "NaN" in note
 
     def test_probability_maps_score_like_the_library(self, synth_root, tmp_path):
         rng = np.random.default_rng(0)

@@ -1,4 +1,4 @@
-"""``gcflnet evaluate``: score a checkpoint on a split (mIoU, nIoU, Pd, Fa, ROC AUC) with the BasicIRSTD protocol.
+"""``gcflnet evaluate``: score a checkpoint on a split (mIoU, nIoU, Pd, Fa, ROC curves and AUCs) with the BasicIRSTD protocol.
 
 ``--save-maps DIR`` writes the 8-bit probability map of every image (``DIR/NAME.png``); ``gcflnet score``
 on that folder reports the same numbers.
