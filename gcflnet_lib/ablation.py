@@ -6,7 +6,8 @@ returns one row per variant, read back from the run folders (:func:`row_from_run
 
     name, eem, glfi, msic      the variant and its switches (registry order: unet ... gcflnet)
     params                     trainable parameters
-    miou, niou, pd, fa, auc    last-epoch test metrics (BasicIRSTD protocol; fa a fraction of pixels)
+    miou, niou, pd, fa         last-epoch test metrics (BasicIRSTD protocol; fa a fraction of pixels)
+    auc_pd_fa                  the last epoch's Pd-Fa AUC over Fa in [0, 1e-4] (gcflnet_lib.metrics)
     first_loss, final_loss     mean SoftIoU loss of the first and of the last epoch
     train_seconds              training wall time
     reused                     True when a finished run with the same settings was read instead of retrained
@@ -27,7 +28,7 @@ from typing import Any
 from gcflnet_lib.errors import UserError
 
 SWITCHES = ("eem", "glfi", "msic")
-METRICS = ("miou", "niou", "pd", "fa", "auc")
+METRICS = ("miou", "niou", "pd", "fa", "auc_pd_fa")
 # TrainConfig fields that say where and how a run is shown or stored, not what it learns.
 _BOOKKEEPING = ("out_dir", "resume", "overwrite", "progress", "save_every", "eval_every")
 
@@ -51,12 +52,14 @@ def _read_json(path: Path) -> Any:
 
 
 def finished_run_matches(run_dir: str | os.PathLike, config) -> bool:
-    """True when ``run_dir`` holds a finished run whose learning settings equal ``config``'s (everything
-    but the output folder, progress display and checkpoint/evaluation cadence) and whose split files
-    have not changed since it finished."""
+    """True when ``run_dir`` holds a finished run, scored with every metric of :data:`METRICS`, whose learning
+    settings equal ``config``'s (everything but the output folder, progress display and checkpoint/evaluation
+    cadence) and whose split files have not changed since it finished."""
     summary = _read_json(Path(run_dir) / "metrics.json")
     if not isinstance(summary, dict) or not summary.get("finished"):
         return False
+    if not all(metric in (summary.get("final") or {}) for metric in METRICS):
+        return False  # scored before the metrics it needs existed (the AUC over a fixed Fa range): retrain
     saved = summary.get("train_config") or {}
     if _learning_settings(saved) != _learning_settings(config.to_dict()):
         return False

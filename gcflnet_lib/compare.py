@@ -7,11 +7,13 @@ make them comparable, both used by the CLI as well (``gcflnet classical`` then `
   ``mean + k * std`` (:func:`adaptive_threshold_stats`), the network's by ``p > 0.5``;
 - **the whole Pd-Fa curve**: each saliency map is min-max rescaled to [0, 1] per image and quantised to
   8 bits exactly as ``saliency_to_uint8`` writes it (:func:`saliency_to_probability`), then swept over the
-  same thresholds as the network's probabilities (``IRSTDMetrics``' ROC). :func:`pd_at_fa` reads one
-  comparable number off each curve: the best Pd reachable while Fa stays at or below a budget.
+  same thresholds as the network's probabilities (``IRSTDMetrics``' ROC). Every curve is then read on the
+  one shared false-alarm axis: ``auc_pd_fa`` over Fa in [0, 1e-4], Pd at Fa 1e-5 and 1e-4, and the pixel
+  ROC's ``auc_pixel`` (``gcflnet_lib.metrics``).
 
 :func:`method_row` / :func:`network_row` turn either into one row of the comparison table:
-``name, kind, decision, miou, niou, pd, fa, auc, pd_at_fa, seconds_per_image, roc``.
+``name, kind, decision, miou, niou, pd, fa, auc_pd_fa, auc_pixel, pd_at_fa_1e-05, pd_at_fa_1e-04,
+seconds_per_image, roc``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 
 from gcflnet_lib.data.dataset import Sample
 
-DEFAULT_FA_BUDGET = 1e-4  # Fa of 100 x 1e-6: the scale at which the paper's tables report false alarms
+CURVE_KEYS = ("auc_pd_fa", "auc_pixel", "pd_at_fa_1e-05", "pd_at_fa_1e-04")  # IRSTDMetrics.compute()'s curve numbers
 
 
 def crop_around_targets(samples: Sequence[Sample], size: int) -> list[Sample]:
@@ -78,7 +80,7 @@ def saliency_to_probability(saliency: np.ndarray) -> np.ndarray:
 
 def score_probabilities(prob_maps: Sequence[np.ndarray], masks: Sequence[np.ndarray], threshold: float = 0.5
                         ) -> dict[str, Any]:
-    """``IRSTDMetrics(threshold).compute()`` over the maps: miou, niou, pd, fa, auc and the ROC."""
+    """``IRSTDMetrics(threshold).compute()`` over the maps: miou, niou, pd, fa, the AUCs and the ROC."""
     from gcflnet_lib.metrics import IRSTDMetrics
 
     if len(prob_maps) != len(masks) or not masks:
@@ -108,45 +110,29 @@ def adaptive_threshold_stats(saliency_maps: Sequence[np.ndarray], masks: Sequenc
     return stats
 
 
-def pd_at_fa(roc: Mapping[str, Sequence[float]], max_fa: float = DEFAULT_FA_BUDGET) -> float:
-    """The highest Pd among the ROC points whose Fa is at most ``max_fa`` (0.0 when none is).
-
-    ``roc`` is ``{"pd": [...], "fa": [...]}`` as ``IRSTDMetrics.compute()["roc"]``; NaN Pd (no targets) gives NaN.
-    """
-    pd = np.asarray(roc["pd"], dtype=np.float64)
-    fa = np.asarray(roc["fa"], dtype=np.float64)
-    if pd.shape != fa.shape:
-        raise ValueError(f"roc: pd has {pd.size} points but fa has {fa.size}")
-    if pd.size and np.isnan(pd).all():
-        return float("nan")
-    within = fa <= max_fa
-    return float(pd[within].max()) if within.any() else 0.0
-
-
 def _row(name: str, kind: str, decision: str, point: Mapping[str, Any], curve: Mapping[str, Any],
-         seconds: float, max_fa: float) -> dict[str, Any]:
+         seconds: float) -> dict[str, Any]:
     return {
         "name": name,
         "kind": kind,
         "decision": decision,
         **{key: float(point[key]) for key in ("miou", "niou", "pd", "fa")},
-        "auc": float(curve["auc"]),
-        "pd_at_fa": pd_at_fa(curve["roc"], max_fa),
+        **{key: float(curve[key]) for key in CURVE_KEYS},
         "seconds_per_image": float(seconds),
-        "roc": {"fa": list(curve["roc"]["fa"]), "pd": list(curve["roc"]["pd"]), "auc": float(curve["auc"])},
+        "roc": {key: list(curve["roc"][key]) for key in ("thresholds", "pd", "fa", "tpr", "fpr")},
     }
 
 
 def method_row(name: str, saliency_maps: Sequence[np.ndarray], masks: Sequence[np.ndarray], k: float,
-               seconds_per_image: float = float("nan"), max_fa: float = DEFAULT_FA_BUDGET) -> dict[str, Any]:
+               seconds_per_image: float = float("nan")) -> dict[str, Any]:
     """Table row of a classical method: its own decision (``mean + k * std``) and its rescaled-map ROC."""
     point = adaptive_threshold_stats(saliency_maps, masks, k)
     curve = score_probabilities([saliency_to_probability(s) for s in saliency_maps], masks)
-    return _row(name, "classical", f"mean + {k:g} std", point, curve, seconds_per_image, max_fa)
+    return _row(name, "classical", f"mean + {k:g} std", point, curve, seconds_per_image)
 
 
 def network_row(name: str, prob_maps: Sequence[np.ndarray], masks: Sequence[np.ndarray], threshold: float = 0.5,
-                seconds_per_image: float = float("nan"), max_fa: float = DEFAULT_FA_BUDGET) -> dict[str, Any]:
+                seconds_per_image: float = float("nan")) -> dict[str, Any]:
     """Table row of a network: its decision ``p > threshold`` and its probability ROC."""
     curve = score_probabilities(prob_maps, masks, threshold)
-    return _row(name, "deep", f"p > {threshold:g}", curve, curve, seconds_per_image, max_fa)
+    return _row(name, "deep", f"p > {threshold:g}", curve, curve, seconds_per_image)

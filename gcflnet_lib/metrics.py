@@ -13,9 +13,34 @@ Target level, per image (:func:`pd_fa_image`):
 - **Pd** = matched targets / targets; **Fa** = predicted pixels outside matched components / all pixels
   (a fraction here; papers print it x1e-6).
 
-**ROC**: Pd against Fa for each probability threshold of ``roc_thresholds`` (default 0.02, 0.04, ... 0.98:
-the ends are left out because ``prob > 0`` marks nearly every pixel of a soft map). See :func:`roc_auc`
-for how the area is taken.
+**ROC over the whole score range** (:func:`default_roc_thresholds`): the thresholds are placed where
+scores are, not on a 0.02 grid: sigmoid(z) for logits z = -16, -15.9, ... 16 (a SoftIoU-trained model's
+probabilities are nearly binary, so they live in the logit tails) plus the midpoint between every two 8-bit
+levels, (k + 0.5) / 255, so that an 8-bit map (saved predictions and classical maps) meets a threshold between
+each pair of its values. The curve runs from "almost nothing predicted" to "almost everything predicted" for any
+model and is kept as (threshold, Pd, Fa) points, plus the pixel rates (TPR, FPR) at the same thresholds.
+``gcflnet evaluate`` takes the curves from the float probabilities (8 bits put most of a near-binary model's
+target pixels at 255 and cut off the confident end of its curve) and the numbers at 0.5 from the 8-bit maps it
+saves (see ``engine.evaluation.evaluate_model``).
+
+**AUC that compares methods** (:func:`auc_pd_fa`): the area under Pd against Fa over the *fixed* range
+Fa in [0, 1e-4] (:data:`FA_RANGE`), divided by 1e-4 so that it lies in [0, 1]. Every method is integrated
+over the same axis, so a model that finds more targets at fewer false alarms always scores higher. 1e-4
+(100 x 1e-6, 6.5 false pixels in a 256 x 256 image) bounds the false-alarm rates the field's tables report
+(the paper's are 1 to 100 x 1e-6); a detector beyond it is not in use. The curve between points is the best
+Pd reachable within each budget (:func:`pd_at_fa`, a step that never goes down): the area is the mean of that
+Pd over budgets spread evenly on [0, 1e-4]. A curve that ends before 1e-4 keeps its best Pd to the end of the
+range (that operating point is within every larger budget); below its first point it is 0 (the threshold
+above every score predicts nothing). The old measure, normalised by the largest Fa on each model's own
+curve, put each model on its own axis; notebook 08 shows why it misled.
+
+**Operating points**: Pd at Fa = 1e-5 and 1e-4 (:data:`FA_OPERATING_POINTS`, :func:`pd_at_fa`).
+
+**Pixel-level ROC** (DNANet, ACM): true positive rate against false positive rate over all pixels of the
+split, with its AUC from fine per-value counts (:func:`auc_pixel`): scores are counted in bins of the float32
+value with 15 of its 23 mantissa bits (relative width 2^-15; every 8-bit level has a bin of its own) and
+values below 2^-40 in one bin; scores within one bin count as ties (half a pair), as a rank AUC counts equal
+scores. A split with no target, or no background pixel, gives NaN.
 
 All counts accumulate as images stream by (:meth:`IRSTDMetrics.update`), so a split never has to be
 held in memory. Undefined ratios (no union, no target) come back as NaN.
@@ -32,7 +57,26 @@ import numpy as np
 
 from gcflnet_lib.errors import DataError
 
-DEFAULT_ROC_THRESHOLDS = np.round(np.linspace(0.0, 1.0, 51)[1:-1], 4)
+FA_RANGE = 1e-4  # the shared false-alarm axis of auc_pd_fa: Fa in [0, 1e-4] (see the module docstring)
+FA_OPERATING_POINTS = (1e-5, 1e-4)  # Pd is read off the curve at these false-alarm budgets
+LOGIT_STEP = 0.1  # 321 logit thresholds; 0.05 moved the released CPU GCFLNet's AUC by 1e-5 on NUAA-SIRST, for 7% more time
+LOGIT_LIMIT = 16.0  # sigmoid(16) = 1 - 1.1e-7, the edge of what float32 probabilities resolve near 1
+
+
+def default_roc_thresholds() -> np.ndarray:
+    """The ROC thresholds (see the module docstring): sigmoid of a logit grid, plus 8-bit level midpoints."""
+    logits = np.arange(-LOGIT_LIMIT, LOGIT_LIMIT + LOGIT_STEP / 2, LOGIT_STEP)
+    grid = 1.0 / (1.0 + np.exp(-logits))
+    midpoints = (np.arange(255) + 0.5) / 255.0
+    return np.unique(np.concatenate([grid, midpoints]))
+
+
+DEFAULT_ROC_THRESHOLDS = default_roc_thresholds()
+
+
+def operating_point_key(max_fa: float) -> str:
+    """The metrics key of Pd at a false-alarm budget: ``pd_at_fa_1e-05`` for 1e-5."""
+    return f"pd_at_fa_{max_fa:.0e}"
 
 
 def _components(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -109,29 +153,74 @@ def pd_fa_image(pred_bool: np.ndarray, mask_bool: np.ndarray, distance: float = 
     return n_matched, len(targets), n_false
 
 
-def roc_auc(fa: Sequence[float], pd: Sequence[float]) -> float:
-    """Area under the Pd-Fa curve, in [0, 1].
-
-    The curve is the given (Fa, Pd) points plus the start (0, 0) (a threshold above every probability
-    predicts nothing), sorted by Fa (ties by Pd), and integrated by the trapezoid rule over Fa
-    *normalised by the largest Fa on the curve*, so the Fa axis runs from 0 to 1. The value therefore
-    compares methods evaluated on the same thresholds. If no threshold gives any false alarm, the
-    curve is a vertical segment and the area is taken as the best Pd. NaN Pd (no targets) gives NaN.
-    """
+def _curve_arrays(fa: Sequence[float], pd: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     fa = np.asarray(fa, dtype=np.float64)
     pd = np.asarray(pd, dtype=np.float64)
     if fa.shape != pd.shape or fa.ndim != 1:
         raise ValueError(f"fa, pd: expected two 1-D sequences of one length, got {fa.shape} and {pd.shape}")
-    if np.isnan(pd).any() or np.isnan(fa).any() or len(fa) == 0:
+    return fa, pd
+
+
+def pd_at_fa(fa: Sequence[float], pd: Sequence[float], max_fa: float = FA_RANGE) -> float:
+    """The best Pd among the curve's points whose Fa is at most ``max_fa``; 0.0 when none is (predicting
+    nothing is always within budget). NaN Pd (a split without targets) gives NaN."""
+    fa, pd = _curve_arrays(fa, pd)
+    if np.isnan(pd).any():
         return float("nan")
-    fa = np.concatenate([[0.0], fa])
-    pd = np.concatenate([[0.0], pd])
-    largest = fa.max()
-    if largest <= 0:
-        return float(pd.max())
-    order = np.lexsort((pd, fa))
-    x, y = fa[order] / largest, pd[order]
-    return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2.0))
+    within = fa <= max_fa
+    return float(pd[within].max()) if within.any() else 0.0
+
+
+def auc_pd_fa(fa: Sequence[float], pd: Sequence[float], max_fa: float = FA_RANGE) -> float:
+    """Area under Pd against Fa over the fixed range [0, ``max_fa``], divided by ``max_fa``: in [0, 1].
+
+    It is the mean, over budgets b spread evenly on [0, max_fa], of :func:`pd_at_fa` (fa, pd, b): the curve is
+    the step of the best Pd within each budget, 0 below its first point, and a curve that ends before
+    ``max_fa`` keeps its best Pd to the end of the range. Because every method is integrated over one axis,
+    a curve that is at least as high at every budget has at least as large an area. NaN Pd gives NaN.
+    """
+    fa, pd = _curve_arrays(fa, pd)
+    if not max_fa > 0:
+        raise ValueError(f"max_fa: expected a positive false-alarm rate, got {max_fa!r}")
+    if np.isnan(pd).any() or np.isnan(fa).any():
+        return float("nan")
+    within = fa <= max_fa
+    if not within.any():
+        return 0.0
+    order = np.argsort(fa[within], kind="stable")
+    steps = fa[within][order]
+    best = np.maximum.accumulate(pd[within][order])  # best Pd within budget steps[i] .. steps[i + 1]
+    widths = np.diff(np.append(steps, max_fa))
+    return float(np.sum(best * widths) / max_fa)
+
+
+# Pixel scores are counted per float32 value, keeping 15 of the 23 mantissa bits (see the module docstring).
+_MANTISSA_DROP = 8
+_FLOOR_BITS = int(np.float32(2.0**-40).view(np.uint32)) >> _MANTISSA_DROP
+_N_SCORE_BINS = (int(np.float32(1.0).view(np.uint32)) >> _MANTISSA_DROP) - _FLOOR_BITS + 2
+
+
+def score_bins(prob: np.ndarray) -> np.ndarray:
+    """Bin index of each probability in [0, 1] (int64, same shape): ordered like the values, one bin for
+    values below 2^-40, each other bin 2^-15 of its value wide, so distinct 8-bit levels never share one."""
+    bits = np.ascontiguousarray(prob, dtype=np.float32).view(np.uint32).astype(np.int64) >> _MANTISSA_DROP
+    return np.maximum(bits - _FLOOR_BITS + 1, 0)
+
+
+def auc_pixel(positive_counts: np.ndarray, negative_counts: np.ndarray) -> float:
+    """Pixel-level ROC AUC from per-bin counts of target (positive) and background (negative) pixel scores,
+    bins in increasing score order: the chance that a random target pixel scores above a random background
+    pixel, ties counted half (the Mann-Whitney form of the area under TPR against FPR). NaN when either
+    class is empty."""
+    positive = np.asarray(positive_counts, dtype=np.float64)
+    negative = np.asarray(negative_counts, dtype=np.float64)
+    if positive.shape != negative.shape:
+        raise ValueError(f"positive_counts, negative_counts: shapes differ, {positive.shape} and {negative.shape}")
+    n_positive, n_negative = positive.sum(), negative.sum()
+    if n_positive == 0 or n_negative == 0:
+        return float("nan")
+    below = np.cumsum(negative) - negative  # background pixels in lower bins
+    return float(np.sum(positive * (below + 0.5 * negative)) / (n_positive * n_negative))
 
 
 def _as_bool_plane(array, name: str) -> np.ndarray:
@@ -150,6 +239,19 @@ def _to_numpy(array) -> np.ndarray:
     return np.asarray(array)
 
 
+def _checked_probabilities(array, name: str) -> np.ndarray:
+    """(B, H, W) float probabilities from any accepted shape; NaN or values outside [0, 1] are refused."""
+    probs = _as_batch(array, name)
+    if probs.size:
+        low, high = probs.min(), probs.max()  # NaN propagates and fails the test below
+        if not (low >= 0 and high <= 1):
+            raise ValueError(
+                f"{name}: expected probabilities in [0, 1], got values in [{low:.3g}, {high:.3g}]"
+                " (logits or NaN? apply torch.sigmoid to logits first)"
+            )
+    return probs if np.issubdtype(probs.dtype, np.floating) else probs.astype(np.float32)
+
+
 def _as_batch(array, name: str) -> np.ndarray:
     """(H, W), (B, H, W) or (B, 1, H, W) -> (B, H, W)."""
     array = _to_numpy(array)
@@ -163,10 +265,11 @@ def _as_batch(array, name: str) -> np.ndarray:
 
 
 class IRSTDMetrics:
-    """Streaming mIoU, nIoU, Pd, Fa and the Pd-Fa ROC over a split (see the module docstring).
+    """Streaming mIoU, nIoU, Pd, Fa, the Pd-Fa and pixel ROCs and their AUCs over a split (module docstring).
 
     ``threshold``: a pixel is predicted when ``prob > threshold``. ``roc_thresholds``: the probability
-    thresholds of the ROC (default :data:`DEFAULT_ROC_THRESHOLDS`; an empty sequence skips the ROC).
+    thresholds of the ROC (default :data:`DEFAULT_ROC_THRESHOLDS`; an empty sequence skips both ROCs and
+    their AUCs, which are then NaN).
     ``distance``: the centroid distance (px, strict) under which a prediction matches a target.
     """
 
@@ -195,28 +298,32 @@ class IRSTDMetrics:
         self.n_false = 0
         self.roc_matched = np.zeros(len(self.roc_thresholds), dtype=np.int64)
         self.roc_false = np.zeros(len(self.roc_thresholds), dtype=np.int64)
+        self.roc_positive = np.zeros(len(self.roc_thresholds), dtype=np.int64)  # target pixels above each threshold
+        self.roc_negative = np.zeros(len(self.roc_thresholds), dtype=np.int64)  # background pixels above each
+        self.n_positive = 0
+        # Per-bin counts of the pixel scores (score_bins), allocated at the first image (21 MB).
+        self.positive_bins: np.ndarray | None = None
+        self.negative_bins: np.ndarray | None = None
 
-    def update(self, prob, mask) -> None:
+    def update(self, prob, mask, roc_prob=None) -> None:
         """Add images: ``prob`` float probabilities in [0, 1] and ``mask`` bool (or 0/1), both (H, W),
-        (B, H, W) or (B, 1, H, W), numpy or torch on any device. Crop padded predictions first."""
-        probs = _as_batch(prob, "prob")
+        (B, H, W) or (B, 1, H, W), numpy or torch on any device. Crop padded predictions first.
+
+        ``roc_prob`` (same shape): the scores the curves are taken from, when they differ from the ones that
+        are thresholded at ``threshold`` (``evaluate_model`` thresholds 8-bit maps but sweeps the float ones).
+        """
+        probs = _checked_probabilities(prob, "prob")
         masks = _as_batch(mask, "mask")
         if probs.shape != masks.shape:
             raise ValueError(f"prob, mask: shapes differ, {probs.shape} and {masks.shape}")
-        if probs.size:
-            low, high = probs.min(), probs.max()  # NaN propagates and fails the test below
-            if not (low >= 0 and high <= 1):
-                raise ValueError(
-                    f"prob: expected probabilities in [0, 1], got values in [{low:.3g}, {high:.3g}]"
-                    " (logits or NaN? apply torch.sigmoid to logits first)"
-                )
+        curve_probs = probs if roc_prob is None else _checked_probabilities(roc_prob, "roc_prob")
+        if curve_probs.shape != probs.shape:
+            raise ValueError(f"prob, roc_prob: shapes differ, {probs.shape} and {curve_probs.shape}")
         masks = masks > 0 if masks.dtype != np.bool_ else masks
-        if not np.issubdtype(probs.dtype, np.floating):
-            probs = probs.astype(np.float32)
-        for plane, truth in zip(probs, masks):
-            self._update_one(np.ascontiguousarray(plane), np.ascontiguousarray(truth))
+        for plane, truth, curve_plane in zip(probs, masks, curve_probs):
+            self._update_one(np.ascontiguousarray(plane), np.ascontiguousarray(truth), np.ascontiguousarray(curve_plane))
 
-    def _update_one(self, prob: np.ndarray, truth: np.ndarray) -> None:
+    def _update_one(self, prob: np.ndarray, truth: np.ndarray, curve_prob: np.ndarray) -> None:
         pred = prob > self.threshold
         intersection = int(np.count_nonzero(pred & truth))
         union = int(np.count_nonzero(pred | truth))
@@ -233,15 +340,30 @@ class IRSTDMetrics:
         self.n_matched += matched
         self.n_false += false
         if len(self.roc_thresholds):
-            self._update_roc(prob, targets)
+            self._update_roc(curve_prob, truth, targets)
+            self._update_pixel_bins(curve_prob, truth)
 
-    def _update_roc(self, prob: np.ndarray, targets: _Targets) -> None:
+    def _update_pixel_bins(self, prob: np.ndarray, truth: np.ndarray) -> None:
+        if self.positive_bins is None:
+            self.positive_bins = np.zeros(_N_SCORE_BINS, dtype=np.int64)
+            self.negative_bins = np.zeros(_N_SCORE_BINS, dtype=np.int64)
+        bins = score_bins(prob)
+        for counts, selected in ((self.positive_bins, bins[truth]), (self.negative_bins, bins[~truth])):
+            values, n = np.unique(selected, return_counts=True)  # far cheaper than a bincount of 1.3M bins
+            counts[values] += n
+
+    def _update_roc(self, prob: np.ndarray, truth: np.ndarray, targets: _Targets) -> None:
         # Compare in the map's own precision, as `prob > 0.3` does in numpy and torch.
         thresholds = self.roc_thresholds.astype(prob.dtype)
         # levels[p] = number of thresholds strictly below p, so p is predicted at threshold j iff levels > j.
         levels = np.searchsorted(thresholds, prob.ravel(), side="left")
         per_level = np.bincount(levels, minlength=len(thresholds) + 1)
         predicted = per_level[::-1].cumsum()[::-1][1:]  # predicted pixels at each threshold
+        positive_levels = np.bincount(levels[truth.ravel()], minlength=len(thresholds) + 1)
+        positive_above = positive_levels[::-1].cumsum()[::-1][1:]
+        self.roc_positive += positive_above
+        self.roc_negative += predicted - positive_above
+        self.n_positive += int(np.count_nonzero(truth))
         last = (0, 0)
         for j, threshold in enumerate(thresholds):
             if predicted[j] == 0:
@@ -252,12 +374,27 @@ class IRSTDMetrics:
             self.roc_false[j] += last[1]
 
     def compute(self) -> dict:
-        """``{"miou", "niou", "pd", "fa", "n_images", "n_targets", "auc", "roc"}``; fa is a fraction of all pixels,
-        roc = ``{"thresholds", "pd", "fa"}`` lists; undefined values are NaN."""
+        """The split's metrics (fa a fraction of all pixels; undefined values NaN):
+
+        - ``miou, niou, pd, fa`` at ``threshold``; ``n_images, n_targets``;
+        - ``auc_pd_fa``: :func:`auc_pd_fa` over Fa in [0, :data:`FA_RANGE`]; ``auc_pixel``: :func:`auc_pixel`;
+        - ``pd_at_fa_1e-05, pd_at_fa_1e-04``: :func:`pd_at_fa` at :data:`FA_OPERATING_POINTS`;
+        - ``roc``: lists ``thresholds, pd, fa`` (target level) and ``tpr, fpr`` (pixel level), one value per
+          threshold.
+        """
         nan = float("nan")
+        n_thresholds = len(self.roc_thresholds)
         pixels = self.n_pixels or 1
-        roc_pd = (self.roc_matched / self.n_targets).tolist() if self.n_targets else [nan] * len(self.roc_thresholds)
+        n_negative = self.n_pixels - self.n_positive
+        roc_pd = (self.roc_matched / self.n_targets).tolist() if self.n_targets else [nan] * n_thresholds
         roc_fa = (self.roc_false / pixels).tolist()
+        tpr = (self.roc_positive / self.n_positive).tolist() if self.n_positive else [nan] * n_thresholds
+        fpr = (self.roc_negative / n_negative).tolist() if n_negative else [nan] * n_thresholds
+        if n_thresholds and self.n_images:
+            curve = {"auc_pd_fa": auc_pd_fa(roc_fa, roc_pd), "auc_pixel": auc_pixel(self.positive_bins, self.negative_bins),
+                     **{operating_point_key(budget): pd_at_fa(roc_fa, roc_pd, budget) for budget in FA_OPERATING_POINTS}}
+        else:
+            curve = {"auc_pd_fa": nan, "auc_pixel": nan, **{operating_point_key(budget): nan for budget in FA_OPERATING_POINTS}}
         return {
             "miou": self.intersection / self.union if self.union else nan,
             "niou": float(np.mean(self.image_ious)) if self.image_ious else nan,
@@ -265,9 +402,17 @@ class IRSTDMetrics:
             "fa": self.n_false / pixels if self.n_pixels else nan,
             "n_images": self.n_images,
             "n_targets": self.n_targets,
-            "auc": roc_auc(roc_fa, roc_pd) if len(self.roc_thresholds) else nan,
-            "roc": {"thresholds": self.roc_thresholds.tolist(), "pd": roc_pd, "fa": roc_fa},
+            **curve,
+            "roc": {"thresholds": self.roc_thresholds.tolist(), "pd": roc_pd, "fa": roc_fa, "tpr": tpr, "fpr": fpr},
         }
+
+
+def no_target_note(metrics: dict) -> str | None:
+    """The one line that says why Pd and the AUCs of a split without targets are NaN (None when it has some)."""
+    if metrics.get("n_targets", 1) == 0:
+        return (f"the split's {metrics.get('n_images', 0)} masks hold no target: Pd, Pd at fixed Fa and both AUCs "
+                "are undefined (NaN; null in --json)")
+    return None
 
 
 PRED_FORMATS = ("auto", "probability", "binary")

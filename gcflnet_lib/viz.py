@@ -313,28 +313,69 @@ def plot_kernels(kernels: Mapping[str, object], size: float = 2.2, fmt: str = "{
     return figure
 
 
-def plot_roc(curves: Mapping[str, Mapping], ax=None, fa_scale: float = 1e-6, linthresh: float | None = 10.0):
-    """Pd against Fa (in units of ``fa_scale``) for each named ROC dict ``{"fa": [...], "pd": [...]}``.
+def plot_roc(curves: Mapping[str, Mapping], ax=None, fa_scale: float = 1e-6, linthresh: float | None = 10.0,
+             fa_range: float | None = None):
+    """Pd against Fa (in units of ``fa_scale``) for each named ROC dict ``{"fa": [...], "pd": [...]}``, or each
+    named metrics dict of ``IRSTDMetrics.compute()`` (its ``"roc"`` is drawn).
 
-    The AUC in the legend is taken from the dict's ``"auc"`` when present. The Fa axis is symlog (linear up to
-    ``linthresh``, logarithmic beyond), since false alarms span several decades; ``linthresh=None`` keeps it
-    linear. Points are joined in order of Fa: a curve need not be monotonic (Pd counts matched components).
+    Each curve's ``"auc_pd_fa"`` (the AUC over the shared range Fa in [0, 1e-4], ``gcflnet_lib.metrics``) is put
+    in the legend when present. The Fa axis is symlog (linear up to ``linthresh``, logarithmic beyond), since
+    false alarms span several decades; ``linthresh=None`` keeps it linear. ``fa_range`` (a fraction; default
+    ``metrics.FA_RANGE``, 0 to leave out) is drawn as the end of the shared AUC range. Points are joined in order
+    of Fa: a curve need not be monotonic (Pd counts matched components).
+    """
+    from gcflnet_lib.metrics import FA_RANGE
+
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(4.5, 3.5), layout="constrained")
+    for name, curve in curves.items():
+        points = curve.get("roc", curve)
+        fa = np.asarray(points["fa"], dtype=np.float64) / fa_scale
+        pd = np.asarray(points["pd"], dtype=np.float64)
+        order = np.argsort(fa, kind="stable")
+        label = f"{name} (AUC {curve['auc_pd_fa']:.3f})" if "auc_pd_fa" in curve else name
+        ax.plot(fa[order], pd[order], marker=".", markersize=3, label=label)
+    fa_range = FA_RANGE if fa_range is None else fa_range
+    if fa_range:
+        ax.axvline(fa_range / fa_scale, color="gray", linestyle=":", linewidth=1, label=f"AUC range ends (Fa {fa_range:g})")
+    if linthresh is not None:
+        ax.set_xscale("symlog", linthresh=linthresh)
+        ax.set_xlim(left=0)
+    ax.set_xlabel(f"Fa (x{fa_scale:g})" + (f", symlog: linear below {linthresh:g}" if linthresh is not None else ""))
+    ax.set_ylabel("Pd (fraction of targets found)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_pixel_roc(curves: Mapping[str, Mapping], ax=None, log_fpr: bool = True):
+    """The pixel-level ROC (DNANet, ACM): true positive rate against false positive rate over all pixels, for
+    each named ROC dict ``{"tpr": [...], "fpr": [...]}`` or metrics dict (its ``"roc"``); ``"auc_pixel"`` goes in
+    the legend when present.
+
+    The curve is closed at (0, 0) and (1, 1), the thresholds above and below every score. ``log_fpr`` puts FPR
+    on a log axis: background pixels outnumber targets about 1000 to 1, so the part that matters is at small FPR.
     """
     if ax is None:
         import matplotlib.pyplot as plt
 
         _, ax = plt.subplots(figsize=(4.5, 3.5), layout="constrained")
     for name, curve in curves.items():
-        fa = np.asarray(curve["fa"], dtype=np.float64) / fa_scale
-        pd = np.asarray(curve["pd"], dtype=np.float64)
-        order = np.argsort(fa, kind="stable")
-        label = f"{name} (AUC {curve['auc']:.3f})" if "auc" in curve else name
-        ax.plot(fa[order], pd[order], marker=".", label=label)
-    if linthresh is not None:
-        ax.set_xscale("symlog", linthresh=linthresh)
-        ax.set_xlim(left=0)
-    ax.set_xlabel(f"Fa (x{fa_scale:g})" + (f", symlog: linear below {linthresh:g}" if linthresh is not None else ""))
-    ax.set_ylabel("Pd (fraction of targets found)")
+        points = curve.get("roc", curve)
+        fpr = np.asarray(points["fpr"], dtype=np.float64)
+        tpr = np.asarray(points["tpr"], dtype=np.float64)
+        order = np.lexsort((tpr, fpr))
+        fpr, tpr = np.concatenate([[0.0], fpr[order], [1.0]]), np.concatenate([[0.0], tpr[order], [1.0]])
+        label = f"{name} (AUC {curve['auc_pixel']:.4f})" if "auc_pixel" in curve else name
+        ax.plot(fpr, tpr, label=label)
+    if log_fpr:
+        ax.set_xscale("log")
+        ax.set_xlim(1e-7, 1.0)
+    ax.set_xlabel("false positive rate (background pixels above threshold)" + (", log" if log_fpr else ""))
+    ax.set_ylabel("true positive rate (target pixels)")
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

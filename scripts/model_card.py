@@ -80,13 +80,14 @@ PAIRS = (
 
 def comparison(scores: dict[str, dict]) -> list[str]:
     """One line per released GCFLNet / U-Net pair: which model is ahead on each metric (higher mIoU, nIoU, Pd,
-    AUC; lower Fa), counted from the scores rather than typed."""
+    Pd at Fa 1e-5 and the two AUCs; lower Fa), counted from the scores rather than typed."""
     lines = []
     for gcflnet, unet, label in PAIRS:
         if gcflnet not in scores or unet not in scores:
             continue
         g, u = scores[gcflnet], scores[unet]
-        names = {"miou": "mIoU", "niou": "nIoU", "pd": "Pd", "fa": "Fa", "auc": "AUC"}
+        names = {"miou": "mIoU", "niou": "nIoU", "pd": "Pd", "fa": "Fa", "pd_at_fa_1e-05": "Pd at Fa 1e-5",
+                 "auc_pd_fa": "AUC (Fa <= 1e-4)", "auc_pixel": "pixel AUC"}
         groups: dict[str, list[str]] = {"GCFLNet ahead on": [], "U-Net ahead on": [], "tied on": []}
         for key, name in names.items():
             sign = -1 if key == "fa" else 1  # Fa: lower is better
@@ -100,8 +101,9 @@ def comparison(scores: dict[str, dict]) -> list[str]:
 def card_tables(results: Path = ROOT / "results", checkpoints: Path = ROOT / "checkpoints") -> str:
     from gcflnet_lib.released import RELEASES
 
-    metrics_rows = ["| release | model | data | widths | epochs | mIoU | nIoU | Pd | Fa (x1e-6) | AUC | size |",
-                    "|---|---|---|---|---|---|---|---|---|---|---|"]
+    metrics_rows = ["| release | model | data | widths | epochs | mIoU | nIoU | Pd | Fa (x1e-6) | Pd at Fa 1e-5 | "
+                    "AUC (Fa <= 1e-4) | pixel AUC | size |",
+                    "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     provenance_rows = ["| release | trained on | wall time | commit | exact training command |", "|---|---|---|---|---|"]
     notes = []
     scores = {}
@@ -115,7 +117,8 @@ def card_tables(results: Path = ROOT / "results", checkpoints: Path = ROOT / "ch
         config = record["config"]
         metrics_rows.append(
             f"| `{name}` | {record['model']} | {record['dataset']} | {_widths(config)} | {record['epochs']} | {scored['miou']:.4f} | "
-            f"{scored['niou']:.4f} | {scored['pd']:.4f} | {scored['fa'] * 1e6:.2f} | {scored['auc']:.4f} | "
+            f"{scored['niou']:.4f} | {scored['pd']:.4f} | {scored['fa'] * 1e6:.2f} | {scored['pd_at_fa_1e-05']:.4f} | "
+            f"{scored['auc_pd_fa']:.4f} | {scored['auc_pixel']:.4f} | "
             f"{path.stat().st_size / 2**20:.1f} MB |")
         provenance_rows.append(
             f"| `{name}` | {record['device']} | {record['wall_time_s'] / 60:.1f} min | `{str(record['git_commit'])[:12]}` | "

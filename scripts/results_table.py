@@ -21,7 +21,11 @@ from gcflnet_lib.provenance import replace_generated_block
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- results-table:begin -->", "<!-- results-table:end -->"
-METRICS = (("miou", "mIoU", 1.0), ("niou", "nIoU", 1.0), ("pd", "Pd", 1.0), ("fa", "Fa (x1e-6)", 1e6), ("auc", "AUC", 1.0))
+# Training records of runs whose weights are gone hold the old own-range area, not the AUC on the shared axis
+# (scripts/rename_legacy_auc.py); the curve columns are therefore in the releases' table, scored again.
+METRICS = (("miou", "mIoU", 1.0), ("niou", "nIoU", 1.0), ("pd", "Pd", 1.0), ("fa", "Fa (x1e-6)", 1e6))
+CURVE_METRICS = (("pd_at_fa_1e-05", "Pd at Fa 1e-5"), ("pd_at_fa_1e-04", "Pd at Fa 1e-4"), ("auc_pd_fa", "AUC (Fa <= 1e-4)"),
+                 ("auc_pixel", "pixel AUC"))
 
 
 def load_records(results_dir: Path, kind: str = "train") -> list[dict]:
@@ -151,6 +155,22 @@ def results_table(records: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def release_table(results_dir: Path) -> str:
+    """The released checkpoints scored on their test split, with the ROC columns (``results/eval_cpu_NAME.json``,
+    written by ``gcflnet evaluate --json``; the model card's records)."""
+    paths = sorted(results_dir.glob("eval_cpu_*.json"))
+    if not paths:
+        return ""
+    rows = ["| release | data | mIoU | Pd | Fa (x1e-6) | " + " | ".join(label for _, label in CURVE_METRICS) + " |",
+            "|---|---|---|---|---|" + "---|" * len(CURVE_METRICS)]
+    for path in paths:
+        record = json.loads(path.read_text())
+        m = record["metrics"]
+        rows.append(f"| `{record['checkpoint']}` | {record['dataset']} | {m['miou']:.4f} | {m['pd']:.4f} | {m['fa'] * 1e6:.2f} | "
+                    + " | ".join(f"{m[key]:.4f}" for key, _ in CURVE_METRICS) + " |")
+    return "\n".join(rows)
+
+
 def write_readme(table: str, readme: Path) -> None:
     replace_generated_block(readme, BEGIN, END, table)
 
@@ -197,7 +217,13 @@ def main() -> int:
     parser.add_argument("--plots", type=Path, default=None, help="folder for plots made from the same records")
     args = parser.parse_args()
     records = load_records(args.results)
-    table = results_table(records) + "\n\n**Speed** (`gcflnet bench`)\n\n" + bench_table(load_records(args.results, "bench"))
+    table = results_table(records)
+    releases = release_table(args.results)
+    if releases:
+        table += ("\n\n**Released checkpoints on the test split of their data**, with the ROC columns (CPU, one torch thread: "
+                  "`gcflnet evaluate --checkpoint NAME --data ../shared/datasets/DATA --device cpu --json "
+                  "results/eval_cpu_NAME.json`, the model card's records)\n\n" + releases)
+    table += "\n\n**Speed** (`gcflnet bench`)\n\n" + bench_table(load_records(args.results, "bench"))
     paths = speed_paths_table(load_records(args.results, "speed"))
     if paths:
         table += "\n\n**Speed paths of a training step** (`scripts/gpu_campaign.py` probe, `gcflnet train --speed-path`)\n\n" + paths

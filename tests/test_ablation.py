@@ -43,7 +43,7 @@ class TestRunAblation:
 
         _, rows = sweep
         for row in rows:
-            for metric in ("miou", "niou", "pd", "fa", "auc"):
+            for metric in ("miou", "niou", "pd", "fa", "auc_pd_fa"):
                 assert math.isnan(row[metric]) or 0.0 <= row[metric] <= 1.0, (row["name"], metric)
             assert row["first_loss"] > 0 and row["final_loss"] > 0 and row["train_seconds"] > 0
             expected = sum(p.numel() for p in build_model(row["name"], channels=TINY["channels"]).parameters())

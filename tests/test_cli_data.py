@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -89,10 +90,25 @@ class TestScoreCommand:
         code, out = run_score(synth_root, synth_root / "masks", tmp_path)
         assert code == 0
         report = json.loads(out.read_text())
-        assert {"miou", "niou", "pd", "fa", "n_images", "n_targets", "auc", "roc"} <= report.keys()
+        assert {"miou", "niou", "pd", "fa", "n_images", "n_targets", "auc_pd_fa", "auc_pixel", "pd_at_fa_1e-05",
+                "pd_at_fa_1e-04", "roc"} <= report.keys()
+        assert "auc" not in report and {"thresholds", "pd", "fa", "tpr", "fpr"} == report["roc"].keys()
         assert (report["miou"], report["pd"], report["fa"], report["n_images"]) == (1.0, 1.0, 0.0, 5)
         printed = capsys.readouterr().out
         assert "mIoU" in printed and "Fa (x1e-6)" in printed
+
+    def test_split_without_targets_scores_nan_and_says_so_in_one_line(self, copy_of, tmp_path, capsys):
+        root = copy_of()
+        names = (root / "img_idx" / "test_Toy.txt").read_text().split()
+        for name in names:  # no target left in the test split
+            mask = root / "masks" / f"{name}.png"
+            write_png(mask, np.zeros_like(cv2.imread(str(mask), cv2.IMREAD_UNCHANGED)))
+        code, out = run_score(root, root / "masks", tmp_path)
+        assert code == 0
+        report = json.loads(out.read_text())
+        assert report["n_targets"] == 0 and all(report[key] is None for key in ("pd", "auc_pd_fa", "auc_pixel", "pd_at_fa_1e-04"))
+        note = one_error_line(capsys)
+        assert "note:" in note and "no target" in note and "NaN" in note
 
     def test_probability_maps_score_like_the_library(self, synth_root, tmp_path):
         rng = np.random.default_rng(0)
@@ -106,7 +122,7 @@ class TestScoreCommand:
         code, out = run_score(synth_root, pred_dir, tmp_path, "--threshold", "0.3")
         assert code == 0
         report, expected = json.loads(out.read_text()), metrics.compute()
-        for key in ("miou", "niou", "pd", "fa", "auc", "n_targets"):
+        for key in ("miou", "niou", "pd", "fa", "auc_pd_fa", "auc_pixel", "pd_at_fa_1e-05", "n_targets"):
             assert report[key] == pytest.approx(expected[key])
         assert 0 < report["fa"] and report["miou"] < 1
 

@@ -1,4 +1,4 @@
-"""gcflnet_lib.compare: crops, classical decisions, rescaled-map ROC, Pd at an Fa budget, table rows."""
+"""gcflnet_lib.compare: crops, classical decisions, rescaled-map ROC, table rows on the shared Fa axis."""
 
 from __future__ import annotations
 
@@ -13,13 +13,12 @@ from gcflnet_lib.compare import (
     crop_around_targets,
     method_row,
     network_row,
-    pd_at_fa,
     run_detector,
     saliency_to_probability,
     score_probabilities,
 )
 from gcflnet_lib.data.dataset import Sample
-from gcflnet_lib.metrics import IRSTDMetrics
+from gcflnet_lib.metrics import DEFAULT_ROC_THRESHOLDS, IRSTDMetrics
 from gcflnet_lib.viz import threshold_stats
 
 
@@ -92,25 +91,15 @@ class TestScoring:
         assert score_probabilities(probs, masks, 0.3) == metrics.compute()
 
 
-class TestPdAtFa:
-    def test_best_pd_within_the_budget(self):
-        roc = {"pd": [1.0, 0.9, 0.6, 0.2], "fa": [1e-2, 2e-4, 5e-5, 0.0]}
-        assert pd_at_fa(roc, 1e-4) == 0.6
-        assert pd_at_fa(roc, 1.0) == 1.0
-        assert pd_at_fa({"pd": [0.5], "fa": [1e-3]}, 1e-4) == 0.0
-        assert math.isnan(pd_at_fa({"pd": [float("nan")] * 2, "fa": [0.0, 0.0]}))
-        with pytest.raises(ValueError, match="points"):
-            pd_at_fa({"pd": [0.1], "fa": [0.0, 0.1]})
-
-
 class TestRows:
     def test_perfect_maps_score_perfectly_in_both_rows(self):
         masks = [_scene(s)[1] for s in range(2)]
         classical = method_row("oracle", [m.astype(np.float32) * 7 for m in masks], masks, k=1.0, seconds_per_image=0.5)
         deep = network_row("net", [m.astype(np.float32) for m in masks], masks)
         for row in (classical, deep):
-            assert (row["pd"], row["fa"], row["miou"], row["pd_at_fa"]) == (1.0, 0.0, 1.0, 1.0)
-            assert len(row["roc"]["fa"]) == len(row["roc"]["pd"]) == 49
+            assert (row["pd"], row["fa"], row["miou"], row["pd_at_fa_1e-04"], row["pd_at_fa_1e-05"]) == (1.0, 0.0, 1.0, 1.0, 1.0)
+            assert (row["auc_pd_fa"], row["auc_pixel"]) == (1.0, 1.0)
+            assert len(row["roc"]["fa"]) == len(row["roc"]["pd"]) == len(row["roc"]["tpr"]) == len(DEFAULT_ROC_THRESHOLDS)
         assert classical["kind"] == "classical" and classical["decision"] == "mean + 1 std"
         assert deep["kind"] == "deep" and deep["decision"] == "p > 0.5" and math.isnan(deep["seconds_per_image"])
         assert classical["seconds_per_image"] == 0.5

@@ -1,4 +1,5 @@
-"""mIoU, nIoU, Pd, Fa and ROC (gcflnet_lib.metrics): hand-worked cases and a slow independent implementation."""
+"""mIoU, nIoU, Pd, Fa, the ROC curves and their AUCs (gcflnet_lib.metrics): hand-worked cases, a slow independent
+implementation, and scikit-learn for the pixel ROC."""
 
 from __future__ import annotations
 
@@ -9,7 +10,19 @@ import numpy as np
 import pytest
 import torch
 
-from gcflnet_lib.metrics import IRSTDMetrics, pd_fa_image, roc_auc
+from sklearn.metrics import roc_auc_score
+
+from gcflnet_lib.metrics import (
+    DEFAULT_ROC_THRESHOLDS,
+    FA_RANGE,
+    IRSTDMetrics,
+    auc_pd_fa,
+    auc_pixel,
+    no_target_note,
+    pd_at_fa,
+    pd_fa_image,
+    score_bins,
+)
 
 # ----------------------------------------------------------------------------- slow reference, written independently
 
@@ -203,8 +216,9 @@ class TestIRSTDMetrics:
             mask = random_mask(rng)
             metrics.update(mask.astype(np.float32), mask)
         result = metrics.compute()
-        assert (result["miou"], result["niou"], result["pd"], result["fa"], result["auc"]) == (1.0, 1.0, 1.0, 0.0, 1.0)
-        assert len(result["roc"]["thresholds"]) == len(result["roc"]["pd"]) == len(result["roc"]["fa"]) >= 49
+        assert (result["miou"], result["niou"], result["pd"], result["fa"]) == (1.0, 1.0, 1.0, 0.0)
+        assert (result["auc_pd_fa"], result["auc_pixel"], result["pd_at_fa_1e-05"], result["pd_at_fa_1e-04"]) == (1.0,) * 4
+        assert all(len(result["roc"][key]) == len(DEFAULT_ROC_THRESHOLDS) for key in ("thresholds", "pd", "fa", "tpr", "fpr"))
 
     def test_bad_input(self):
         metrics = IRSTDMetrics()
@@ -218,14 +232,164 @@ class TestIRSTDMetrics:
             IRSTDMetrics(threshold=1.5)
 
 
-class TestRocAuc:
-    def test_trapezoid_over_normalised_fa_from_the_origin(self):
-        # Points (0.5e-6, 0.5) and (1e-6, 1), plus (0, 0): Fa axis normalised by 1e-6 -> 0, 0.5, 1.
-        assert roc_auc([1e-6, 0.5e-6], [1.0, 0.5]) == pytest.approx(0.5)
-        assert roc_auc([2e-6, 1e-6], [1.0, 1.0]) == pytest.approx(0.75)
+def two_detectors(rng: np.random.Generator, n_images: int = 6, shape=(96, 96)):
+    """Masks and two detectors' float maps, the second dominated by the first at every threshold: the same
+    maps plus a false blob (score 0.6) far from every target in every other image, so at each threshold it
+    finds the same targets with more false pixels (the tests check the dominance on the curves themselves)."""
+    masks, better, worse = [], [], []
+    for index in range(n_images):
+        mask = np.zeros(shape, bool)
+        for row, col in rng.integers(12, min(shape) - 12, size=(2, 2)):
+            mask[row:row + 2, col:col + 3] = True
+        logits = rng.normal(-9.0, 2.0, shape) + rng.uniform(4.0, 10.0) * mask
+        good = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+        bad = good.copy()
+        if index % 2:
+            bad[1:3, 1:3] = np.maximum(bad[1:3, 1:3], 0.6)  # in a corner: targets lie 12 px or more inside
+        masks.append(mask)
+        better.append(good)
+        worse.append(bad)
+    return masks, better, worse
 
-    def test_no_false_alarm_at_any_threshold_gives_best_pd(self):
-        assert roc_auc([0.0, 0.0], [0.5, 0.8]) == 0.8
 
-    def test_nan_pd_gives_nan(self):
-        assert math.isnan(roc_auc([0.1], [float("nan")]))
+def scored(probs, masks, **kwargs) -> dict:
+    metrics = IRSTDMetrics(**kwargs)
+    for prob, mask in zip(probs, masks):
+        metrics.update(prob, mask)
+    return metrics.compute()
+
+
+class TestThresholds:
+    def test_grid_spans_the_logit_tails_and_every_8_bit_level(self):
+        thresholds = DEFAULT_ROC_THRESHOLDS
+        assert np.all(np.diff(thresholds) > 0)
+        assert thresholds[0] == pytest.approx(1 / (1 + math.exp(16))) and thresholds[-1] == pytest.approx(1 / (1 + math.exp(-16)))
+        levels = np.arange(256) / 255.0
+        # between every two consecutive 8-bit levels lies a threshold
+        assert np.all(np.searchsorted(thresholds, levels[1:]) > np.searchsorted(thresholds, levels[:-1]))
+
+    def test_a_near_binary_map_gets_a_curve_from_nothing_to_much(self):
+        # Scores as a SoftIoU-trained model gives them: logits far in the tails. The old 0.02..0.98 grid saw one point.
+        rng = np.random.default_rng(4)
+        masks, better, _ = two_detectors(rng)
+        sharp = [(1 / (1 + np.exp(-(np.log(p / (1 - p)) * 2.0)))).astype(np.float32) for p in better]
+        roc = scored(sharp, masks)["roc"]
+        old_grid = scored(sharp, masks, roc_thresholds=np.linspace(0.02, 0.98, 49))["roc"]
+        assert len(set(zip(roc["pd"], roc["fa"]))) > 5 * len(set(zip(old_grid["pd"], old_grid["fa"])))
+        assert min(roc["fa"]) < 1e-3 < max(roc["fa"])
+
+
+class TestAucPdFa:
+    def test_mean_of_the_best_pd_within_each_budget(self):
+        # Pd 0.5 from Fa 0, then 1.0 from Fa 5e-5: half the range at each.
+        assert auc_pd_fa([0.0, 5e-5], [0.5, 1.0]) == pytest.approx(0.75)
+        # below its first point the curve is 0 (nothing predicted); a dip is never taken (the best so far holds)
+        assert auc_pd_fa([2e-5, 4e-5], [0.9, 0.6]) == pytest.approx(0.9 * 0.8)
+
+    def test_a_curve_that_ends_early_keeps_its_best_pd(self):
+        assert auc_pd_fa([1e-5, 2e-5], [0.4, 0.8]) == pytest.approx((0.4 * 1e-5 + 0.8 * 8e-5) / 1e-4)
+
+    def test_points_beyond_the_range_do_not_count(self):
+        assert auc_pd_fa([2e-4, 1e-3], [1.0, 1.0]) == 0.0
+        assert auc_pd_fa([5e-5, 2e-4], [0.5, 1.0]) == pytest.approx(0.25)
+
+    def test_fixed_axis_does_not_depend_on_the_curve_own_extent(self):
+        # The old measure divided by each curve's largest Fa: doubling every false alarm left it unchanged.
+        fa, pd = np.array([1e-5, 3e-5, 6e-5]), np.array([0.6, 0.8, 0.9])
+        assert auc_pd_fa(fa, pd) > auc_pd_fa(2 * fa, pd)
+
+    def test_nan_and_bad_input(self):
+        assert math.isnan(auc_pd_fa([1e-5], [float("nan")]))
+        with pytest.raises(ValueError, match="max_fa"):
+            auc_pd_fa([1e-5], [0.5], max_fa=0.0)
+        with pytest.raises(ValueError, match="1-D"):
+            auc_pd_fa([1e-5, 2e-5], [0.5])
+
+    def test_pd_at_fa(self):
+        assert pd_at_fa([1e-6, 5e-5, 2e-4], [0.3, 0.6, 1.0], 1e-4) == 0.6
+        assert pd_at_fa([1e-6, 5e-5, 2e-4], [0.3, 0.6, 1.0], 1.0) == 1.0
+        assert pd_at_fa([1e-3], [0.5], 1e-4) == 0.0
+        assert math.isnan(pd_at_fa([0.0, 0.0], [float("nan")] * 2))
+
+
+class TestPixelRoc:
+    def test_auc_equals_scikit_learn_on_float_maps(self):
+        rng = np.random.default_rng(5)
+        masks, better, worse = two_detectors(rng, n_images=8)
+        for probs in (better, worse):
+            expected = roc_auc_score(np.concatenate([m.ravel() for m in masks]), np.concatenate([p.ravel() for p in probs]))
+            assert scored(probs, masks)["auc_pixel"] == pytest.approx(expected, abs=1e-6)
+
+    def test_auc_equals_scikit_learn_on_8_bit_maps_with_ties(self):
+        rng = np.random.default_rng(6)
+        masks, better, _ = two_detectors(rng)
+        levels = [np.round(p * 255).astype(np.float32) / np.float32(255) for p in better]
+        expected = roc_auc_score(np.concatenate([m.ravel() for m in masks]), np.concatenate([p.ravel() for p in levels]))
+        assert scored(levels, masks)["auc_pixel"] == pytest.approx(expected, abs=1e-6)
+
+    def test_rates_at_each_threshold_count_pixels(self):
+        rng = np.random.default_rng(7)
+        masks, better, _ = two_detectors(rng, n_images=3)
+        thresholds = [0.01, 0.2, 0.5, 0.9]
+        roc = scored(better, masks, roc_thresholds=thresholds)["roc"]
+        positives = sum(int(m.sum()) for m in masks)
+        negatives = sum(int((~m).sum()) for m in masks)
+        for j, threshold in enumerate(thresholds):
+            assert roc["tpr"][j] == sum(int((p[m] > threshold).sum()) for p, m in zip(better, masks)) / positives
+            assert roc["fpr"][j] == sum(int((p[~m] > threshold).sum()) for p, m in zip(better, masks)) / negatives
+
+    def test_bins_keep_the_order_of_the_scores(self):
+        values = np.array([0.0, 1e-30, 2.0**-40, 1e-6, 0.25, 127 / 255, 0.5, 128 / 255, 0.999, 1.0], np.float32)
+        bins = score_bins(values)
+        assert np.all(np.diff(bins[2:]) > 0) and bins[0] == bins[1] == 0
+        assert auc_pixel(np.zeros(3), np.ones(3)) != auc_pixel(np.zeros(3), np.ones(3))  # NaN: no positive pixel
+
+
+class TestComparingMethods:
+    def test_a_dominating_detector_scores_higher_on_both_aucs(self):
+        rng = np.random.default_rng(8)
+        masks, better, worse = two_detectors(rng)
+        good, bad = scored(better, masks), scored(worse, masks)
+        # the fixture dominates at every threshold ...
+        assert all(g >= b for g, b in zip(good["roc"]["pd"], bad["roc"]["pd"]))
+        assert all(g <= b for g, b in zip(good["roc"]["fa"], bad["roc"]["fa"]))
+        # ... so its areas on the shared axes are higher
+        assert good["auc_pd_fa"] > bad["auc_pd_fa"]
+        assert good["auc_pixel"] > bad["auc_pixel"]
+        assert good["pd_at_fa_1e-04"] >= bad["pd_at_fa_1e-04"]
+
+
+class TestCurveBadInput:
+    def test_nan_map_is_refused(self):
+        prob = np.full((6, 6), 0.2, np.float32)
+        prob[2, 2] = np.nan
+        with pytest.raises(ValueError, match="NaN"):
+            IRSTDMetrics().update(prob, blank((6, 6)))
+        with pytest.raises(ValueError, match="roc_prob"):
+            IRSTDMetrics().update(np.zeros((6, 6), np.float32), blank((6, 6)), roc_prob=prob)
+
+    def test_split_without_targets_gives_nan_and_says_so(self):
+        result = scored([np.random.default_rng(9).random((8, 8)).astype(np.float32)], [blank((8, 8))])
+        for key in ("pd", "auc_pd_fa", "auc_pixel", "pd_at_fa_1e-05", "pd_at_fa_1e-04"):
+            assert math.isnan(result[key]), key
+        assert "no target" in no_target_note(result) and "\n" not in no_target_note(result)
+        assert no_target_note({"n_targets": 3, "n_images": 1}) is None
+
+    def test_constant_map_gives_a_defined_curve_and_auc(self):
+        mask = blank((16, 16))
+        mask[4:6, 4:6] = True
+        result = scored([np.full((16, 16), 0.3, np.float32)], [mask])
+        assert result["auc_pixel"] == 0.5  # every pixel tied
+        assert 0.0 <= result["auc_pd_fa"] <= 1.0 and np.isfinite(result["roc"]["pd"]).all()
+        assert result["roc"]["fpr"][0] == 1.0 and result["roc"]["fpr"][-1] == 0.0
+
+    def test_curves_can_come_from_other_scores_than_the_decision(self):
+        rng = np.random.default_rng(10)
+        masks, better, worse = two_detectors(rng, n_images=2)
+        metrics = IRSTDMetrics()
+        for mask, decision, curve in zip(masks, worse, better):
+            metrics.update(decision, mask, roc_prob=curve)
+        mixed, at_half, curves = metrics.compute(), scored(worse, masks), scored(better, masks)
+        assert (mixed["miou"], mixed["pd"], mixed["fa"]) == (at_half["miou"], at_half["pd"], at_half["fa"])
+        assert (mixed["auc_pd_fa"], mixed["auc_pixel"], mixed["roc"]) == (curves["auc_pd_fa"], curves["auc_pixel"], curves["roc"])
+        assert FA_RANGE == 1e-4

@@ -264,15 +264,20 @@ def model_card_check(r, prefix):
     card = workbook.model_card_metrics(r["checkpoint_name"])
     assert card is not None, f"results/eval_cpu_{r['checkpoint_name']}.json, the model card's record, is missing"
     assert r["n_images"] == card["n_images"] == 214
-    for key in ("pd", "fa", "miou", "niou", "auc"):
+    for key in ("pd", "fa", "miou", "niou"):
         assert r[key] == card[key], (prefix, key, r[key], card[key])
+    for key in ("auc_pd_fa", "auc_pixel", "pd_at_fa_1e-05", "pd_at_fa_1e-04"):  # from float maps: to the last bits
+        assert abs(r[key] - card[key]) <= 1e-6, (prefix, key, r[key], card[key])
     return True
 
 
 def check_08(r):
     assert _close(r["hand_pd"], r["library_pd"]) and _close(r["hand_fa"], r["library_fa"])
     assert _close(r["hand_miou"], r["library_miou"]) and _close(r["hand_niou"], r["library_niou"])
-    assert 0.0 <= r["auc"] <= 1.0 and r["roc_points"] >= 10
+    assert 0.0 <= r["auc_pd_fa"] <= 1.0 and 0.0 <= r["auc_pixel"] <= 1.0 and r["roc_points"] >= 10
+    # the old measure is blind to doubled false alarms; the AUC over the shared range is not
+    assert r["doubled_fa_old"][0] == pytest.approx(r["doubled_fa_old"][1]) and r["doubled_fa_new"][0] > r["doubled_fa_new"][1]
+    assert "auc" not in r and 0.0 <= r["own_range_area"] <= 1.0
     assert r["predicted_pixels_low_threshold"] >= r["predicted_pixels_high_threshold"]
     assert 0.0 <= r["fa_at_high_threshold"] <= 1.0 and 0.0 <= r["widget_fa"] <= 1.0
     if used_release(r) and r["n_images"] == 214:
@@ -288,7 +293,7 @@ def check_00(r):
 
 def check_07(r):
     assert r["epochs"] >= 2 and r["final_loss"] < r["first_loss"] and r["loss_decreased"] is True
-    assert all(0.0 <= r[k] <= 1.0 for k in ("miou", "niou", "pd", "fa", "auc")) and r["n_test_images"] > 0
+    assert all(0.0 <= r[k] <= 1.0 for k in ("miou", "niou", "pd", "fa", "auc_pd_fa", "auc_pixel")) and r["n_test_images"] > 0
     assert r["foreign_checkpoint_refused"] is True
     assert r["run_epochs"] >= 2 and r["run_final_loss"] < r["run_first_loss"]  # the short run still shows the loop
     if used_release(r):
@@ -305,7 +310,7 @@ def check_09(r):
         assert p[bigger] > p[smaller]
     # MSIC replaces the plain skip: its parameter change is the same whatever else is switched on.
     assert p["gcflnet_msic"] - p["unet"] == r["msic_param_delta"] == p["gcflnet"] - p["gcflnet_eem_glfi"]
-    assert all(0.0 <= row[k] <= 1.0 for row in r["table"] for k in ("miou", "niou", "pd", "fa", "auc"))
+    assert all(0.0 <= row[k] <= 1.0 for row in r["table"] for k in ("miou", "niou", "pd", "fa", "auc_pd_fa"))
     # The measured NUDT-SIRST ablation: the notebook's verdicts are the committed analysis's.
     committed = json.loads((NOTEBOOKS_DIR.parent / "results" / "ablation_nudt.json").read_text())
     assert r["measured_runs"] == len(committed["records"]) >= 2
@@ -330,7 +335,9 @@ def check_09(r):
 
 def check_10(r):
     assert r["methods"] == ["tophat", "max_median", "tllcm", "wslcm", "ipi", "ript", "gcflnet"]
-    assert all(0.0 <= row[k] <= 1.0 for row in r["table"] for k in ("miou", "niou", "pd", "fa", "auc", "pd_at_fa"))
+    curve_keys = ("auc_pd_fa", "auc_pixel", "pd_at_fa_1e-05", "pd_at_fa_1e-04")
+    assert all(0.0 <= row[k] <= 1.0 for row in r["table"] for k in ("miou", "niou", "pd", "fa", *curve_keys))
+    assert all(row["pd_at_fa_1e-05"] <= row["pd_at_fa_1e-04"] for row in r["table"])
     assert all(r["flagged_pixels_k0"][m] >= r["flagged_pixels_k20"][m] for m in r["methods"][:-1])
 
 

@@ -1,6 +1,7 @@
 """Results records name their command, commit and device (scripts/results_table.py relies on it)."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +54,19 @@ class TestTrainRecord:
         # The record reports the last epoch, the same numbers the run folder holds.
         assert record["final"]["miou"] == pytest.approx(run_metrics["final"]["miou"])
         assert [row["epoch"] for row in record["history"]] == [1, 2]
+
+
+class TestNoLegacyAuc:
+    def test_no_committed_record_calls_the_own_range_area_auc(self, script_module):
+        """The old area over each curve's own Fa range is kept only as ``own_range_area`` (issue: ROC and AUC)."""
+        rename = script_module("rename_legacy_auc")
+        results = Path(__file__).resolve().parents[1] / "results"
+        assert rename.legacy_files(results) == []
+
+    def test_renaming_reaches_every_depth_and_keeps_the_rest(self, script_module):
+        rename = script_module("rename_legacy_auc")
+        record = {"final": {"auc": 0.6, "miou": 0.7}, "history": [{"auc": 0.5}, {"loss": 1.0}], "auc_pd_fa": 0.8}
+        renamed = rename.renamed(record)
+        assert renamed == {"final": {"own_range_area": 0.6, "miou": 0.7}, "history": [{"own_range_area": 0.5}, {"loss": 1.0}],
+                           "auc_pd_fa": 0.8}
+        assert rename.holds_legacy_key(record) and not rename.holds_legacy_key(renamed)

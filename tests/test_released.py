@@ -133,10 +133,12 @@ class TestModelCard:
 
     def test_the_comparison_counts_who_is_ahead_with_lower_fa_ahead(self):
         module = _model_card()
-        gcflnet = {"miou": 0.7, "niou": 0.6, "pd": 0.9, "fa": 3e-5, "auc": 0.5}
-        unet = {"miou": 0.6, "niou": 0.7, "pd": 0.9, "fa": 4e-5, "auc": 0.6}
+        curves = {"pd_at_fa_1e-05": 0.8, "auc_pd_fa": 0.5}
+        gcflnet = {"miou": 0.7, "niou": 0.6, "pd": 0.9, "fa": 3e-5, **curves, "auc_pixel": 0.95}
+        unet = {"miou": 0.6, "niou": 0.7, "pd": 0.9, "fa": 4e-5, **curves, "auc_pixel": 0.96}
         lines = module.comparison({"gcflnet-cpu-nuaa-sirst": gcflnet, "unet-cpu-nuaa-sirst": unet})
-        assert lines == ["- CPU recipe, same seed: GCFLNet ahead on mIoU, Fa; U-Net ahead on nIoU, AUC; tied on Pd."]
+        assert lines == ["- CPU recipe, same seed: GCFLNet ahead on mIoU, Fa; U-Net ahead on nIoU, pixel AUC; "
+                         "tied on Pd, Pd at Fa 1e-5, AUC (Fa <= 1e-4)."]
         assert module.comparison({"gcflnet-cpu-nuaa-sirst": gcflnet}) == []  # a pair needs both
 
     def test_every_released_file_is_small_and_has_a_card_row(self):
@@ -149,7 +151,7 @@ class TestModelCard:
 
 RELEASED_NOW = sorted(available()) if checkpoint_dir().is_dir() else []
 # On a CPU, notebook 08's default path scores the CPU GCFLNet release on the whole test split and checks mIoU,
-# nIoU, Pd, Fa and AUC against the same card record (tests/test_notebooks.py); it is not scored twice.
+# nIoU, Pd, Fa and both AUCs against the same card record (tests/test_notebooks.py); it is not scored twice.
 SCORED_BY_NOTEBOOK_08 = "" if torch.cuda.is_available() else auto_checkpoint("auto", "gcflnet", "cpu")
 
 
@@ -163,8 +165,11 @@ def test_release_reproduces_its_model_card_numbers_exactly(name, request):
     samples = load_split(root, dataset, "test")
     assert len(samples) == {"NUAA-SIRST": 214, "NUDT-SIRST": 664}[dataset]
     scored = evaluate_model(model, samples, "cpu", meta["norm"]["mean"], meta["norm"]["std"])
-    for key in ("miou", "niou", "pd", "fa", "n_targets", "auc"):
+    for key in ("miou", "niou", "pd", "fa", "n_targets"):  # from the 8-bit maps: exact
         assert scored[key] == recorded[key], key
+    # From the float probabilities, whose last bits may follow the CPU's kernels: the card's 4 decimals, with room.
+    for key in ("auc_pd_fa", "auc_pixel", "pd_at_fa_1e-05", "pd_at_fa_1e-04"):
+        assert scored[key] == pytest.approx(recorded[key], abs=1e-6), key
 
 
 def _smallest_release() -> str | None:

@@ -24,6 +24,7 @@ from gcflnet_lib.viz import (
     overlay_prediction,
     plot_kernels,
     plot_quiver,
+    plot_pixel_roc,
     plot_roc,
     remove_small_components,
     show_images,
@@ -223,13 +224,26 @@ class TestPlots:
         (quiver,) = ax.collections
         assert quiver.N == 16
 
-    def test_plot_roc_sorts_by_fa_and_labels_auc(self):
-        ax = plot_roc({"m": {"fa": [3e-6, 1e-6], "pd": [0.9, 0.5], "auc": 0.7}})
-        (line,) = ax.get_lines()
+    def test_plot_roc_sorts_by_fa_and_labels_the_fixed_range_auc(self):
+        ax = plot_roc({"m": {"fa": [3e-6, 1e-6], "pd": [0.9, 0.5], "auc_pd_fa": 0.7}})
+        line, range_end = ax.get_lines()
         np.testing.assert_allclose(line.get_xdata(), [1.0, 3.0])
+        np.testing.assert_allclose(range_end.get_xdata(), [100.0, 100.0])  # Fa 1e-4 in units of 1e-6
         assert "AUC 0.700" in ax.get_legend().get_texts()[0].get_text()
         assert ax.get_xscale() == "symlog" and ax.get_xlabel().startswith("Fa") and ax.get_ylabel().startswith("Pd")
-        assert plot_roc({"m": {"fa": [1e-6], "pd": [0.5]}}, linthresh=None).get_xscale() == "linear"
+        assert plot_roc({"m": {"fa": [1e-6], "pd": [0.5]}}, linthresh=None, fa_range=0).get_xscale() == "linear"
+
+    def test_plot_roc_takes_a_metrics_dict(self):
+        ax = plot_roc({"m": {"roc": {"fa": [2e-6], "pd": [0.4]}, "auc_pd_fa": 0.25}}, fa_range=0)
+        (line,) = ax.get_lines()
+        assert list(line.get_ydata()) == [0.4] and "AUC 0.250" in ax.get_legend().get_texts()[0].get_text()
+
+    def test_plot_pixel_roc_is_closed_at_both_corners(self):
+        ax = plot_pixel_roc({"m": {"roc": {"fpr": [0.5, 1e-3], "tpr": [0.9, 0.6]}, "auc_pixel": 0.91}})
+        (line,) = ax.get_lines()
+        np.testing.assert_allclose(line.get_xdata(), [0.0, 1e-3, 0.5, 1.0])
+        np.testing.assert_allclose(line.get_ydata(), [0.0, 0.6, 0.9, 1.0])
+        assert "AUC 0.9100" in ax.get_legend().get_texts()[0].get_text() and ax.get_xscale() == "log"
 
     def test_show_images_colorbar_per_panel(self):
         figure = show_images([np.zeros((4, 4)), np.ones((4, 4)), np.eye(4)], colorbar=[False, True, True])

@@ -4,7 +4,7 @@ Output ``PRED_DIR/NAME.png`` for every image of the split:
 
 - default: the saliency map rescaled per image to 8 bits (min -> 0, max -> 255). ``gcflnet score`` reads
   it as a probability (value / 255), so ``--threshold t`` there flags pixels above
-  ``min + t * (max - min)`` of each image's saliency; ROC AUC sweeps that fraction. A constant map
+  ``min + t * (max - min)`` of each image's saliency; the ROC curves sweep that fraction. A constant map
   (nothing salient) is all 0.
 - ``--binary``: the method's own decision, the adaptive threshold ``mean + K * std`` of the saliency,
   as a 0/255 mask (``--k`` sets K).

@@ -1,4 +1,4 @@
-"""``gcflnet evaluate``: score a checkpoint on a split (mIoU, nIoU, Pd, Fa, ROC AUC) with the BasicIRSTD protocol.
+"""``gcflnet evaluate``: score a checkpoint on a split (mIoU, nIoU, Pd, Fa, ROC curves and AUCs) with the BasicIRSTD protocol.
 
 ``--save-maps DIR`` writes the 8-bit probability map of every image (``DIR/NAME.png``); ``gcflnet score``
 on that folder reports the same numbers.
@@ -7,6 +7,7 @@ on that folder reports the same numbers.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from gcflnet_lib.ops import PAD_MODES
@@ -46,6 +47,7 @@ def oom_advice(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from gcflnet_lib.commands.train import format_metrics
+    from gcflnet_lib.metrics import no_target_note
     from gcflnet_lib.data.dataset import load_split
     from gcflnet_lib.engine.checkpoint import load_model_from_checkpoint
     from gcflnet_lib.engine.device import resolve_device
@@ -111,4 +113,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         atomic_write_json(args.json, report)
     print(f"{args.checkpoint} on {dataset}/{args.split} ({metrics['n_images']} images): {format_metrics(metrics)}")
+    if no_target_note(metrics):
+        print(f"gcflnet evaluate: note: {no_target_note(metrics)}", file=sys.stderr)
     return 0

@@ -1,4 +1,4 @@
-"""``gcflnet score``: score saved predictions against a split's masks (mIoU, nIoU, Pd, Fa, ROC AUC)."""
+"""``gcflnet score``: score saved predictions against a split's masks (mIoU, nIoU, Pd, Fa, ROC curves, AUCs)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,10 @@ def format_table(metrics: dict) -> str:
         ("nIoU", f"{metrics['niou']:.4f}"),
         ("Pd", f"{metrics['pd']:.4f}"),
         ("Fa (x1e-6)", f"{metrics['fa'] * 1e6:.2f}"),
-        ("ROC AUC", f"{metrics['auc']:.4f}"),
+        ("Pd at Fa 1e-5", f"{metrics['pd_at_fa_1e-05']:.4f}"),
+        ("Pd at Fa 1e-4", f"{metrics['pd_at_fa_1e-04']:.4f}"),
+        ("AUC, Fa <= 1e-4", f"{metrics['auc_pd_fa']:.4f}"),
+        ("pixel ROC AUC", f"{metrics['auc_pixel']:.4f}"),
     ]
     width = max(len(label) for label, _ in rows)
     return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
@@ -60,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from gcflnet_lib.engine.files import atomic_write_json, check_output_file
     from gcflnet_lib.engine.overlap import Input, dataset_inputs, refuse_overlap
     from gcflnet_lib.errors import UserError
-    from gcflnet_lib.metrics import score_folder
+    from gcflnet_lib.metrics import no_target_note, score_folder
 
     if not 0.0 <= args.threshold <= 1.0:
         raise UserError(f"--threshold must be in [0, 1] (got {args.threshold})")
@@ -82,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         f"threshold {args.threshold}"
     )
     print(format_table(metrics))
+    if no_target_note(metrics):
+        print(f"gcflnet {NAME}: note: {no_target_note(metrics)}", file=sys.stderr)
     if args.json:
         report = {"dataset": args.dataset, "split": args.split, "pred": str(args.pred), "threshold": args.threshold, **metrics}
         atomic_write_json(args.json, _json_safe(report))

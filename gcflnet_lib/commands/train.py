@@ -286,10 +286,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def format_metrics(metrics: dict) -> str:
-    """One line: mIoU, nIoU, Pd, Fa (x1e-6), AUC."""
+    """One line: mIoU, nIoU, Pd, Fa (x1e-6), the Pd-Fa AUC over Fa <= 1e-4 and the pixel AUC."""
     return (
         f"mIoU={metrics['miou']:.4f} nIoU={metrics['niou']:.4f} Pd={metrics['pd']:.4f} "
-        f"Fa={metrics['fa'] * 1e6:.2f}e-6 AUC={metrics['auc']:.4f}"
+        f"Fa={metrics['fa'] * 1e6:.2f}e-6 AUC(Fa<=1e-4)={metrics['auc_pd_fa']:.4f} pixelAUC={metrics['auc_pixel']:.4f}"
     )
 
 

@@ -125,21 +125,30 @@ def evaluate_model(
     threshold: float = 0.5,
     save_maps: str | os.PathLike | None = None,
     pad_mode: str | None = None,
+    curves: bool = True,
 ) -> dict[str, Any]:
     """Metrics of ``model`` on ``samples`` with the BasicIRSTD protocol.
+
+    The numbers at ``threshold`` are those of the 8-bit maps that ``save_maps`` writes, so ``gcflnet score`` on
+    the saved maps gives them again exactly. The ROC curves and their AUCs are taken from the float
+    probabilities: a SoftIoU-trained model puts most target pixels at 255 of 8 bits, and those 8 bits would cut
+    off the confident end of its curve (``gcflnet_lib.metrics``).
 
     Args:
         model, device, mean, std, batch_size, pad_mode: see ``predict_probabilities``.
         samples: the split to score (``load_split``), masks bool (H, W).
         threshold: probability above which a pixel counts as target.
         save_maps: optional folder; writes ``NAME.png``, the 8-bit probability map, per sample.
+        curves: False skips the ROC curves (the AUCs and Pd at fixed Fa are then NaN), as training does
+            before its last epoch.
 
     Returns:
-        ``IRSTDMetrics.compute()``: ``miou, niou, pd, fa, n_images, n_targets, auc, roc``.
+        ``IRSTDMetrics.compute()``: ``miou, niou, pd, fa, n_images, n_targets, auc_pd_fa, auc_pixel,
+        pd_at_fa_1e-05, pd_at_fa_1e-04, roc``.
     """
     from gcflnet_lib.metrics import IRSTDMetrics
 
-    metrics = IRSTDMetrics(threshold=threshold)
+    metrics = IRSTDMetrics(threshold=threshold, roc_thresholds=None if curves else [])
     out_dir = Path(save_maps) if save_maps is not None else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -150,7 +159,7 @@ def evaluate_model(
         probs = predict_probabilities(model, [s.image for s in part], device, mean, std, batch_size, pad_mode)
         for sample, prob in zip(part, probs):
             prob_u8 = quantize_probability(prob)
-            metrics.update(dequantize_probability(prob_u8), sample.mask)
+            metrics.update(dequantize_probability(prob_u8), sample.mask, roc_prob=prob)
             if out_dir is not None:
                 write_png(out_dir / f"{sample.name}.png", prob_u8)
     return metrics.compute()

@@ -479,7 +479,8 @@ def _run(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.device,
             if is_last or (config.eval_every and done % config.eval_every == 0):
                 if ctx.is_main:
                     eval_start = time.perf_counter()
-                    result = evaluate_model(net, test_samples, device, mean, std, config.eval_batch_size)
+                    # The curves (hundreds of thresholds) only at the end: history rows keep the numbers at 0.5.
+                    result = evaluate_model(net, test_samples, device, mean, std, config.eval_batch_size, curves=is_last)
                     row.update(scalar_metrics(result))
                     row["eval_time_s"] = round(time.perf_counter() - eval_start, 4)
                     if is_last:

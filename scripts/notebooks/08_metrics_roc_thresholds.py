@@ -33,7 +33,7 @@ CELLS = [
     ),
     about("08", [
         "how mIoU, nIoU, Pd and Fa are counted, by hand and with `gcflnet_lib.metrics`",
-        "how a Pd-Fa ROC curve is swept and why it need not be monotonic",
+        "how a Pd-Fa ROC curve is swept, why it need not be monotonic, and why its AUC needs one false-alarm axis for all methods",
         "how a threshold and a minimum component size trade detections against false alarms, "
         "on a trained GCFLNet's real detections, misses and false alarms",
     ], ["00", "07"], "released checkpoint on the 214 NUAA-SIRST test images"),
@@ -54,7 +54,7 @@ CELLS = [
         """
         import matplotlib.pyplot as plt
         import numpy as np
-        from IPython.display import display
+        from IPython.display import Markdown, display
         from scipy import ndimage
 
         from gcflnet_lib import workbook
@@ -64,8 +64,9 @@ CELLS = [
         from gcflnet_lib.engine import predict_probabilities
         from gcflnet_lib.engine.evaluation import dequantize_probability, quantize_probability
         from gcflnet_lib.models import build_model
-        from gcflnet_lib.metrics import IRSTDMetrics
-        from gcflnet_lib.viz import ThresholdExplorer, overlay_prediction, plot_roc, show_images, threshold_stats
+        from gcflnet_lib.experiments import markdown_table
+        from gcflnet_lib.metrics import IRSTDMetrics, auc_pd_fa
+        from gcflnet_lib.viz import ThresholdExplorer, overlay_prediction, plot_pixel_roc, plot_roc, show_images, threshold_stats
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET,
                              checkpoint=CHECKPOINT, model=MODEL)
@@ -172,9 +173,21 @@ CELLS = [
         A detector gives a probability (or score) map; each threshold $\tau$ turns it into a prediction and a
         $(F_a, P_d)$ point. Lowering $\tau$ adds predicted pixels, but the curve need not be monotonic: grown
         components can merge, move their centroid beyond the 3 px match, or swallow false pixels into a matched
-        target, so Pd can dip and Fa can fall as $\tau$ drops. The plot joins the points in order of Fa. `IRSTDMetrics` sweeps
-        $\tau = 0.02, 0.04, \dots, 0.98$ and integrates $P_d$ over $F_a$ normalised by its largest value (AUC in $[0, 1]$;
-        comparable between methods scored on the same thresholds).
+        target, so Pd can dip and Fa can fall as $\tau$ drops. The plot joins the points in order of Fa.
+
+        **Where the thresholds go.** A network trained with SoftIoU gives nearly binary maps: most pixels sit at
+        $p \approx 0$ or $p \approx 1$, far out in the tails of the sigmoid. A grid $\tau = 0.02, \dots, 0.98$ sees almost
+        one point of such a model. `IRSTDMetrics` therefore sweeps $\tau = \sigma(z)$ for logits $z = -16, -15.9, \dots, 16$,
+        plus the midpoint between every two 8-bit levels (for maps stored in 8 bits), so the curve runs from almost
+        nothing predicted to almost everything, for any model.
+
+        **One axis for every method.** The AUC is the area under $P_d$ over the fixed range $F_a \in [0, 10^{-4}]$,
+        divided by $10^{-4}$: the mean, over false-alarm budgets spread evenly up to $10^{-4}$, of the best $P_d$ within
+        the budget (a curve that ends early keeps its best $P_d$ to the end of the range). $10^{-4}$ is 100 in the
+        papers' units of $10^{-6}$, beyond any rate their tables report. Two operating points, $P_d$ at
+        $F_a \le 10^{-5}$ and $\le 10^{-4}$, read the curve at a glance. Beside it, the **pixel-level ROC** that DNANet and
+        ACM report: the rate of target pixels above $\tau$ against the rate of background pixels above $\tau$, with
+        its AUC (the chance that a random target pixel outscores a random background pixel).
 
         Two detectors on the test images: a GCFLNet (the trained `CHECKPOINT`, by default the released model on a
         CPU, or one trained here for a few steps) and the classical white top-hat (Rivest & Fortin), whose saliency is
@@ -203,37 +216,97 @@ CELLS = [
 
         images = [s.image for s in test_samples]
         masks = [s.mask for s in test_samples]
-        model_probs = [dequantize_probability(quantize_probability(p))  # 8 bits, as gcflnet evaluate scores them
-                       for p in predict_probabilities(model, images, ctx.device, mean, std)]
+        model_floats = predict_probabilities(model, images, ctx.device, mean, std)
+        model_probs = [dequantize_probability(quantize_probability(p)) for p in model_floats]  # 8 bits, as evaluate saves
 
         def scaled(saliency):
             return np.clip(saliency / max(float(saliency.max()), 1e-12), 0.0, 1.0).astype(np.float32)
 
         tophat_probs = [scaled(tophat(image)) for image in images]
 
-        def score(probs, masks, threshold=0.5, roc_thresholds=None):
-            \"\"\"IRSTDMetrics over a list of maps (one update per image: real images differ in size).\"\"\"
+        def score(probs, masks, threshold=0.5, roc_thresholds=None, roc_probs=None):
+            \"\"\"IRSTDMetrics over a list of maps (one update per image: real images differ in size); the curves
+            from ``roc_probs`` when given, as ``gcflnet evaluate`` takes them from the float maps.\"\"\"
             scorer = IRSTDMetrics(threshold=threshold, roc_thresholds=roc_thresholds)
-            for prob, mask in zip(probs, masks):
-                scorer.update(prob, mask)
+            for index, (prob, mask) in enumerate(zip(probs, masks)):
+                scorer.update(prob, mask, roc_prob=None if roc_probs is None else roc_probs[index])
             return scorer.compute()
 
-        curves, scores = {}, {}
-        for label, probs in ((model_label, model_probs), ("top-hat (scaled)", tophat_probs)):
-            result = scores[label] = score(probs, masks)
-            curves[label] = {**result["roc"], "auc": result["auc"]}
-            print(f"{label:>32}: at 0.5 Pd {result['pd']:.3f}, Fa {result['fa'] * 1e6:8.1f}e-6, mIoU {result['miou']:.3f}; AUC {result['auc']:.3f}")
+        scores = {model_label: score(model_probs, masks, roc_probs=model_floats), "top-hat (scaled)": score(tophat_probs, masks)}
+        for label, result in scores.items():
+            print(f"{label:>32}: at 0.5 Pd {result['pd']:.3f}, Fa {result['fa'] * 1e6:8.1f}e-6, mIoU {result['miou']:.3f}; "
+                  f"Pd at Fa 1e-5 {result['pd_at_fa_1e-05']:.3f}, 1e-4 {result['pd_at_fa_1e-04']:.3f}; "
+                  f"AUC (Fa <= 1e-4) {result['auc_pd_fa']:.3f}; pixel AUC {result['auc_pixel']:.4f}")
 
-        fig, ax = plt.subplots(figsize=(5, 3.6), layout="constrained")
-        plot_roc(curves, ax=ax);  # Fa on a symlog axis: linear below 10e-6, logarithmic beyond
+        fig, (ax, pixel_ax) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+        plot_roc(scores, ax=ax)  # Fa on a symlog axis: linear below 10e-6, logarithmic beyond; dotted: end of the AUC range
+        plot_pixel_roc(scores, ax=pixel_ax);
 
         card = workbook.model_card_metrics(CHECKPOINT) if CHECKPOINT else None
         at_half = scores[model_label]  # threshold 0.5
         if card is not None and not ctx.synthetic and len(test_samples) == card["n_images"]:
-            print(f"model card of {CHECKPOINT}: Pd {card['pd']:.4f}, Fa {card['fa'] * 1e6:.2f}e-6, mIoU {card['miou']:.4f}")
+            print(f"model card of {CHECKPOINT}: Pd {card['pd']:.4f}, Fa {card['fa'] * 1e6:.2f}e-6, mIoU {card['miou']:.4f}, "
+                  f"AUC (Fa <= 1e-4) {card['auc_pd_fa']:.4f}, pixel AUC {card['auc_pixel']:.4f}")
             for key in ("pd", "fa", "miou", "niou"):
                 assert at_half[key] == card[key], (key, at_half[key], card[key])
+            for key in ("auc_pd_fa", "auc_pixel", "pd_at_fa_1e-05", "pd_at_fa_1e-04"):  # float maps: to the last bits
+                assert abs(at_half[key] - card[key]) <= 1e-6, (key, at_half[key], card[key])
             print("the same numbers here: this notebook scores exactly as the model card")
+        """
+    ),
+    md(
+        r"""
+        ## Why the old AUC misled
+
+        Until December 2026 this project, like several toolboxes, integrated each curve over $F_a$ divided by **that
+        curve's own largest** $F_a$, from $(0, 0)$, on the 49 thresholds $0.02, \dots, 0.98$. Each model then had an axis
+        of its own. Doubling every false alarm of a model stretches its axis by two and leaves that area unchanged; a
+        near-binary model's few points sit close together, so most of its area is the straight line from $(0, 0)$ to its
+        first point. The cell computes the old measure by hand and puts both readings side by side: the same curves,
+        each on its own stretched axis (left), and on the one shared axis (right).
+        """
+    ),
+    code(
+        """
+        OLD_THRESHOLDS = np.round(np.linspace(0.02, 0.98, 49), 4)
+
+        def own_range_area(fa, pd):
+            \"\"\"The old measure: trapezoids from (0, 0) over Fa divided by the curve's largest Fa.\"\"\"
+            fa, pd = np.concatenate([[0.0], fa]), np.concatenate([[0.0], pd])
+            if fa.max() <= 0:
+                return float(pd.max())
+            order = np.lexsort((pd, fa))
+            x, y = fa[order] / fa.max(), pd[order]
+            return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2))
+
+        # A curve, and the same detections with twice the false alarms: the old measure cannot tell them apart.
+        fa_a, pd_a = np.array([5e-6, 2e-5, 6e-5]), np.array([0.5, 0.8, 0.9])
+        doubled = {"old": (own_range_area(fa_a, pd_a), own_range_area(2 * fa_a, pd_a)),
+                   "new": (auc_pd_fa(fa_a, pd_a), auc_pd_fa(2 * fa_a, pd_a))}
+        print("a curve and its doubled false alarms: old measure {:.3f} and {:.3f}; AUC (Fa <= 1e-4) {:.3f} and {:.3f}"
+              .format(*doubled["old"], *doubled["new"]))
+        assert np.isclose(*doubled["old"]) and doubled["new"][0] > doubled["new"][1]
+
+        old_grid = {label: score(probs, masks, roc_thresholds=OLD_THRESHOLDS, roc_probs=roc)
+                    for label, probs, roc in ((model_label, model_probs, model_floats), ("top-hat (scaled)", tophat_probs, None))}
+        readings = [{"detector": label, "old_measure": own_range_area(old_grid[label]["roc"]["fa"], old_grid[label]["roc"]["pd"]),
+                     "old_grid_points": len(set(zip(old_grid[label]["roc"]["fa"], old_grid[label]["roc"]["pd"]))),
+                     "auc_pd_fa": scores[label]["auc_pd_fa"], "auc_pixel": scores[label]["auc_pixel"]} for label in scores]
+        display(Markdown(markdown_table(readings, {"detector": None, "old_measure": ".3f", "old_grid_points": None,
+                                                   "auc_pd_fa": ".3f", "auc_pixel": ".4f"})))
+
+        fig, (own_ax, shared_ax) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+        for label, result in old_grid.items():
+            fa, pd = np.array(result["roc"]["fa"]), np.array(result["roc"]["pd"])
+            order = np.argsort(fa, kind="stable")
+            stretched = np.concatenate([[0.0], fa[order] / max(fa.max(), 1e-12)])
+            own_ax.plot(stretched, np.concatenate([[0.0], pd[order]]), marker=".", label=f"{label} (old {own_range_area(fa, pd):.3f})")
+        own_ax.set_xlabel("Fa / the curve's own largest Fa (old, 0.02..0.98)")
+        own_ax.set_ylabel("Pd")
+        own_ax.legend(fontsize=8)
+        own_ax.grid(alpha=0.3)
+        plot_roc(scores, ax=shared_ax)
+        shared_ax.set_title("the shared axis", fontsize=9);
         """
     ),
     md(
@@ -303,17 +376,24 @@ CELLS = [
         def finite(value):
             return float(value) if np.isfinite(value) else -1.0  # -1 marks "undefined" (no target, empty union)
 
-        model_auc = curves[model_label]["auc"]
-        assert np.isfinite(model_auc) and 0.0 <= model_auc <= 1.0
+        for key in ("auc_pd_fa", "auc_pixel"):
+            assert np.isfinite(at_half[key]) and 0.0 <= at_half[key] <= 1.0, key
 
         workbook.record_results("08_metrics_roc_thresholds", {
-            "auc": model_auc,
-            "tophat_auc": finite(curves["top-hat (scaled)"]["auc"]),
+            "auc_pd_fa": at_half["auc_pd_fa"],
+            "auc_pixel": at_half["auc_pixel"],
+            "pd_at_fa_1e-05": at_half["pd_at_fa_1e-05"],
+            "pd_at_fa_1e-04": at_half["pd_at_fa_1e-04"],
+            "tophat_auc_pd_fa": finite(scores["top-hat (scaled)"]["auc_pd_fa"]),
+            "own_range_area": readings[0]["old_measure"],
+            "old_grid_points": readings[0]["old_grid_points"],
+            "doubled_fa_old": list(doubled["old"]),
+            "doubled_fa_new": list(doubled["new"]),
             "widget_pd": finite(explorer.stats["pd"]),
             "widget_fa": explorer.stats["fa"],
             **{f"hand_{k}": float(v) for k, v in hand.items()},
             **{f"library_{k}": float(library[k]) for k in hand},
-            "roc_points": len(curves[model_label]["pd"]),
+            "roc_points": len(set(zip(at_half["roc"]["fa"], at_half["roc"]["pd"]))),
             "pd_at_low_threshold": finite(low["pd"]),
             "pd_at_high_threshold": finite(high["pd"]),
             "fa_at_low_threshold": low["fa"],
@@ -335,7 +415,9 @@ CELLS = [
     ending("08", """
         The protocol counts targets, not pixels, for Pd; Fa counts the predicted pixels outside matched components over
         all pixels; mIoU pools the pixels of the split. Hand-written rules and `IRSTDMetrics` agree on small examples,
-        the ROC sweeps the threshold, and `threshold_stats` (the widget's function) scores one setting. On a CPU the
+        the ROC sweeps thresholds placed in logit space, its AUC is taken over the one false-alarm range every method
+        shares ($F_a \le 10^{-4}$; the old area over each curve's own range rated a model with twice the false alarms
+        the same), the pixel ROC counts pixels, and `threshold_stats` (the widget's function) scores one setting. On a CPU the
         released GCFLNet is scored on the real NUAA-SIRST test split, exactly as in its model card.
         """, [
         ("Compute `threshold_stats(model_probs, masks, 0.8)` and compare it with the 0.5 row: how much do Fa, Pd and "
@@ -362,13 +444,14 @@ CELLS = [
          hand and the same strict rule in `IRSTDMetrics`. The target is missed (Pd falls) and the blob's pixels become
          false alarms (Fa rises). Hand and library agree; at 2.9 px both would count it.
          """),
-        ("In `curves`, find the threshold where the GCFLNet curve's Pd drops below 0.9 (`curves[model_label]` holds "
-         "`thresholds`, `pd`, `fa`), and read its Fa.",
+        ("In `scores[model_label][\"roc\"]` (lists `thresholds`, `pd`, `fa`, `tpr`, `fpr`), find the highest threshold at "
+         "which Pd reaches 0.9 and read its Fa; is that point inside the AUC's range?",
          """
-         For the released model Pd stays near its maximum over most thresholds and drops only at high ones, because
-         its probabilities are near 0 or 1. At the threshold where it falls below 0.9, Fa is already very small: the
-         curve's corner. For a briefly trained model the drop comes much earlier. To find it, walk
-         `thresholds` in increasing order and take the first whose `pd` is below 0.9.
+         Walk `thresholds` from the top down and stop at the first whose `pd` is at least 0.9. For the released model
+         that threshold lies far out in the logit tail (its probabilities are near 0 or 1), and its Fa lies between
+         $10^{-5}$ and $10^{-4}$ (its `pd_at_fa_1e-05` is below 0.9 and its `pd_at_fa_1e-04` above): inside the range
+         that the AUC integrates, so this point counts in `auc_pd_fa`. A briefly trained model reaches Pd 0.9 only
+         at low thresholds, where Fa is far beyond the range.
          """),
     ], """
         The numbers of IRSTD papers depend on details of the protocol: the match rule (centroid distance or

@@ -174,7 +174,7 @@ CELLS = [
 
         display(Markdown(markdown_table(rows, {
             "name": None, "eem": None, "glfi": None, "msic": None, "params": ",", "miou": ".4f", "niou": ".4f",
-            "pd": ".4f", "fa_e6": ".1f", "auc": ".3f", "final_loss": ".4f", "train_seconds": ".1f", "reused": None})))
+            "pd": ".4f", "fa_e6": ".1f", "auc_pd_fa": ".3f", "final_loss": ".4f", "train_seconds": ".1f", "reused": None})))
         """
     ),
     code(
@@ -347,14 +347,14 @@ CELLS = [
         """
         assert len(rows) == 8 and len({row["name"] for row in rows}) == 8
         for row in rows:
-            for key in ("miou", "niou", "pd", "fa", "auc"):
+            for key in ("miou", "niou", "pd", "fa", "auc_pd_fa"):
                 assert math.isfinite(row[key]) and 0.0 <= row[key] <= 1.0, (row["name"], key, row[key])
             assert math.isfinite(row["final_loss"])
 
         workbook.record_results("09_ablation", {
             "n_variants": len(rows),
             "table": [{key: row[key] for key in ("name", "eem", "glfi", "msic", "params", "miou", "niou", "pd", "fa",
-                                                 "auc", "first_loss", "final_loss", "train_seconds", "reused")}
+                                                 "auc_pd_fa", "first_loss", "final_loss", "train_seconds", "reused")}
                       for row in rows],
             "params": params,
             "msic_param_delta": msic_by_hand,

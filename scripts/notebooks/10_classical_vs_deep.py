@@ -23,8 +23,9 @@ CELLS = [
           protocol.
         - **the whole Pd-Fa curve.** Each saliency map is rescaled to $[0, 1]$ per image,
           $\tilde S = (S - \min S) / (\max S - \min S)$, stored in 8 bits as `gcflnet classical` writes it, and swept
-          over the same thresholds as the probabilities. Since the AUC depends on each curve's own Fa range, the table
-          also reads one comparable number off each curve: the best Pd at $\mathrm{Fa} \le 10^{-4}$.
+          over the same thresholds as the probabilities. Every curve is then read on one shared false-alarm axis: its
+          AUC over $\mathrm{Fa} \in [0, 10^{-4}]$ (divided by $10^{-4}$), the best Pd at $\mathrm{Fa} \le 10^{-5}$ and
+          $\le 10^{-4}$, and the pixel-level ROC's AUC (target against background pixels, as DNANet and ACM report).
 
         On a CPU (`SMOKE = "auto"`) the network is the released GCFLNet (`CHECKPOINT = "auto"`) and the images are
         NUAA-SIRST test images cropped around their targets (so that IPI and RIPT take a fraction of a second each).
@@ -64,7 +65,7 @@ CELLS = [
         from gcflnet_lib.engine import predict_probabilities
         from gcflnet_lib.experiments import markdown_table, synthetic_dataset_dir, training_data
         from gcflnet_lib.models import build_model
-        from gcflnet_lib.viz import overlay_prediction, plot_roc, show_images
+        from gcflnet_lib.viz import overlay_prediction, plot_pixel_roc, plot_roc, show_images
         from gcflnet_lib.widgets_classical import AdaptiveThresholdExplorer
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET,
@@ -155,15 +156,18 @@ CELLS = [
             row["fa_e6"] = row["fa"] * 1e6
             row["ms_per_image"] = row["seconds_per_image"] * 1000
         display(Markdown(markdown_table(rows, {"name": None, "decision": None, "miou": ".4f", "niou": ".4f", "pd": ".4f",
-                                               "fa_e6": ".1f", "auc": ".3f", "pd_at_fa": ".3f", "ms_per_image": ".1f"})))
+                                               "fa_e6": ".1f", "pd_at_fa_1e-05": ".3f", "pd_at_fa_1e-04": ".3f",
+                                               "auc_pd_fa": ".3f", "auc_pixel": ".4f", "ms_per_image": ".1f"})))
 
-        fig, ax = plt.subplots(figsize=(6.5, 4.2), layout="constrained")
-        plot_roc({row["name"]: row["roc"] for row in rows}, ax=ax)
+        # One fixed Fa axis for all seven: the AUC column integrates each curve up to the dotted line.
+        fig, (ax, pixel_ax) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+        plot_roc({row["name"]: row for row in rows}, ax=ax)
         ax.set_xscale("symlog", linthresh=1.0)
-        ax.set_xlim(left=0)
-        ax.axvline(100, color="gray", linestyle=":")  # the Fa <= 1e-4 budget of the pd_at_fa column
+        ax.set_xlim(0, 1e6)
         ax.set_xlabel("Fa (x1e-6), symlog: linear below 1")
-        ax.set_title("Pd against Fa over thresholds of the [0, 1] maps");
+        ax.set_title("Pd against Fa over thresholds of the [0, 1] maps")
+        plot_pixel_roc({row["name"]: row for row in rows}, ax=pixel_ax)
+        pixel_ax.set_title("pixel-level ROC");
         """
     ),
     md(
@@ -251,7 +255,7 @@ CELLS = [
         """
         assert [row["name"] for row in rows] == [*METHODS, "gcflnet"]
         for row in rows:
-            for key in ("miou", "niou", "pd", "fa", "auc", "pd_at_fa"):
+            for key in ("miou", "niou", "pd", "fa", "auc_pd_fa", "auc_pixel", "pd_at_fa_1e-05", "pd_at_fa_1e-04"):
                 assert math.isfinite(row[key]) and 0.0 <= row[key] <= 1.0, (row["name"], key, row[key])
             assert len(row["roc"]["pd"]) == len(row["roc"]["fa"]) > 0
         for name in METHODS:
@@ -269,8 +273,9 @@ CELLS = [
 
         workbook.record_results("10_classical_vs_deep", {
             "methods": [row["name"] for row in rows],
-            "table": [{key: row[key] for key in ("name", "kind", "decision", "miou", "niou", "pd", "fa", "auc", "pd_at_fa",
-                                                 "seconds_per_image")} for row in rows],
+            "table": [{key: row[key] for key in ("name", "kind", "decision", "miou", "niou", "pd", "fa", "auc_pd_fa",
+                                                 "auc_pixel", "pd_at_fa_1e-05", "pd_at_fa_1e-04", "seconds_per_image")}
+                      for row in rows],
             "k": K,
             "n_images": len(test),
             "best_classical_miou": best_classical["name"],
