@@ -48,10 +48,11 @@ SEEDS = (0, 1)
 TABLE_ORDER = ("unet", "gcflnet_eem", "gcflnet_glfi", "gcflnet_msic", "gcflnet_eem_glfi", "gcflnet_eem_msic",
                "gcflnet_glfi_msic", "gcflnet")
 BESIDE = ("unet_wide",)  # the U-Net at GCFLNet's parameter count: "better" told from "bigger"
-# Settings that say where or how a run was stored or shown, or which model and seed it is: they may differ
-# between the records of one analysis. Everything else is the recipe and must agree.
+# Settings that say where or how a run was stored, shown or stepped, or which model and seed it is: they may
+# differ between the records of one analysis. Everything else is the recipe and must agree. The speed path is how
+# a step runs, not what it learns (records before it was stored say None, later ones "eager", for the same run).
 NOT_RECIPE = ("model", "seed", "out_dir", "data_root", "resume", "overwrite", "progress", "threads", "save_every",
-              "eval_every", "eval_batch_size", "device")
+              "eval_every", "eval_batch_size", "device", "speed_path", "compile")
 
 # The paper's reading of Table 2 (Section 4.4): each claim, the cells it compares and the metrics it names.
 CLAIMS: dict[str, dict[str, Any]] = {
@@ -85,8 +86,9 @@ def _variant_of_cell() -> dict[tuple[bool, bool, bool], str]:
 
 
 def recipe_of(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The settings of a record that must agree across one analysis (see :data:`NOT_RECIPE`)."""
-    return {key: value for key, value in record["config"].items() if key not in NOT_RECIPE}
+    """The settings of a record that must agree across one analysis (see :data:`NOT_RECIPE`); a setting left at
+    None counts as not stored, as in records written before it existed (``init``)."""
+    return {key: value for key, value in record["config"].items() if key not in NOT_RECIPE and value is not None}
 
 
 def load_records(folder: str | os.PathLike) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -132,6 +132,11 @@ class TestRecordsFolder:
         with pytest.raises(UserError, match=rf"{records[2]['name']}\.json \(epochs=30 not 64\)"):
             report.load_records(write(tmp_path / "r", records))
 
+    def test_how_a_step_runs_is_not_the_recipe(self, tmp_path):
+        records = random_factorial(np.random.default_rng(9), seeds=(0,))
+        records[1] = make_record(records[1]["model"], 0, records[1]["final"], speed_path="eager", init=None)
+        assert len(report.load_records(write(tmp_path / "r", records))[0]) == len(records)
+
     def test_other_dataset_is_refused(self, tmp_path):
         records = random_factorial(np.random.default_rng(8), seeds=(0,))
         records[0] = make_record("unet", 0, records[0]["final"], dataset="NUAA-SIRST")
