@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gcflnet_lib.errors import UserError
+from gcflnet_lib.models.readings import READING_DEFAULTS
 
 AMP_DTYPES = ("bf16", "fp16")
 DEFAULT_MILESTONE_FRACTIONS = (0.5, 0.75)
@@ -70,11 +71,12 @@ class TrainConfig:
     out_dir: str
     model: str = "gcflnet"
     channels: tuple[int, ...] | None = None
-    msic_reading: str = "crossed"
-    glfi_attention: str = "outer"
-    glfi_fc: bool = False
-    eem_fusion: str = "concat"
-    pad_mode: str = "zeros"
+    # The readings' defaults have one home, models.readings.READINGS.
+    msic_reading: str = READING_DEFAULTS["msic_reading"]
+    glfi_attention: str = READING_DEFAULTS["glfi_attention"]
+    glfi_fc: bool = READING_DEFAULTS["glfi_fc"]
+    eem_fusion: str = READING_DEFAULTS["eem_fusion"]
+    pad_mode: str = READING_DEFAULTS["pad_mode"]
     epochs: int = 1500
     batch_size: int = 16
     crop_size: int = 256
