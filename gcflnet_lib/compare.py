@@ -96,11 +96,11 @@ def adaptive_threshold_stats(saliency_maps: Sequence[np.ndarray], masks: Sequenc
     """Pd, Fa, mIoU and nIoU of the classical decision rule: each map binarised at ``mean + k * std``.
 
     Returns:
-        ``gcflnet_lib.viz.threshold_stats`` of the binary masks (keys pd, fa, miou, niou, n_targets,
+        ``gcflnet_lib.metrics.threshold_stats`` of the binary masks (keys pd, fa, miou, niou, n_targets,
         n_matched, n_false_pixels, ...) plus ``k``.
     """
     from gcflnet_lib.classical import adaptive_threshold
-    from gcflnet_lib.viz import threshold_stats
+    from gcflnet_lib.metrics import threshold_stats
 
     if len(saliency_maps) != len(masks) or not masks:
         raise ValueError(f"need as many saliency maps ({len(saliency_maps)}) as masks ({len(masks)}), at least one")

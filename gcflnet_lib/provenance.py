@@ -83,7 +83,7 @@ def replace_generated_block(path: str | os.PathLike, begin: str, end: str, block
     Raises:
         ValueError: a marker is missing or the end comes before the begin; the message names the file.
     """
-    from gcflnet_lib.engine.files import atomic_write_text
+    from gcflnet_lib.files import atomic_write_text
 
     path = Path(path)
     text = path.read_text(encoding="utf-8")

@@ -62,7 +62,7 @@ def oom_advice(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     from gcflnet_lib.engine import bench
     from gcflnet_lib.engine.device import resolve_device
-    from gcflnet_lib.engine.files import atomic_write_json
+    from gcflnet_lib.files import atomic_write_json
     from gcflnet_lib.provenance import provenance
     from gcflnet_lib.engine.trainer import model_from_config
     from gcflnet_lib.engine.config import TrainConfig
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if (args.data is None) != (args.dataset is None):
         raise UserError("--data and --dataset go together")
     if args.json:
-        from gcflnet_lib.engine.files import check_output_file
+        from gcflnet_lib.files import check_output_file
 
         from gcflnet_lib.engine.overlap import dataset_inputs, refuse_overlap
 

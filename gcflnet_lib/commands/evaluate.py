@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from gcflnet_lib.engine.checkpoint import load_model_from_checkpoint
     from gcflnet_lib.engine.device import resolve_device
     from gcflnet_lib.engine.evaluation import evaluate_model
-    from gcflnet_lib.engine.files import (atomic_write_json, check_output_dir, check_output_file, refuse_filled,
+    from gcflnet_lib.files import (atomic_write_json, check_output_dir, check_output_file, refuse_filled,
                                           staged_directory)
     from gcflnet_lib.engine.overlap import Input, dataset_inputs, refuse_overlap, refuse_written_inputs
     from gcflnet_lib.errors import DataError, UserError

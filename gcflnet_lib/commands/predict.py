@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from gcflnet_lib.engine.device import resolve_device
     from gcflnet_lib.engine.evaluation import predict_probabilities, quantize_probability
     from gcflnet_lib.commands.evaluate import largest_image
-    from gcflnet_lib.engine.files import check_output_dir, refuse_filled, staged_directory
+    from gcflnet_lib.files import check_output_dir, refuse_filled, staged_directory
     from gcflnet_lib.engine.overlap import Input, refuse_overlap, refuse_written_inputs
     from gcflnet_lib.released import resolve_checkpoint
     from gcflnet_lib.errors import UserError

@@ -60,7 +60,7 @@ def _json_safe(value):
 def run(args: argparse.Namespace) -> int:
     from gcflnet_lib.data.layout import read_split
     from gcflnet_lib.data.pred_maps import check_probability_maps
-    from gcflnet_lib.engine.files import atomic_write_json, check_output_file
+    from gcflnet_lib.files import atomic_write_json, check_output_file
     from gcflnet_lib.engine.overlap import Input, dataset_inputs, refuse_overlap
     from gcflnet_lib.errors import UserError
     from gcflnet_lib.metrics import no_target_note, score_folder

@@ -34,7 +34,7 @@ import numpy as np
 from gcflnet_lib.data.dataset import Sample
 from gcflnet_lib.data.io import write_png
 from gcflnet_lib.data.layout import IMAGE_DIR, MASK_DIR, SPLIT_DIR
-from gcflnet_lib.engine.files import make_stage, naming_target
+from gcflnet_lib.files import make_stage, naming_target
 from gcflnet_lib.errors import UserError
 
 GENERATOR_VERSION = 1  # bump when the rendering changes, so old folders can be told apart

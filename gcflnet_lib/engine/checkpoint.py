@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gcflnet_lib.engine.files import atomic_write
+from gcflnet_lib.files import atomic_write
 from gcflnet_lib.errors import CheckpointError
 
 FORMAT = "gcflnet-checkpoint/1"
@@ -196,7 +196,7 @@ def load_model_from_checkpoint(
     """
     from gcflnet_lib.models import build_model, config_differences, upgrade_config
     from gcflnet_lib.released import resolve_checkpoint
-    from gcflnet_lib.models.readings import reading_of_weights
+    from gcflnet_lib.models.registry import reading_of_weights
 
     path = resolve_checkpoint(path)  # a released name (gcflnet-cpu-nuaa-sirst) or a path
     state = load_checkpoint(path, map_location="cpu")
