@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from gcflnet_lib.commands.arguments import add_device
 from gcflnet_lib.commands.train import int_list
 
 NAME = "bench"
@@ -25,7 +26,7 @@ QUICK_CPU_INFERENCE_BATCH = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    add_device(parser)
     parser.add_argument("--json", default=None, metavar="OUT", help="also write the figures as JSON")
     parser.add_argument("--model", default="gcflnet", help="model name (default gcflnet)")
     parser.add_argument("--channels", type=int_list, default=None, metavar="C1,C2,...", help="encoder widths (default the model's)")

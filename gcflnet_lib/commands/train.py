@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import time
 
+from gcflnet_lib.commands.arguments import add_device
 from gcflnet_lib.engine.config import AMP_DTYPES, TrainConfig
 
 NAME = "train"
@@ -84,7 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help=f"test images of one size per forward pass (default {defaults.eval_batch_size})")
     run.add_argument("--save-every", type=int, default=None,
                      help=f"write last.pt every K epochs (default {defaults.save_every})")
-    run.add_argument("--device", default=defaults.device, help="auto (default), cpu, cuda or cuda:N")
+    add_device(run, defaults.device)
     run.add_argument("--amp", action=argparse.BooleanOptionalAction, default=defaults.amp,
                      help="mixed precision on GPU (default on; ignored on CPU)")
     run.add_argument("--amp-dtype", choices=AMP_DTYPES, default=defaults.amp_dtype,
