@@ -55,6 +55,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from gcflnet_lib.data.dataset import load_split, resize_known_defect
+from gcflnet_lib.data.io import is_binary_map, prediction_to_probability, read_prediction_map
 from gcflnet_lib.errors import DataError
 
 FA_RANGE = 1e-4  # the shared false-alarm axis of auc_pd_fa: Fa in [0, 1e-4] (see the module docstring)
@@ -545,9 +547,6 @@ def score_folder(
     :data:`~gcflnet_lib.data.dataset.KNOWN_MASK_RESIZES`, is resized like that mask).
     Returns :meth:`IRSTDMetrics.compute`'s dict plus ``"pred_format"``, the reading used.
     """
-    from gcflnet_lib.data.dataset import load_split, resize_known_defect
-    from gcflnet_lib.data.io import is_binary_map, prediction_to_probability, read_prediction_map
-
     if pred_format not in PRED_FORMATS:
         raise ValueError(f"pred_format: expected one of {', '.join(PRED_FORMATS)}, got {pred_format!r}")
     pred_dir = Path(pred_dir)

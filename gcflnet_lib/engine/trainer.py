@@ -27,6 +27,7 @@ evaluates and writes files.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -39,26 +40,43 @@ from typing import Any
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from gcflnet_lib.data.dataset import Sample, load_split, norm_stats_for
 from gcflnet_lib.engine import distributed as dist_utils
 from gcflnet_lib.engine import speed_paths
-from gcflnet_lib.engine.checkpoint import (RUN_STATE_KEYS, capture_rng_state, check_weight_types, load_checkpoint,
-                                           restore_rng_state, save_checkpoint)
+from gcflnet_lib.engine.checkpoint import (
+    RUN_STATE_KEYS,
+    capture_rng_state,
+    check_weight_types,
+    load_checkpoint,
+    restore_rng_state,
+    save_checkpoint,
+)
 from gcflnet_lib.engine.config import TrainConfig, multistep_factor
 from gcflnet_lib.engine.cpu_memory import keep_freed_memory
 from gcflnet_lib.engine.cpu_threads import Retuner
 from gcflnet_lib.engine.device import make_generator, resolve_device, seed_everything
 from gcflnet_lib.engine.evaluation import evaluate_model, scalar_metrics
-from gcflnet_lib.files import (atomic_write_csv, atomic_write_json, check_output_dir, describe_os_error,
-                                      remove_stale_temps)
+from gcflnet_lib.engine.finetune import load_init
 from gcflnet_lib.engine.overlap import dataset_inputs, refuse_overlap, resolved
 from gcflnet_lib.engine.param_groups import group_weight_decay, parameter_groups
 from gcflnet_lib.engine.pipeline import DeviceTrainSet
+from gcflnet_lib.engine.resume import notice, refusal, resume_changes
 from gcflnet_lib.engine.runlock import RunLock
-from gcflnet_lib.models.readings import plain
+from gcflnet_lib.engine.trainable import check_batchnorm_batch
 from gcflnet_lib.errors import CheckpointError, DataError, OutputError, UserError
+from gcflnet_lib.files import (
+    atomic_write_csv,
+    atomic_write_json,
+    check_output_dir,
+    describe_os_error,
+    remove_stale_temps,
+)
 from gcflnet_lib.losses import deep_supervision_loss
+from gcflnet_lib.models import build_model, config_differences
+from gcflnet_lib.models.readings import plain
+from gcflnet_lib.released import resolve_checkpoint
 
 AMP_TORCH_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -169,8 +187,6 @@ def _check_run_dir(config: TrainConfig, files: RunFiles, load: bool = True) -> d
 
 def _refuse_init_in_run(spec: str, files: RunFiles) -> None:
     """Refuse ``--init`` naming one of the files this run writes (its old ``last.pt`` under ``--overwrite``)."""
-    from gcflnet_lib.released import resolve_checkpoint
-
     source = resolved(resolve_checkpoint(spec))
     for name in RunFiles.NAMES:
         if source == resolved(files.out / name):
@@ -186,8 +202,6 @@ def _load_data(config: TrainConfig) -> tuple[list[Sample], list[Sample]]:
 
 
 def model_from_config(config: TrainConfig) -> nn.Module:
-    from gcflnet_lib.models import build_model
-
     try:
         return build_model(config.model, **config.model_kwargs())
     except (ValueError, TypeError) as exc:
@@ -195,8 +209,6 @@ def model_from_config(config: TrainConfig) -> nn.Module:
 
 
 def _check_resume_fits(state: dict[str, Any], net: nn.Module, config: TrainConfig, path: Path) -> None:
-    from gcflnet_lib.models import config_differences
-
     differences = config_differences(state["model_config"], getattr(net, "config", {}))
     if differences:
         saved_name = state["model_config"].get("name")
@@ -216,10 +228,6 @@ def _check_resume_fits(state: dict[str, Any], net: nn.Module, config: TrainConfi
 
 def _state_what_wins(state: dict[str, Any], config: TrainConfig, path: Path) -> None:
     """Refuse settings a resumed run cannot change; name the accepted changes in one warning (``engine.resume``)."""
-    import dataclasses
-
-    from gcflnet_lib.engine.resume import notice, refusal, resume_changes
-
     saved = state.get("train_config") or {}
     accepted, refused = resume_changes(saved, config)
     if refused:
@@ -268,9 +276,6 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
 
 def _train(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.device) -> dict[str, Any]:
-    from gcflnet_lib.engine.finetune import load_init
-    from gcflnet_lib.engine.trainable import check_batchnorm_batch
-
     files = RunFiles(config.out_dir)
     _check_run_dir(config, files, load=False)
     check_batchnorm_batch(config)  # before a run folder exists
@@ -575,8 +580,6 @@ def _run(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.device,
          train_samples: list[Sample], test_samples: list[Sample],
          init: tuple[dict[str, Any], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Build, restore, stage, then one epoch after another (evaluate and save when due), then finish."""
-    from tqdm.auto import tqdm
-
     resume_state = _check_run_dir(config, files)
     run = _build(config, ctx, device, files, train_samples, resume_state, init)
     if resume_state is not None:
