@@ -2,6 +2,7 @@
 
 Layout (one small module per concept of the paper):
 
+- ``errors``, ``files``, ``provenance``  the ground floor: one-line errors, atomic file output, run records
 - ``ops``        pure functions: image gradients, Sobel, central differences, gradient convergence
 - ``nn``         one ``nn.Module`` per paper concept: EFEU, CDC, EEM, GLFI, MSIC, residual blocks
 - ``models``     GCFLNet with ablation switches, the U-Net baseline, ``build_model`` registry

@@ -25,7 +25,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from gcflnet_lib.data.layout import split_file
+from gcflnet_lib.engine import TrainConfig, train
 from gcflnet_lib.errors import UserError
+from gcflnet_lib.models.registry import VARIANTS
 
 SWITCHES = ("eem", "glfi", "msic")
 METRICS = ("miou", "niou", "pd", "fa", "auc_pd_fa")
@@ -35,8 +38,6 @@ _BOOKKEEPING = ("out_dir", "resume", "overwrite", "progress", "save_every", "eva
 
 def variants() -> dict[str, dict[str, bool]]:
     """``{name: {"eem": bool, "glfi": bool, "msic": bool}}`` for the 8 variants, in the registry's order."""
-    from gcflnet_lib.models.registry import VARIANTS
-
     return {name: dict(switches) for name, switches in VARIANTS.items()}
 
 
@@ -64,7 +65,6 @@ def finished_run_matches(run_dir: str | os.PathLike, config) -> bool:
     if _learning_settings(saved) != _learning_settings(config.to_dict()):
         return False
     # Same settings but data rewritten since (e.g. a regenerated synthetic set in the same folder): retrain.
-    from gcflnet_lib.data.layout import split_file
 
     finished_at = (Path(run_dir) / "metrics.json").stat().st_mtime
     splits = [split_file(config.data_root, config.dataset, split) for split in ("train", "test")]
@@ -120,8 +120,6 @@ def run_ablation(
     Raises:
         UserError: an unknown variant name or a bad training option (the message names it).
     """
-    from gcflnet_lib.engine import TrainConfig, train
-
     known = variants()
     chosen = list(known) if names is None else list(names)
     unknown = [name for name in chosen if name not in known]

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from gcflnet_lib.errors import UserError
+from gcflnet_lib.models import build_model
 from gcflnet_lib.models.registry import MODELS, SWITCHES, VARIANTS
 
 METRICS = ("miou", "niou", "pd", "fa")
@@ -229,8 +230,6 @@ def verdict(intervals: Mapping[str, Mapping[str, Any]], metrics: Sequence[str]) 
 
 def variant_rows(records: Sequence[Mapping[str, Any]], where: str = "in_domain") -> list[dict[str, Any]]:
     """The Table 2 layout (and ``unet_wide`` after it): mean and half-range over the seeds per variant."""
-    from gcflnet_lib.models import build_model
-
     table = cells(records, where)
     minutes: dict[str, list[float]] = {}
     channels = None

@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gcflnet {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        from gcflnet_lib.engine.files import describe_os_error
+        from gcflnet_lib.files import describe_os_error
 
         if exc.filename == "stdout":
             _discard_stdout(stdout)

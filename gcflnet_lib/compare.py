@@ -23,8 +23,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from gcflnet_lib.classical import adaptive_threshold, saliency_to_uint8
 from gcflnet_lib.data.dataset import Sample
+from gcflnet_lib.metrics import IRSTDMetrics, threshold_stats
 
 CURVE_KEYS = ("auc_pd_fa", "auc_pixel", "pd_at_fa_1e-05", "pd_at_fa_1e-04")  # IRSTDMetrics.compute()'s curve numbers
 
@@ -59,8 +62,6 @@ def run_detector(detector: Callable[..., np.ndarray], images: Sequence[np.ndarra
                  **params: Any) -> tuple[list[np.ndarray], float]:
     """Saliency maps of ``detector`` on every image, and its mean wall time per image in seconds
     (``progress``: a tqdm bar over the images, with the time left)."""
-    from tqdm.auto import tqdm
-
     if not images:
         raise ValueError("run_detector needs at least one image")
     start = time.perf_counter()
@@ -73,16 +74,12 @@ def run_detector(detector: Callable[..., np.ndarray], images: Sequence[np.ndarra
 def saliency_to_probability(saliency: np.ndarray) -> np.ndarray:
     """float32 (H, W) in [0, 1]: the map as ``gcflnet classical`` stores it (min-max to 8 bits) and
     ``gcflnet score`` reads it back (value / 255), so notebook and CLI give the same numbers."""
-    from gcflnet_lib.classical import saliency_to_uint8
-
     return saliency_to_uint8(saliency).astype(np.float32) / np.float32(255.0)
 
 
 def score_probabilities(prob_maps: Sequence[np.ndarray], masks: Sequence[np.ndarray], threshold: float = 0.5
                         ) -> dict[str, Any]:
     """``IRSTDMetrics(threshold).compute()`` over the maps: miou, niou, pd, fa, the AUCs and the ROC."""
-    from gcflnet_lib.metrics import IRSTDMetrics
-
     if len(prob_maps) != len(masks) or not masks:
         raise ValueError(f"need as many maps ({len(prob_maps)}) as masks ({len(masks)}), at least one")
     metrics = IRSTDMetrics(threshold=threshold)
@@ -96,12 +93,9 @@ def adaptive_threshold_stats(saliency_maps: Sequence[np.ndarray], masks: Sequenc
     """Pd, Fa, mIoU and nIoU of the classical decision rule: each map binarised at ``mean + k * std``.
 
     Returns:
-        ``gcflnet_lib.viz.threshold_stats`` of the binary masks (keys pd, fa, miou, niou, n_targets,
+        ``gcflnet_lib.metrics.threshold_stats`` of the binary masks (keys pd, fa, miou, niou, n_targets,
         n_matched, n_false_pixels, ...) plus ``k``.
     """
-    from gcflnet_lib.classical import adaptive_threshold
-    from gcflnet_lib.viz import threshold_stats
-
     if len(saliency_maps) != len(masks) or not masks:
         raise ValueError(f"need as many saliency maps ({len(saliency_maps)}) as masks ({len(masks)}), at least one")
     decisions = [adaptive_threshold(saliency, k).astype(np.float32) for saliency in saliency_maps]

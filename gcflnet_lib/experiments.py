@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from gcflnet_lib.data.layout import read_split
+from gcflnet_lib.data.synthetic import write_dataset
 from gcflnet_lib.errors import DataError, UserError
 
 SYNTHETIC_DATASET = "Synthetic"
@@ -57,8 +59,6 @@ def ensure_synthetic_dataset(out: str | os.PathLike, n: int, size: int, seed: in
         UserError: ``out`` exists but is a file, or holds something that is not a synthetic dataset
             (never overwritten, so no user data is lost).
     """
-    from gcflnet_lib.data.synthetic import write_dataset
-
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: expected a folder for the synthetic dataset, found a file")
@@ -80,8 +80,6 @@ def training_data(data_dir: str | os.PathLike | None, dataset: str, synthetic_di
     Raises:
         DataError: ``data_dir`` lacks the split files ``img_idx/{train,test}_<dataset>.txt``.
     """
-    from gcflnet_lib.data.layout import read_split
-
     if data_dir is None or str(data_dir).strip() == "":
         return ensure_synthetic_dataset(synthetic_dir, n, size, seed), SYNTHETIC_DATASET
     root = Path(data_dir)

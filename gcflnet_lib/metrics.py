@@ -55,6 +55,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from gcflnet_lib.data.dataset import load_split, resize_known_defect
+from gcflnet_lib.data.io import is_binary_map, prediction_to_probability, read_prediction_map
 from gcflnet_lib.errors import DataError
 
 FA_RANGE = 1e-4  # the shared false-alarm axis of auc_pd_fa: Fa in [0, 1e-4] (see the module docstring)
@@ -407,6 +409,111 @@ class IRSTDMetrics:
         }
 
 
+# ----------------------------------------------------------------- one threshold, small components removed
+
+
+def remove_small_components(binary, min_size: int, connectivity: int = 8) -> np.ndarray:
+    """Drop 8-connected (or 4-connected) components with fewer than ``min_size`` pixels.
+
+    Returns:
+        bool (H, W); ``min_size <= 1`` returns the input unchanged (as bool).
+    """
+    binary = as_plane(binary, "binary").astype(bool)
+    if min_size < 0:
+        raise ValueError(f"min_size must be >= 0, got {min_size}")
+    if connectivity not in (4, 8):
+        raise ValueError(f"connectivity must be 4 or 8, got {connectivity}")
+    if min_size <= 1 or not binary.any():
+        return binary.copy()
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=connectivity)
+    keep = stats[:, cv2.CC_STAT_AREA] >= min_size
+    keep[0] = False  # label 0 is the background
+    return keep[labels]
+
+
+def binarize(prob, threshold: float = 0.5, min_size: int = 0) -> np.ndarray:
+    """``prob > threshold`` (the BasicIRSTD rule), then components smaller than ``min_size`` removed."""
+    return remove_small_components(as_plane(prob, "prob") > threshold, min_size)
+
+
+def as_plane(array, name: str = "image") -> np.ndarray:
+    """A 2-D NumPy array from a NumPy array or torch tensor of shape (H, W), (1, H, W) or (1, 1, H, W)."""
+    array = _to_numpy(array)
+    while array.ndim > 2 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim != 2:
+        raise ValueError(f"{name}: expected an (H, W) image, got shape {array.shape}")
+    return array
+
+
+def as_planes(images, name: str) -> list[np.ndarray]:
+    """A list of (H, W) arrays from one plane, a sequence of them, or an (N, H, W) / (N, 1, H, W) stack."""
+    if hasattr(images, "detach"):
+        images = _to_numpy(images)
+    if isinstance(images, np.ndarray) and images.ndim == 2:
+        return [images]
+    if isinstance(images, np.ndarray) and images.ndim == 4 and images.shape[1] == 1:
+        images = images[:, 0]
+    return [as_plane(image, f"{name}[{i}]") for i, image in enumerate(images)]
+
+
+def threshold_stats(prob, mask, threshold: float = 0.5, min_size: int = 0, distance: float = 3) -> dict:
+    """Pd, Fa and IoU of thresholded probability maps, with small components removed first.
+
+    Follows the BasicIRSTD protocol of ``gcflnet_lib.metrics`` (with ``min_size = 0`` the numbers equal
+    ``IRSTDMetrics(threshold)``): mIoU = total intersection / total union, nIoU = mean IoU over images that
+    hold a target, Pd = matched targets / targets (centroids closer than ``distance`` px), Fa = predicted
+    pixels outside matched components / all pixels.
+
+    Args:
+        prob: one (H, W) probability map in [0, 1], or a sequence / (N, H, W) / (N, 1, H, W) stack of them.
+        mask: bool ground truth of the same shape(s).
+        threshold: a pixel is predicted when ``prob > threshold``.
+        min_size: predicted components with fewer pixels are dropped (0 or 1 keeps all).
+        distance: centroid distance for a match, in pixels.
+
+    Returns:
+        dict with ``threshold, min_size, pd, fa, miou, niou, n_images, n_targets, n_matched,
+        n_false_pixels, n_pixels, intersection, union``; undefined ratios (Pd without targets, IoU of an
+        empty union) are NaN, as in ``IRSTDMetrics``.
+    """
+    probs, masks = as_planes(prob, "prob"), as_planes(mask, "mask")
+    if len(probs) != len(masks):
+        raise ValueError(f"got {len(probs)} probability maps but {len(masks)} masks")
+    if not probs:
+        raise ValueError("threshold_stats needs at least one probability map")
+    nan = float("nan")  # undefined ratios (no target, empty union), as in IRSTDMetrics
+    matched = targets = false_pixels = pixels = intersection = union = 0
+    per_image_iou = []
+    for index, (p, m) in enumerate(zip(probs, masks)):
+        if p.shape != m.shape:
+            raise ValueError(f"prob[{index}] has shape {p.shape} but mask[{index}] has {m.shape}")
+        truth = m.astype(bool)
+        predicted = binarize(p, threshold, min_size)
+        n_matched, n_targets, n_false = pd_fa_image(predicted, truth, distance=distance)
+        matched, targets, false_pixels = matched + n_matched, targets + n_targets, false_pixels + n_false
+        pixels += truth.size
+        inter, uni = int(np.count_nonzero(predicted & truth)), int(np.count_nonzero(predicted | truth))
+        intersection, union = intersection + inter, union + uni
+        if truth.any():
+            per_image_iou.append(inter / uni)
+    return {
+        "threshold": float(threshold),
+        "min_size": int(min_size),
+        "pd": matched / targets if targets else nan,
+        "fa": false_pixels / pixels,
+        "miou": intersection / union if union else nan,
+        "niou": float(np.mean(per_image_iou)) if per_image_iou else nan,
+        "n_images": len(probs),
+        "n_targets": int(targets),
+        "n_matched": int(matched),
+        "n_false_pixels": int(false_pixels),
+        "n_pixels": int(pixels),
+        "intersection": int(intersection),
+        "union": int(union),
+    }
+
+
 def no_target_note(metrics: dict) -> str | None:
     """The one line that says why Pd and the AUCs of a split without targets are NaN (None when it has some)."""
     if metrics.get("n_targets", 1) == 0:
@@ -440,9 +547,6 @@ def score_folder(
     :data:`~gcflnet_lib.data.dataset.KNOWN_MASK_RESIZES`, is resized like that mask).
     Returns :meth:`IRSTDMetrics.compute`'s dict plus ``"pred_format"``, the reading used.
     """
-    from gcflnet_lib.data.dataset import load_split, resize_known_defect
-    from gcflnet_lib.data.io import is_binary_map, prediction_to_probability, read_prediction_map
-
     if pred_format not in PRED_FORMATS:
         raise ValueError(f"pred_format: expected one of {', '.join(PRED_FORMATS)}, got {pred_format!r}")
     pred_dir = Path(pred_dir)

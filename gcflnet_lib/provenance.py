@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from gcflnet_lib.files import atomic_write_text
+
 
 def command_line(argv: list[str] | None = None) -> str:
     """The command as typed (``gcflnet train ...``), quoted so it can be pasted back into a shell."""
@@ -83,8 +85,6 @@ def replace_generated_block(path: str | os.PathLike, begin: str, end: str, block
     Raises:
         ValueError: a marker is missing or the end comes before the begin; the message names the file.
     """
-    from gcflnet_lib.engine.files import atomic_write_text
-
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     start, stop = text.find(begin), text.find(end)

@@ -1,8 +1,8 @@
 """Plots, overlays and widgets for the workbook.
 
-Pure functions first (``normalize_image``, ``orientation_rgb``, ``overlay_prediction``,
-``remove_small_components``, ``threshold_stats``), then matplotlib helpers that draw them, then
-:class:`ThresholdExplorer`, an ipywidgets panel over :func:`threshold_stats` for choosing the probability
+Pure functions first (``normalize_image``, ``orientation_rgb``, ``overlay_prediction``), then matplotlib
+helpers that draw them, then :class:`ThresholdExplorer`, an ipywidgets panel over
+:func:`gcflnet_lib.metrics.threshold_stats` (the metric protocol lives there) for choosing the probability
 threshold and the minimum component size by eye while Pd, Fa and IoU update live.
 
 Images are NumPy arrays (H, W); torch tensors of shape (H, W), (1, H, W) or (1, 1, H, W) are accepted.
@@ -21,7 +21,7 @@ import torch
 from matplotlib.colors import hsv_to_rgb
 from matplotlib.figure import Figure
 
-from gcflnet_lib.metrics import pd_fa_image
+from gcflnet_lib.metrics import as_planes, binarize, threshold_stats
 
 # RGB colours of the overlay: hit (predicted and true), false alarm, missed target pixel.
 HIT_COLOUR = (255, 215, 0)
@@ -96,97 +96,6 @@ def overlay_prediction(image, prediction, mask=None, alpha: float = 0.65) -> np.
     ):
         rgb[region] = (1 - alpha) * rgb[region] + alpha * np.asarray(colour, np.float32) / 255.0
     return np.round(rgb * 255).astype(np.uint8)
-
-
-def remove_small_components(binary, min_size: int, connectivity: int = 8) -> np.ndarray:
-    """Drop 8-connected (or 4-connected) components with fewer than ``min_size`` pixels.
-
-    Returns:
-        bool (H, W); ``min_size <= 1`` returns the input unchanged (as bool).
-    """
-    binary = as_image(binary, "binary").astype(bool)
-    if min_size < 0:
-        raise ValueError(f"min_size must be >= 0, got {min_size}")
-    if connectivity not in (4, 8):
-        raise ValueError(f"connectivity must be 4 or 8, got {connectivity}")
-    if min_size <= 1 or not binary.any():
-        return binary.copy()
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=connectivity)
-    keep = stats[:, cv2.CC_STAT_AREA] >= min_size
-    keep[0] = False  # label 0 is the background
-    return keep[labels]
-
-
-def binarize(prob, threshold: float = 0.5, min_size: int = 0) -> np.ndarray:
-    """``prob > threshold`` (the BasicIRSTD rule), then components smaller than ``min_size`` removed."""
-    return remove_small_components(as_image(prob, "prob") > threshold, min_size)
-
-
-def _as_image_list(images, name: str) -> list[np.ndarray]:
-    if isinstance(images, torch.Tensor):
-        images = images.detach().cpu().numpy()
-    if isinstance(images, np.ndarray) and images.ndim == 2:
-        return [images]
-    if isinstance(images, np.ndarray) and images.ndim == 4 and images.shape[1] == 1:
-        images = images[:, 0]
-    return [as_image(image, f"{name}[{i}]") for i, image in enumerate(images)]
-
-
-def threshold_stats(prob, mask, threshold: float = 0.5, min_size: int = 0, distance: float = 3) -> dict:
-    """Pd, Fa and IoU of thresholded probability maps, with small components removed first.
-
-    Follows the BasicIRSTD protocol of ``gcflnet_lib.metrics`` (with ``min_size = 0`` the numbers equal
-    ``IRSTDMetrics(threshold)``): mIoU = total intersection / total union, nIoU = mean IoU over images that
-    hold a target, Pd = matched targets / targets (centroids closer than ``distance`` px), Fa = predicted
-    pixels outside matched components / all pixels.
-
-    Args:
-        prob: one (H, W) probability map in [0, 1], or a sequence / (N, H, W) / (N, 1, H, W) stack of them.
-        mask: bool ground truth of the same shape(s).
-        threshold: a pixel is predicted when ``prob > threshold``.
-        min_size: predicted components with fewer pixels are dropped (0 or 1 keeps all).
-        distance: centroid distance for a match, in pixels.
-
-    Returns:
-        dict with ``threshold, min_size, pd, fa, miou, niou, n_images, n_targets, n_matched,
-        n_false_pixels, n_pixels, intersection, union``; undefined ratios (Pd without targets, IoU of an
-        empty union) are NaN, as in ``IRSTDMetrics``.
-    """
-    probs, masks = _as_image_list(prob, "prob"), _as_image_list(mask, "mask")
-    if len(probs) != len(masks):
-        raise ValueError(f"got {len(probs)} probability maps but {len(masks)} masks")
-    if not probs:
-        raise ValueError("threshold_stats needs at least one probability map")
-    nan = float("nan")  # undefined ratios (no target, empty union), as in IRSTDMetrics
-    matched = targets = false_pixels = pixels = intersection = union = 0
-    per_image_iou = []
-    for index, (p, m) in enumerate(zip(probs, masks)):
-        if p.shape != m.shape:
-            raise ValueError(f"prob[{index}] has shape {p.shape} but mask[{index}] has {m.shape}")
-        truth = m.astype(bool)
-        predicted = binarize(p, threshold, min_size)
-        n_matched, n_targets, n_false = pd_fa_image(predicted, truth, distance=distance)
-        matched, targets, false_pixels = matched + n_matched, targets + n_targets, false_pixels + n_false
-        pixels += truth.size
-        inter, uni = int(np.count_nonzero(predicted & truth)), int(np.count_nonzero(predicted | truth))
-        intersection, union = intersection + inter, union + uni
-        if truth.any():
-            per_image_iou.append(inter / uni)
-    return {
-        "threshold": float(threshold),
-        "min_size": int(min_size),
-        "pd": matched / targets if targets else nan,
-        "fa": false_pixels / pixels,
-        "miou": intersection / union if union else nan,
-        "niou": float(np.mean(per_image_iou)) if per_image_iou else nan,
-        "n_images": len(probs),
-        "n_targets": int(targets),
-        "n_matched": int(matched),
-        "n_false_pixels": int(false_pixels),
-        "n_pixels": int(pixels),
-        "intersection": int(intersection),
-        "union": int(union),
-    }
 
 
 # ------------------------------------------------------------------------------------------ matplotlib
@@ -425,9 +334,9 @@ class ThresholdExplorer:
     def __init__(self, prob_maps, masks, images=None, threshold: float = 0.5, min_size: int = 0, max_min_size: int = 50):
         import ipywidgets as widgets
 
-        self.prob_maps = _as_image_list(prob_maps, "prob_maps")
-        self.masks = [m.astype(bool) for m in _as_image_list(masks, "masks")]
-        self.images = self.prob_maps if images is None else _as_image_list(images, "images")
+        self.prob_maps = as_planes(prob_maps, "prob_maps")
+        self.masks = [m.astype(bool) for m in as_planes(masks, "masks")]
+        self.images = self.prob_maps if images is None else as_planes(images, "images")
         if not (len(self.prob_maps) == len(self.masks) == len(self.images)) or not self.prob_maps:
             raise ValueError(
                 f"need as many probability maps ({len(self.prob_maps)}), masks ({len(self.masks)}) "

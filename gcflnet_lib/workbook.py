@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from gcflnet_lib.data.dataset import KnownDefectWarning
-from gcflnet_lib.engine.files import atomic_write_text
+from gcflnet_lib.files import atomic_write_text
 from gcflnet_lib.errors import CheckpointError, DataError, UserError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gcflnet_lib.ablation_report import analyse, plot_report, report_markdown  # noqa: E402
-from gcflnet_lib.engine.files import atomic_write_json, json_safe  # noqa: E402
+from gcflnet_lib.files import atomic_write_json, json_safe  # noqa: E402
 from gcflnet_lib.errors import UserError  # noqa: E402
 from gcflnet_lib.provenance import replace_generated_block  # noqa: E402
 

@@ -24,7 +24,7 @@ NOTEBOOKS_DIR = ROOT / "notebooks"
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(GENERATORS_DIR)]
 from strip_notebooks import notebook_text, strip_notebook  # noqa: E402
 
-from gcflnet_lib.engine.files import atomic_write_text  # noqa: E402
+from gcflnet_lib.files import atomic_write_text  # noqa: E402
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gcflnet_lib.engine.files import atomic_write_text  # noqa: E402
+from gcflnet_lib.files import atomic_write_text  # noqa: E402
 
 LEGACY_KEY, NEW_KEY = "auc", "own_range_area"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 
-from gcflnet_lib.engine.files import atomic_write_text
+from gcflnet_lib.files import atomic_write_text
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 # Notebook-level metadata worth keeping; the rest (papermill, widgets state) is run residue.

@@ -177,7 +177,7 @@ class TestRecordsFolder:
 
 class TestReportMarkdown:
     def test_json_form_renders_the_same_as_the_analysis(self, tmp_path):
-        from gcflnet_lib.engine.files import json_safe
+        from gcflnet_lib.files import json_safe
 
         records = [r for r in random_factorial(np.random.default_rng(12)) if r["name"] != "unet_s1"]
         analysis = report.analyse(write(tmp_path / "r", records))

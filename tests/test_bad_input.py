@@ -501,7 +501,7 @@ def test_a_killed_synth_leaves_a_staging_folder_that_the_next_run_removes(tmp_pa
 
 
 def test_enospc_reads_as_the_system_says(tmp_path):
-    from gcflnet_lib.engine.files import describe_os_error
+    from gcflnet_lib.files import describe_os_error
 
     assert describe_os_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "x/last.pt")) == \
         "x/last.pt: cannot write (No space left on device)"

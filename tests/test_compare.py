@@ -19,7 +19,7 @@ from gcflnet_lib.compare import (
 )
 from gcflnet_lib.data.dataset import Sample
 from gcflnet_lib.metrics import DEFAULT_ROC_THRESHOLDS, IRSTDMetrics
-from gcflnet_lib.viz import threshold_stats
+from gcflnet_lib.metrics import threshold_stats
 
 
 def _scene(seed: int, size: int = 40, centre=(12, 25)):

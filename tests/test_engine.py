@@ -21,7 +21,7 @@ from gcflnet_lib.engine.evaluation import (
     predict_probabilities,
     quantize_probability,
 )
-from gcflnet_lib.engine.files import atomic_write, atomic_write_json, atomic_write_text, staged_directory
+from gcflnet_lib.files import atomic_write, atomic_write_json, atomic_write_text, staged_directory
 from gcflnet_lib.engine.pipeline import DeviceTrainSet
 from gcflnet_lib.errors import UserError
 from gcflnet_lib.metrics import IRSTDMetrics, score_folder

@@ -18,10 +18,13 @@ from gcflnet_lib.metrics import (
     IRSTDMetrics,
     auc_pd_fa,
     auc_pixel,
+    binarize,
     no_target_note,
     pd_at_fa,
     pd_fa_image,
+    remove_small_components,
     score_bins,
+    threshold_stats,
 )
 
 # ----------------------------------------------------------------------------- slow reference, written independently
@@ -393,3 +396,92 @@ class TestCurveBadInput:
         assert (mixed["miou"], mixed["pd"], mixed["fa"]) == (at_half["miou"], at_half["pd"], at_half["fa"])
         assert (mixed["auc_pd_fa"], mixed["auc_pixel"], mixed["roc"]) == (curves["auc_pd_fa"], curves["auc_pixel"], curves["roc"])
         assert FA_RANGE == 1e-4
+
+
+class TestRemoveSmallComponents:
+    def test_drops_components_below_min_size_with_8_connectivity(self):
+        binary = np.zeros((10, 10), bool)
+        binary[0, 0] = True  # 1 px
+        binary[3, 3] = binary[4, 4] = True  # 2 px joined diagonally
+        binary[7:10, 7:10] = True  # 9 px
+        kept = remove_small_components(binary, 2)
+        assert not kept[0, 0] and kept[3, 3] and kept[4, 4] and kept[7:10, 7:10].all()
+        four = remove_small_components(binary, 2, connectivity=4)
+        assert not four[3, 3] and not four[4, 4]
+        assert remove_small_components(binary, 10).sum() == 0
+
+    def test_min_size_zero_or_one_keeps_everything(self):
+        binary = np.random.default_rng(0).random((8, 8)) > 0.5
+        np.testing.assert_array_equal(remove_small_components(binary, 0), binary)
+        np.testing.assert_array_equal(remove_small_components(binary, 1), binary)
+
+    def test_bad_arguments(self):
+        with pytest.raises(ValueError, match="min_size"):
+            remove_small_components(np.zeros((2, 2)), -1)
+        with pytest.raises(ValueError, match="connectivity"):
+            remove_small_components(np.zeros((2, 2)), 2, connectivity=6)
+
+    def test_binarize_is_strictly_greater(self):
+        np.testing.assert_array_equal(binarize(np.array([[0.5, 0.51]]), 0.5), [[False, True]])
+
+
+def _hand_example():
+    """Image A: a 2x2 target found with prob 0.9 and a 1-px false alarm at 0.8; image B: no target, nothing found."""
+    prob_a, mask_a = np.zeros((10, 10)), np.zeros((10, 10), bool)
+    mask_a[2:4, 2:4] = True
+    prob_a[2:4, 2:4] = 0.9
+    prob_a[8, 8] = 0.8
+    return [prob_a, np.zeros((10, 10))], [mask_a, np.zeros((10, 10), bool)]
+
+
+class TestThresholdStats:
+    def test_hand_worked_example(self):
+        probs, masks = _hand_example()
+        stats = threshold_stats(probs, masks, threshold=0.5)
+        assert stats["pd"] == 1.0 and stats["n_targets"] == 1
+        assert stats["fa"] == pytest.approx(1 / 200) and stats["n_false_pixels"] == 1
+        assert stats["miou"] == pytest.approx(4 / 5) and stats["niou"] == pytest.approx(4 / 5)
+
+    def test_min_size_removes_the_false_alarm(self):
+        probs, masks = _hand_example()
+        stats = threshold_stats(probs, masks, threshold=0.5, min_size=2)
+        assert stats["fa"] == 0.0 and stats["miou"] == 1.0 and stats["pd"] == 1.0
+
+    def test_threshold_above_the_false_alarm(self):
+        probs, masks = _hand_example()
+        assert threshold_stats(probs, masks, threshold=0.85)["fa"] == 0.0
+        above_all = threshold_stats(probs, masks, threshold=0.95)
+        assert above_all["pd"] == 0.0 and above_all["miou"] == 0.0
+
+    def test_no_target_gives_nan_pd(self):
+        stats = threshold_stats(np.zeros((4, 4)), np.zeros((4, 4), bool))
+        assert np.isnan(stats["pd"]) and np.isnan(stats["miou"]) and stats["fa"] == 0.0
+
+    @pytest.mark.parametrize("threshold", [0.3, 0.5, 0.7])
+    def test_equals_irstd_metrics_without_min_size(self, threshold):
+        rng = np.random.default_rng(1)
+        masks = [np.zeros((24, 24), bool) for _ in range(3)]
+        masks[0][3:6, 4:7] = True
+        masks[1][10:12, 15:18] = True
+        masks[1][20, 2] = True
+        probs = [np.clip(m * 0.6 + rng.random((24, 24)) ** 6, 0, 1) for m in masks]
+        metrics = IRSTDMetrics(threshold=threshold, roc_thresholds=[])
+        metrics.update(np.stack(probs), np.stack(masks))
+        expected = metrics.compute()
+        stats = threshold_stats(probs, masks, threshold)
+        for key in ("pd", "fa", "miou", "niou"):
+            assert stats[key] == pytest.approx(expected[key]), key
+        assert stats["n_targets"] == expected["n_targets"] == 3
+
+    def test_accepts_stacks_and_tensors(self):
+        probs, masks = _hand_example()
+        from_list = threshold_stats(probs, masks)
+        from_tensor = threshold_stats(torch.tensor(np.stack(probs))[:, None], torch.tensor(np.stack(masks))[:, None])
+        assert from_list == from_tensor
+
+    def test_mismatches_raise(self):
+        probs, masks = _hand_example()
+        with pytest.raises(ValueError, match="2 probability maps but 1 masks"):
+            threshold_stats(probs, masks[:1])
+        with pytest.raises(ValueError, match=r"prob\[0\] has shape"):
+            threshold_stats([np.zeros((3, 3))], [np.zeros((3, 4), bool)])

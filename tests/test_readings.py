@@ -20,7 +20,8 @@ from gcflnet_lib.engine.param_groups import group_weight_decay, parameter_groups
 from gcflnet_lib.errors import CheckpointError, UserError
 from gcflnet_lib.losses import deep_supervision_loss
 from gcflnet_lib.models import READING_DEFAULTS, READINGS, build_model, config_differences, list_models, upgrade_config, widen
-from gcflnet_lib.models.readings import applicable_readings, reading_of_weights
+from gcflnet_lib.models.readings import applicable_readings
+from gcflnet_lib.models.registry import reading_of_weights
 from gcflnet_lib.nn import EFEU, GLFI, MSIC, outer_attention
 from gcflnet_lib.ops import pad_bottom_right
 

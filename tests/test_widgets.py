@@ -9,7 +9,8 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 
-from gcflnet_lib.viz import ThresholdExplorer, threshold_stats
+from gcflnet_lib.metrics import threshold_stats
+from gcflnet_lib.viz import ThresholdExplorer
 
 
 def _maps():

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from gcflnet_lib.classical.patches import _padded_length
+from gcflnet_lib.engine.oom import format_bytes
 from gcflnet_lib.errors import UserError
 
 PATCH_METHODS = ("ipi", "ript")
@@ -59,8 +60,6 @@ def check_memory(name: str, method: Callable, params: dict, largest: tuple[int, 
         return  # the method's own check names the bad value (check_params)
     need, have = patch_method_bytes(largest, int(patch), int(stride)), available_memory()
     if have is not None and need > have:
-        from gcflnet_lib.engine.oom import format_bytes
-
         raise UserError(f"--param patch={patch} stride={stride}: {name} on the largest image ({largest[0]}x{largest[1]}) "
                         f"needs about {format_bytes(need)} of memory, more than this machine has free; "
                         "lower patch or raise stride")

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from gcflnet_lib.commands.arguments import add_device
 from gcflnet_lib.commands.train import int_list
 
 NAME = "bench"
@@ -25,7 +26,7 @@ QUICK_CPU_INFERENCE_BATCH = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    add_device(parser)
     parser.add_argument("--json", default=None, metavar="OUT", help="also write the figures as JSON")
     parser.add_argument("--model", default="gcflnet", help="model name (default gcflnet)")
     parser.add_argument("--channels", type=int_list, default=None, metavar="C1,C2,...", help="encoder widths (default the model's)")
@@ -62,7 +63,7 @@ def oom_advice(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     from gcflnet_lib.engine import bench
     from gcflnet_lib.engine.device import resolve_device
-    from gcflnet_lib.engine.files import atomic_write_json
+    from gcflnet_lib.files import atomic_write_json
     from gcflnet_lib.provenance import provenance
     from gcflnet_lib.engine.trainer import model_from_config
     from gcflnet_lib.engine.config import TrainConfig
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if (args.data is None) != (args.dataset is None):
         raise UserError("--data and --dataset go together")
     if args.json:
-        from gcflnet_lib.engine.files import check_output_file
+        from gcflnet_lib.files import check_output_file
 
         from gcflnet_lib.engine.overlap import dataset_inputs, refuse_overlap
 

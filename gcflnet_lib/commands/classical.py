@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     from gcflnet_lib.classical.limits import check_params
     from gcflnet_lib.data.io import read_image, write_png
     from gcflnet_lib.data.layout import find_image, read_split
-    from gcflnet_lib.engine.files import check_output_dir, refuse_filled, staged_directory
+    from gcflnet_lib.files import check_output_dir, refuse_filled, staged_directory
     from gcflnet_lib.engine.overlap import dataset_inputs, refuse_overlap, refuse_written_inputs
     from gcflnet_lib.errors import UserError
 

@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from gcflnet_lib.commands.arguments import add_batch_size, add_checkpoint, add_device, add_threshold
 from gcflnet_lib.ops import PAD_MODES
 
 NAME = "evaluate"
@@ -17,17 +18,17 @@ HELP = "Evaluate a checkpoint on a dataset split; optionally save its 8-bit prob
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, metavar="C", help="a .pt written by gcflnet train, or a released name such as gcflnet-cpu-nuaa-sirst")
+    add_checkpoint(parser)
     parser.add_argument("--data", required=True, metavar="ROOT", help="dataset root with images/, masks/, img_idx/")
     parser.add_argument("--dataset", default=None, metavar="NAME", help="split files img_idx/{split}_NAME.txt (default: the checkpoint's)")
     parser.add_argument("--split", default="test", help="split to score (default test)")
-    parser.add_argument("--json", default=None, metavar="OUT", help="write the metrics (and ROC curve) as JSON")
+    parser.add_argument("--json", default=None, metavar="OUT", help="write the metrics and the ROC curves as JSON")
     parser.add_argument("--save-maps", default=None, metavar="DIR", help="write 8-bit probability maps DIR/NAME.png")
     parser.add_argument("--overwrite", action="store_true",
                         help="allow --save-maps into a folder that already holds files (never into an input)")
-    parser.add_argument("--threshold", type=float, default=0.5, help="probability threshold (default 0.5)")
-    parser.add_argument("--batch-size", type=int, default=8, help="images of one size per forward pass (default 8)")
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    add_threshold(parser)
+    add_batch_size(parser, 8)
+    add_device(parser)
     parser.add_argument("--pad-mode", default=None, choices=PAD_MODES, metavar="|".join(PAD_MODES),
                         help="pad test images to the network's stride with this mode (default: the checkpoint's pad_mode)")
 
@@ -52,9 +53,9 @@ def run(args: argparse.Namespace) -> int:
     from gcflnet_lib.engine.checkpoint import load_model_from_checkpoint
     from gcflnet_lib.engine.device import resolve_device
     from gcflnet_lib.engine.evaluation import evaluate_model
-    from gcflnet_lib.engine.files import (atomic_write_json, check_output_dir, check_output_file, refuse_filled,
-                                          staged_directory)
     from gcflnet_lib.engine.overlap import Input, dataset_inputs, refuse_overlap, refuse_written_inputs
+    from gcflnet_lib.files import (atomic_write_json, check_output_dir, check_output_file, refuse_filled,
+                                   staged_directory)
     from gcflnet_lib.errors import DataError, UserError
     from gcflnet_lib.provenance import file_sha256
     from gcflnet_lib.released import resolve_checkpoint

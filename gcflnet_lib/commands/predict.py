@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gcflnet_lib.commands.arguments import add_batch_size, add_checkpoint, add_device, add_threshold
+
 NAME = "predict"
 HELP = "Predict probability maps and red overlays for an image or a folder of images with a checkpoint."
 
@@ -20,14 +22,14 @@ RED = np.array([255, 0, 0], dtype=np.uint8)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, metavar="C", help="a .pt written by gcflnet train, or a released name such as gcflnet-cpu-nuaa-sirst")
+    add_checkpoint(parser)
     parser.add_argument("--input", required=True, metavar="IMAGE_OR_DIR", help="an image file or a folder of images")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (prob/ and overlay/ inside)")
     parser.add_argument("--overwrite", action="store_true",
                         help="allow an --out folder that already holds files (never one holding the input)")
-    parser.add_argument("--threshold", type=float, default=0.5, help="probability above which a pixel is shown red (default 0.5)")
-    parser.add_argument("--batch-size", type=int, default=1, help="images of one size per forward pass (default 1)")
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    add_threshold(parser, "probability above which a pixel is shown red")
+    add_batch_size(parser, 1)
+    add_device(parser)
 
 
 def overlay_rgb(image: np.ndarray, detected: np.ndarray) -> np.ndarray:
@@ -81,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from gcflnet_lib.engine.device import resolve_device
     from gcflnet_lib.engine.evaluation import predict_probabilities, quantize_probability
     from gcflnet_lib.commands.evaluate import largest_image
-    from gcflnet_lib.engine.files import check_output_dir, refuse_filled, staged_directory
+    from gcflnet_lib.files import check_output_dir, refuse_filled, staged_directory
     from gcflnet_lib.engine.overlap import Input, refuse_overlap, refuse_written_inputs
     from gcflnet_lib.released import resolve_checkpoint
     from gcflnet_lib.errors import UserError

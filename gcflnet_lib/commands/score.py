@@ -8,6 +8,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from gcflnet_lib.commands.arguments import add_threshold
+
 NAME = "score"
 HELP = "Score a folder of predicted maps (PRED_DIR/NAME.png) against the masks of a dataset split."
 
@@ -20,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--pred", required=True, metavar="PRED_DIR",
         help="NAME.png per image: 8-bit probability (value/255) or a binary 0/1 or 0/255 mask",
     )
-    parser.add_argument("--threshold", type=float, default=0.5, help="a pixel is a detection when prob > threshold (default 0.5)")
+    add_threshold(parser)
     parser.add_argument(
         "--pred-format", choices=("auto", "probability", "binary"), default="auto",
         help="how to read the maps: auto (default; binary only if every map holds just 0 and 1), probability, binary",
@@ -60,7 +62,7 @@ def _json_safe(value):
 def run(args: argparse.Namespace) -> int:
     from gcflnet_lib.data.layout import read_split
     from gcflnet_lib.data.pred_maps import check_probability_maps
-    from gcflnet_lib.engine.files import atomic_write_json, check_output_file
+    from gcflnet_lib.files import atomic_write_json, check_output_file
     from gcflnet_lib.engine.overlap import Input, dataset_inputs, refuse_overlap
     from gcflnet_lib.errors import UserError
     from gcflnet_lib.metrics import no_target_note, score_folder

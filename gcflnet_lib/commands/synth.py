@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     import math
 
     from gcflnet_lib.data.synthetic import write_dataset
-    from gcflnet_lib.engine.files import check_output_dir
+    from gcflnet_lib.files import check_output_dir
     from gcflnet_lib.errors import UserError
 
     if args.size < 8:

@@ -6,8 +6,10 @@ Runs unchanged under ``torchrun --nproc_per_node=N`` (DistributedDataParallel; N
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
+from gcflnet_lib.commands.arguments import add_device
 from gcflnet_lib.engine.config import AMP_DTYPES, TrainConfig
 
 NAME = "train"
@@ -83,7 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help=f"test images of one size per forward pass (default {defaults.eval_batch_size})")
     run.add_argument("--save-every", type=int, default=None,
                      help=f"write last.pt every K epochs (default {defaults.save_every})")
-    run.add_argument("--device", default=defaults.device, help="auto (default), cpu, cuda or cuda:N")
+    add_device(run, defaults.device)
     run.add_argument("--amp", action=argparse.BooleanOptionalAction, default=defaults.amp,
                      help="mixed precision on GPU (default on; ignored on CPU)")
     run.add_argument("--amp-dtype", choices=AMP_DTYPES, default=defaults.amp_dtype,
@@ -129,6 +131,7 @@ def add_reading_arguments(group) -> None:
 
 
 PRESET_KEYS = ("channels", "epochs", "batch_size", "crop_size", "lr", "milestones", "eval_every", "save_every")
+FLAG_OF_FIELD = {"data_root": "data", "out_dir": "out"}  # TrainConfig fields whose flag has another name
 
 
 def scaled_preset_milestones(preset: dict, epochs: int | None, explicit: tuple[int, ...] | None,
@@ -240,42 +243,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         value = getattr(args, key)
         chosen[key] = value if value is not None else preset.get(key, getattr(defaults, key))
     chosen["milestones"] = scaled_preset_milestones(preset, args.epochs, args.milestones, chosen["milestones"])
-    config = TrainConfig(
-        data_root=args.data,
-        dataset=args.dataset,
-        out_dir=args.out,
-        model=args.model,
-        channels=chosen["channels"],
-        msic_reading=args.msic_reading,
-        glfi_attention=args.glfi_attention,
-        glfi_fc=args.glfi_fc,
-        eem_fusion=args.eem_fusion,
-        pad_mode=args.pad_mode,
-        epochs=chosen["epochs"],
-        batch_size=chosen["batch_size"],
-        crop_size=chosen["crop_size"],
-        lr=chosen["lr"],
-        weight_decay=args.weight_decay,
-        decay_exclude=args.decay_exclude,
-        milestones=chosen["milestones"],
-        gamma=args.gamma,
-        p_target=args.p_target,
-        eval_every=chosen["eval_every"],
-        save_every=chosen["save_every"],
-        seed=args.seed,
-        device=args.device,
-        amp=args.amp,
-        amp_dtype=args.amp_dtype,
-        channels_last=args.channels_last,
-        compile=args.compile,
-        speed_path=args.speed_path,
-        eval_batch_size=args.eval_batch_size,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        progress=args.progress,
-        threads=args.threads,
-        init=getattr(args, "init", None),
-    )
+    # Every TrainConfig field from its flag (the same name, but for --data and --out), or from the preset.
+    config = TrainConfig(**{field.name: chosen[field.name] if field.name in chosen
+                            else getattr(args, FLAG_OF_FIELD.get(field.name, field.name), getattr(defaults, field.name))
+                            for field in dataclasses.fields(TrainConfig)})
     given = given_flags(getattr(args, "argv", None))
     if args.resume and not args.overwrite:
         return fill_left_out(config, given, saved_train_config(args.out) or {})
@@ -319,7 +290,7 @@ def record_inputs(config: TrainConfig) -> list:
 
 def run(args: argparse.Namespace) -> int:
     from gcflnet_lib.engine.distributed import context_from_env
-    from gcflnet_lib.engine.files import check_output_file
+    from gcflnet_lib.files import check_output_file
     from gcflnet_lib.engine.overlap import refuse_overlap
     from gcflnet_lib.engine.trainer import train
 
@@ -349,7 +320,7 @@ def write_record(path: str, config: TrainConfig, result: dict, wall_time_s: floa
     from dataclasses import asdict
 
     from gcflnet_lib.engine.device import resolve_device
-    from gcflnet_lib.engine.files import atomic_write_json
+    from gcflnet_lib.files import atomic_write_json
     from gcflnet_lib.provenance import provenance
 
     record = {

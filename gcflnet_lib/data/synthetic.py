@@ -22,20 +22,23 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import multiprocessing
 import os
 import shutil
 import tempfile
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm.auto import tqdm
 
 from gcflnet_lib.data.dataset import Sample
 from gcflnet_lib.data.io import write_png
 from gcflnet_lib.data.layout import IMAGE_DIR, MASK_DIR, SPLIT_DIR
-from gcflnet_lib.engine.files import make_stage, naming_target
 from gcflnet_lib.errors import UserError
+from gcflnet_lib.files import make_stage, naming_target
 
 GENERATOR_VERSION = 1  # bump when the rendering changes, so old folders can be told apart
 TARGET_COUNT_PROBS = (0.10, 0.35, 0.25, 0.18, 0.12)  # P(0 targets), ..., P(4 targets)
@@ -382,8 +385,6 @@ def write_dataset(
 
 
 def _render_all(stage: Path, n: int, size, seed: int, options: dict, workers: int, progress: bool) -> None:
-    from tqdm.auto import tqdm
-
     chunks = [range(start, min(start + 50, n)) for start in range(0, n, 50)]
     bar = tqdm(total=n, desc="synth", unit="img", disable=not progress)
     try:
@@ -392,8 +393,6 @@ def _render_all(stage: Path, n: int, size, seed: int, options: dict, workers: in
                 _write_indices(str(stage), seed, size, options, chunk)
                 bar.update(len(chunk))
             return
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
 
         # "spawn", not fork: a forked child inherits OpenCV's and torch's thread pools mid-use and can deadlock.
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:

@@ -7,7 +7,6 @@
 - ``checkpoint``  atomic ``save_checkpoint``, safe ``load_checkpoint``, ``load_model_from_checkpoint``
 - ``distributed`` torchrun/DDP helpers (NCCL on GPU, gloo on CPU, synchronised BatchNorm)
 - ``device``      device resolution and seeding
-- ``files``       atomic file and folder output
 - ``bench``       throughput, FLOPs and utilisation figures for ``gcflnet bench``
 """
 

@@ -25,15 +25,18 @@ import os
 import pickle
 import random
 import warnings
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from gcflnet_lib.engine.files import atomic_write
 from gcflnet_lib.errors import CheckpointError
+from gcflnet_lib.files import atomic_write
+from gcflnet_lib.models import build_model, config_differences, upgrade_config
+from gcflnet_lib.models.registry import reading_of_weights
+from gcflnet_lib.released import resolve_checkpoint
 
 FORMAT = "gcflnet-checkpoint/1"
 REQUIRED_KEYS = ("format", "model", "model_config", "epoch", "norm")
@@ -194,10 +197,6 @@ def load_model_from_checkpoint(
         (model, meta) where meta is the checkpoint without the model/optimizer/scheduler/scaler/rng states:
         ``model_config`` (as stored), ``train_config``, ``norm``, ``dataset``, ``epoch``, ``history``, ``finished``.
     """
-    from gcflnet_lib.models import build_model, config_differences, upgrade_config
-    from gcflnet_lib.released import resolve_checkpoint
-    from gcflnet_lib.models.readings import reading_of_weights
-
     path = resolve_checkpoint(path)  # a released name (gcflnet-cpu-nuaa-sirst) or a path
     state = load_checkpoint(path, map_location="cpu")
     config = upgrade_config(state["model_config"])

@@ -13,7 +13,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from gcflnet_lib.engine.cpu_threads import parse_threads
+from gcflnet_lib.engine.presets import milestones_for, preset_values
+from gcflnet_lib.engine.speed_paths import PATHS
 from gcflnet_lib.errors import UserError
+from gcflnet_lib.models.readings import READING_DEFAULTS, READINGS
 
 AMP_DTYPES = ("bf16", "fp16")
 DEFAULT_MILESTONE_FRACTIONS = (0.5, 0.75)
@@ -70,11 +74,12 @@ class TrainConfig:
     out_dir: str
     model: str = "gcflnet"
     channels: tuple[int, ...] | None = None
-    msic_reading: str = "crossed"
-    glfi_attention: str = "outer"
-    glfi_fc: bool = False
-    eem_fusion: str = "concat"
-    pad_mode: str = "zeros"
+    # The readings' defaults have one home, models.readings.READINGS.
+    msic_reading: str = READING_DEFAULTS["msic_reading"]
+    glfi_attention: str = READING_DEFAULTS["glfi_attention"]
+    glfi_fc: bool = READING_DEFAULTS["glfi_fc"]
+    eem_fusion: str = READING_DEFAULTS["eem_fusion"]
+    pad_mode: str = READING_DEFAULTS["pad_mode"]
     epochs: int = 1500
     batch_size: int = 16
     crop_size: int = 256
@@ -142,13 +147,10 @@ class TrainConfig:
         if self.milestones is not None and any(m < 1 for m in self.milestones):
             raise UserError(f"--milestones must be positive epochs (got {','.join(map(str, self.milestones))})")
         if self.threads is not None:
-            from gcflnet_lib.engine.cpu_threads import parse_threads
-
             try:
                 self.threads = parse_threads(self.threads)
             except ValueError as exc:
                 raise UserError(f"--threads: {exc}") from None
-        from gcflnet_lib.models.readings import READINGS
 
         for key, (known, _, _) in READINGS.items():
             value = getattr(self, key)
@@ -158,7 +160,6 @@ class TrainConfig:
         if self.milestones is not None and max(self.milestones, default=0) > self.epochs:
             beyond = ",".join(str(m) for m in self.milestones if m > self.epochs)
             raise UserError(f"--milestones {beyond} lies beyond --epochs {self.epochs} (the lr would never decay there)")
-        from gcflnet_lib.engine.speed_paths import PATHS
 
         if self.speed_path not in PATHS:
             raise UserError(f"--speed-path must be one of {', '.join(PATHS)} (got {self.speed_path})")
@@ -184,8 +185,6 @@ class TrainConfig:
 
         Defaults are left out so that a model without the module a reading changes (``unet``) still builds.
         """
-        from gcflnet_lib.models.readings import READING_DEFAULTS
-
         kwargs: dict[str, Any] = {} if self.channels is None else {"channels": self.channels}
         for key, default in READING_DEFAULTS.items():
             if getattr(self, key) != default:
@@ -206,8 +205,6 @@ class TrainConfig:
 
         ``TrainConfig.from_preset("cpu", data_root="NUAA-SIRST", dataset="NUAA-SIRST", out_dir="runs/cpu")``
         """
-        from gcflnet_lib.engine.presets import milestones_for, preset_values
-
         values = preset_values(name)
         if "epochs" in settings and "milestones" not in settings and values.get("milestones"):
             settings["milestones"] = milestones_for(values, settings["epochs"])

@@ -32,6 +32,7 @@ from torch import nn
 from gcflnet_lib.data.dataset import Sample
 from gcflnet_lib.data.io import write_png
 from gcflnet_lib.data.transforms import crop_to, pad_to_multiple
+from gcflnet_lib.metrics import IRSTDMetrics
 
 PAD_MULTIPLE = 32
 
@@ -146,8 +147,6 @@ def evaluate_model(
         ``IRSTDMetrics.compute()``: ``miou, niou, pd, fa, n_images, n_targets, auc_pd_fa, auc_pixel,
         pd_at_fa_1e-05, pd_at_fa_1e-04, roc``.
     """
-    from gcflnet_lib.metrics import IRSTDMetrics
-
     metrics = IRSTDMetrics(threshold=threshold, roc_thresholds=None if curves else [])
     out_dir = Path(save_maps) if save_maps is not None else None
     if out_dir is not None:

@@ -15,13 +15,15 @@ from typing import Any
 
 from torch import nn
 
+from gcflnet_lib.engine.checkpoint import check_weight_types, load_checkpoint
 from gcflnet_lib.errors import CheckpointError
+from gcflnet_lib.models import READING_DEFAULTS, config_differences, upgrade_config
+from gcflnet_lib.provenance import file_sha256
+from gcflnet_lib.released import resolve_checkpoint
 
 
 def model_settings(model_config: dict[str, Any]) -> dict[str, Any]:
     """The ``TrainConfig`` model fields a checkpoint's ``model_config`` implies (name, widths, readings)."""
-    from gcflnet_lib.models import READING_DEFAULTS, upgrade_config
-
     config = upgrade_config(model_config)
     settings = {"model": config["name"], "channels": tuple(config["channels"]) if config.get("channels") else None}
     settings.update({key: config[key] for key in READING_DEFAULTS if key in config})
@@ -30,8 +32,6 @@ def model_settings(model_config: dict[str, Any]) -> dict[str, Any]:
 
 def init_record(spec: str, path: Path, state: dict[str, Any]) -> dict[str, Any]:
     """Which weights a run started from, for its checkpoints, ``metrics.json`` and results record."""
-    from gcflnet_lib.provenance import file_sha256
-
     return {"checkpoint": str(spec), "path": str(path), "sha256": file_sha256(path), "epoch": state["epoch"],
             "dataset": state.get("dataset"), "model": state["model_config"].get("name")}
 
@@ -42,10 +42,6 @@ def load_init(spec: str, net: nn.Module) -> tuple[dict[str, Any], dict[str, Any]
     Raises:
         CheckpointError: unreadable or damaged file, weights of another model or of an integer type.
     """
-    from gcflnet_lib.engine.checkpoint import check_weight_types, load_checkpoint
-    from gcflnet_lib.models import config_differences
-    from gcflnet_lib.released import resolve_checkpoint
-
     path = resolve_checkpoint(spec)
     state = load_checkpoint(path, map_location="cpu")
     differences = config_differences(state["model_config"], getattr(net, "config", {}))

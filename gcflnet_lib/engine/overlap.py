@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from gcflnet_lib.data.layout import IMAGE_DIR, MASK_DIR, SPLIT_DIR
 from gcflnet_lib.errors import OutputError
 
 
@@ -72,8 +73,6 @@ def refuse_written_inputs(out: str | os.PathLike, flag: str, targets: Iterable[P
 
 def dataset_inputs(root: str | os.PathLike) -> list[Input]:
     """The folders of a standard-layout dataset that commands read: images, masks and split lists."""
-    from gcflnet_lib.data.layout import IMAGE_DIR, MASK_DIR, SPLIT_DIR
-
     root = Path(root)
     return [Input("the dataset's images folder", root / IMAGE_DIR), Input("the dataset's masks folder", root / MASK_DIR),
             Input("the dataset's split folder", root / SPLIT_DIR)]

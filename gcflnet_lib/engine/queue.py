@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from gcflnet_lib.engine.cpu_threads import usable_cores
-from gcflnet_lib.engine.files import atomic_write_json
+from gcflnet_lib.files import atomic_write_json
 from gcflnet_lib.engine.runlock import RunLock
 from gcflnet_lib.errors import RunLockedError, UserError
 

@@ -19,7 +19,9 @@ from typing import Any
 import torch
 
 from gcflnet_lib.engine.checkpoint import load_checkpoint, save_checkpoint
+from gcflnet_lib.engine.evaluation import scalar_metrics
 from gcflnet_lib.errors import UserError
+from gcflnet_lib.models import build_model, upgrade_config
 
 STORE_DTYPES = {"fp16": torch.float16, "fp32": torch.float32}
 KEPT_KEYS = ("model_config", "train_config", "norm", "dataset", "epoch", "history", "finished", "world_size")
@@ -49,9 +51,6 @@ def export_release(
     Returns:
         The release's metadata (everything but the weights), ``metrics`` included when scored.
     """
-    from gcflnet_lib.engine.evaluation import scalar_metrics
-    from gcflnet_lib.models import build_model, upgrade_config
-
     if store not in STORE_DTYPES:
         raise UserError(f"store: {store!r} is not one of {', '.join(STORE_DTYPES)}")
     state = load_checkpoint(source, map_location="cpu")

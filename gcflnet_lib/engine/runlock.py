@@ -12,7 +12,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from gcflnet_lib.engine.files import describe_os_error
+from gcflnet_lib.files import describe_os_error
 from gcflnet_lib.errors import OutputError, RunLockedError
 
 LOCK_NAME = ".lock"

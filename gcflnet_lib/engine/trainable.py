@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from gcflnet_lib.errors import UserError
+from gcflnet_lib.models import DEFAULT_CHANNELS
 
 
 def bottleneck_side(crop_size: int, levels: int) -> int:
@@ -21,8 +22,6 @@ def bottleneck_side(crop_size: int, levels: int) -> int:
 
 def check_batchnorm_batch(config) -> None:
     """Refuse a ``TrainConfig`` whose bottleneck would give BatchNorm one value per channel, naming the flags."""
-    from gcflnet_lib.models import DEFAULT_CHANNELS
-
     channels = config.channels or DEFAULT_CHANNELS
     side = bottleneck_side(config.crop_size, len(channels))
     if config.batch_size * side * side >= 2:

@@ -27,36 +27,56 @@ evaluates and writes files.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import time
 import warnings
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from gcflnet_lib.data.dataset import Sample, load_split, norm_stats_for
 from gcflnet_lib.engine import distributed as dist_utils
 from gcflnet_lib.engine import speed_paths
-from gcflnet_lib.engine.checkpoint import (RUN_STATE_KEYS, capture_rng_state, check_weight_types, load_checkpoint,
-                                           restore_rng_state, save_checkpoint)
+from gcflnet_lib.engine.checkpoint import (
+    RUN_STATE_KEYS,
+    capture_rng_state,
+    check_weight_types,
+    load_checkpoint,
+    restore_rng_state,
+    save_checkpoint,
+)
 from gcflnet_lib.engine.config import TrainConfig, multistep_factor
 from gcflnet_lib.engine.cpu_memory import keep_freed_memory
 from gcflnet_lib.engine.cpu_threads import Retuner
 from gcflnet_lib.engine.device import make_generator, resolve_device, seed_everything
 from gcflnet_lib.engine.evaluation import evaluate_model, scalar_metrics
-from gcflnet_lib.engine.files import (atomic_write_csv, atomic_write_json, check_output_dir, describe_os_error,
-                                      remove_stale_temps)
+from gcflnet_lib.engine.finetune import load_init
 from gcflnet_lib.engine.overlap import dataset_inputs, refuse_overlap, resolved
 from gcflnet_lib.engine.param_groups import group_weight_decay, parameter_groups
 from gcflnet_lib.engine.pipeline import DeviceTrainSet
+from gcflnet_lib.engine.resume import notice, refusal, resume_changes
 from gcflnet_lib.engine.runlock import RunLock
-from gcflnet_lib.models.readings import plain
+from gcflnet_lib.engine.trainable import check_batchnorm_batch
 from gcflnet_lib.errors import CheckpointError, DataError, OutputError, UserError
+from gcflnet_lib.files import (
+    atomic_write_csv,
+    atomic_write_json,
+    check_output_dir,
+    describe_os_error,
+    remove_stale_temps,
+)
 from gcflnet_lib.losses import deep_supervision_loss
+from gcflnet_lib.models import build_model, config_differences
+from gcflnet_lib.models.readings import plain
+from gcflnet_lib.released import resolve_checkpoint
 
 AMP_TORCH_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -167,8 +187,6 @@ def _check_run_dir(config: TrainConfig, files: RunFiles, load: bool = True) -> d
 
 def _refuse_init_in_run(spec: str, files: RunFiles) -> None:
     """Refuse ``--init`` naming one of the files this run writes (its old ``last.pt`` under ``--overwrite``)."""
-    from gcflnet_lib.released import resolve_checkpoint
-
     source = resolved(resolve_checkpoint(spec))
     for name in RunFiles.NAMES:
         if source == resolved(files.out / name):
@@ -184,8 +202,6 @@ def _load_data(config: TrainConfig) -> tuple[list[Sample], list[Sample]]:
 
 
 def model_from_config(config: TrainConfig) -> nn.Module:
-    from gcflnet_lib.models import build_model
-
     try:
         return build_model(config.model, **config.model_kwargs())
     except (ValueError, TypeError) as exc:
@@ -193,8 +209,6 @@ def model_from_config(config: TrainConfig) -> nn.Module:
 
 
 def _check_resume_fits(state: dict[str, Any], net: nn.Module, config: TrainConfig, path: Path) -> None:
-    from gcflnet_lib.models import config_differences
-
     differences = config_differences(state["model_config"], getattr(net, "config", {}))
     if differences:
         saved_name = state["model_config"].get("name")
@@ -214,10 +228,6 @@ def _check_resume_fits(state: dict[str, Any], net: nn.Module, config: TrainConfi
 
 def _state_what_wins(state: dict[str, Any], config: TrainConfig, path: Path) -> None:
     """Refuse settings a resumed run cannot change; name the accepted changes in one warning (``engine.resume``)."""
-    import dataclasses
-
-    from gcflnet_lib.engine.resume import notice, refusal, resume_changes
-
     saved = state.get("train_config") or {}
     accepted, refused = resume_changes(saved, config)
     if refused:
@@ -266,9 +276,6 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
 
 def _train(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.device) -> dict[str, Any]:
-    from gcflnet_lib.engine.finetune import load_init
-    from gcflnet_lib.engine.trainable import check_batchnorm_batch
-
     files = RunFiles(config.out_dir)
     _check_run_dir(config, files, load=False)
     check_batchnorm_batch(config)  # before a run folder exists
@@ -289,19 +296,60 @@ def _train(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.devic
             lock.release()
 
 
-def _run(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.device, files: RunFiles,
-         train_samples: list[Sample], test_samples: list[Sample],
-         init: tuple[dict[str, Any], dict[str, Any]] | None = None) -> dict[str, Any]:
-    resume_state = _check_run_dir(config, files)
-    # Which weights the run started from: this run's --init, or what the resumed run recorded.
-    init_info = init[1] if init is not None else (resume_state or {}).get("init")
+@dataclass
+class _Run:
+    """What one run holds while its epochs go by: the model and its optimizer state, the data, the files."""
+
+    config: TrainConfig
+    ctx: dist_utils.DistContext
+    device: torch.device
+    files: RunFiles
+    net: nn.Module
+    data: DeviceTrainSet
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    generator: torch.Generator
+    mean: float
+    std: float
+    amp_enabled: bool
+    amp_dtype: torch.dtype
+    part: Any = None  # this rank's slice of each global batch under torchrun
+    init_info: dict[str, Any] | None = None
+    start_epoch: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    fresh: bool = True
+    staging: StagedRun | None = None
+    write_files: RunFiles | None = None  # the staged folder until the first checkpoint of an --overwrite run
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.device.type == "cuda"
+
+
+@dataclass
+class _Step:
+    """How a training step runs: eagerly, compiled on its first call, or as a captured whole-step graph."""
+
+    model: nn.Module  # what the step calls: the net, its DDP wrapper, or their compiled form
+    eager: nn.Module
+    path: str
+    graph_pending: bool
+    compile_pending: bool
+    mark_graph_steps: bool
+    graph: Any = None
+    reduce: Any = None
+
+
+def _build(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.device, files: RunFiles,
+           train_samples: list[Sample], resume_state: dict[str, Any] | None,
+           init: tuple[dict[str, Any], dict[str, Any]] | None) -> _Run:
+    """The model (fresh, from ``--init`` weights, or checked against the run to resume), data and optimizer."""
     if resume_state is not None:
         mean, std = float(resume_state["norm"]["mean"]), float(resume_state["norm"]["std"])
     else:
         mean, std = norm_stats_for(config.dataset, train_samples)
-    part = dist_utils.shard_slice(config.batch_size, ctx) if ctx.enabled else None
     amp_enabled, amp_dtype = _amp_settings(config, device)
-
     seed_everything(config.seed)
     net = model_from_config(config)
     if resume_state is not None:
@@ -311,226 +359,266 @@ def _run(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.device,
     if ctx.enabled:
         dist_utils.convert_sync_batchnorm(net, device)
     net.to(device)
-    on_gpu = device.type == "cuda"
-    if on_gpu:
+    if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         if config.channels_last:
             net.to(memory_format=torch.channels_last)
     data = DeviceTrainSet(train_samples, mean, std, device, config.crop_size, config.p_target)
     data.steps_per_epoch(config.batch_size)  # fails early on a batch larger than the split
-
     optimizer = torch.optim.AdamW(
         parameter_groups(net, config.weight_decay, config.decay_exclude),
         lr=config.lr,
         weight_decay=config.weight_decay,
-        **({"fused": True} if on_gpu else {}),
+        **({"fused": True} if device.type == "cuda" else {}),
     )
     milestones = config.resolved_milestones
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda epoch: multistep_factor(epoch, milestones, config.gamma)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: multistep_factor(epoch, milestones, config.gamma))
+    return _Run(
+        config=config, ctx=ctx, device=device, files=files, net=net, data=data, optimizer=optimizer, scheduler=scheduler,
+        scaler=torch.amp.GradScaler("cuda", enabled=amp_enabled and amp_dtype == torch.float16),
+        # CPU generator: the transforms draw their random numbers on the CPU, so runs repeat on any device.
+        generator=make_generator(torch.device("cpu"), config.seed),
+        mean=mean, std=std, amp_enabled=amp_enabled, amp_dtype=amp_dtype,
+        part=dist_utils.shard_slice(config.batch_size, ctx) if ctx.enabled else None,
+        # Which weights the run started from: this run's --init, or what the resumed run recorded.
+        init_info=init[1] if init is not None else (resume_state or {}).get("init"),
     )
-    scaler = torch.amp.GradScaler("cuda", enabled=amp_enabled and amp_dtype == torch.float16)
-    # CPU generator: the transforms draw their random numbers on the CPU, so runs repeat on any device.
-    generator = make_generator(torch.device("cpu"), config.seed)
 
-    start_epoch, history = 0, []
-    if resume_state is not None:
-        start_epoch = int(resume_state["epoch"])
-        history = list(resume_state.get("history", []))
-        net.load_state_dict(resume_state["model"])
-        optimizer.load_state_dict(resume_state["optimizer"])
-        scheduler.load_state_dict(resume_state["scheduler"])
-        # The flags of this invocation rule: lr, weight decay and milestones may differ from the saved run.
-        scheduler.base_lrs = [config.lr for _ in optimizer.param_groups]
-        for group in optimizer.param_groups:
-            group["initial_lr"] = config.lr
-            group["weight_decay"] = group_weight_decay(group, config.weight_decay)
-            group["lr"] = config.lr * multistep_factor(start_epoch, milestones, config.gamma)
-        if resume_state.get("scaler"):
-            scaler.load_state_dict(resume_state["scaler"])
-        if not restore_rng_state(resume_state["rng"], generator):
-            warnings.warn("crop generator state is from another device type; reseeded", stacklevel=2)
-            generator.manual_seed(config.seed + start_epoch)
-    staging: StagedRun | None = None
-    if resume_state is None and ctx.is_main and config.overwrite:
-        if files.holds_run():
-            staging = StagedRun(files)  # the old run stays complete until the new one has a checkpoint
+
+def _restore(run: _Run, state: dict[str, Any]) -> None:
+    """Continue a saved run: weights, optimizer, schedule, scaler and random streams, under this call's flags."""
+    config = run.config
+    run.start_epoch = int(state["epoch"])
+    run.history = list(state.get("history", []))
+    run.fresh = False
+    run.net.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    # The flags of this invocation rule: lr, weight decay and milestones may differ from the saved run.
+    run.scheduler.base_lrs = [config.lr for _ in run.optimizer.param_groups]
+    for group in run.optimizer.param_groups:
+        group["initial_lr"] = config.lr
+        group["weight_decay"] = group_weight_decay(group, config.weight_decay)
+        group["lr"] = config.lr * multistep_factor(run.start_epoch, config.resolved_milestones, config.gamma)
+    if state.get("scaler"):
+        run.scaler.load_state_dict(state["scaler"])
+    if not restore_rng_state(state["rng"], run.generator):
+        warnings.warn("crop generator state is from another device type; reseeded", stacklevel=3)
+        run.generator.manual_seed(config.seed + run.start_epoch)
+
+
+def _stage(run: _Run) -> None:
+    """Where the run writes: its folder, or for ``--overwrite`` of a complete run a staged folder inside it, so
+    the old run stays complete until the new one has a checkpoint."""
+    if run.fresh and run.ctx.is_main and run.config.overwrite:
+        if run.files.holds_run():
+            run.staging = StagedRun(run.files)
         else:
-            files.remove()  # leftovers of a run that never wrote a checkpoint
-    write_files = staging.files if staging is not None else files
-    dist_utils.barrier(ctx)
-    fresh = resume_state is None
-    del resume_state
+            run.files.remove()  # leftovers of a run that never wrote a checkpoint
+    run.write_files = run.staging.files if run.staging is not None else run.files
 
-    train_model: nn.Module = net
-    if ctx.enabled:
-        train_model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if on_gpu else None)
-    eager_model = train_model
-    path = config.resolved_speed_path
-    graph_pending = speed_paths.uses_graph(path) and _graph_path_applies(path, ctx, scaler, device)
-    compile_pending = speed_paths.compile_mode(path) is not None and not speed_paths.uses_graph(path)
-    if compile_pending:
-        train_model = speed_paths.compile_model(train_model, path)
-    mark_graph_steps = path == "reduce-overhead" and on_gpu
-    graph_step = None
-    reduce = dist_utils.all_reduce_sum if ctx.enabled else None
 
-    def checkpoint_state(epoch: int, finished: bool) -> dict[str, Any]:
-        return {
-            "model": net.state_dict(),
+def _step_for(run: _Run) -> _Step:
+    """The step as ``--speed-path`` asks for it (DDP under torchrun; compiled or graph paths where they apply)."""
+    model: nn.Module = run.net
+    if run.ctx.enabled:
+        model = torch.nn.parallel.DistributedDataParallel(run.net, device_ids=[run.device.index] if run.on_gpu else None)
+    path = run.config.resolved_speed_path
+    step = _Step(
+        model=model, eager=model, path=path,
+        graph_pending=speed_paths.uses_graph(path) and _graph_path_applies(path, run.ctx, run.scaler, run.device),
+        compile_pending=speed_paths.compile_mode(path) is not None and not speed_paths.uses_graph(path),
+        mark_graph_steps=path == "reduce-overhead" and run.on_gpu,
+        reduce=dist_utils.all_reduce_sum if run.ctx.enabled else None,
+    )
+    if step.compile_pending:
+        step.model = speed_paths.compile_model(model, path)
+    return step
+
+
+def _checkpoint_state(run: _Run, epoch: int, finished: bool) -> dict[str, Any]:
+    return {
+        "model": run.net.state_dict(),
+        "model_config": plain(run.net.config),
+        "optimizer": speed_paths.plain_optimizer_state(run.optimizer.state_dict()),
+        "scheduler": run.scheduler.state_dict(),
+        "scaler": run.scaler.state_dict(),
+        "rng": capture_rng_state(run.generator),
+        "epoch": epoch,
+        "train_config": run.config.to_dict(),
+        "norm": {"mean": float(run.mean), "std": float(run.std)},
+        "dataset": run.config.dataset,
+        "history": run.history,
+        "finished": finished,
+        "world_size": run.ctx.world_size,
+        **({"init": run.init_info} if run.init_info else {}),
+    }
+
+
+def _forward_backward(run: _Run, step: _Step, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    if step.mark_graph_steps:
+        torch.compiler.cudagraph_mark_step_begin()  # inductor's graphs may reuse the last step's outputs
+    with torch.autocast(run.device.type, dtype=run.amp_dtype, enabled=run.amp_enabled):
+        outputs = model(x)
+    # Outside autocast: the SoftIoU sums are taken in float32.
+    loss = deep_supervision_loss(outputs, y, all_reduce=step.reduce)
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()
+    return loss
+
+
+def _train_step(run: _Run, step: _Step, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """One optimizer step on a batch; the first one builds the graph or compiled form the path asks for."""
+    if step.graph_pending:
+        precision = speed_paths.Precision(run.device.type, run.amp_dtype if run.amp_enabled else None)
+        step.graph = _first_graph_step(step.path, run.net, run.optimizer, x, y, precision)
+        step.graph_pending = False
+    if step.graph is not None:
+        return step.graph(x, y)  # forward, loss, backward and AdamW in one replay
+    if step.compile_pending:
+        loss, step.model = _first_compiled_step(partial(_forward_backward, run, step), step.model, step.eager, run.net, x, y)
+        step.compile_pending = False
+    else:
+        loss = _forward_backward(run, step, step.model, x, y)
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    return loss
+
+
+def _train_one_epoch(run: _Run, step: _Step, epoch: int) -> dict[str, Any]:
+    """Train one epoch; its history row (epoch, lr, mean loss, time). A NaN or inf loss stops the run."""
+    config = run.config
+    epoch_start = time.perf_counter()
+    lr = run.optimizer.param_groups[0]["lr"]
+    if isinstance(lr, torch.Tensor):  # the graph paths: LambdaLR's value, not its float32 copy on the GPU
+        lr = config.lr * multistep_factor(epoch, config.resolved_milestones, config.gamma)
+    step.model.train()
+    losses = []
+    for x, y in run.data.epoch(config.batch_size, run.generator, run.part):
+        if run.on_gpu and config.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        losses.append(_train_step(run, step, x, y).detach())
+    run.scheduler.step()
+    if step.graph is not None:
+        step.graph.sync_learning_rates()
+    # One host sync per epoch: the finite check runs over all the epoch's losses at once.
+    loss_values = torch.stack(losses).float().cpu()
+    finite = torch.isfinite(loss_values)
+    if not bool(finite.all()):
+        index = int((~finite).nonzero()[0, 0]) + 1
+        kept = f"{run.files.last} is kept as it was" if run.files.last.exists() else "no checkpoint was written"
+        raise NonFiniteLossError(
+            f"loss is {float(loss_values[index - 1])} at epoch {epoch + 1}, step {index}; "
+            f"training stopped and {kept} (try a lower --lr)"
+        )
+    return {"epoch": epoch + 1, "lr": lr, "loss": float(loss_values.mean()),
+            "train_time_s": round(time.perf_counter() - epoch_start, 4)}
+
+
+def _evaluate_and_save(run: _Run, row: dict[str, Any], test_samples: list[Sample]) -> dict[str, Any] | None:
+    """Score the epoch when it is due (returns the metrics of the last epoch), add its row, and checkpoint
+    when due: ``last.pt`` first, then the history, so the history never runs ahead of the checkpoint."""
+    config, done = run.config, row["epoch"]
+    is_last = done == config.epochs
+    final = None
+    if is_last or (config.eval_every and done % config.eval_every == 0):
+        if run.ctx.is_main:
+            eval_start = time.perf_counter()
+            # The curves (hundreds of thresholds) only at the end: history rows keep the numbers at 0.5.
+            result = evaluate_model(run.net, test_samples, run.device, run.mean, run.std, config.eval_batch_size,
+                                    curves=is_last)
+            row.update(scalar_metrics(result))
+            row["eval_time_s"] = round(time.perf_counter() - eval_start, 4)
+            final = result if is_last else None
+        dist_utils.barrier(run.ctx)
+    run.history.append(row)
+    if run.ctx.is_main and (is_last or done % config.save_every == 0):
+        save_checkpoint(run.write_files.last, _checkpoint_state(run, done, finished=False))
+        atomic_write_csv(run.write_files.history_csv, run.history)
+        atomic_write_json(run.write_files.history_json, run.history)
+        if run.staging is not None:
+            run.write_files, run.staging = run.staging.promote(), None
+    return final
+
+
+def _progress_postfix(history: list[dict[str, Any]]) -> dict[str, str]:
+    """The progress bar's numbers: the latest loss, and the latest evaluated mIoU, Pd and Fa."""
+    shown = {"loss": f"{history[-1]['loss']:.4f}"}
+    latest = next((r for r in reversed(history) if "miou" in r), None)
+    if latest is not None:
+        shown.update(miou=f"{latest['miou']:.4f}", pd=f"{latest['pd']:.4f}", fa=f"{latest['fa'] * 1e6:.1f}e-6")
+    return shown
+
+
+def _finish(run: _Run, final: dict[str, Any] | None, test_samples: list[Sample], run_start: float) -> dict[str, Any]:
+    """``final.pt`` and ``metrics.json`` (rank 0), then the result of :func:`train`."""
+    config, net = run.config, run.net
+    if run.ctx.is_main:
+        if final is None:  # resumed at (or past) the last epoch: score the weights as they are
+            final = evaluate_model(net, test_samples, run.device, run.mean, run.std, config.eval_batch_size)
+        save_checkpoint(run.files.final, _checkpoint_state(run, config.epochs, finished=True))
+        atomic_write_json(run.files.metrics, {
+            "finished": True,
+            "epochs": config.epochs,
+            "final": final,
             "model_config": plain(net.config),
-            "optimizer": speed_paths.plain_optimizer_state(optimizer.state_dict()),
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(),
-            "rng": capture_rng_state(generator),
-            "epoch": epoch,
-            "train_config": config.to_dict(),
-            "norm": {"mean": float(mean), "std": float(std)},
             "dataset": config.dataset,
-            "history": history,
-            "finished": finished,
-            "world_size": ctx.world_size,
-            **({"init": init_info} if init_info else {}),
-        }
+            "norm": {"mean": float(run.mean), "std": float(run.std)},
+            "parameters": sum(p.numel() for p in net.parameters()),
+            "device": str(run.device),
+            "world_size": run.ctx.world_size,
+            "train_time_s": round(time.perf_counter() - run_start, 3),
+            "train_config": config.to_dict(),
+            **({"init": run.init_info} if run.init_info else {}),
+        })
+    dist_utils.barrier(run.ctx)
+    return {"run_dir": str(run.files.out), "epochs": config.epochs, "history": run.history, "final": final, "model": net,
+            "init": run.init_info}
 
-    def forward_backward(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if mark_graph_steps:
-            torch.compiler.cudagraph_mark_step_begin()  # inductor's graphs may reuse the last step's outputs
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_enabled):
-            outputs = model(x)
-        # Outside autocast: the SoftIoU sums are taken in float32.
-        loss = deep_supervision_loss(outputs, y, all_reduce=reduce)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        return loss
 
+def _run(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.device, files: RunFiles,
+         train_samples: list[Sample], test_samples: list[Sample],
+         init: tuple[dict[str, Any], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Build, restore, stage, then one epoch after another (evaluate and save when due), then finish."""
+    resume_state = _check_run_dir(config, files)
+    run = _build(config, ctx, device, files, train_samples, resume_state, init)
+    if resume_state is not None:
+        _restore(run, resume_state)
+    del resume_state
+    _stage(run)
+    dist_utils.barrier(ctx)
+    step = _step_for(run)
     if ctx.is_main:
-        atomic_write_json(write_files.config, config.to_dict())
+        atomic_write_json(run.write_files.config, config.to_dict())
     # A new run that fails before its first checkpoint (out of memory, a NaN loss, Ctrl-C) leaves no half
     # run folder: config.json goes again, and the lock removes a folder it created.
-    fresh_config = write_files.config if ctx.is_main and fresh and staging is None else None
-
-    from tqdm.auto import tqdm
-
-    bar = tqdm(
-        total=config.epochs,
-        initial=start_epoch,
-        desc=f"train {config.model}",
-        unit="epoch",
-        disable=not (config.progress and ctx.is_main),
-        dynamic_ncols=True,
-    )
+    fresh_config = run.write_files.config if ctx.is_main and run.fresh and run.staging is None else None
+    bar = tqdm(total=config.epochs, initial=run.start_epoch, desc=f"train {config.model}", unit="epoch",
+               disable=not (config.progress and ctx.is_main), dynamic_ncols=True)
     final: dict[str, Any] | None = None
     run_start = time.perf_counter()
     retune = Retuner(config.threads) if device.type == "cpu" and config.threads is not None else None
     if device.type == "cpu":
         keep_freed_memory()  # no page faults from glibc re-mapping the step's buffers (engine/cpu_memory.py)
     try:
-        for epoch in range(start_epoch, config.epochs):
-            epoch_start = time.perf_counter()
+        for epoch in range(run.start_epoch, config.epochs):
             if retune is not None:
                 retune()  # follow the cores other processes leave free
-            lr = optimizer.param_groups[0]["lr"]
-            if isinstance(lr, torch.Tensor):  # the graph paths: LambdaLR's value, not its float32 copy on the GPU
-                lr = config.lr * multistep_factor(epoch, milestones, config.gamma)
-            train_model.train()
-            losses = []
-            for x, y in data.epoch(config.batch_size, generator, part):
-                if on_gpu and config.channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                if graph_pending:
-                    precision = speed_paths.Precision(device.type, amp_dtype if amp_enabled else None)
-                    graph_step = _first_graph_step(path, net, optimizer, x, y, precision)
-                    graph_pending = False
-                if graph_step is not None:
-                    loss = graph_step(x, y)  # forward, loss, backward and AdamW in one replay
-                else:
-                    if compile_pending:
-                        loss, train_model = _first_compiled_step(forward_backward, train_model, eager_model, net, x, y)
-                        compile_pending = False
-                    else:
-                        loss = forward_backward(train_model, x, y)
-                    scaler.step(optimizer)
-                    scaler.update()
-                losses.append(loss.detach())
-            scheduler.step()
-            if graph_step is not None:
-                graph_step.sync_learning_rates()
-            # One host sync per epoch: the finite check runs over all the epoch's losses at once.
-            loss_values = torch.stack(losses).float().cpu()
-            finite = torch.isfinite(loss_values)
-            if not bool(finite.all()):
-                step = int((~finite).nonzero()[0, 0]) + 1
-                kept = f"{files.last} is kept as it was" if files.last.exists() else "no checkpoint was written"
-                raise NonFiniteLossError(
-                    f"loss is {float(loss_values[step - 1])} at epoch {epoch + 1}, step {step}; "
-                    f"training stopped and {kept} (try a lower --lr)"
-                )
-            done = epoch + 1
-            row: dict[str, Any] = {
-                "epoch": done,
-                "lr": lr,
-                "loss": float(loss_values.mean()),
-                "train_time_s": round(time.perf_counter() - epoch_start, 4),
-            }
+            row = _train_one_epoch(run, step, epoch)
             if retune is not None:
                 row["threads"] = retune.threads
-            is_last = done == config.epochs
-            if is_last or (config.eval_every and done % config.eval_every == 0):
-                if ctx.is_main:
-                    eval_start = time.perf_counter()
-                    # The curves (hundreds of thresholds) only at the end: history rows keep the numbers at 0.5.
-                    result = evaluate_model(net, test_samples, device, mean, std, config.eval_batch_size, curves=is_last)
-                    row.update(scalar_metrics(result))
-                    row["eval_time_s"] = round(time.perf_counter() - eval_start, 4)
-                    if is_last:
-                        final = result
-                dist_utils.barrier(ctx)
-            history.append(row)
-            if ctx.is_main and (is_last or done % config.save_every == 0):
-                # Checkpoint first: a failure between the two writes leaves history behind last.pt, never ahead.
-                save_checkpoint(write_files.last, checkpoint_state(done, finished=False))
-                atomic_write_csv(write_files.history_csv, history)
-                atomic_write_json(write_files.history_json, history)
-                if staging is not None:
-                    write_files, staging = staging.promote(), None
+            final = _evaluate_and_save(run, row, test_samples) or final
             bar.update(1)
-            shown = {"loss": f"{row['loss']:.4f}"}
-            latest = next((r for r in reversed(history) if "miou" in r), None)
-            if latest is not None:
-                shown.update(miou=f"{latest['miou']:.4f}", pd=f"{latest['pd']:.4f}", fa=f"{latest['fa'] * 1e6:.1f}e-6")
-            bar.set_postfix(shown)
+            bar.set_postfix(_progress_postfix(run.history))
     except BaseException:
         if fresh_config is not None and not files.last.exists():
             fresh_config.unlink(missing_ok=True)
         raise
     finally:
         bar.close()
-        if staging is not None:
-            staging.discard()
-
-    if ctx.is_main:
-        if final is None:  # resumed at (or past) the last epoch: score the weights as they are
-            final = evaluate_model(net, test_samples, device, mean, std, config.eval_batch_size)
-        save_checkpoint(files.final, checkpoint_state(config.epochs, finished=True))
-        summary = {
-            "finished": True,
-            "epochs": config.epochs,
-            "final": final,
-            "model_config": plain(net.config),
-            "dataset": config.dataset,
-            "norm": {"mean": float(mean), "std": float(std)},
-            "parameters": sum(p.numel() for p in net.parameters()),
-            "device": str(device),
-            "world_size": ctx.world_size,
-            "train_time_s": round(time.perf_counter() - run_start, 3),
-            "train_config": config.to_dict(),
-            **({"init": init_info} if init_info else {}),
-        }
-        atomic_write_json(files.metrics, summary)
-    dist_utils.barrier(ctx)
-    return {"run_dir": str(files.out), "epochs": config.epochs, "history": history, "final": final, "model": net,
-            "init": init_info}
+        if run.staging is not None:
+            run.staging.discard()
+    return _finish(run, final, test_samples, run_start)
 
 
 def _first_compiled_step(forward_backward, compiled: nn.Module, eager: nn.Module, net: nn.Module, x, y):

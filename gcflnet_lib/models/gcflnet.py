@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gcflnet_lib.models.readings import READING_DEFAULTS
 from gcflnet_lib.nn import (
     EEM,
     EEM_FUSIONS,
@@ -89,11 +90,11 @@ class GCFLNet(nn.Module):
         msic: bool = True,
         theta: float = 0.7,
         dilations: Sequence[int] = (2, 3),
-        glfi_attention: str = "outer",
-        glfi_fc: bool = False,
-        eem_fusion: str = "concat",
-        msic_reading: str = "crossed",
-        pad_mode: str = "zeros",
+        glfi_attention: str = READING_DEFAULTS["glfi_attention"],
+        glfi_fc: bool = READING_DEFAULTS["glfi_fc"],
+        eem_fusion: str = READING_DEFAULTS["eem_fusion"],
+        msic_reading: str = READING_DEFAULTS["msic_reading"],
+        pad_mode: str = READING_DEFAULTS["pad_mode"],
     ):
         super().__init__()
         # Checked even where the module is off, so a misspelt reading never passes unnoticed.

@@ -79,30 +79,6 @@ def config_differences(saved: Mapping[str, Any], wanted: Mapping[str, Any]) -> l
     ]
 
 
-def reading_of_weights(config: Mapping[str, Any], weights: Mapping[str, Any]) -> tuple[str, Any] | None:
-    """The one reading, different from ``config``'s, whose model has exactly the state_dict ``weights``.
-
-    For a message when a checkpoint's weights do not fit its (or the asked) config: ``("msic_reading",
-    "crossed")`` means the weights were saved by a model with the crossed MSIC. None when no single
-    reading explains the difference (or only ``pad_mode`` could, which has no weights).
-    """
-    from gcflnet_lib.models.registry import build_model
-
-    config = upgrade_config(config)
-    shapes = {key: tuple(value.shape) for key, value in weights.items() if hasattr(value, "shape")}
-    for key, (known, _, _) in READINGS.items():
-        for value in known:
-            if value == config.get(key):
-                continue
-            try:
-                candidate = build_model(**{**config, key: value})
-            except (TypeError, ValueError):
-                continue
-            if {k: tuple(v.shape) for k, v in candidate.state_dict().items()} == shapes:
-                return key, value
-    return None
-
-
 def _key_order(key: str) -> tuple[int, str]:
     # The name and the readings first: they are what a mismatch is usually about.
     return (0 if key == "name" else 1 if key in READINGS else 2, key)

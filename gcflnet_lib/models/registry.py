@@ -9,11 +9,13 @@ size-matched baseline "unet_wide" (the U-Net widened to GCFLNet's parameter coun
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
+from typing import Any
 
 from torch import nn
 
 from gcflnet_lib.models.gcflnet import SWITCHES, GCFLNet, UNet, variant_name
-from gcflnet_lib.models.readings import LEGACY_KEYS, check_readings_apply, rename_legacy_keys
+from gcflnet_lib.models.readings import LEGACY_KEYS, READINGS, check_readings_apply, rename_legacy_keys, upgrade_config
 from gcflnet_lib.models.unet_wide import WideUNet
 
 # The order of the paper's ablation table: baseline, one module, two modules, the full model.
@@ -72,3 +74,25 @@ def build_model(name: str = "gcflnet", **kwargs) -> nn.Module:
     if name == "unet":
         return UNet(**kwargs)
     return GCFLNet(**switches, **kwargs)
+
+
+def reading_of_weights(config: Mapping[str, Any], weights: Mapping[str, Any]) -> tuple[str, Any] | None:
+    """The one reading, different from ``config``'s, whose model has exactly the state_dict ``weights``.
+
+    For a message when a checkpoint's weights do not fit its (or the asked) config: ``("msic_reading",
+    "crossed")`` means the weights were saved by a model with the crossed MSIC. None when no single
+    reading explains the difference (or only ``pad_mode`` could, which has no weights).
+    """
+    config = upgrade_config(config)
+    shapes = {key: tuple(value.shape) for key, value in weights.items() if hasattr(value, "shape")}
+    for key, (known, _, _) in READINGS.items():
+        for value in known:
+            if value == config.get(key):
+                continue
+            try:
+                candidate = build_model(**{**config, key: value})
+            except (TypeError, ValueError):
+                continue
+            if {k: tuple(v.shape) for k, v in candidate.state_dict().items()} == shapes:
+                return key, value
+    return None

@@ -65,8 +65,8 @@ CELLS = [
         from gcflnet_lib.engine.evaluation import dequantize_probability, quantize_probability
         from gcflnet_lib.models import build_model
         from gcflnet_lib.experiments import markdown_table
-        from gcflnet_lib.metrics import IRSTDMetrics, auc_pd_fa
-        from gcflnet_lib.viz import ThresholdExplorer, overlay_prediction, plot_pixel_roc, plot_roc, show_images, threshold_stats
+        from gcflnet_lib.metrics import IRSTDMetrics, auc_pd_fa, threshold_stats
+        from gcflnet_lib.viz import ThresholdExplorer, overlay_prediction, plot_pixel_roc, plot_roc, show_images
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET,
                              checkpoint=CHECKPOINT, model=MODEL)
@@ -338,7 +338,7 @@ CELLS = [
         ## Choosing the threshold and a minimum component size
 
         Two knobs act on a probability map: the threshold $\tau$ and a minimum component size (components smaller than
-        it are dropped, a common clean-up against single-pixel noise). `gcflnet_lib.viz.threshold_stats` computes
+        it are dropped, a common clean-up against single-pixel noise). `gcflnet_lib.metrics.threshold_stats` computes
         the metrics for one setting; `ThresholdExplorer` wraps it in sliders and redraws the overlay (gold hit, red
         false alarm, cyan miss) and the numbers on every change. Move the sliders: where does Pd start to drop, and
         how much Fa does each step buy?

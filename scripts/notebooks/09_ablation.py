@@ -277,7 +277,7 @@ CELLS = [
         from pathlib import Path
 
         from gcflnet_lib import ablation_report
-        from gcflnet_lib.engine.files import json_safe
+        from gcflnet_lib.files import json_safe
 
         measured = json.loads(json.dumps(json_safe(ablation_report.analyse(ABLATION_RECORDS))))
         committed = json.loads(Path(ABLATION_JSON).read_text())
