@@ -262,6 +262,19 @@ class TestRunner:
         error = capsys.readouterr().err
         assert error.count("\n") == 1 and "--only 99: no such notebook" in error, error
 
+    def test_default_passes_smoke_auto_as_a_learner_runs_it(self, tiny_workbook, tmp_path):
+        # The README's first command runs what a notebook opened in JupyterLab runs: its own SMOKE = "auto".
+        build = tmp_path / "build"
+        times = tmp_path / "times.json"
+        assert workbook.main(["run", "--notebooks", str(tiny_workbook), "--build", str(build), "--only", "01",
+                              "--no-html", "--record-times", str(times)]) == 0
+        assert json.loads((build / "notebook_results" / "01_ok.json").read_text())["smoke"] == "auto"
+        (entries,) = workbook.load_run_times(times).values()
+        assert entries["01_ok"]["smoke"] == "auto"
+        assert workbook.main(["run", "--smoke", "--notebooks", str(tiny_workbook), "--build", str(build), "--only", "01",
+                              "--no-html"]) == 0
+        assert json.loads((build / "notebook_results" / "01_ok.json").read_text())["smoke"] is True
+
     def test_record_times_keeps_the_last_time_of_each_notebook_that_ran(self, tiny_workbook, tmp_path):
         times = tmp_path / "times.json"
         assert workbook.main(["run", "--smoke", "--notebooks", str(tiny_workbook), "--build", str(tmp_path / "b"),
