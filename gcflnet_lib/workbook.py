@@ -518,6 +518,39 @@ def auto_checkpoint(value: str | os.PathLike, model_name: str, device: str | tor
     return next((name for name in order if name in present), "")
 
 
+def dissection_checkpoints(value: str | os.PathLike, dataset: str | None = None) -> dict[str, str]:
+    """The trained GCFLNets notebooks 04-06 take apart, label -> checkpoint (released name or path).
+
+    ``"auto"`` -> the released CPU-recipe GCFLNet and, beside it, the full-width release where its file is present,
+    on any device: these notebooks look inside a trained model and train none (a model trained for a few steps has
+    flat attention and edges that say nothing). "" -> {} (the notebook then trains a small model briefly, an
+    exercise). Any other value -> that one checkpoint, checked.
+
+    Raises:
+        CheckpointError: a value that names no file and no released checkpoint.
+    """
+    from gcflnet_lib.released import AUTO_RELEASE, AUTO_RELEASE_BY_DATASET, available
+
+    if str(value) != "auto":
+        if not str(value):
+            return {}
+        check_checkpoint(value)  # a wrong path stops the notebook here, before anything slow
+        return {Path(str(value)).stem: str(value)}
+    present = available()
+    order = [name for name in AUTO_RELEASE_BY_DATASET.get(str(dataset), AUTO_RELEASE)["gcflnet"] if name in present]
+    cpu = [name for name in order if "-cpu-" in name][:1]
+    full = [name for name in order if "-cpu-" not in name][:1]
+    labels = {**{name: f"{name} (CPU recipe)" for name in cpu}, **{name: f"{name} (full width)" for name in full}}
+    return {label: name for name, label in labels.items()}
+
+
+def samples_with_targets(context: WorkbookContext, dataset: str, n: int, size: int = 128) -> list:
+    """The first ``n`` test samples that hold a target: from the real split when ``context.data_dir`` is set
+    (whole images, in split order), else from ``2 n`` synthetic ``size`` x ``size`` scenes."""
+    samples = load_samples(context, dataset, split="test", n=0 if context.data_dir is not None else 2 * n, size=size)
+    return [sample for sample in samples if sample.mask.any()][:n]
+
+
 def model_card_metrics(name: str, results_dir: str | os.PathLike = REPO_ROOT / "results") -> dict | None:
     """The model card's metrics of released checkpoint ``name`` (``results/eval_cpu_<name>.json``: CPU evaluation
     on NUAA-SIRST's 214 test images, threshold 0.5), or ``None`` when ``name`` has no such record."""
