@@ -78,7 +78,7 @@ CELLS = [
         from gcflnet_lib.experiments import ensure_synthetic_dataset, synthetic_dataset_dir
         from gcflnet_lib.models import build_model, list_models
         from gcflnet_lib.prob_cache import evaluate_cached
-        from gcflnet_lib.viz import overlay_prediction, plot_roc, show_images
+        from gcflnet_lib.viz import DISPLAY_RANGE, overlay_prediction, plot_detections, plot_roc, show_images
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET,
                              checkpoint=CHECKPOINT, model="gcflnet")
@@ -223,8 +223,10 @@ CELLS = [
         r"""
         ## 5 · Predictions
 
-        Probability maps of a few test images and the prediction at 0.5 (gold: hit, red: false alarm, cyan: missed
-        target pixels). `gcflnet predict` writes the same maps as PNG files.
+        Probability maps of a few test images, then the prediction at 0.5 of each: the whole frame with a box around
+        every target and every false alarm, and a zoomed crop of each under the colour key (gold: hit, cyan: missed
+        target, red: false alarm; the matching is the metric's). Frames are shown with one fixed stretch, the 8-bit
+        range (`viz.DISPLAY_RANGE`), so a dark frame looks dark rather than stretched into compression blocks. `gcflnet predict` writes the same maps as PNG files.
         """
     ),
     code(
@@ -232,10 +234,11 @@ CELLS = [
         shown = [s for s in test_samples if s.mask.any()][:4] or test_samples[:4]
         probs = predict_probabilities(model, [s.image for s in shown], ctx.device, mean, std)
         n = len(shown)
-        show_images([s.image for s in shown] + probs + [overlay_prediction(s.image, p > 0.5, s.mask) for s, p in zip(shown, probs)],
-                    [s.name for s in shown] + ["probability"] * n + ["at 0.5"] * n,
-                    ncols=n, size=3.0, cmap=["gray"] * n + ["magma"] * n + ["gray"] * n,
-                    vrange=[None] * n + [(0.0, 1.0)] * n + [None] * n, colorbar=[False] * n + [True] * n + [False] * n);
+        show_images([s.image for s in shown] + probs, [s.name for s in shown] + ["probability"] * n,
+                    ncols=n, size=3.0, cmap=["gray"] * n + ["magma"] * n,
+                    vrange=[DISPLAY_RANGE] * n + [(0.0, 1.0)] * n, colorbar=[False] * n + [True] * n)
+        for s, p in zip(shown, probs):
+            plot_detections(s.image, p > 0.5, s.mask, title=f"{s.name}, p > 0.5", max_crops=4)
         """
     ),
     code(

@@ -79,7 +79,7 @@ CELLS = [
         from gcflnet_lib.losses import deep_supervision_loss, soft_iou_loss
         from gcflnet_lib.models import build_model
         from gcflnet_lib.prob_cache import evaluate_cached
-        from gcflnet_lib.viz import overlay_prediction, plot_roc, show_images
+        from gcflnet_lib.viz import DISPLAY_RANGE, plot_detections, plot_roc, show_images
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET,
                              checkpoint=CHECKPOINT, model="gcflnet")
@@ -286,7 +286,8 @@ CELLS = [
         ## Predictions
 
         Test images that hold targets, the predicted probability and the decision at 0.5 over the image
-        (gold: hit, red: false alarm, cyan: missed target pixels).
+        (the frame with every target and false alarm boxed and zoomed: gold hit, cyan miss, red false alarm; one fixed
+        display stretch, the 8-bit range, for every frame).
         """
     ),
     code(
@@ -295,10 +296,12 @@ CELLS = [
         probabilities = predict_probabilities(model, [s.image for s in shown], ctx.device, norm["mean"], norm["std"])
         panels, titles = [], []
         for sample, prob in zip(shown, probabilities):
-            panels += [sample.image, prob, overlay_prediction(sample.image, prob > 0.5, sample.mask)]
-            titles += [sample.name, f"probability (max {prob.max():.2f})", "decision p > 0.5"]
-        show_images(panels, titles, ncols=3, cmap=["gray", "magma", "gray"] * len(shown), size=3.0,
-                    vrange=[None, (0.0, 1.0), None] * len(shown), colorbar=[False, True, False] * len(shown));
+            panels += [sample.image, prob]
+            titles += [sample.name, f"probability (max {prob.max():.2f})"]
+        show_images(panels, titles, ncols=4, cmap=["gray", "magma"] * len(shown), size=3.0,
+                    vrange=[DISPLAY_RANGE, (0.0, 1.0)] * len(shown), colorbar=[False, True] * len(shown))
+        for sample, prob in zip(shown, probabilities):
+            plot_detections(sample.image, prob > 0.5, sample.mask, title=f"{sample.name}, decision p > 0.5", max_crops=4)
         """
     ),
     md(

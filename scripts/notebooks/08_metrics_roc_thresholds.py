@@ -67,7 +67,8 @@ CELLS = [
         from gcflnet_lib.models import build_model
         from gcflnet_lib.experiments import markdown_table
         from gcflnet_lib.metrics import IRSTDMetrics, auc_pd_fa
-        from gcflnet_lib.viz import ThresholdExplorer, overlay_prediction, plot_pixel_roc, plot_roc, show_images, threshold_stats
+        from gcflnet_lib.viz import (DISPLAY_RANGE, ThresholdExplorer, overlay_prediction, plot_detections, plot_pixel_roc,
+                                     plot_roc, show_images, threshold_stats)
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET,
                              checkpoint=CHECKPOINT, model=MODEL)
@@ -321,7 +322,8 @@ CELLS = [
         ## Real detections, misses and false alarms
 
         The images where the model does best and worst at 0.5: each row shows the image, the probability map (with
-        its colour bar) and the decision (gold hit, red false alarm, cyan missed target pixels).
+        its colour bar) and the decision: every target and false alarm boxed in the frame and zoomed beside it (gold
+        hit, cyan miss, red false alarm; one fixed display stretch, the 8-bit range, for every frame).
         """
     ),
     code(
@@ -332,12 +334,17 @@ CELLS = [
         picked = list(dict.fromkeys(order[:2] + order[-2:]))  # the two worst, then the two best
         panels, titles = [], []
         for i in picked:
+            panels += [images[i], model_probs[i]]
+            titles += [test_samples[i].name, "probability"]
+        show_images(panels, titles, ncols=4, size=3.2, cmap=["gray", "magma"] * len(picked),
+                    vrange=[DISPLAY_RANGE, (0.0, 1.0)] * len(picked), colorbar=[False, True] * len(picked))
+        for i in picked:
             s = per_image[i]
-            panels += [images[i], model_probs[i], overlay_prediction(images[i], model_probs[i] > 0.5, masks[i])]
-            titles += [test_samples[i].name, "probability",
-                       f"{s['n_matched']}/{s['n_targets']} found, {int(s['fa'] * masks[i].size)} false px"]
-        show_images(panels, titles, ncols=3, size=3.2, cmap=["gray", "magma", "gray"] * len(picked),
-                    vrange=[None, (0.0, 1.0), None] * len(picked), colorbar=[False, True, False] * len(picked));
+            figure = plot_detections(images[i], model_probs[i] > 0.5, masks[i], max_crops=4,
+                                     title=f"{test_samples[i].name}: {s['n_matched']}/{s['n_targets']} found, "
+                                           f"{int(s['fa'] * masks[i].size)} false px")
+            kinds = [d["kind"] for d in figure.detections]  # the figure's key counts what the metric counts
+            assert kinds.count("hit") == s["n_matched"] and len(kinds) - kinds.count("false alarm") == s["n_targets"]
         """
     ),
     md(

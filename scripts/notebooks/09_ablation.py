@@ -78,7 +78,7 @@ CELLS = [
         from gcflnet_lib.models import build_model, list_models
         from gcflnet_lib.nn import MSIC, ConcatSkip
         from gcflnet_lib.released import RELEASES
-        from gcflnet_lib.viz import overlay_prediction, show_images
+        from gcflnet_lib.viz import plot_detections, show_images
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET,
                              checkpoint=CHECKPOINT, model="gcflnet")
@@ -335,16 +335,12 @@ CELLS = [
                 row["fa_e6"] = row["fa"] * 1e6
             display(Markdown(markdown_table(pair_rows, {"model": None, "release": None, "where": None, "miou": ".4f",
                                                         "niou": ".4f", "pd": ".4f", "fa_e6": ".2f"})))
-            shown = [s for s in test_pair if s.mask.any()][:3]
-            panels, titles = [], []
+            # Each model's decision at 0.5 on the same images: every target and false alarm boxed and zoomed.
+            shown = [s for s in test_pair if s.mask.any()][:2]
             for sample in shown:
-                panels.append(sample.image)
-                titles.append(sample.name)
                 for name, (model, meta) in pair.items():
                     prob = predict_probabilities(model, [sample.image], ctx.device, meta["norm"]["mean"], meta["norm"]["std"])[0]
-                    panels.append(overlay_prediction(sample.image, prob > 0.5, sample.mask))
-                    titles.append(f"{name} at 0.5")
-            show_images(panels, titles, ncols=1 + len(pair), size=3.2);
+                    plot_detections(sample.image, prob > 0.5, sample.mask, title=f"{sample.name}: {name} at 0.5", max_crops=3)
         else:
             print("no released pair here (CHECKPOINT is empty or not a released GCFLNet)")
         """

@@ -70,7 +70,7 @@ CELLS = [
         from gcflnet_lib.experiments import markdown_table, synthetic_dataset_dir, training_data
         from gcflnet_lib.models import build_model
         from gcflnet_lib.prob_cache import cached_probabilities, evaluate_probabilities
-        from gcflnet_lib.viz import overlay_prediction, plot_pixel_roc, plot_roc, show_images
+        from gcflnet_lib.viz import overlay_prediction, plot_detections, plot_pixel_roc, plot_roc, show_images
         from gcflnet_lib.widgets_classical import AdaptiveThresholdExplorer
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET,
@@ -267,7 +267,8 @@ CELLS = [
         ## Side by side
 
         Each method's decision on a few test images, one block of two rows per image (gold: hit, red: false alarm,
-        cyan: missed target pixels).
+        cyan: missed target pixels; every frame under one fixed display stretch, the 8-bit range). Below the grid, the
+        first image's decisions of Top-Hat and of the network with every target and false alarm boxed and zoomed.
         Filters and local contrast respond to any bright structure about the size of their window, so glints, cloud
         edges and corners can come through as false alarms; the low-rank methods rely on the background repeating
         across patches, and whatever does not repeat (an edge, a single building) lands in the sparse "target" part.
@@ -286,7 +287,10 @@ CELLS = [
                 titles.append(name)
             panels.append(overlay_prediction(images[index], probabilities[index] > 0.5, masks[index]))
             titles.append("gcflnet")
-        show_images(panels, titles, ncols=(len(METHODS) + 2) // 2, size=3.4);
+        show_images(panels, titles, ncols=(len(METHODS) + 2) // 2, size=3.4)
+        plot_detections(images[0], adaptive_threshold(saliency["tophat"][0], K), masks[0],
+                        title=f"{test[0].name}: tophat, mean + {K:g} std", max_crops=4)
+        plot_detections(images[0], probabilities[0] > 0.5, masks[0], title=f"{test[0].name}: gcflnet, p > 0.5", max_crops=4);
         """
     ),
     md(
