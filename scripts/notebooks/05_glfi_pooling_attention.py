@@ -341,7 +341,10 @@ CELLS = [
 
         trained_attention = {}
         if MODELS:
-            trained = {label: workbook.model_for_notebook(ctx, "gcflnet", name) for label, name in MODELS.items()}
+            trained = {}
+            for label, name in MODELS.items():  # loaded, not trained: this notebook trains nothing
+                model, meta = workbook.load_trained_model(name, "gcflnet", ctx.device)
+                trained[label] = workbook.QuickFit(model, float(meta["norm"]["mean"]), float(meta["norm"]["std"]), [])
             assert all(each.model.config["glfi_attention"] in ("outer", "signed") for each in trained.values())
             sample = samples[0]
             for label, each in trained.items():
