@@ -224,10 +224,11 @@ CELLS = [
                 print(f"  {branch:>6}: target/background edge energy per level", " ".join(f"{v:5.2f}" for v in values))
         ratio_table = ratios[label]
         target_edge_ratio = ratio_table["fused"][0]
-        # A trained model's fused edges must respond at least 5x more on targets than on the background at full
-        # resolution: the released ones give about 8x on these NUAA-SIRST images, a small model after 20 steps about
-        # 3.5x (EFEU starts as a Sobel filter, so edges respond from the first step), flat maps 1.
-        TRAINED_EDGE_RATIO = 5.0
+        # A trained model's fused edges must respond at least 4.5x more on targets than on the background at full
+        # resolution: the released ones give about 8x on these NUAA-SIRST images (about 5x on generated scenes), a
+        # small model after 20 steps about 3.5x (EFEU starts as a Sobel filter, so edges respond from the first
+        # step), flat maps 1.
+        TRAINED_EDGE_RATIO = 4.5
         """
     ),
     md(
