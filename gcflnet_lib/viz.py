@@ -1,7 +1,8 @@
 """Plots, overlays and widgets for the workbook.
 
-Pure functions first (``normalize_image``, ``orientation_rgb``, ``overlay_prediction``), then matplotlib
-helpers that draw them, then :class:`ThresholdExplorer`, an ipywidgets panel over
+Pure functions first (``display_stretch``, ``normalize_image``, ``orientation_rgb``, ``overlay_prediction``,
+``classify_detections``), ``plot_detections`` (a frame with zoomed crops of every target and false alarm under a
+colour key), then matplotlib helpers that draw them, then :class:`ThresholdExplorer`, an ipywidgets panel over
 :func:`gcflnet_lib.metrics.threshold_stats` (the metric protocol lives there) for choosing the probability
 threshold and the minimum component size by eye while Pd, Fa and IoU update live.
 
@@ -27,6 +28,12 @@ from gcflnet_lib.metrics import as_planes, binarize, threshold_stats
 HIT_COLOUR = (255, 215, 0)
 FALSE_ALARM_COLOUR = (255, 40, 40)
 MISS_COLOUR = (0, 200, 255)
+DETECTION_COLOURS = {"hit": HIT_COLOUR, "miss": MISS_COLOUR, "false alarm": FALSE_ALARM_COLOUR}
+
+# The display stretch of infrared frames under an overlay: fixed, linear over the 8-bit range the datasets store
+# (0 black, 255 white), the same for every image. A per-image percentile stretch inflates a dark frame's few grey
+# levels, and its JPEG blocks, into a mosaic, and makes two frames' brightness incomparable.
+DISPLAY_RANGE = (0.0, 255.0)
 
 
 def as_image(array, name: str = "image") -> np.ndarray:
@@ -47,6 +54,16 @@ def normalize_image(image, percentiles: tuple[float, float] = (0.5, 99.5)) -> np
     low, high = np.percentile(image, percentiles)
     if high <= low:
         return np.zeros_like(image)
+    return np.clip((image - low) / np.float32(high - low), 0.0, 1.0).astype(np.float32)
+
+
+def display_stretch(image, display_range: tuple[float, float] = DISPLAY_RANGE) -> np.ndarray:
+    """float32 (H, W) in [0, 1]: ``image`` mapped linearly from the fixed ``display_range`` (default the 8-bit range,
+    :data:`DISPLAY_RANGE`) and clipped; unlike :func:`normalize_image` it does not depend on the image's content."""
+    low, high = (float(v) for v in display_range)
+    if not high > low:
+        raise ValueError(f"display_range: expected (low, high) with high > low, got {display_range}")
+    image = as_image(image).astype(np.float32)
     return np.clip((image - low) / np.float32(high - low), 0.0, 1.0).astype(np.float32)
 
 
@@ -71,11 +88,12 @@ def orientation_rgb(gx, gy, max_magnitude: float | None = None) -> np.ndarray:
     return hsv_to_rgb(hsv).astype(np.float32)
 
 
-def overlay_prediction(image, prediction, mask=None, alpha: float = 0.65) -> np.ndarray:
+def overlay_prediction(image, prediction, mask=None, alpha: float = 0.65,
+                       display_range: tuple[float, float] = DISPLAY_RANGE) -> np.ndarray:
     """Draw a binary prediction over a grey image: hits gold, false alarms red, missed target pixels cyan.
 
     Args:
-        image: (H, W) any range (stretched by :func:`normalize_image`).
+        image: (H, W), shown with the fixed :func:`display_stretch` over ``display_range`` (the 8-bit range).
         prediction: (H, W) bool.
         mask: (H, W) bool ground truth, or None to draw every predicted pixel as a hit.
         alpha: opacity of the colours.
@@ -83,7 +101,7 @@ def overlay_prediction(image, prediction, mask=None, alpha: float = 0.65) -> np.
     Returns:
         uint8 RGB (H, W, 3).
     """
-    grey = normalize_image(image)
+    grey = display_stretch(image, display_range)
     prediction = as_image(prediction, "prediction").astype(bool)
     truth = prediction if mask is None else as_image(mask, "mask").astype(bool)
     if prediction.shape != grey.shape or truth.shape != grey.shape:
@@ -96,6 +114,124 @@ def overlay_prediction(image, prediction, mask=None, alpha: float = 0.65) -> np.
     ):
         rgb[region] = (1 - alpha) * rgb[region] + alpha * np.asarray(colour, np.float32) / 255.0
     return np.round(rgb * 255).astype(np.uint8)
+
+
+def classify_detections(prediction, mask, distance: float = 3) -> list[dict]:
+    """Every target and every false alarm of one image, as the BasicIRSTD matching counts them.
+
+    Targets (8-connected components of ``mask``) in raster order each take the first remaining predicted component
+    (raster order) whose centroid lies closer than ``distance`` px: a hit; a target left without one is a miss; a
+    predicted component no target took is a false alarm (``gcflnet_lib.metrics.pd_fa_image`` counts the same).
+
+    Args:
+        prediction, mask: (H, W) bool.
+
+    Returns:
+        list of dicts, targets first (raster order) then false alarms: ``kind`` ("hit", "miss", "false alarm"),
+        ``box`` (top, left, bottom, right) with bottom and right exclusive, ``centroid`` (row, col), ``pixels``.
+    """
+    from scipy import ndimage
+
+    prediction = as_image(prediction, "prediction").astype(bool)
+    mask = as_image(mask, "mask").astype(bool)
+    if prediction.shape != mask.shape:
+        raise ValueError(f"prediction {prediction.shape} and mask {mask.shape} differ in shape")
+    eight = np.ones((3, 3), bool)
+
+    def components(binary):
+        labels, count = ndimage.label(binary, structure=eight)  # labels in raster order of each first pixel
+        boxes = ndimage.find_objects(labels)
+        centroids = ndimage.center_of_mass(binary, labels, range(1, count + 1)) if count else []
+        sizes = ndimage.sum_labels(binary, labels, range(1, count + 1)) if count else []
+        return [{"box": (b[0].start, b[1].start, b[0].stop, b[1].stop), "centroid": (float(c[0]), float(c[1])),
+                 "pixels": int(n)} for b, c, n in zip(boxes, centroids, sizes)]
+
+    targets, predicted = components(mask), components(prediction)
+    free = [True] * len(predicted)
+    found = []
+    for target in targets:
+        match = next((j for j, component in enumerate(predicted) if free[j]
+                      and np.hypot(*np.subtract(target["centroid"], component["centroid"])) < distance), None)
+        if match is not None:
+            free[match] = False
+        found.append({**target, "kind": "miss" if match is None else "hit"})
+    return found + [{**component, "kind": "false alarm"} for j, component in enumerate(predicted) if free[j]]
+
+
+def _crop_window(box: tuple[int, int, int, int], shape: tuple[int, int], size: int) -> tuple[slice, slice]:
+    """A ``size`` x ``size`` window (or larger, to hold the whole box) centred on ``box``, kept inside ``shape``."""
+    top, left, bottom, right = box
+    windows = []
+    for start, stop, extent in ((top, bottom, shape[0]), (left, right, shape[1])):
+        side = min(max(size, stop - start + 4), extent)
+        first = int(np.clip((start + stop) // 2 - side // 2, 0, extent - side))
+        windows.append(slice(first, first + side))
+    return windows[0], windows[1]
+
+
+def plot_detections(image, prediction, mask, title: str = "", crop: int = 24, max_crops: int = 6,
+                    display_range: tuple[float, float] = DISPLAY_RANGE, distance: float = 3,
+                    figure: Figure | None = None, panel: float = 2.2) -> Figure:
+    """One image's decision, readable: the whole frame with a box around every target and every false alarm, then a
+    zoomed crop (``crop`` x ``crop`` px, pixels drawn as blocks) of each, under one colour key (hit gold, miss cyan,
+    false alarm red, as :func:`overlay_prediction` colours their pixels).
+
+    The frame uses the fixed :func:`display_stretch` (``display_range``), never a per-image stretch. Targets come
+    first, then false alarms by size; beyond ``max_crops`` the rest are boxed in the frame but not zoomed (the title
+    says how many). Matching is :func:`classify_detections`'s (BasicIRSTD, ``distance`` px).
+
+    Args:
+        image: (H, W) on the 0..255 scale; prediction, mask: (H, W) bool.
+        figure: a matplotlib ``Figure`` to draw into (widgets draw off-screen); None makes a pyplot figure, shown
+            inline in a notebook.
+
+    Returns:
+        the figure; ``figure.detections`` holds :func:`classify_detections`'s list.
+    """
+    from matplotlib.patches import Patch, Rectangle
+
+    overlay = overlay_prediction(image, prediction, mask, display_range=display_range)
+    found = classify_detections(prediction, mask, distance)
+    targets = [d for d in found if d["kind"] != "false alarm"]
+    alarms = sorted((d for d in found if d["kind"] == "false alarm"), key=lambda d: -d["pixels"])
+    zoomed = (targets + alarms)[:max_crops]
+    columns = max(1, min(len(zoomed), 3))
+    rows = max(1, -(-len(zoomed) // columns))
+    if figure is None:
+        import matplotlib.pyplot as plt
+
+        figure = plt.figure(figsize=(panel * (2 + columns), panel * max(2, rows) + 0.5), layout="constrained")
+    grid = figure.add_gridspec(max(2, rows), 2 + columns)
+    frame = figure.add_subplot(grid[:, :2])
+    frame.imshow(overlay, interpolation="nearest")
+    colours = {kind: np.asarray(colour) / 255.0 for kind, colour in DETECTION_COLOURS.items()}
+    for index, detection in enumerate(zoomed):
+        rows_, cols_ = _crop_window(detection["box"], overlay.shape[:2], crop)
+        frame.add_patch(Rectangle((cols_.start - 0.5, rows_.start - 0.5), cols_.stop - cols_.start,
+                                  rows_.stop - rows_.start, fill=False, linewidth=1.2, edgecolor=colours[detection["kind"]]))
+        frame.text(cols_.start, rows_.start - 1.5, str(index + 1), color=colours[detection["kind"]], fontsize=7,
+                   va="bottom")
+        ax = figure.add_subplot(grid[index // columns, 2 + index % columns])
+        ax.imshow(overlay[rows_, cols_], interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_edgecolor(colours[detection["kind"]])
+            spine.set_linewidth(2.5)
+        ax.set_title(f"{index + 1}: {detection['kind']} ({detection['pixels']} px)", fontsize=7)
+    for detection in (targets + alarms)[max_crops:]:  # boxed, not zoomed
+        top, left, bottom, right = detection["box"]
+        frame.add_patch(Rectangle((left - 1.5, top - 1.5), right - left + 2, bottom - top + 2, fill=False,
+                                  linewidth=0.8, linestyle=":", edgecolor=colours[detection["kind"]]))
+    frame.set_axis_off()
+    counts = {kind: sum(d["kind"] == kind for d in found) for kind in DETECTION_COLOURS}
+    summary = (f"{counts['hit']} of {len(targets)} targets hit, {counts['false alarm']} false alarm(s)"
+               + (f"; {len(found) - len(zoomed)} more boxed, not zoomed" if len(found) > len(zoomed) else ""))
+    frame.set_title(f"{title}\n{summary}" if title else summary, fontsize=8)
+    figure.legend(handles=[Patch(facecolor=colours[kind], label=kind) for kind in DETECTION_COLOURS],
+                  loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+    figure.detections = found
+    return figure
 
 
 # ------------------------------------------------------------------------------------------ matplotlib
@@ -390,16 +526,9 @@ class ThresholdExplorer:
 
     def _draw(self, index: int, threshold: float, min_size: int) -> bytes:
         predicted = binarize(self.prob_maps[index], threshold, min_size)
-        figure = Figure(figsize=(6.4, 3.3), layout="constrained")
-        left, right = figure.subplots(1, 2)
-        left.imshow(overlay_prediction(self.images[index], predicted, self.masks[index]))
-        left.set_title(f"image {index}: gold hit, red false alarm, cyan miss", fontsize=8)
-        right.imshow(as_image(self.prob_maps[index]), cmap="magma", vmin=0, vmax=1)
-        if predicted.any() and not predicted.all():  # contour() warns when there is no level crossing
-            right.contour(predicted, levels=[0.5], colors="white", linewidths=0.8)
-        right.set_title(f"probability, contour at > {threshold:.2f}", fontsize=8)
-        for ax in (left, right):
-            ax.set_axis_off()
+        figure = Figure(figsize=(7.2, 3.6), layout="constrained")
+        plot_detections(self.images[index], predicted, self.masks[index],
+                        title=f"image {index}, p > {threshold:.2f}, min size {min_size}", figure=figure, panel=1.6)
         return figure_to_png(figure, dpi=80)
 
     def _repr_mimebundle_(self, **kwargs):

@@ -96,18 +96,13 @@ class AdaptiveThresholdExplorer:
 
     def _figure(self, index: int, k: float) -> Figure:
         from gcflnet_lib.classical import adaptive_threshold
-        from gcflnet_lib.viz import overlay_prediction
+        from gcflnet_lib.viz import plot_detections
 
         decision = adaptive_threshold(self.saliency_maps[index], k)
-        figure = Figure(figsize=(6.4, 3.3), layout="constrained")
-        left, right = figure.subplots(1, 2)
-        left.imshow(overlay_prediction(self.images[index], decision, self.masks[index]))
-        left.set_title(f"image {index}: gold hit, red false alarm, cyan miss", fontsize=8)
-        right.imshow(self.saliency_maps[index], cmap="magma")
-        right.set_title(f"saliency; k = {k:.2f} flags {int(decision.sum())} px", fontsize=8)
-        for ax in (left, right):
-            ax.set_axis_off()
-        return figure
+        # The frame with every target and false alarm boxed, zoomed crops of each and the colour key (viz).
+        figure = Figure(figsize=(7.2, 3.6), layout="constrained")
+        return plot_detections(self.images[index], decision, self.masks[index], figure=figure, panel=1.6,
+                               title=f"image {index}: k = {k:.2f} flags {int(decision.sum())} px")
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

@@ -245,6 +245,13 @@ def setup(device: str = "auto", seed: int = 0, data_dir: str | os.PathLike | Non
     return context
 
 
+def scores_whole_split(context: WorkbookContext, checkpoint: str | os.PathLike) -> bool:
+    """True where a notebook scores its model on the whole test split: at full size, and on the CPU's default
+    path (``SMOKE = "auto"``) with a trained ``checkpoint``, whose maps ``gcflnet_lib.prob_cache`` computes once
+    per checkpoint file and then reuses. False for ``SMOKE = True`` (tests, CI), which keeps a few images."""
+    return not context.smoke or (context.auto_fast and bool(str(checkpoint)))
+
+
 def announce(context: WorkbookContext, smoke: bool | str, checkpoint: str | os.PathLike, data_note: str = "") -> list[str]:
     """The lines :func:`setup` prints: what ``SMOKE``, ``DATA_DIR`` and ``CHECKPOINT`` "auto" resolved to."""
     lines = []
@@ -509,6 +516,39 @@ def auto_checkpoint(value: str | os.PathLike, model_name: str, device: str | tor
     present = available()
     order = AUTO_RELEASE_BY_DATASET.get(str(dataset), AUTO_RELEASE).get(model_name, ())
     return next((name for name in order if name in present), "")
+
+
+def dissection_checkpoints(value: str | os.PathLike, dataset: str | None = None) -> dict[str, str]:
+    """The trained GCFLNets notebooks 04-06 take apart, label -> checkpoint (released name or path).
+
+    ``"auto"`` -> the released CPU-recipe GCFLNet and, beside it, the full-width release where its file is present,
+    on any device: these notebooks look inside a trained model and train none (a model trained for a few steps has
+    flat attention and edges that say nothing). "" -> {} (the notebook then trains a small model briefly, an
+    exercise). Any other value -> that one checkpoint, checked.
+
+    Raises:
+        CheckpointError: a value that names no file and no released checkpoint.
+    """
+    from gcflnet_lib.released import AUTO_RELEASE, AUTO_RELEASE_BY_DATASET, available
+
+    if str(value) != "auto":
+        if not str(value):
+            return {}
+        check_checkpoint(value)  # a wrong path stops the notebook here, before anything slow
+        return {Path(str(value)).stem: str(value)}
+    present = available()
+    order = [name for name in AUTO_RELEASE_BY_DATASET.get(str(dataset), AUTO_RELEASE)["gcflnet"] if name in present]
+    cpu = [name for name in order if "-cpu-" in name][:1]
+    full = [name for name in order if "-cpu-" not in name][:1]
+    labels = {**{name: f"{name} (CPU recipe)" for name in cpu}, **{name: f"{name} (full width)" for name in full}}
+    return {label: name for name, label in labels.items()}
+
+
+def samples_with_targets(context: WorkbookContext, dataset: str, n: int, size: int = 128) -> list:
+    """The first ``n`` test samples that hold a target: from the real split when ``context.data_dir`` is set
+    (whole images, in split order), else from ``2 n`` synthetic ``size`` x ``size`` scenes."""
+    samples = load_samples(context, dataset, split="test", n=0 if context.data_dir is not None else 2 * n, size=size)
+    return [sample for sample in samples if sample.mask.any()][:n]
 
 
 def model_card_metrics(name: str, results_dir: str | os.PathLike = REPO_ROOT / "results") -> dict | None:
@@ -885,23 +925,29 @@ def summary_table(runs: Sequence[NotebookRun]) -> str:
 def run_workbook(
     notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR,
     build_dir: str | os.PathLike = BUILD_DIR,
-    smoke: bool | None = None,
+    smoke: bool | str = "auto",
     only: Sequence[str] = (),
     html: bool = True,
     extra_parameters: Mapping[str, Any] | None = None,
     progress: bool = True,
 ) -> list[NotebookRun]:
-    """Execute every notebook into ``build_dir``; ``smoke=None`` means full size on a GPU, smoke size otherwise."""
+    """Execute every notebook into ``build_dir`` with ``SMOKE = smoke``.
+
+    ``"auto"`` (the default) runs what a learner who opens a notebook runs: full size on a GPU, the fast path on
+    a CPU (the released models on the whole test split); True forces the tiny sizes (tests, CI); False full size.
+    """
     from tqdm.auto import tqdm
 
-    if smoke is None:
-        smoke = not torch.cuda.is_available()
+    if smoke is None:  # the old spelling of the default
+        smoke = "auto"
+    if smoke != "auto" and not isinstance(smoke, bool):
+        raise UserError(f'smoke={smoke!r} must be "auto", True or False')
     build_dir = Path(build_dir).resolve()
     results_dir = build_dir / "notebook_results"
     notebooks = list_notebooks(notebooks_dir, only)
     # Relative to the notebooks' folder (their working directory): the executed pages show no machine paths.
     results_arg = os.path.relpath(results_dir, Path(notebooks_dir).resolve())
-    parameters = {"SMOKE": bool(smoke), "RESULTS_DIR": results_arg, **(extra_parameters or {})}
+    parameters = {"SMOKE": smoke, "RESULTS_DIR": results_arg, **(extra_parameters or {})}
     mathjax_url = local_mathjax(build_dir) if html else None
     runs = []
     bar = tqdm(notebooks, desc="workbook", unit="notebook", disable=not progress)
@@ -936,15 +982,16 @@ def load_run_times(path: str | os.PathLike = RUN_TIMES_FILE) -> dict[str, dict[s
     return json.loads(path.read_text(encoding="utf-8"))["runs"] if path.is_file() else {}
 
 
-def record_run_times(runs: Sequence[NotebookRun], smoke: bool, device: str, machine: str,
+def record_run_times(runs: Sequence[NotebookRun], smoke: bool | str, device: str, machine: str,
                      path: str | os.PathLike = RUN_TIMES_FILE) -> Path:
     """Merge the times of the notebooks that ran (status ok) into the table at ``path``, under ``device``;
-    a failed run keeps the notebook's previous time. Returns ``path``."""
+    a failed run keeps the notebook's previous time. ``smoke``: the ``SMOKE`` the run passed (True, False or
+    "auto", kept as given so a header can say which path was timed). Returns ``path``."""
     table = load_run_times(path)
     date = time.strftime("%Y-%m-%d")
     for run in runs:
         if run.status == "ok":
-            table.setdefault(device, {})[run.name] = {"seconds": round(run.seconds, 1), "smoke": bool(smoke),
+            table.setdefault(device, {})[run.name] = {"seconds": round(run.seconds, 1), "smoke": smoke,
                                                       "date": date, "machine": machine}
     record = {"kind": "workbook_times",
               "note": "wall time of each notebook as scripts/run_workbook.py --record-times last ran it; "
@@ -970,7 +1017,9 @@ def gpu_training_records(models: Sequence[str], results_dir: str | os.PathLike =
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m gcflnet_lib.workbook run [--smoke | --full] [--only 01 08] [--build DIR] [--no-html]``."""
+    """``python -m gcflnet_lib.workbook run [--smoke | --full] [--only 01 08] [--build DIR] [--no-html]``.
+
+    Without ``--smoke`` / ``--full`` every notebook gets ``SMOKE = "auto"``, its own default."""
     parser = argparse.ArgumentParser(
         prog="python -m gcflnet_lib.workbook",
         description="Execute the workbook's notebooks with papermill into build/ (executed .ipynb + HTML).",
@@ -978,10 +1027,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute every notebook and print a summary table")
     size = run.add_mutually_exclusive_group()
-    size.add_argument("--smoke", dest="smoke", action="store_const", const=True, default=None,
-                      help="tiny sizes (default without a GPU)")
+    size.add_argument("--smoke", dest="smoke", action="store_const", const=True, default="auto",
+                      help='force the tiny sizes, SMOKE=True (CI); the default passes SMOKE="auto", what a notebook '
+                           "opened in JupyterLab runs: full size on a GPU, the released models on a CPU")
     size.add_argument("--full", dest="smoke", action="store_const", const=False,
-                      help="full sizes (default with a GPU)")
+                      help="full sizes, SMOKE=False, also on a CPU")
     run.add_argument("--only", nargs="+", default=(), metavar="PREFIX", help="run notebooks whose name starts so, e.g. 01 08")
     run.add_argument("--notebooks", type=Path, default=NOTEBOOKS_DIR, help="folder of NN_topic.ipynb files")
     run.add_argument("--build", type=Path, default=BUILD_DIR, help="output folder (default build/)")
@@ -992,7 +1042,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     machine = machine_description(device)  # before the run: the load it starts under
-    smoke = (device == "cpu") if args.smoke is None else args.smoke
+    smoke = args.smoke
     try:
         runs = run_workbook(args.notebooks, args.build, smoke=smoke, only=args.only, html=args.html)
     except UserError as exc:

@@ -18,7 +18,7 @@ LAYERS = (
     {"engine"},
     {"classical", "ablation_report"},
     {"compare", "ablation", "experiments", "commands"},
-    {"viz", "widget_snapshot", "widgets_classical", "workbook", "architecture", "cli", "__main__", "__init__"},
+    {"viz", "widget_snapshot", "widgets_classical", "workbook", "prob_cache", "architecture", "cli", "__main__", "__init__"},
 )
 FLOOR = {room: level for level, rooms in enumerate(LAYERS) for room in rooms}
 

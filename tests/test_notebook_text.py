@@ -101,8 +101,9 @@ def test_header_states_the_recorded_times(path):
     if recorded is None:
         assert "CPU: no measured run" in about
     else:
-        assert f"CPU: {recorded['seconds']:.0f} s ({'SMOKE = True' if recorded['smoke'] else 'full size'}; " \
-               f"{recorded['date']}, {recorded['machine']})" in about
+        # The runner records the SMOKE it passed: True (--smoke), False (--full) or "auto" (the default).
+        size = {True: "SMOKE = True", False: "full size"}.get(recorded["smoke"], f'SMOKE = "{recorded["smoke"]}"')
+        assert f"CPU: {recorded['seconds']:.0f} s ({size}; {recorded['date']}, {recorded['machine']})" in about
     gpu = workbook.load_run_times().get("cuda", {}).get(path.stem)
     if gpu is None:
         assert "GPU (full size): no GPU record" in about or "`results/gpu_" in about

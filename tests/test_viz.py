@@ -161,3 +161,83 @@ class TestPlots:
     def test_figure_to_png(self):
         figure, _ = plt.subplots()
         assert figure_to_png(figure).startswith(b"\x89PNG")
+
+
+class TestDisplayStretch:
+    def test_fixed_range_not_the_image_content(self):
+        from gcflnet_lib.viz import display_stretch
+
+        dark = np.array([[0.0, 10.0], [20.0, 255.0]])
+        assert np.allclose(display_stretch(dark), dark / 255.0)
+        # A dark frame stays dark: a per-image stretch would have spread its 0..20 over the whole grey range.
+        assert display_stretch(dark[:1]).max() == pytest.approx(10 / 255)
+        assert np.allclose(display_stretch(np.array([[-5.0, 300.0]])), [[0.0, 1.0]])
+        with pytest.raises(ValueError, match="high > low"):
+            display_stretch(dark, (1.0, 1.0))
+
+    def test_overlay_uses_the_fixed_stretch(self):
+        image = np.full((3, 3), 51.0)  # 20 % grey, whatever else the frame holds
+        rgb = overlay_prediction(image, np.zeros((3, 3), bool), np.zeros((3, 3), bool))
+        assert (rgb == 51).all()
+
+
+class TestDetections:
+    @staticmethod
+    def scene():
+        """Two targets (one hit, one missed) and one false alarm on a 40x40 frame."""
+        mask = np.zeros((40, 40), bool)
+        mask[5:8, 5:8] = True  # hit
+        mask[30:32, 30:32] = True  # missed
+        prediction = np.zeros((40, 40), bool)
+        prediction[5:8, 6:9] = True  # centroid 1 px from the target's
+        prediction[20:22, 2:5] = True  # false alarm, 6 px
+        return np.full((40, 40), 30.0), prediction, mask
+
+    def test_kinds_follow_the_basicirstd_matching(self):
+        from gcflnet_lib.metrics import pd_fa_image
+        from gcflnet_lib.viz import classify_detections
+
+        _, prediction, mask = self.scene()
+        found = classify_detections(prediction, mask)
+        assert [d["kind"] for d in found] == ["hit", "miss", "false alarm"]
+        assert found[0]["box"] == (5, 5, 8, 8) and found[2]["pixels"] == 6
+        matched, targets, false_pixels = pd_fa_image(prediction, mask)
+        assert (matched, targets) == (1, 2)
+        assert false_pixels == sum(d["pixels"] for d in found if d["kind"] == "false alarm")
+
+    def test_far_prediction_is_a_false_alarm_and_its_target_a_miss(self):
+        from gcflnet_lib.viz import classify_detections
+
+        mask = np.zeros((20, 20), bool)
+        mask[2, 2] = True
+        prediction = np.zeros((20, 20), bool)
+        prediction[2, 6] = True  # 4 px away: beyond the 3 px of the protocol
+        assert [d["kind"] for d in classify_detections(prediction, mask)] == ["miss", "false alarm"]
+
+    def test_figure_zooms_every_detection_under_a_colour_key(self):
+        from matplotlib.figure import Figure
+
+        from gcflnet_lib.viz import DETECTION_COLOURS, plot_detections
+
+        image, prediction, mask = self.scene()
+        figure = plot_detections(image, prediction, mask, title="scene", crop=12, figure=Figure(layout="constrained"))
+        frame, *crops = figure.axes
+        assert [ax.get_title() for ax in crops] == ["1: hit (9 px)", "2: miss (4 px)", "3: false alarm (6 px)"]
+        assert all(ax.get_images()[0].get_array().shape[:2] == (12, 12) for ax in crops)
+        (legend,) = figure.legends
+        assert [text.get_text() for text in legend.get_texts()] == list(DETECTION_COLOURS)
+        assert "1 of 2 targets hit, 1 false alarm(s)" in frame.get_title()
+        edge = crops[2].spines["top"].get_edgecolor()[:3]
+        assert np.allclose(edge, np.asarray(DETECTION_COLOURS["false alarm"]) / 255)
+        assert figure_to_png(figure)[:4] == b"\x89PNG"
+
+    def test_beyond_max_crops_boxed_not_zoomed(self):
+        from matplotlib.figure import Figure
+
+        from gcflnet_lib.viz import plot_detections
+
+        prediction = np.zeros((30, 30), bool)
+        prediction[::6, ::6] = True  # 25 single-pixel false alarms
+        figure = plot_detections(np.zeros((30, 30)), prediction, np.zeros((30, 30), bool), max_crops=4,
+                                 figure=Figure(layout="constrained"))
+        assert len(figure.axes) == 1 + 4 and "21 more boxed, not zoomed" in figure.axes[0].get_title()

@@ -262,6 +262,19 @@ class TestRunner:
         error = capsys.readouterr().err
         assert error.count("\n") == 1 and "--only 99: no such notebook" in error, error
 
+    def test_default_passes_smoke_auto_as_a_learner_runs_it(self, tiny_workbook, tmp_path):
+        # The README's first command runs what a notebook opened in JupyterLab runs: its own SMOKE = "auto".
+        build = tmp_path / "build"
+        times = tmp_path / "times.json"
+        assert workbook.main(["run", "--notebooks", str(tiny_workbook), "--build", str(build), "--only", "01",
+                              "--no-html", "--record-times", str(times)]) == 0
+        assert json.loads((build / "notebook_results" / "01_ok.json").read_text())["smoke"] == "auto"
+        (entries,) = workbook.load_run_times(times).values()
+        assert entries["01_ok"]["smoke"] == "auto"
+        assert workbook.main(["run", "--smoke", "--notebooks", str(tiny_workbook), "--build", str(build), "--only", "01",
+                              "--no-html"]) == 0
+        assert json.loads((build / "notebook_results" / "01_ok.json").read_text())["smoke"] is True
+
     def test_record_times_keeps_the_last_time_of_each_notebook_that_ran(self, tiny_workbook, tmp_path):
         times = tmp_path / "times.json"
         assert workbook.main(["run", "--smoke", "--notebooks", str(tiny_workbook), "--build", str(tmp_path / "b"),
@@ -406,3 +419,40 @@ def test_gpu_training_records_are_the_cuda_train_records_of_the_models(tmp_path)
     assert workbook.gpu_training_records(["gcflnet"], tmp_path) == [
         {"name": "gpu_a", "model": "gcflnet", "dataset": "D", "epochs": 4, "wall_time_s": 9.5, "device": "GPU X"}]
     assert [r["name"] for r in workbook.gpu_training_records(["gcflnet", "unet"], tmp_path)] == ["gpu_a", "gpu_b"]
+
+
+class TestDissectionModels:
+    """What notebooks 04-06 take apart: the released models on any device, or the one named, or none."""
+
+    def test_auto_takes_the_cpu_release_and_the_full_width_one_beside_it(self, monkeypatch, tmp_path):
+        for name in ("gcflnet-cpu-nuaa-sirst.pt", "gcflnet-nuaa-sirst.pt"):
+            (tmp_path / name).write_bytes(b"x")
+        monkeypatch.setenv("GCFLNET_CHECKPOINTS", str(tmp_path))
+        models = workbook.dissection_checkpoints("auto", "NUAA-SIRST")
+        assert list(models.values()) == ["gcflnet-cpu-nuaa-sirst", "gcflnet-nuaa-sirst"]
+        assert "CPU recipe" in list(models)[0] and "full width" in list(models)[1]
+
+    def test_auto_without_the_full_width_file_keeps_the_cpu_one(self, monkeypatch, tmp_path):
+        (tmp_path / "gcflnet-cpu-nuaa-sirst.pt").write_bytes(b"x")
+        monkeypatch.setenv("GCFLNET_CHECKPOINTS", str(tmp_path))
+        assert list(workbook.dissection_checkpoints("auto").values()) == ["gcflnet-cpu-nuaa-sirst"]
+
+    def test_empty_trains_here_and_a_missing_path_stops(self, tmp_path):
+        assert workbook.dissection_checkpoints("") == {}
+        with pytest.raises(CheckpointError, match="does not exist"):
+            workbook.dissection_checkpoints(tmp_path / "none.pt")
+
+    def test_samples_with_targets_on_synthetic_scenes(self):
+        ctx = workbook.setup(verbose=False)
+        samples = workbook.samples_with_targets(ctx, "Synthetic", n=3, size=64)
+        assert len(samples) == 3 and all(s.mask.any() for s in samples)
+
+
+def test_scores_whole_split_only_off_for_forced_smoke():
+    ctx = workbook.setup(smoke="auto", device="cpu", verbose=False)
+    assert workbook.scores_whole_split(ctx, "gcflnet-cpu-nuaa-sirst")
+    assert not workbook.scores_whole_split(ctx, "")
+    forced = workbook.setup(smoke=True, device="cpu", verbose=False)
+    assert not workbook.scores_whole_split(forced, "gcflnet-cpu-nuaa-sirst")
+    full = workbook.setup(smoke=False, device="cpu", verbose=False)
+    assert workbook.scores_whole_split(full, "")

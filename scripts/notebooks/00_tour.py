@@ -77,13 +77,16 @@ CELLS = [
         from gcflnet_lib.engine import TrainConfig, evaluate_model, load_checkpoint, predict_probabilities, train
         from gcflnet_lib.experiments import ensure_synthetic_dataset, synthetic_dataset_dir
         from gcflnet_lib.models import build_model, list_models
-        from gcflnet_lib.viz import overlay_prediction, plot_roc, show_images
+        from gcflnet_lib.prob_cache import evaluate_cached
+        from gcflnet_lib.viz import DISPLAY_RANGE, overlay_prediction, plot_detections, plot_roc, show_images
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET,
                              checkpoint=CHECKPOINT, model="gcflnet")
         SMOKE, CHECKPOINT = ctx.smoke, ctx.checkpoint  # "auto" resolved
         released = workbook.load_trained_model(CHECKPOINT, "gcflnet", ctx.device) if CHECKPOINT else None
-        FAST_N = 24  # test images the fast path scores with a released model (notebook 08 scores all 214)
+        # The whole test split with the defaults (a release's maps are computed once, then read from build/cache/);
+        # SMOKE = True (tests, CI) scores the first FAST_N images only.
+        WHOLE_SPLIT, FAST_N = workbook.scores_whole_split(ctx, CHECKPOINT), 24
         if SMOKE:
             n_images, size, epochs, batch, crop, channels, lr = 32, 64, min(EPOCHS, 6), 4, 64, (8, 16, 32, 64), 3e-3
         else:
@@ -189,20 +192,25 @@ CELLS = [
         On the test split, full images (zero-padded to a multiple of 32, predictions cropped back), probability
         threshold 0.5: mIoU and nIoU for shape, Pd (targets found) and Fa (false-alarm pixels, $\times10^{-6}$) for
         localisation, and the Pd-Fa ROC over thresholds, whose AUC is taken over the false-alarm range every method
-        shares, Fa from 0 to $10^{-4}$ (the pixel-level ROC's AUC beside it). Notebook 08 works these out by hand. On the fast path the
-        released model is scored on the first 24 test images (the whole split's numbers are in its model card and in
-        notebook 08).
+        shares, Fa from 0 to $10^{-4}$ (the pixel-level ROC's AUC beside it). Notebook 08 works these out by hand. With the
+        defaults on a CPU the released model is scored on the whole test split (214 NUAA-SIRST images), so the numbers
+        are its model card's; its probability maps are computed once per checkpoint file (`gcflnet_lib.prob_cache`,
+        kept in `build/cache/`) and notebooks 07-10 read them again. `SMOKE = True` (tests, CI) scores the first 24
+        images only.
         """
     ),
     code(
         """
         mean, std = float(meta["norm"]["mean"]), float(meta["norm"]["std"])  # the normalisation the model trained with
         if released:
-            scored = test_samples[:FAST_N] if SMOKE else test_samples
-            final = evaluate_model(model, scored, ctx.device, mean, std)
+            scored = test_samples if WHOLE_SPLIT else test_samples[:FAST_N]
+            final = evaluate_cached(CHECKPOINT, scored, ctx.device)  # == evaluate_model, its maps kept in build/cache/
             card = workbook.model_card_metrics(CHECKPOINT)
             if card is not None:
                 print(f"model card, whole test split: mIoU {card['miou']:.4f}  Pd {card['pd']:.4f}  Fa {card['fa'] * 1e6:.1f}e-6")
+                if dataset == meta.get("dataset") and len(scored) == card["n_images"]:  # the card's own split
+                    assert all(final[key] == card[key] for key in ("miou", "niou", "pd", "fa")), "not the model card's scores"
+                    print(f"scored here on the same {len(scored)} images: the model card's numbers exactly")
         else:
             final = run["final"]
         print(f"mIoU {final['miou']:.4f}  nIoU {final['niou']:.4f}  Pd {final['pd']:.4f}  Fa {final['fa'] * 1e6:.1f}e-6  "
@@ -215,8 +223,10 @@ CELLS = [
         r"""
         ## 5 · Predictions
 
-        Probability maps of a few test images and the prediction at 0.5 (gold: hit, red: false alarm, cyan: missed
-        target pixels). `gcflnet predict` writes the same maps as PNG files.
+        Probability maps of a few test images, then the prediction at 0.5 of each: the whole frame with a box around
+        every target and every false alarm, and a zoomed crop of each under the colour key (gold: hit, cyan: missed
+        target, red: false alarm; the matching is the metric's). Frames are shown with one fixed stretch, the 8-bit
+        range (`viz.DISPLAY_RANGE`), so a dark frame looks dark rather than stretched into compression blocks. `gcflnet predict` writes the same maps as PNG files.
         """
     ),
     code(
@@ -224,10 +234,11 @@ CELLS = [
         shown = [s for s in test_samples if s.mask.any()][:4] or test_samples[:4]
         probs = predict_probabilities(model, [s.image for s in shown], ctx.device, mean, std)
         n = len(shown)
-        show_images([s.image for s in shown] + probs + [overlay_prediction(s.image, p > 0.5, s.mask) for s, p in zip(shown, probs)],
-                    [s.name for s in shown] + ["probability"] * n + ["at 0.5"] * n,
-                    ncols=n, size=3.0, cmap=["gray"] * n + ["magma"] * n + ["gray"] * n,
-                    vrange=[None] * n + [(0.0, 1.0)] * n + [None] * n, colorbar=[False] * n + [True] * n + [False] * n);
+        show_images([s.image for s in shown] + probs, [s.name for s in shown] + ["probability"] * n,
+                    ncols=n, size=3.0, cmap=["gray"] * n + ["magma"] * n,
+                    vrange=[DISPLAY_RANGE] * n + [(0.0, 1.0)] * n, colorbar=[False] * n + [True] * n)
+        for s, p in zip(shown, probs):
+            plot_detections(s.image, p > 0.5, s.mask, title=f"{s.name}, p > 0.5", max_crops=4)
         """
     ),
     code(

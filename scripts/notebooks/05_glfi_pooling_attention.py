@@ -32,22 +32,25 @@ CELLS = [
 
         `glfi_fc=True` adds the fully connected layer the paper names, on the pooled profiles' channels.
 
-        This notebook measures the receptive fields, draws the pooled attention, and compares the two readings.
+        This notebook measures the receptive fields, draws the pooled attention on features we understand, compares the
+        readings, and then reads the attention of the trained GCFLNets on real NUAA-SIRST test images
+        (`CHECKPOINT = "auto"`: the released CPU-recipe model and, beside it, the full-width release where present).
         """
     ),
     about("05", [
         'receptive fields of dense and dilated convolutions, measured with autograd',
         "GLFI's attention from max and mean pooling along rows and columns, drawn and checked by hand",
         'the readings of the attention (outer, signed, channel): which can suppress a feature, and what each does to target contrast',
-    ], ['04'], 'synthetic scenes',
+    ], ['04'], 'NUAA-SIRST test images and the released GCFLNets (CPU recipe, and full width where present)',
         open_rows="rows 3 (can the attention suppress?), 4 (the fully connected layers), 5 (the shape of the attention) and 11 (where EEM's edges enter)"),
     parameters(
         """
         SMOKE = "auto"          # "auto": fast on a CPU, full size on a GPU; True: few small images so the notebook runs in seconds
         DEVICE = "auto"        # "auto" -> cuda if available else cpu
-        DATA_DIR = ""          # "" -> synthetic scenes; else a standard-layout root
-        DATASET = "Synthetic"  # the split files' dataset name when DATA_DIR is given
+        DATA_DIR = "auto"      # "auto" -> NUAA-SIRST if found, else synthetic scenes; "" synthetic; else a standard-layout root
+        DATASET = "auto"       # the split files' dataset name ("auto": read from DATA_DIR/img_idx)
         SEED = 0
+        CHECKPOINT = "auto"    # "auto": the released GCFLNets (CPU recipe, full width beside it); a path or name; "" none
         RESULTS_DIR = "../build/notebook_results"
         """
     ),
@@ -64,10 +67,12 @@ CELLS = [
         from gcflnet_lib.ops import gradient_convergence, gradient_magnitude, spatial_gradient
         from gcflnet_lib.viz import show_images
 
-        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE)
+        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET)
         SMOKE = ctx.smoke  # "auto" resolved
-        samples = workbook.load_samples(ctx, DATASET, split="test", n=6 if SMOKE else 24, size=128 if SMOKE else 256)
-        print(f"device {ctx.device}; {len(samples)} images")
+        MODELS = workbook.dissection_checkpoints(CHECKPOINT, ctx.dataset)  # label -> checkpoint, read at the end
+        samples = workbook.samples_with_targets(ctx, ctx.dataset, n=4 if SMOKE else 8, size=128 if SMOKE else 256)
+        print(f"device {ctx.device}; {len(samples)} {ctx.dataset} test images holding targets; trained models: "
+              + (", ".join(MODELS) or "none"))
         """
     ),
     md(
@@ -301,6 +306,97 @@ CELLS = [
         print(workbook.measured_readings(["default", "glfi_signed", "glfi_fc", "glfi_signed_fc", "glfi_channel"]))
         """
     ),
+    md(
+        r"""
+        ## The attention of a trained GCFLNet
+
+        Everything above used features we built by hand. In a trained GCFLNet every encoder level has a GLFI whose
+        attention is computed from its fused features (the block's features and EEM's edges through the point-wise
+        convolution): $A = \sigma(r\,c)$ as above, the released models' reading being `"outer"`. Forward hooks give each
+        GLFI's inputs; from them the attention is recomputed, and the block's output by hand must equal the module's.
+        Below, per level, the attention averaged over channels and the channel whose map varies most, for each trained
+        model on the same real test image (cyan: the target).
+        """
+    ),
+    code(
+        """
+        def glfi_attention(fit, sample):
+            \"\"\"Per level: the attention A (1, C, h, w) of the model's GLFI on ``sample``, recomputed from the block's
+            hooked inputs, and the largest |by hand - module output|.\"\"\"
+            blocks = {f"glfi {level}": block for level, block in enumerate(fit.model.glfi)}
+            x = ((torch.from_numpy(sample.image)[None, None] - fit.mean) / fit.std).to(ctx.device)
+            with torch.no_grad(), workbook.capture_outputs(blocks, inputs=True) as seen:
+                fit.model(x)
+            maps, worst = [], 0.0
+            with torch.no_grad():
+                for name, block in blocks.items():
+                    features, edges = seen[f"{name}.inputs"]
+                    fused = block.edge_fusion(features, edges)
+                    weights = outer_attention(block.attention_norm(fused) if block.attention == "signed" else fused,
+                                              block.fc if block.uses_fc else None)
+                    local = block.reduce(torch.cat([branch(features) for branch in block.branches], dim=1))
+                    worst = max(worst, float((local * weights + fused - seen[name]).abs().max()))
+                    maps.append(weights)
+            return maps, worst
+
+        trained_attention = {}
+        if MODELS:
+            trained = {}
+            for label, name in MODELS.items():  # loaded, not trained: this notebook trains nothing
+                model, meta = workbook.load_trained_model(name, "gcflnet", ctx.device)
+                trained[label] = workbook.QuickFit(model, float(meta["norm"]["mean"]), float(meta["norm"]["std"]), [])
+            assert all(each.model.config["glfi_attention"] in ("outer", "signed") for each in trained.values())
+            sample = samples[0]
+            for label, each in trained.items():
+                trained_attention[label], worst = glfi_attention(each, sample)
+                print(f"{label}: GLFI by hand vs module, max |difference| {worst:.1e}")
+                assert worst < 1e-4
+            levels = max(len(maps) for maps in trained_attention.values())
+            fig, axes = plt.subplots(2 * len(trained), levels, figsize=(2.5 * levels, 2.4 * 2 * len(trained)),
+                                     layout="constrained", squeeze=False)
+            for row, (label, maps) in enumerate(trained_attention.items()):
+                for level, weights in enumerate(maps):
+                    spread = (weights.amax(dim=(2, 3)) - weights.amin(dim=(2, 3)))[0]  # per channel
+                    channel = int(spread.argmax())
+                    h, w = sample.mask.shape[0] // 2 ** level, sample.mask.shape[1] // 2 ** level
+                    for offset, (title, image) in enumerate((("mean over channels", weights[0].mean(0)),
+                                                             (f"channel {channel}", weights[0, channel]))):
+                        ax = axes[2 * row + offset, level]
+                        shown = ax.imshow(image.cpu().numpy(), cmap="magma", vmin=0.5, vmax=1.0)
+                        target = F.max_pool2d(torch.from_numpy(sample.mask).float()[None, None], 2 ** level,
+                                              ceil_mode=True)[0, 0].numpy() > 0 if level else sample.mask
+                        ax.contour(target, levels=[0.5], colors="cyan", linewidths=0.6)
+                        ax.set_title(f"{label.split(' ')[0]}\\nlevel {level}, {title}", fontsize=7)
+                        ax.set_axis_off()
+            fig.colorbar(shown, ax=axes, fraction=0.02, pad=0.01, label="attention weight A");
+        else:
+            print("no trained model (CHECKPOINT is empty): the trained attention is not shown")
+        """
+    ),
+    md(
+        r"""
+        How selective is it? Over the test images, per level, the spread of each channel's map (its largest minus its
+        smallest weight), averaged over channels and images. A flat map has spread 0; the outer reading's maps lie in
+        $[0.5, 1)$, so the largest possible spread is 0.5.
+        """
+    ),
+    code(
+        """
+        spreads = {}
+        for label, each in (trained.items() if MODELS else []):
+            per_image = []
+            for s in samples:
+                maps, _ = glfi_attention(each, s)
+                per_image.append([float((A.amax(dim=(2, 3)) - A.amin(dim=(2, 3))).mean()) for A in maps])
+            spreads[label] = [float(v) for v in np.mean(per_image, axis=0)]
+            print(f"{label}: mean spread of the attention per level", " ".join(f"{v:.3f}" for v in spreads[label]))
+        # Trained, the attention is not flat: at its most selective level the mean spread exceeds SPREAD_BOUND
+        # (the released models: about 0.4 of the 0.5 possible, on NUAA-SIRST).
+        SPREAD_BOUND = 0.2
+        for label, values in spreads.items():
+            assert max(values) > SPREAD_BOUND, (label, values)
+        """
+    ),
     code(
         """
         dense_side, dilated_side = side(fields["dense 3x3"]), side(fields["dilation 3"])
@@ -324,6 +420,9 @@ CELLS = [
             "outer_by_hand_max_abs_diff": by_hand_diff,
             "target_contrast": contrast,
             "glfi_parameters": parameters["outer"],
+            "trained_attention_spread": spreads,
+            "models": list(MODELS.values()),
+            "dataset": ctx.dataset,
         }, RESULTS_DIR)
         """
     ),

@@ -39,7 +39,8 @@ CELLS = [
         **How this notebook runs.** On a GPU (`DEVICE = "auto"` finds it) it trains the full-width model for `EPOCHS`
         epochs and studies it. On a CPU (`SMOKE = "auto"`) it demonstrates the loop with a short run of a narrow model
         on small synthetic scenes (every step, in seconds, but it learns little), then studies the **released** GCFLNet (`CHECKPOINT = "auto"`): its learning
-        curves from the training history stored in the checkpoint, its scores and its predictions on NUAA-SIRST.
+        curves from the training history stored in the checkpoint, its scores on the whole NUAA-SIRST test split (214
+        images: the model card's numbers) and its predictions.
         """
     ),
     about("07", [
@@ -77,7 +78,8 @@ CELLS = [
         from gcflnet_lib.experiments import markdown_table, notebook_runs_dir, synthetic_dataset_dir, training_data
         from gcflnet_lib.losses import deep_supervision_loss, soft_iou_loss
         from gcflnet_lib.models import build_model
-        from gcflnet_lib.viz import overlay_prediction, plot_roc, show_images
+        from gcflnet_lib.prob_cache import evaluate_cached
+        from gcflnet_lib.viz import DISPLAY_RANGE, plot_detections, plot_roc, show_images
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET,
                              checkpoint=CHECKPOINT, model="gcflnet")
@@ -257,9 +259,16 @@ CELLS = [
     code(
         """
         test_samples = load_split(root, dataset, "test")
-        if CHECKPOINT and SMOKE:
-            test_samples = test_samples[:24]  # the fast path: 24 images (notebook 08 scores the whole split)
-        metrics = evaluate_model(model, test_samples, ctx.device, norm["mean"], norm["std"])
+        if CHECKPOINT and not workbook.scores_whole_split(ctx, CHECKPOINT):
+            test_samples = test_samples[:24]  # SMOKE = True (tests, CI): 24 images; the defaults score the whole split
+        if CHECKPOINT:  # the maps of this checkpoint file on these images, computed once (build/cache/), as evaluate_model
+            metrics = evaluate_cached(CHECKPOINT, test_samples, ctx.device)
+        else:
+            metrics = evaluate_model(model, test_samples, ctx.device, norm["mean"], norm["std"])
+        card = workbook.model_card_metrics(CHECKPOINT) if CHECKPOINT else None
+        if card is not None and meta.get("dataset") == dataset and len(test_samples) == card["n_images"]:
+            assert all(metrics[key] == card[key] for key in ("miou", "niou", "pd", "fa")), "not the model card's scores"
+            print(f"{CHECKPOINT} on the whole {dataset} test split: the model card's numbers exactly")
         if not CHECKPOINT:
             for key in ("miou", "niou", "pd", "fa"):
                 assert abs(metrics[key] - trained_here["final"][key]) < 1e-3, key
@@ -277,7 +286,8 @@ CELLS = [
         ## Predictions
 
         Test images that hold targets, the predicted probability and the decision at 0.5 over the image
-        (gold: hit, red: false alarm, cyan: missed target pixels).
+        (the frame with every target and false alarm boxed and zoomed: gold hit, cyan miss, red false alarm; one fixed
+        display stretch, the 8-bit range, for every frame).
         """
     ),
     code(
@@ -286,10 +296,12 @@ CELLS = [
         probabilities = predict_probabilities(model, [s.image for s in shown], ctx.device, norm["mean"], norm["std"])
         panels, titles = [], []
         for sample, prob in zip(shown, probabilities):
-            panels += [sample.image, prob, overlay_prediction(sample.image, prob > 0.5, sample.mask)]
-            titles += [sample.name, f"probability (max {prob.max():.2f})", "decision p > 0.5"]
-        show_images(panels, titles, ncols=3, cmap=["gray", "magma", "gray"] * len(shown), size=3.0,
-                    vrange=[None, (0.0, 1.0), None] * len(shown), colorbar=[False, True, False] * len(shown));
+            panels += [sample.image, prob]
+            titles += [sample.name, f"probability (max {prob.max():.2f})"]
+        show_images(panels, titles, ncols=4, cmap=["gray", "magma"] * len(shown), size=3.0,
+                    vrange=[DISPLAY_RANGE, (0.0, 1.0)] * len(shown), colorbar=[False, True] * len(shown))
+        for sample, prob in zip(shown, probabilities):
+            plot_detections(sample.image, prob > 0.5, sample.mask, title=f"{sample.name}, decision p > 0.5", max_crops=4)
         """
     ),
     md(
@@ -335,7 +347,7 @@ CELLS = [
         assert run_losses[-1] < run_losses[0], f"the short run's loss did not decrease: {run_losses}"
         for key in ("miou", "niou", "pd", "fa", "auc_pd_fa", "auc_pixel"):
             assert 0.0 <= metrics[key] <= 1.0, (key, metrics[key])
-        if not SMOKE and meta.get("dataset") == dataset:  # a whole split, not the fast path's 24 images
+        if workbook.scores_whole_split(ctx, CHECKPOINT) and meta.get("dataset") == dataset:  # a whole split, not 24 images
             assert metrics["miou"] > MIOU_BAR, f"mIoU {metrics['miou']:.3f} is below {MIOU_BAR} after {meta['epoch']} epochs"
 
         workbook.record_results("07_training_gcflnet", {

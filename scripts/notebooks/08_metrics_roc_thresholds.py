@@ -62,11 +62,13 @@ CELLS = [
         from pathlib import Path
 
         from gcflnet_lib.engine import predict_probabilities
+        from gcflnet_lib.prob_cache import cached_probabilities
         from gcflnet_lib.engine.evaluation import dequantize_probability, quantize_probability
         from gcflnet_lib.models import build_model
         from gcflnet_lib.experiments import markdown_table
         from gcflnet_lib.metrics import IRSTDMetrics, auc_pd_fa, threshold_stats
-        from gcflnet_lib.viz import ThresholdExplorer, overlay_prediction, plot_pixel_roc, plot_roc, show_images
+        from gcflnet_lib.viz import (DISPLAY_RANGE, ThresholdExplorer, overlay_prediction, plot_detections, plot_pixel_roc,
+                                     plot_roc, show_images)
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET,
                              checkpoint=CHECKPOINT, model=MODEL)
@@ -216,7 +218,10 @@ CELLS = [
 
         images = [s.image for s in test_samples]
         masks = [s.mask for s in test_samples]
-        model_floats = predict_probabilities(model, images, ctx.device, mean, std)
+        if trained is not None:  # a checkpoint's maps on these images are computed once, then read from build/cache/
+            model_floats = cached_probabilities(CHECKPOINT, images, ctx.device)
+        else:
+            model_floats = predict_probabilities(model, images, ctx.device, mean, std)
         model_probs = [dequantize_probability(quantize_probability(p)) for p in model_floats]  # 8 bits, as evaluate saves
 
         def scaled(saliency):
@@ -245,11 +250,12 @@ CELLS = [
         card = workbook.model_card_metrics(CHECKPOINT) if CHECKPOINT else None
         at_half = scores[model_label]  # threshold 0.5
         if card is not None and not ctx.synthetic and len(test_samples) == card["n_images"]:
+            curve_keys = ("auc_pd_fa", "auc_pixel", "pd_at_fa_1e-05", "pd_at_fa_1e-04")
             print(f"model card of {CHECKPOINT}: Pd {card['pd']:.4f}, Fa {card['fa'] * 1e6:.2f}e-6, mIoU {card['miou']:.4f}, "
-                  f"AUC (Fa <= 1e-4) {card['auc_pd_fa']:.4f}, pixel AUC {card['auc_pixel']:.4f}")
+                  + ", ".join(f"{key} {card[key]:.4f}" for key in curve_keys))
             for key in ("pd", "fa", "miou", "niou"):
                 assert at_half[key] == card[key], (key, at_half[key], card[key])
-            for key in ("auc_pd_fa", "auc_pixel", "pd_at_fa_1e-05", "pd_at_fa_1e-04"):  # float maps: to the last bits
+            for key in curve_keys:  # float maps: to the last bits
                 assert abs(at_half[key] - card[key]) <= 1e-6, (key, at_half[key], card[key])
             print("the same numbers here: this notebook scores exactly as the model card")
         """
@@ -314,7 +320,8 @@ CELLS = [
         ## Real detections, misses and false alarms
 
         The images where the model does best and worst at 0.5: each row shows the image, the probability map (with
-        its colour bar) and the decision (gold hit, red false alarm, cyan missed target pixels).
+        its colour bar) and the decision: every target and false alarm boxed in the frame and zoomed beside it (gold
+        hit, cyan miss, red false alarm; one fixed display stretch, the 8-bit range, for every frame).
         """
     ),
     code(
@@ -325,12 +332,17 @@ CELLS = [
         picked = list(dict.fromkeys(order[:2] + order[-2:]))  # the two worst, then the two best
         panels, titles = [], []
         for i in picked:
+            panels += [images[i], model_probs[i]]
+            titles += [test_samples[i].name, "probability"]
+        show_images(panels, titles, ncols=4, size=3.2, cmap=["gray", "magma"] * len(picked),
+                    vrange=[DISPLAY_RANGE, (0.0, 1.0)] * len(picked), colorbar=[False, True] * len(picked))
+        for i in picked:
             s = per_image[i]
-            panels += [images[i], model_probs[i], overlay_prediction(images[i], model_probs[i] > 0.5, masks[i])]
-            titles += [test_samples[i].name, "probability",
-                       f"{s['n_matched']}/{s['n_targets']} found, {int(s['fa'] * masks[i].size)} false px"]
-        show_images(panels, titles, ncols=3, size=3.2, cmap=["gray", "magma", "gray"] * len(picked),
-                    vrange=[None, (0.0, 1.0), None] * len(picked), colorbar=[False, True, False] * len(picked));
+            figure = plot_detections(images[i], model_probs[i] > 0.5, masks[i], max_crops=4,
+                                     title=f"{test_samples[i].name}: {s['n_matched']}/{s['n_targets']} found, "
+                                           f"{int(s['fa'] * masks[i].size)} false px")
+            kinds = [d["kind"] for d in figure.detections]  # the figure's key counts what the metric counts
+            assert kinds.count("hit") == s["n_matched"] and len(kinds) - kinds.count("false alarm") == s["n_targets"]
         """
     ),
     md(

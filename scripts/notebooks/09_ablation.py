@@ -73,11 +73,12 @@ CELLS = [
         from gcflnet_lib import workbook
         from gcflnet_lib.ablation import SWITCHES, agreement_verdict, degenerate, run_ablation, switch_effects, variants
         from gcflnet_lib.engine import evaluate_model, predict_probabilities
+        from gcflnet_lib.prob_cache import evaluate_cached
         from gcflnet_lib.experiments import markdown_table, notebook_runs_dir, synthetic_dataset_dir, training_data
         from gcflnet_lib.models import build_model, list_models
         from gcflnet_lib.nn import MSIC, ConcatSkip
         from gcflnet_lib.released import RELEASES
-        from gcflnet_lib.viz import overlay_prediction, show_images
+        from gcflnet_lib.viz import plot_detections, show_images
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET,
                              checkpoint=CHECKPOINT, model="gcflnet")
@@ -307,7 +308,9 @@ CELLS = [
 
         What a CPU can show of the ablation's two ends: the released GCFLNet and U-Net, trained alike (same data, recipe,
         seed and epochs; `checkpoints/README.md`). The card's rows are the whole NUAA-SIRST test split; the rows "here"
-        score the same models again on the test images used here (the first 24 on the fast path). One seed each: the
+        score the same models again here: with the defaults on the whole test split too (so the two rows of a model
+        agree; the maps come from `build/cache/` when notebooks 00-08 computed them), with `SMOKE = True` (tests, CI) on
+        the first 24 images. One seed each: the
         gap between the two is within what seeds can change, so it is no verdict on the modules.
         """
     ),
@@ -315,13 +318,16 @@ CELLS = [
         """
         pair_rows = []
         if pair:
-            test_pair = workbook.load_samples(ctx, ctx.dataset, split="test", n=24 if SMOKE else 0, size=256)
+            test_pair = workbook.load_samples(ctx, ctx.dataset, split="test",
+                                              n=0 if workbook.scores_whole_split(ctx, CHECKPOINT) else 24, size=256)
             for name, (model, meta) in pair.items():
                 release = CHECKPOINT if name == "gcflnet" else PARTNER
-                scored = evaluate_model(model, test_pair, ctx.device, meta["norm"]["mean"], meta["norm"]["std"])
+                scored = evaluate_cached(release, test_pair, ctx.device)  # == evaluate_model; maps once per file
                 pair_rows.append({"model": name, "release": release, "where": f"here ({scored['n_images']} images)",
                                   **{k: scored[k] for k in ("miou", "niou", "pd", "fa")}})
                 card = workbook.model_card_metrics(release)
+                if card is not None and meta.get("dataset") == ctx.dataset and len(test_pair) == card["n_images"]:
+                    assert all(scored[k] == card[k] for k in ("miou", "niou", "pd", "fa")), f"{release}: not its card's scores"
                 if card is not None:
                     pair_rows.append({"model": name, "release": release, "where": f"card ({card['n_images']} images)",
                                       **{k: card[k] for k in ("miou", "niou", "pd", "fa")}})
@@ -329,16 +335,12 @@ CELLS = [
                 row["fa_e6"] = row["fa"] * 1e6
             display(Markdown(markdown_table(pair_rows, {"model": None, "release": None, "where": None, "miou": ".4f",
                                                         "niou": ".4f", "pd": ".4f", "fa_e6": ".2f"})))
-            shown = [s for s in test_pair if s.mask.any()][:3]
-            panels, titles = [], []
+            # Each model's decision at 0.5 on the same images: every target and false alarm boxed and zoomed.
+            shown = [s for s in test_pair if s.mask.any()][:2]
             for sample in shown:
-                panels.append(sample.image)
-                titles.append(sample.name)
                 for name, (model, meta) in pair.items():
                     prob = predict_probabilities(model, [sample.image], ctx.device, meta["norm"]["mean"], meta["norm"]["std"])[0]
-                    panels.append(overlay_prediction(sample.image, prob > 0.5, sample.mask))
-                    titles.append(f"{name} at 0.5")
-            show_images(panels, titles, ncols=1 + len(pair), size=3.2);
+                    plot_detections(sample.image, prob > 0.5, sample.mask, title=f"{sample.name}: {name} at 0.5", max_crops=3)
         else:
             print("no released pair here (CHECKPOINT is empty or not a released GCFLNet)")
         """
@@ -414,8 +416,9 @@ CELLS = [
         ("In `pair_rows`, compare the GCFLNet and U-Net rows on the images here and in the card: do the two agree on "
          "which model is better, and what would you need to say that the gap is real?",
          """
-         Read Pd and mIoU of both rows here (a few images) and in the card (the whole test split). The fast path's
-         few images may order the two models as the card does, or not. To say a gap is real you need its
+         Read Pd and mIoU of both models here and in the card (the whole test split). With the defaults on NUAA-SIRST
+         the rows here are the card's; with `SMOKE = True` a few images may order the two models as the card does, or
+         not. To say a gap is real you need its
          uncertainty: several training seeds per model, to measure the spread between runs, and an interval over
          images (a bootstrap over the test split). One trained model of each cannot separate the model from its
          seed.

@@ -79,7 +79,7 @@ def measured_time(number: str, device: str) -> str | None:
     entry = load_run_times().get(device, {}).get(NOTEBOOKS[number][0])
     if entry is None:
         return None
-    size = "SMOKE = True" if entry["smoke"] else "full size"
+    size = {True: "SMOKE = True", False: "full size"}.get(entry["smoke"], f'SMOKE = "{entry["smoke"]}"')
     return f"{entry['seconds']:.0f} s ({size}; {entry['date']}, {entry['machine']})"
 
 
