@@ -127,14 +127,14 @@ def evaluate_probabilities(probs: Sequence[np.ndarray], samples: Sequence, thres
     Returns:
         ``IRSTDMetrics.compute()``: ``miou, niou, pd, fa, n_images, n_targets, auc_pd_fa, auc_pixel, ..., roc``.
     """
-    from gcflnet_lib.engine.evaluation import dequantize_probability, quantize_probability
+    from gcflnet_lib.engine.evaluation import add_evaluated_map
     from gcflnet_lib.metrics import IRSTDMetrics
 
     if len(probs) != len(samples):
         raise ValueError(f"{len(probs)} probability maps for {len(samples)} samples")
     metrics = IRSTDMetrics(threshold=threshold)
     for prob, sample in zip(probs, samples):
-        metrics.update(dequantize_probability(quantize_probability(prob)), sample.mask, roc_prob=prob)
+        add_evaluated_map(metrics, prob, sample.mask)
     return metrics.compute()
 
 

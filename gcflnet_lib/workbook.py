@@ -498,6 +498,16 @@ class capture_outputs:
         self._handles = []
 
 
+def forward_captured(fit: Any, image: np.ndarray, modules: Mapping[str, torch.nn.Module],
+                     device: torch.device | str) -> dict[str, Any]:
+    """:class:`capture_outputs` of ``modules`` (with their inputs) over one forward pass of ``fit.model`` on one
+    image, normalised with the fit's mean and std: what notebooks 04-06 look at inside a model."""
+    x = ((torch.from_numpy(image)[None, None] - fit.mean) / fit.std).to(device)
+    with torch.no_grad(), capture_outputs(modules, inputs=True) as seen:
+        fit.model(x)
+    return seen
+
+
 def auto_checkpoint(value: str | os.PathLike, model_name: str, device: str | torch.device, dataset: str | None = None) -> str:
     """What a notebook's ``CHECKPOINT`` means: ``"auto"`` -> the released CPU-recipe model on a CPU, "" on a GPU.
 
@@ -549,6 +559,33 @@ def samples_with_targets(context: WorkbookContext, dataset: str, n: int, size: i
     (whole images, in split order), else from ``2 n`` synthetic ``size`` x ``size`` scenes."""
     samples = load_samples(context, dataset, split="test", n=0 if context.data_dir is not None else 2 * n, size=size)
     return [sample for sample in samples if sample.mask.any()][:n]
+
+
+def dissection_fits(context: WorkbookContext, checkpoint: str | os.PathLike, train_steps: int) -> dict[str, Any]:
+    """The GCFLNets notebooks 04-06 take apart, label -> fit: the released ones of :func:`dissection_checkpoints`,
+    or, for ``checkpoint = ""`` (the exercise), a small model trained here for ``train_steps`` steps (20 on the fast
+    path); each line printed says where its weights came from."""
+    models = dissection_checkpoints(checkpoint, context.dataset)
+    if models:
+        fits = {label: model_for_notebook(context, "gcflnet", name) for label, name in models.items()}
+    else:
+        smoke = context.smoke
+        size = 128 if smoke else 256
+        train_samples = load_samples(context, context.dataset, split="train", n=16 if smoke else 128, size=size)
+        if not smoke and context.device.type == "cpu":
+            from gcflnet_lib.models import build_model
+
+            step = training_step(build_model("gcflnet"), 8, 128)
+            warn_full_size_on_cpu(context, f"{train_steps} training steps", estimate_seconds(step, train_steps))
+        fits = {"trained here": model_for_notebook(
+            context, "gcflnet", "", train_samples, steps=20 if smoke else train_steps,
+            channels=(8, 16, 32, 64) if smoke else (16, 32, 64, 128, 256),
+            crop_size=48 if smoke else 128, batch_size=4 if smoke else 8)}
+    for name, each in fits.items():
+        source = (f"{len(each.losses)} steps here (loss {each.losses[0]:.3f} -> {each.losses[-1]:.3f})" if each.losses
+                  else "trained checkpoint")
+        print(f"{name}: GCFLNet {each.model.config['channels']}, {source}")
+    return fits
 
 
 def model_card_metrics(name: str, results_dir: str | os.PathLike = REPO_ROOT / "results") -> dict | None:

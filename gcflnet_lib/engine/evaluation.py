@@ -116,6 +116,14 @@ def predict_probabilities(
     return results  # type: ignore[return-value]
 
 
+def add_evaluated_map(metrics, prob: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Add one float probability map (H, W) to ``metrics`` (``IRSTDMetrics``) as ``evaluate_model`` scores it: the
+    numbers at the threshold from its 8-bit rounding, the curves from the float map. Returns the 8-bit map."""
+    prob_u8 = quantize_probability(prob)
+    metrics.update(dequantize_probability(prob_u8), mask, roc_prob=prob)
+    return prob_u8
+
+
 def evaluate_model(
     model: nn.Module,
     samples: Sequence[Sample],
@@ -157,8 +165,7 @@ def evaluate_model(
         part = samples[start : start + chunk]
         probs = predict_probabilities(model, [s.image for s in part], device, mean, std, batch_size, pad_mode)
         for sample, prob in zip(part, probs):
-            prob_u8 = quantize_probability(prob)
-            metrics.update(dequantize_probability(prob_u8), sample.mask, roc_prob=prob)
+            prob_u8 = add_evaluated_map(metrics, prob, sample.mask)
             if out_dir is not None:
                 write_png(out_dir / f"{sample.name}.png", prob_u8)
     return metrics.compute()

@@ -74,29 +74,14 @@ CELLS = [
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET)
         SMOKE = ctx.smoke  # "auto" resolved
         SIZE = 128 if SMOKE else 256  # generated scenes only; real test images are used whole
-        MODELS = workbook.dissection_checkpoints(CHECKPOINT, ctx.dataset)  # label -> checkpoint; {}: train briefly below
+        MODELS = workbook.dissection_checkpoints(CHECKPOINT, ctx.dataset)  # label -> checkpoint; {}: trained briefly
         test_samples = workbook.samples_with_targets(ctx, ctx.dataset, n=4 if SMOKE else 8, size=SIZE)
-        if MODELS:
-            fits = {label: workbook.model_for_notebook(ctx, "gcflnet", name) for label, name in MODELS.items()}
-        else:  # CHECKPOINT = "": the exercise, a small model trained briefly here
-            train_samples = workbook.load_samples(ctx, ctx.dataset, split="train", n=16 if SMOKE else 128, size=SIZE)
-            if not SMOKE and ctx.device.type == "cpu":
-                from gcflnet_lib.models import build_model
-
-                step = workbook.training_step(build_model("gcflnet"), 8, 128)
-                workbook.warn_full_size_on_cpu(ctx, f"{TRAIN_STEPS} training steps", workbook.estimate_seconds(step, TRAIN_STEPS))
-            fits = {"trained here": workbook.model_for_notebook(
-                ctx, "gcflnet", "", train_samples, steps=20 if SMOKE else TRAIN_STEPS,
-                channels=(8, 16, 32, 64) if SMOKE else (16, 32, 64, 128, 256),
-                crop_size=48 if SMOKE else 128, batch_size=4 if SMOKE else 8)}
+        # The released GCFLNets (CHECKPOINT = "auto"), or CHECKPOINT = "": the exercise, a small model trained briefly here.
+        fits = workbook.dissection_fits(ctx, CHECKPOINT, TRAIN_STEPS)
         label, fit = next(iter(fits.items()))  # the model taken apart below; any other is shown beside it
         model = fit.model
         skips = list(model.decoder)  # decoder[k] works at level levels-2-k: coarsest skip first
         assert all(isinstance(skip, MSIC) for skip in skips)
-        for name, each in fits.items():
-            source = (f"{len(each.losses)} steps here (loss {each.losses[0]:.3f} -> {each.losses[-1]:.3f})" if each.losses
-                      else "trained checkpoint")
-            print(f"{name}: GCFLNet {each.model.config['channels']}, {source}")
         print(f"device {ctx.device}; {len(test_samples)} {ctx.dataset} test images holding targets")
         """
     ),
@@ -129,10 +114,7 @@ CELLS = [
             named = {}
             for k, skip in enumerate(fit.model.decoder):
                 named[f"skip {k}"], named[f"spatial {k}"], named[f"channel {k}"] = skip, skip.spatial, skip.channel
-            x = ((torch.from_numpy(sample.image)[None, None] - fit.mean) / fit.std).to(ctx.device)
-            with torch.no_grad(), workbook.capture_outputs(named, inputs=True) as seen:
-                fit.model(x)
-            return seen
+            return workbook.forward_captured(fit, sample.image, named, ctx.device)
 
         sample = test_samples[0]
         seen = skip_outputs(fit, sample)
