@@ -27,9 +27,7 @@ from tqdm.auto import tqdm
 
 from gcflnet_lib.classical import adaptive_threshold, saliency_to_uint8
 from gcflnet_lib.data.dataset import Sample
-from gcflnet_lib.metrics import IRSTDMetrics, threshold_stats
-
-CURVE_KEYS = ("auc_pd_fa", "auc_pixel", "pd_at_fa_1e-05", "pd_at_fa_1e-04")  # IRSTDMetrics.compute()'s curve numbers
+from gcflnet_lib.metrics import CURVE_KEYS, IRSTDMetrics, threshold_stats
 
 
 def crop_around_targets(samples: Sequence[Sample], size: int) -> list[Sample]:

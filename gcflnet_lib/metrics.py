@@ -81,6 +81,10 @@ def operating_point_key(max_fa: float) -> str:
     return f"pd_at_fa_{max_fa:.0e}"
 
 
+# The numbers IRSTDMetrics.compute() reads off the curves (NaN when the curves are skipped).
+CURVE_KEYS = ("auc_pd_fa", "auc_pixel", *(operating_point_key(budget) for budget in FA_OPERATING_POINTS))
+
+
 def _components(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """8-connected components of a bool (H, W) map: (labels, top rows, areas, centroids (n, 2) as row, col).
 
@@ -396,7 +400,7 @@ class IRSTDMetrics:
             curve = {"auc_pd_fa": auc_pd_fa(roc_fa, roc_pd), "auc_pixel": auc_pixel(self.positive_bins, self.negative_bins),
                      **{operating_point_key(budget): pd_at_fa(roc_fa, roc_pd, budget) for budget in FA_OPERATING_POINTS}}
         else:
-            curve = {"auc_pd_fa": nan, "auc_pixel": nan, **{operating_point_key(budget): nan for budget in FA_OPERATING_POINTS}}
+            curve = dict.fromkeys(CURVE_KEYS, nan)
         return {
             "miou": self.intersection / self.union if self.union else nan,
             "niou": float(np.mean(self.image_ious)) if self.image_ious else nan,
