@@ -17,8 +17,8 @@ LAYERS = (
     {"losses", "metrics", "released"},
     {"engine"},
     {"classical", "ablation_report"},
-    {"compare", "ablation", "experiments", "commands"},
-    {"viz", "widget_snapshot", "widgets_classical", "workbook", "prob_cache", "architecture", "cli", "__main__", "__init__"},
+    {"ablation", "commands"},
+    {"workbook", "cli", "__main__", "__init__"},
 )
 FLOOR = {room: level for level, rooms in enumerate(LAYERS) for room in rooms}
 

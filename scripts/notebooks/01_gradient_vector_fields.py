@@ -49,7 +49,7 @@ CELLS = [
 
         from gcflnet_lib import workbook
         from gcflnet_lib.ops import gradient_convergence, gradient_magnitude, spatial_gradient
-        from gcflnet_lib.viz import orientation_rgb, plot_quiver, show_images
+        from gcflnet_lib.workbook.viz import orientation_rgb, plot_quiver, show_images
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE)
         SMOKE = ctx.smoke  # "auto" resolved

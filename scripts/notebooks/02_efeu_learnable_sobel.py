@@ -51,7 +51,7 @@ CELLS = [
         from gcflnet_lib.losses import soft_iou_loss
         from gcflnet_lib.nn import EFEU, efeu_masks
         from gcflnet_lib.ops import directional_gradients, gradient_kernels, gradient_magnitude
-        from gcflnet_lib.viz import plot_kernels, show_images
+        from gcflnet_lib.workbook.viz import plot_kernels, show_images
         from tqdm.auto import tqdm
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE)
@@ -66,13 +66,13 @@ CELLS = [
     md(
         r"""
         **Where this sits in GCFLNet.** The highlighted boxes are the EEM of every level, in the full-width model's
-        architecture drawn from its configuration (`gcflnet_lib.architecture.draw_architecture`).
+        architecture drawn from its configuration (`gcflnet_lib.workbook.architecture.draw_architecture`).
         """
     ),
     code(
         """
-        from gcflnet_lib.architecture import draw_architecture
         from gcflnet_lib.models import build_model
+        from gcflnet_lib.workbook.architecture import draw_architecture
 
         draw_architecture(build_model("gcflnet").config, highlight="eem");
         """

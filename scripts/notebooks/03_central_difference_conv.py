@@ -55,7 +55,7 @@ CELLS = [
         from gcflnet_lib import workbook
         from gcflnet_lib.nn import CDC
         from gcflnet_lib.ops import central_difference_conv2d, gradient_magnitude, spatial_gradient
-        from gcflnet_lib.viz import show_images
+        from gcflnet_lib.workbook.viz import show_images
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE)
         SMOKE = ctx.smoke  # "auto" resolved
@@ -68,13 +68,13 @@ CELLS = [
     md(
         r"""
         **Where this sits in GCFLNet.** The highlighted boxes are the EEM of every level, in the full-width model's
-        architecture drawn from its configuration (`gcflnet_lib.architecture.draw_architecture`).
+        architecture drawn from its configuration (`gcflnet_lib.workbook.architecture.draw_architecture`).
         """
     ),
     code(
         """
-        from gcflnet_lib.architecture import draw_architecture
         from gcflnet_lib.models import build_model
+        from gcflnet_lib.workbook.architecture import draw_architecture
 
         draw_architecture(build_model("gcflnet").config, highlight="eem");
         """

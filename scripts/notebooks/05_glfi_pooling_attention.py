@@ -65,7 +65,7 @@ CELLS = [
         from gcflnet_lib import workbook
         from gcflnet_lib.nn import GLFI, channel_attention_map, outer_attention
         from gcflnet_lib.ops import gradient_convergence, gradient_magnitude, spatial_gradient
-        from gcflnet_lib.viz import show_images
+        from gcflnet_lib.workbook.viz import show_images
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET)
         SMOKE = ctx.smoke  # "auto" resolved
@@ -78,13 +78,13 @@ CELLS = [
     md(
         r"""
         **Where this sits in GCFLNet.** The highlighted boxes are the GLFI of every level, in the full-width model's
-        architecture drawn from its configuration (`gcflnet_lib.architecture.draw_architecture`).
+        architecture drawn from its configuration (`gcflnet_lib.workbook.architecture.draw_architecture`).
         """
     ),
     code(
         """
-        from gcflnet_lib.architecture import draw_architecture
         from gcflnet_lib.models import build_model
+        from gcflnet_lib.workbook.architecture import draw_architecture
 
         draw_architecture(build_model("gcflnet").config, highlight="glfi");
         """

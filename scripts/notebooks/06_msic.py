@@ -88,13 +88,13 @@ CELLS = [
     md(
         r"""
         **Where this sits in GCFLNet.** The highlighted boxes are the MSIC of every level, in the full-width model's
-        architecture drawn from its configuration (`gcflnet_lib.architecture.draw_architecture`).
+        architecture drawn from its configuration (`gcflnet_lib.workbook.architecture.draw_architecture`).
         """
     ),
     code(
         """
-        from gcflnet_lib.architecture import draw_architecture
         from gcflnet_lib.models import build_model
+        from gcflnet_lib.workbook.architecture import draw_architecture
 
         draw_architecture(build_model("gcflnet").config, highlight="msic");
         """

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import textwrap
 
-from gcflnet_lib.workbook import INDEX_LINK, RUN_TIMES_FILE, gpu_training_records, load_run_times
+from gcflnet_lib.workbook.pages import INDEX_LINK
+from gcflnet_lib.workbook.results import gpu_training_records
+from gcflnet_lib.workbook.runner import RUN_TIMES_FILE, load_run_times
 
 
 def _clean(text: str) -> str:
