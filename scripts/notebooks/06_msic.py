@@ -1,6 +1,6 @@
 """Generator of notebooks/06_msic.ipynb."""
 
-from _cells import about, code, ending, md, parameters, top
+from _cells import about, code, ending, md, standard_parameters, top, where_it_sits
 
 CELLS = [
     top("06"),
@@ -48,18 +48,10 @@ CELLS = [
         'the literal reading beside the crossed one: the same attention maps, applied to the other level',
     ], ['04', '05'], 'the released GCFLNets (CPU recipe, and full width where present) on NUAA-SIRST test images',
         open_rows="rows 1 (which features each attention reads and re-weights) and 2 (how the two maps are joined)"),
-    parameters(
-        """
-        SMOKE = "auto"          # "auto": fast on a CPU, full size on a GPU; True: a tiny model and a few steps so the notebook runs in seconds
-        DEVICE = "auto"        # "auto" -> cuda if available else cpu
-        DATA_DIR = "auto"      # "auto" -> NUAA-SIRST if found, else synthetic scenes; "" synthetic; else a standard-layout root
-        DATASET = "auto"       # the split files' dataset name ("auto": read from DATA_DIR/img_idx)
-        SEED = 0
+    standard_parameters("a tiny model and a few steps", data="auto", extra="""
         CHECKPOINT = "auto"    # "auto": the released GCFLNets (CPU recipe, full width beside it); a path or name; "" trains briefly here
         TRAIN_STEPS = 600      # steps of the brief training used when CHECKPOINT is "" (SMOKE uses 20)
-        RESULTS_DIR = "../build/notebook_results"
-        """
-    ),
+        """),
     code(
         """
         import matplotlib.pyplot as plt
@@ -85,20 +77,7 @@ CELLS = [
         print(f"device {ctx.device}; {len(test_samples)} {ctx.dataset} test images holding targets")
         """
     ),
-    md(
-        r"""
-        **Where this sits in GCFLNet.** The highlighted boxes are the MSIC of every level, in the full-width model's
-        architecture drawn from its configuration (`gcflnet_lib.architecture.draw_architecture`).
-        """
-    ),
-    code(
-        """
-        from gcflnet_lib.architecture import draw_architecture
-        from gcflnet_lib.models import build_model
-
-        draw_architecture(build_model("gcflnet").config, highlight="msic");
-        """
-    ),
+    *where_it_sits("msic", "the MSIC of every level"),
     md(
         r"""
         ## One MSIC by hand
