@@ -90,6 +90,34 @@ def where_it_sits(module_key: str, boxes: str) -> list[dict]:
                 """)]
 
 
+# The parameters that :func:`dissection_setup` reads besides the standard ones (notebooks 04 and 06).
+DISSECTION_PARAMETERS = """
+    CHECKPOINT = "auto"    # "auto": the released GCFLNets (CPU recipe, full width beside it); a path or name; "" trains briefly here
+    TRAIN_STEPS = 600      # steps of the brief training used when CHECKPOINT is "" (SMOKE uses 20)
+    """
+
+
+def dissection_setup(imports: str, then: str = "") -> dict:
+    """The set-up cell of notebooks 04 and 06, which take trained GCFLNets apart: the notebook's ``imports``,
+    ``workbook.setup``, the test images holding targets and the models (``workbook.dissection_fits``), then the
+    notebook's own lines ``then`` before the closing print. Its parameters cell adds ``DISSECTION_PARAMETERS``
+    (CHECKPOINT, TRAIN_STEPS) to the standard ones."""
+    setup = _clean("""
+        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET)
+        SMOKE = ctx.smoke  # "auto" resolved
+        SIZE = 128 if SMOKE else 256  # generated scenes only; real test images are used whole
+        MODELS = workbook.dissection_checkpoints(CHECKPOINT, ctx.dataset)  # label -> checkpoint; {}: trained briefly
+        test_samples = workbook.samples_with_targets(ctx, ctx.dataset, n=4 if SMOKE else 8, size=SIZE)
+        # The released GCFLNets (CHECKPOINT = "auto"), or CHECKPOINT = "": the exercise, a small model trained briefly here.
+        fits = workbook.dissection_fits(ctx, CHECKPOINT, TRAIN_STEPS)
+        label, fit = next(iter(fits.items()))  # the model taken apart below; any other is shown beside it
+        model = fit.model
+        """)
+    done = 'print(f"device {ctx.device}; {len(test_samples)} {ctx.dataset} test images holding targets")'
+    parts = [_clean(imports), setup, *([_clean(then)] if then.strip() else []), done]
+    return {"cell_type": "code", "source": parts[0] + "\n\n" + "\n".join(parts[1:]), "tags": []}
+
+
 # The workbook's notebooks in reading order: number -> (file stem, short title).
 NOTEBOOKS = {
     "00": ("00_tour", "A tour: data, model, training, metrics"),
