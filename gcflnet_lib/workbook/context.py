@@ -237,7 +237,7 @@ def setup(device: str = "auto", seed: int = 0, data_dir: str | os.PathLike | Non
 
 def scores_whole_split(context: WorkbookContext, checkpoint: str | os.PathLike) -> bool:
     """True where a notebook scores its model on the whole test split: at full size, and on the CPU's default
-    path (``SMOKE = "auto"``) with a trained ``checkpoint``, whose maps ``gcflnet_lib.prob_cache`` computes once
+    path (``SMOKE = "auto"``) with a trained ``checkpoint``, whose maps ``gcflnet_lib.workbook.prob_cache`` computes once
     per checkpoint file and then reuses. False for ``SMOKE = True`` (tests, CI), which keeps a few images."""
     return not context.smoke or (context.auto_fast and bool(str(checkpoint)))
 
