@@ -9,10 +9,13 @@ Layout (one small module per concept of the paper):
 - ``data``       synthetic generator, standard-layout folder dataset, transforms
 - ``metrics``    mIoU, nIoU, Pd, Fa, ROC/AUC (BasicIRSTD protocol)
 - ``losses``     SoftIoU with deep supervision
-- ``engine``     training / evaluation loop, atomic checkpoints, distributed helpers
+- ``engine``     training / evaluation loop, atomic checkpoints, distributed helpers, the experiment runner
 - ``classical``  Top-Hat, Max-Median, TLLCM, WSLCM, IPI, RIPT
-- ``viz``        plots, overlays, widgets
-- ``cli``        the ``gcflnet`` command
+- ``ablation``, ``ablation_report``   notebook 09's sweep; the NUDT-SIRST queue's analysis
+- ``workbook``   the teaching wing: what only the notebooks use (setup, brief fitting, plots, widgets, the runner)
+- ``cli``, ``commands``   the ``gcflnet`` command, one module per sub-command
+
+Floors and the rule between them: docs/ARCHITECTURE.md, "Layers" (``tests/test_layers.py`` checks them).
 """
 
 __version__ = "0.1.0"

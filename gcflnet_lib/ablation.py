@@ -1,7 +1,8 @@
 """The paper's ablation (Section 4, Table 2): the 8 combinations of EEM, GLFI and MSIC, trained alike and scored.
 
-:func:`run_ablation` trains every variant with ``gcflnet_lib.engine.train`` under one shared
-:class:`~gcflnet_lib.engine.TrainConfig` (only ``model`` differs), each in ``out_dir/<variant>``, and
+:func:`run_ablation` trains every variant in this process through the experiment runner
+(``gcflnet_lib.engine.experiments``, which also runs the NUDT-SIRST queue and the readings measurement) under one
+shared :class:`~gcflnet_lib.engine.TrainConfig` (only ``model`` differs), each in ``out_dir/<variant>``, and
 returns one row per variant, read back from the run folders (:func:`row_from_run`):
 
     name, eem, glfi, msic      the variant and its switches (registry order: unet ... gcflnet)
@@ -18,22 +19,19 @@ mean change of each metric when it is switched on, over the four settings of the
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from gcflnet_lib.data.layout import split_file
-from gcflnet_lib.engine import TrainConfig, train
+from gcflnet_lib.engine import TrainConfig, experiments
+from gcflnet_lib.engine.experiments import Job, read_record, run_queue
 from gcflnet_lib.errors import UserError
 from gcflnet_lib.models.registry import VARIANTS
 
 SWITCHES = ("eem", "glfi", "msic")
 METRICS = ("miou", "niou", "pd", "fa", "auc_pd_fa")
-# TrainConfig fields that say where and how a run is shown or stored, not what it learns.
-_BOOKKEEPING = ("out_dir", "resume", "overwrite", "progress", "save_every", "eval_every")
 
 
 def variants() -> dict[str, dict[str, bool]]:
@@ -41,34 +39,10 @@ def variants() -> dict[str, dict[str, bool]]:
     return {name: dict(switches) for name, switches in VARIANTS.items()}
 
 
-def _learning_settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in config.items() if key not in _BOOKKEEPING}
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def finished_run_matches(run_dir: str | os.PathLike, config) -> bool:
-    """True when ``run_dir`` holds a finished run, scored with every metric of :data:`METRICS`, whose learning
-    settings equal ``config``'s (everything but the output folder, progress display and checkpoint/evaluation
-    cadence) and whose split files have not changed since it finished."""
-    summary = _read_json(Path(run_dir) / "metrics.json")
-    if not isinstance(summary, dict) or not summary.get("finished"):
-        return False
-    if not all(metric in (summary.get("final") or {}) for metric in METRICS):
-        return False  # scored before the metrics it needs existed (the AUC over a fixed Fa range): retrain
-    saved = summary.get("train_config") or {}
-    if _learning_settings(saved) != _learning_settings(config.to_dict()):
-        return False
-    # Same settings but data rewritten since (e.g. a regenerated synthetic set in the same folder): retrain.
-
-    finished_at = (Path(run_dir) / "metrics.json").stat().st_mtime
-    splits = [split_file(config.data_root, config.dataset, split) for split in ("train", "test")]
-    return all(path.is_file() and path.stat().st_mtime <= finished_at for path in splits)
+    """True when ``run_dir`` holds a finished run of ``config``'s learning settings, scored with every metric of
+    :data:`METRICS`, on split files not rewritten since (``engine.experiments.finished_run_matches``)."""
+    return experiments.finished_run_matches(run_dir, config, METRICS)
 
 
 def row_from_run(run_dir: str | os.PathLike, reused: bool = False) -> dict[str, Any]:
@@ -78,8 +52,8 @@ def row_from_run(run_dir: str | os.PathLike, reused: bool = False) -> dict[str, 
         UserError: the folder holds no finished run.
     """
     run_dir = Path(run_dir)
-    summary = _read_json(run_dir / "metrics.json")
-    history = _read_json(run_dir / "history.json")
+    summary = read_record(run_dir / "metrics.json")
+    history = read_record(run_dir / "history.json")
     if not isinstance(summary, dict) or not summary.get("finished") or not history:
         raise UserError(f"{run_dir}: holds no finished training run (metrics.json, history.json)")
     config = summary["model_config"]
@@ -132,18 +106,19 @@ def run_ablation(
     train_options.setdefault("eval_every", 0)
     train_options.setdefault("save_every", max(1, int(train_options.get("epochs", 1500))))
     out_dir = Path(out_dir)
-    rows = []
-    for name in chosen:
+    jobs = []
+    for name in chosen:  # every variant's settings checked before anything is written
         try:
             config = TrainConfig(data_root=str(data_root), dataset=dataset, out_dir=str(out_dir / name), model=name,
                                  overwrite=True, progress=progress, **train_options)
         except TypeError as exc:
             raise UserError(f"run_ablation: {exc}") from None
-        reused = reuse and finished_run_matches(config.out_dir, config)
-        if not reused:
-            train(config)
-        rows.append(row_from_run(config.out_dir, reused=reused))
-    return rows
+        jobs.append(Job(name, config=config))
+    if not reuse:
+        for job in jobs:
+            (Path(job.config.out_dir) / "metrics.json").unlink(missing_ok=True)  # no finished run to read back
+    states = run_queue(jobs, out_dir, out_dir, say=lambda line: None, required_metrics=METRICS)
+    return [row_from_run(job.config.out_dir, reused=states[job.name] == "done") for job in jobs]
 
 
 def switch_effects(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] = ("params", *METRICS)

@@ -6,7 +6,7 @@
 
 Each run is ``gcflnet train --preset cpu-nudt`` (widths 8..128, 128x128 crops, batch 16, 64 epochs: the
 NUAA-SIRST CPU recipe's number of steps), then its final weights are scored on the NUAA-SIRST test split.
-Records: ``results/ablation_nudt/VARIANT_sSEED.json`` (``gcflnet_lib.engine.queue`` says what a record
+Records: ``results/ablation_nudt/VARIANT_sSEED.json`` (``gcflnet_lib.engine.experiments`` says what a record
 holds and how a failed or interrupted run is handled). Order: seed 0 of the 8 variants (U-Net and GCFLNet
 first, the checkpoints to release), seed 1 of the same, then ``unet_wide`` (the U-Net at GCFLNet's parameter
 count) with both seeds. Two 1-thread runs side by side trained 1.41x (GCFLNet) to 1.56x (U-Net) more images
@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gcflnet_lib.engine.queue import CrossData, Job, job_state, run_queue, train_command  # noqa: E402
+from gcflnet_lib.engine.experiments import CrossData, Job, job_state, run_queue, train_command  # noqa: E402
 from gcflnet_lib.models.registry import VARIANTS  # noqa: E402
 
 SEEDS = (0, 1)

@@ -11,7 +11,8 @@ reflect`` would learn bitwise the same weights as the default run; they are the 
     python scripts/measure_readings.py --only default msic_literal
     python scripts/measure_readings.py --table-only       # rebuild results/readings.json and the docs
 
-A reading whose record exists is not run again, one that another process is training is skipped (two
+The experiment runner (``gcflnet_lib.engine.experiments``) runs them: a reading whose record exists is not run again,
+one that another process is training is skipped (two
 queues can share the list, e.g. one with ``--only`` in reverse order), and an interrupted one resumes. Records go to ``results/readings/NAME.json``; the
 table (reading, switch, params, mIoU, nIoU, Pd, Fa, minutes) to ``results/readings.json``, the README
 block between ``<!-- readings:begin -->`` and ``<!-- readings:end -->`` and the "Measured effect"
@@ -23,12 +24,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
-import subprocess
 import sys
 from pathlib import Path
 
-from gcflnet_lib.engine.queue import busy  # another process trains into the folder now
+from gcflnet_lib.engine.experiments import Job, run_queue
 from gcflnet_lib.provenance import replace_generated_block
 from gcflnet_lib.released import RELEASES
 
@@ -58,18 +57,18 @@ PAD_ROW = 7
 RELEASED = tuple(RELEASES)
 
 
-def train_command(name: str, args: argparse.Namespace) -> list[str]:
+def train_job(name: str, args: argparse.Namespace) -> Job:
+    """Reading ``name`` as a job of the experiment runner: its ``gcflnet train`` flags (the runner adds the run
+    folder, ``--resume`` of an interrupted run and the record)."""
     flags, _ = READINGS[name]
     model = [] if "--model" in flags else ["--model", "gcflnet"]
-    resume = ["--resume"] if (ROOT / args.runs / name / "last.pt").exists() else []  # an interrupted run goes on
-    return (["gcflnet", "train", "--preset", "cpu", "--epochs", str(args.epochs), "--eval-every", "0", *model, *flags,
-             "--data", args.data, "--dataset", "NUAA-SIRST", "--seed", str(SEEDS.get(name, 0)), "--device", "cpu", "--no-progress",
-             "--out", f"{args.runs}/{name}", *resume, "--record", f"{args.results}/{name}.json"])
+    return Job(name, ("--preset", "cpu", "--epochs", str(args.epochs), "--eval-every", "0", *model, *flags,
+                      "--data", args.data, "--dataset", "NUAA-SIRST", "--seed", str(SEEDS.get(name, 0)), "--device", "cpu"))
 
 
-def released_command(name: str, args: argparse.Namespace) -> list[str]:
-    return ["gcflnet", "evaluate", "--checkpoint", name, "--data", args.data, "--device", "cpu", "--pad-mode", "reflect",
-            "--json", f"{args.results}/released_{name}_reflect.json"]
+def released_job(name: str, args: argparse.Namespace) -> Job:
+    return Job(f"released_{name}_reflect", evaluate_flags=("--checkpoint", name, "--data", args.data, "--device", "cpu",
+                                                            "--pad-mode", "reflect"))
 
 
 def same_weights(first: dict, second: dict) -> bool:
@@ -127,16 +126,25 @@ def released_markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def evaluate_command(name: str, args: argparse.Namespace) -> list[str]:
-    return ["gcflnet", "evaluate", "--checkpoint", f"{args.runs}/default/final.pt", "--data", args.data,
-            "--dataset", "NUAA-SIRST", "--device", "cpu", "--pad-mode", EVALUATIONS[name],
-            "--json", f"{args.results}/{name}.json"]
+def evaluation_job(name: str, args: argparse.Namespace) -> Job:
+    """A padding reading: the default run's weights evaluated with another ``--pad-mode`` (nothing trained)."""
+    return Job(name, evaluate_flags=("--checkpoint", f"{args.runs}/default/final.pt", "--data", args.data,
+                                     "--dataset", "NUAA-SIRST", "--device", "cpu", "--pad-mode", EVALUATIONS[name]))
 
 
-def run(command: list[str]) -> None:
-    print("+", shlex.join(command), flush=True)
-    executable = Path(sys.executable).with_name(command[0])
-    subprocess.run([str(executable) if executable.exists() else command[0], *command[1:]], check=True, cwd=ROOT)
+def jobs_to_run(names: list[str], args: argparse.Namespace, results: Path) -> list[Job]:
+    """The runner's jobs for ``names``, in order: trainings, padding evaluations, and the released checkpoints
+    whose reflect record is missing or stale (a stale one is removed here, so the runner scores it again)."""
+    jobs = []
+    for name in names:
+        if name == "released":
+            for checkpoint in RELEASED:
+                if stale_reflect(checkpoint, results):
+                    released_pair_paths(checkpoint, results)[0].unlink(missing_ok=True)
+                    jobs.append(released_job(checkpoint, args))
+        else:
+            jobs.append(evaluation_job(name, args) if name in EVALUATIONS else train_job(name, args))
+    return jobs
 
 
 def parameters(config: dict) -> int:
@@ -314,20 +322,11 @@ def main() -> int:
     results = ROOT / args.results
     results.mkdir(parents=True, exist_ok=True)
     if not args.table_only:
-        for name in args.only or known:
-            if name == "released":
-                for checkpoint in RELEASED:
-                    if stale_reflect(checkpoint, results):
-                        run(released_command(checkpoint, args))
-                continue
-            if (results / f"{name}.json").exists():
-                continue
-            if name in EVALUATIONS:
-                run(evaluate_command(name, args))
-            elif busy(ROOT / args.runs / name):
-                print(f"{name}: another process is training it; skipped here", flush=True)
-            else:
-                run(train_command(name, args))
+        states = run_queue(jobs_to_run(args.only or known, args, results), ROOT / args.runs, results, cwd=ROOT,
+                           say=lambda line: print(line, flush=True))
+        failed = [name for name, state in states.items() if state == "failed"]
+        if failed:
+            print(f"failed (see {args.results}/NAME.failed.json): {', '.join(failed)}", file=sys.stderr)
     rows = table_rows(results)
     default_record = results / "default.json"
     epochs = json.loads(default_record.read_text())["epochs"] if default_record.exists() else args.epochs

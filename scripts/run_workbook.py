@@ -12,7 +12,7 @@ Same as ``python -m gcflnet_lib.workbook run``.
 
 import sys
 
-from gcflnet_lib.workbook import main
+from gcflnet_lib.workbook.runner import main
 
 if __name__ == "__main__":
     raise SystemExit(main(["run", *sys.argv[1:]]))

@@ -1,4 +1,4 @@
-"""gcflnet_lib.architecture: the architecture figure follows the model's real configuration."""
+"""gcflnet_lib.workbook.architecture: the architecture figure follows the model's real configuration."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from gcflnet_lib.architecture import KINDS, architecture_layout, draw_architecture  # noqa: E402
+from gcflnet_lib.workbook.architecture import KINDS, architecture_layout, draw_architecture  # noqa: E402
 from gcflnet_lib.models import build_model  # noqa: E402
 
 

@@ -270,22 +270,22 @@ def _drive_notebook(page, url: str) -> None:
 
 
 def test_exported_page_shows_the_widget_snapshot_offline_and_hides_it_once_a_widget_renders(browser, tmp_path):
-    """A page from ``workbook.export_html`` with no network: the html-manager cannot load, so the snapshot of
+    """A page from ``pages.export_html`` with no network: the html-manager cannot load, so the snapshot of
     the ThresholdExplorer is what the reader sees; where a rendered widget (``lm-Widget``) appears in the output
     before it, the page's style rule hides the snapshot."""
     import matplotlib
 
     matplotlib.use("Agg")
-    from gcflnet_lib import workbook
-    from gcflnet_lib.widget_snapshot import SNAPSHOT_CLASS
+    from gcflnet_lib.workbook import pages
+    from gcflnet_lib.workbook.widget_snapshot import SNAPSHOT_CLASS
     from tests.test_widget_snapshot import executed_notebook
     from tests.test_widgets import _maps
-    from gcflnet_lib.viz import ThresholdExplorer
+    from gcflnet_lib.workbook.widgets import ThresholdExplorer
 
     probs, masks = _maps()
     path = tmp_path / "page.ipynb"
     nbformat.write(executed_notebook(ThresholdExplorer(probs, masks, threshold=0.65).widget), path)
-    page_path = workbook.export_html(path, tmp_path / "page.html", None)
+    page_path = pages.export_html(path, tmp_path / "page.html", None)
     context = browser.new_context(offline=True)
     try:
         page = context.new_page()
@@ -322,16 +322,16 @@ MATHJAX_STATE = """() => ({
 def test_exported_page_typesets_its_equations_offline_with_the_bundled_fonts(browser, tmp_path):
     """Notebook 06's text (its stretched brackets showed "[Math Processing Error]") exported as the runner does,
     read offline: every equation typeset with the STIX-Web fonts the local MathJax ships, no error, no warning."""
-    from gcflnet_lib import workbook
+    from gcflnet_lib.workbook import pages
 
-    url = workbook.local_mathjax(tmp_path)
+    url = pages.local_mathjax(tmp_path)
     if url is None:
         pytest.skip("jupyter-server-mathjax is not installed (pip install -e '.[dev]')")
     source = nbformat.read(REPO / "notebooks" / "06_msic.ipynb", as_version=4)
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [cell for cell in source.cells if cell.cell_type == "markdown"]  # the math; no kernel needed
     nbformat.write(notebook, tmp_path / "06.ipynb")
-    page_path = workbook.export_html(tmp_path / "06.ipynb", tmp_path / "06.html", url)
+    page_path = pages.export_html(tmp_path / "06.ipynb", tmp_path / "06.html", url)
     context = browser.new_context(offline=True)
     try:
         page = context.new_page()

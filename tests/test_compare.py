@@ -1,4 +1,4 @@
-"""gcflnet_lib.compare: crops, classical decisions, rescaled-map ROC, table rows on the shared Fa axis."""
+"""gcflnet_lib.workbook.compare: crops, classical decisions, rescaled-map ROC, table rows on the shared Fa axis."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gcflnet_lib.classical import adaptive_threshold, saliency_to_uint8, tophat
-from gcflnet_lib.compare import (
+from gcflnet_lib.workbook.compare import (
     adaptive_threshold_stats,
     crop_around_targets,
     method_row,

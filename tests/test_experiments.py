@@ -1,4 +1,4 @@
-"""gcflnet_lib.experiments: run folders, reusable synthetic data, training data choice, Markdown tables."""
+"""gcflnet_lib.workbook.notebook_runs: run folders, reusable synthetic data, training data choice, Markdown tables."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from gcflnet_lib.data.dataset import load_split
 from gcflnet_lib.errors import DataError, UserError
-from gcflnet_lib.experiments import (
+from gcflnet_lib.workbook.notebook_runs import (
     ensure_synthetic_dataset,
     markdown_table,
     notebook_runs_dir,

@@ -17,8 +17,8 @@ LAYERS = (
     {"losses", "metrics", "released"},
     {"engine"},
     {"classical", "ablation_report"},
-    {"compare", "ablation", "experiments", "commands"},
-    {"viz", "widget_snapshot", "widgets_classical", "workbook", "prob_cache", "architecture", "cli", "__main__", "__init__"},
+    {"ablation", "commands"},
+    {"workbook", "cli", "__main__", "__init__"},
 )
 FLOOR = {room: level for level, rooms in enumerate(LAYERS) for room in rooms}
 
@@ -90,3 +90,17 @@ def test_the_checker_sees_an_upward_arrow_and_a_cycle(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text("from gcflnet_lib.engine import trainer\nimport gcflnet_lib.metrics\n")
     assert imports_of(probe) == {"gcflnet_lib.engine", "gcflnet_lib.engine.trainer", "gcflnet_lib.metrics"}
+
+
+ENGINE_MAX_LINES = 80  # issue 22: each step of the engine is short enough to read at once
+
+
+def test_no_engine_function_is_longer_than_the_bar():
+    long = []
+    for path in sorted((PACKAGE / "engine").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > ENGINE_MAX_LINES:
+                    long.append(f"{path.name}:{node.name} ({lines} lines)")
+    assert long == []

@@ -1,5 +1,6 @@
 """scripts/measure_readings.py: the readings table, built only from run records, and where it is written."""
 
+import argparse
 import importlib.util
 import json
 import shutil
@@ -126,6 +127,17 @@ class TestReleasedPairs:
         assert script.stale_reflect("gcflnet-cpu-nuaa-sirst", reflect.parent)
         with pytest.raises(SystemExit, match="released_gcflnet-cpu-nuaa-sirst_reflect.json: scored other weights than"):
             script.released_padding_rows(reflect.parent)
+
+
+def test_readings_become_jobs_of_the_experiment_runner(script, tmp_path):
+    args = argparse.Namespace(data="DATA", epochs=3, runs="runs/readings", results="results/readings")
+    jobs = script.jobs_to_run(["default", "unet", "pad_reflect"], args, tmp_path)
+    assert [(job.name, job.kind) for job in jobs] == [("default", "train"), ("unet", "train"), ("pad_reflect", "evaluate")]
+    assert jobs[0].train_flags[:4] == ("--preset", "cpu", "--epochs", "3") and "gcflnet" in jobs[0].train_flags
+    assert jobs[1].train_flags.count("--model") == 1 and "unet" in jobs[1].train_flags
+    assert "--out" not in jobs[0].train_flags and "--record" not in jobs[0].train_flags  # the runner's to set
+    assert jobs[2].evaluate_flags[:2] == ("--checkpoint", "runs/readings/default/final.pt")
+    assert jobs[2].evaluate_flags[-2:] == ("--pad-mode", "reflect")
 
 
 def test_an_unknown_reading_is_refused_naming_the_known_ones():

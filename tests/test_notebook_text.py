@@ -94,16 +94,16 @@ def test_scaffolding_prerequisites_answers_further_research_references(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_header_states_the_recorded_times(path):
     """The run times in the header are the runner's recorded ones (results/workbook_times.json), not typed."""
-    from gcflnet_lib import workbook
+    from gcflnet_lib.workbook import runner
 
     about = _cell_with(path, "**Run time**")
-    recorded = workbook.load_run_times().get("cpu", {}).get(path.stem)
+    recorded = runner.load_run_times().get("cpu", {}).get(path.stem)
     if recorded is None:
         assert "CPU: no measured run" in about
     else:
         # The runner records the SMOKE it passed: True (--smoke), False (--full) or "auto" (the default).
         size = {True: "SMOKE = True", False: "full size"}.get(recorded["smoke"], f'SMOKE = "{recorded["smoke"]}"')
         assert f"CPU: {recorded['seconds']:.0f} s ({size}; {recorded['date']}, {recorded['machine']})" in about
-    gpu = workbook.load_run_times().get("cuda", {}).get(path.stem)
+    gpu = runner.load_run_times().get("cuda", {}).get(path.stem)
     if gpu is None:
         assert "GPU (full size): no GPU record" in about or "`results/gpu_" in about

@@ -157,7 +157,7 @@ def execute(path: Path, out_dir: Path, kernel: str, **parameters) -> nbformat.No
     import papermill
 
     output = out_dir / f"{path.stem}.out.ipynb"
-    from gcflnet_lib.workbook import kernel_config
+    from gcflnet_lib.workbook.runner import kernel_config
 
     return papermill.execute_notebook(
         str(path), str(output), parameters=parameters, kernel_name=kernel, cwd=str(NOTEBOOKS_DIR),

@@ -5,7 +5,8 @@ import json
 import nbformat
 import pytest
 
-from gcflnet_lib import workbook
+from gcflnet_lib.workbook import pages as workbook_pages
+from gcflnet_lib.workbook import record_results
 
 
 def _executed_notebook(path, source="x = 1"):
@@ -17,33 +18,33 @@ def _executed_notebook(path, source="x = 1"):
 
 class TestMathJax:
     def test_local_copy_is_made_once_and_pages_point_at_it(self, tmp_path):
-        url = workbook.local_mathjax(tmp_path)
+        url = workbook_pages.local_mathjax(tmp_path)
         assert url.startswith("mathjax/MathJax.js?config=")
         config = url.split("config=")[1].split(",")[0]
         assert (tmp_path / "mathjax" / "MathJax.js").is_file()
         assert (tmp_path / "mathjax" / "config" / f"{config}.js").is_file()
         # The fonts the package ships (STIX-Web, not MathJax's default TeX fonts), configured after the main config.
-        assert url.endswith(f",{workbook.MATHJAX_LOCAL_CONFIG}")
-        fonts = (tmp_path / "mathjax" / "config" / f"{workbook.MATHJAX_LOCAL_CONFIG}.js").read_text()
+        assert url.endswith(f",{workbook_pages.MATHJAX_LOCAL_CONFIG}")
+        fonts = (tmp_path / "mathjax" / "config" / f"{workbook_pages.MATHJAX_LOCAL_CONFIG}.js").read_text()
         assert 'webFont: "STIX-Web"' in fonts and "imageFont: null" in fonts
         assert (tmp_path / "mathjax" / "fonts" / "HTML-CSS" / "STIX-Web").is_dir()
         stamp = (tmp_path / "mathjax" / "MathJax.js").stat().st_mtime_ns
-        assert workbook.local_mathjax(tmp_path) == url
+        assert workbook_pages.local_mathjax(tmp_path) == url
         assert (tmp_path / "mathjax" / "MathJax.js").stat().st_mtime_ns == stamp
-        page = workbook.export_html(_executed_notebook(tmp_path / "n.ipynb"), tmp_path / "n.html", url)
+        page = workbook_pages.export_html(_executed_notebook(tmp_path / "n.ipynb"), tmp_path / "n.html", url)
         html = page.read_text()
         assert 'src="mathjax/MathJax.js?config=' in html and "libs/mathjax" not in html
-        assert workbook.OFFLINE_MATH_NOTE[:40] not in html
+        assert workbook_pages.OFFLINE_MATH_NOTE[:40] not in html
 
     def test_without_a_local_copy_the_page_says_it_needs_the_network(self, tmp_path):
-        page = workbook.export_html(_executed_notebook(tmp_path / "n.ipynb"), tmp_path / "n.html", None)
+        page = workbook_pages.export_html(_executed_notebook(tmp_path / "n.ipynb"), tmp_path / "n.html", None)
         html = page.read_text()
         assert "libs/mathjax" in html and "MathJax loaded from the network" in html
 
 
 class TestRecordedResults:
     def test_is_the_path_and_displays_one_line(self, tmp_path, capsys):
-        path = workbook.record_results("01_topic", {"a": 1.5}, tmp_path)
+        path = record_results("01_topic", {"a": 1.5}, tmp_path)
         assert path == tmp_path / "01_topic.json" and json.loads(path.read_text()) == {"a": 1.5}
         path._ipython_display_()
         assert capsys.readouterr().out == "key results recorded in 01_topic.json\n"
@@ -76,10 +77,10 @@ def pages(tmp_path_factory):
     """Every stored notebook exported as the runner exports it (their links are in markdown, so unexecuted
     notebooks carry them all), and the index page."""
     build = tmp_path_factory.mktemp("build")
-    url = workbook.local_mathjax(build)
-    for notebook in workbook.list_notebooks():
-        workbook.export_html(notebook, build / f"{notebook.stem}.html", url)
-    workbook.write_index(build, mathjax_url=url)
+    url = workbook_pages.local_mathjax(build)
+    for notebook in workbook_pages.list_notebooks():
+        workbook_pages.export_html(notebook, build / f"{notebook.stem}.html", url)
+    workbook_pages.write_index(build, mathjax_url=url)
     return build
 
 
@@ -90,8 +91,8 @@ class TestNavigation:
 
     def test_links_of_exported_notebooks_point_at_pages(self):
         body = '<a href="01_x.ipynb">a</a> <a href="02_y.ipynb#Part-2">b</a> <a href="https://h/n.ipynb">c</a> ' \
-               f'<a href="{workbook.INDEX_LINK}">index</a> <a href="../docs/A.md">d</a>'
-        assert workbook.page_links(body) == ('<a href="01_x.html">a</a> <a href="02_y.html#Part-2">b</a> '
+               f'<a href="{workbook_pages.INDEX_LINK}">index</a> <a href="../docs/A.md">d</a>'
+        assert workbook_pages.page_links(body) == ('<a href="01_x.html">a</a> <a href="02_y.html#Part-2">b</a> '
                                              '<a href="https://h/n.ipynb">c</a> <a href="index.html">index</a> '
                                              '<a href="../docs/A.md">d</a>')
 
@@ -101,7 +102,7 @@ class TestNavigation:
         import re
 
         pages_written = sorted(pages.glob("*.html"))
-        assert len(pages_written) == len(workbook.list_notebooks()) + 1 == 12
+        assert len(pages_written) == len(workbook_pages.list_notebooks()) + 1 == 12
         broken = []
         for page in pages_written:
             for href in re.findall(r'href="([^"]*)"', page.read_text(encoding="utf-8")):
@@ -119,13 +120,13 @@ class TestNavigation:
 
     def test_index_lists_every_notebook_with_its_goals(self, pages):
         index = (pages / "index.html").read_text(encoding="utf-8")
-        for notebook in workbook.list_notebooks():
-            title, goals = workbook.notebook_goals(notebook)
+        for notebook in workbook_pages.list_notebooks():
+            title, goals = workbook_pages.notebook_goals(notebook)
             assert f'href="{notebook.stem}.html"' in index and len(goals) >= 2, notebook.name
-            assert workbook._inline_markdown(goals[0]) in index
+            assert workbook_pages._inline_markdown(goals[0]) in index
         assert "mathjax/MathJax.js" in index  # the goals' $\theta$ typeset as on the pages
 
     def test_index_names_a_page_this_build_lacks_without_linking_it(self, tmp_path):
-        workbook.write_index(tmp_path)
+        workbook_pages.write_index(tmp_path)
         index = (tmp_path / "index.html").read_text(encoding="utf-8")
         assert "href=" not in index.split("<body>")[1] and index.count("no page in this build") == 11

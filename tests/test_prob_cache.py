@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from gcflnet_lib import prob_cache
+from gcflnet_lib.workbook import prob_cache
 from gcflnet_lib.data.synthetic import make_samples
 from gcflnet_lib.engine import evaluate_model, predict_probabilities
 from gcflnet_lib.engine.checkpoint import save_checkpoint

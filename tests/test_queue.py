@@ -1,4 +1,4 @@
-"""The resumable training queue (gcflnet_lib.engine.queue) and the ablation queue's plan."""
+"""The experiment runner (gcflnet_lib.engine.experiments): its resumable training queue, and the ablation queue's plan."""
 
 import json
 import subprocess
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gcflnet_lib.engine.queue import CrossData, Job, job_state, run_queue, train_command
+from gcflnet_lib.engine.experiments import CrossData, Job, job_state, run_queue, train_command
 from gcflnet_lib.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,6 +96,35 @@ class TestQueue:
         assert job_state(job, tmp_path / "runs", tmp_path / "results") == "resume"
         command = train_command(job, run_dir, resume=True)
         assert "--resume" in command and "--overwrite" not in command
+
+    def test_an_evaluate_job_scores_a_finished_run_and_is_then_done(self, tiny_data, tmp_path):
+        runs, results = tmp_path / "runs", tmp_path / "results"
+        assert run_queue([tiny_job("base", tiny_data)], runs, results, say=lambda line: None) == {"base": "finished"}
+        padded = Job("base_reflect", evaluate_flags=("--checkpoint", str(runs / "base" / "final.pt"), "--data",
+                                                     str(tiny_data), "--dataset", "Synthetic", "--device", "cpu",
+                                                     "--pad-mode", "reflect"))
+        assert padded.kind == "evaluate" and job_state(padded, runs, results) == "new"
+        assert run_queue([padded], runs, results, say=lambda line: None) == {"base_reflect": "finished"}
+        report = json.loads((results / "base_reflect.json").read_text())
+        assert set(report["metrics"]) >= {"miou", "niou", "pd", "fa"}
+        assert not (runs / "base_reflect" / "final.pt").exists()  # nothing was trained for it
+        assert run_queue([padded], runs, results, say=lambda line: None) == {"base_reflect": "done"}
+
+    def test_in_process_jobs_train_one_at_a_time_and_are_done_while_their_settings_hold(self, tiny_data, tmp_path):
+        from gcflnet_lib.engine import TrainConfig
+
+        config = TrainConfig(data_root=str(tiny_data), dataset="Synthetic", out_dir=str(tmp_path / "here"), model="unet",
+                             channels=(4, 8), epochs=1, crop_size=32, batch_size=4, eval_every=0, device="cpu",
+                             overwrite=True, progress=False)
+        job = Job("here", config=config)
+        assert job.kind == "in-process"
+        with pytest.raises(UserError, match="workers=2: in-process jobs train one at a time"):
+            run_queue([job], tmp_path, tmp_path, workers=2)
+        assert run_queue([job], tmp_path, tmp_path, say=lambda line: None) == {"here": "finished"}
+        assert run_queue([job], tmp_path, tmp_path, say=lambda line: None) == {"here": "done"}
+        assert job_state(job, tmp_path, tmp_path, metrics=("no_such_metric",)) == "new"
+        longer = Job("here", config=TrainConfig(**{**config.to_dict(), "epochs": 2}))
+        assert job_state(longer, tmp_path, tmp_path) == "new"
 
     def test_missing_cross_dataset_is_refused_before_work(self, tiny_data, tmp_path):
         with pytest.raises(UserError, match="cross-dataset folder for NUAA-SIRST not found"):

@@ -1,4 +1,4 @@
-"""gcflnet_lib.viz: pure image helpers and the matplotlib helpers."""
+"""gcflnet_lib.workbook.viz: pure image helpers and the matplotlib helpers."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from gcflnet_lib.viz import (
+from gcflnet_lib.workbook.viz import (
     FALSE_ALARM_COLOUR,
     HIT_COLOUR,
     MISS_COLOUR,
@@ -165,7 +165,7 @@ class TestPlots:
 
 class TestDisplayStretch:
     def test_fixed_range_not_the_image_content(self):
-        from gcflnet_lib.viz import display_stretch
+        from gcflnet_lib.workbook.viz import display_stretch
 
         dark = np.array([[0.0, 10.0], [20.0, 255.0]])
         assert np.allclose(display_stretch(dark), dark / 255.0)
@@ -195,7 +195,7 @@ class TestDetections:
 
     def test_kinds_follow_the_basicirstd_matching(self):
         from gcflnet_lib.metrics import pd_fa_image
-        from gcflnet_lib.viz import classify_detections
+        from gcflnet_lib.workbook.viz import classify_detections
 
         _, prediction, mask = self.scene()
         found = classify_detections(prediction, mask)
@@ -206,7 +206,7 @@ class TestDetections:
         assert false_pixels == sum(d["pixels"] for d in found if d["kind"] == "false alarm")
 
     def test_far_prediction_is_a_false_alarm_and_its_target_a_miss(self):
-        from gcflnet_lib.viz import classify_detections
+        from gcflnet_lib.workbook.viz import classify_detections
 
         mask = np.zeros((20, 20), bool)
         mask[2, 2] = True
@@ -217,7 +217,7 @@ class TestDetections:
     def test_figure_zooms_every_detection_under_a_colour_key(self):
         from matplotlib.figure import Figure
 
-        from gcflnet_lib.viz import DETECTION_COLOURS, plot_detections
+        from gcflnet_lib.workbook.viz import DETECTION_COLOURS, plot_detections
 
         image, prediction, mask = self.scene()
         figure = plot_detections(image, prediction, mask, title="scene", crop=12, figure=Figure(layout="constrained"))
@@ -234,7 +234,7 @@ class TestDetections:
     def test_beyond_max_crops_boxed_not_zoomed(self):
         from matplotlib.figure import Figure
 
-        from gcflnet_lib.viz import plot_detections
+        from gcflnet_lib.workbook.viz import plot_detections
 
         prediction = np.zeros((30, 30), bool)
         prediction[::6, ::6] = True  # 25 single-pixel false alarms

@@ -1,4 +1,4 @@
-"""gcflnet_lib.widget_snapshot: the static view of a stored widget, and its place in exported pages."""
+"""gcflnet_lib.workbook.widget_snapshot: the static view of a stored widget, and its place in exported pages."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import nbformat
 import pytest
 from ipywidgets.embed import embed_data
 
-from gcflnet_lib import workbook
-from gcflnet_lib.viz import ThresholdExplorer
-from gcflnet_lib.widget_snapshot import SNAPSHOT_CLASS, WIDGET_STATE, WIDGET_VIEW, add_widget_snapshots, snapshot_html
+from gcflnet_lib.workbook import pages
+from gcflnet_lib.workbook.widgets import ThresholdExplorer
+from gcflnet_lib.workbook.widget_snapshot import SNAPSHOT_CLASS, WIDGET_STATE, WIDGET_VIEW, add_widget_snapshots, snapshot_html
 from tests.test_widgets import _maps
 
 
@@ -87,7 +87,7 @@ class TestPages:
     def test_exported_page_holds_the_live_widget_and_its_snapshot(self, explorer, tmp_path):
         path = tmp_path / "n.ipynb"
         nbformat.write(executed_notebook(explorer.widget), path)
-        html = workbook.export_html(path, tmp_path / "n.html", None).read_text()
+        html = pages.export_html(path, tmp_path / "n.html", None).read_text()
         assert 'type="application/vnd.jupyter.widget-view+json"' in html  # rendered live where the CDN loads
         assert f'class="{SNAPSHOT_CLASS}"' in html and explorer.figure_output.outputs[0]["data"]["image/png"][:200] in html
         assert nbformat.read(path, as_version=4).cells[0].outputs.__len__() == 1  # the executed notebook is left alone

@@ -1,4 +1,4 @@
-"""gcflnet_lib.viz.ThresholdExplorer, driven by setting widget values as a user would."""
+"""gcflnet_lib.workbook.viz.ThresholdExplorer, driven by setting widget values as a user would."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gcflnet_lib.metrics import threshold_stats
-from gcflnet_lib.viz import ThresholdExplorer
+from gcflnet_lib.workbook.widgets import ThresholdExplorer
 
 
 def _maps():

@@ -1,4 +1,4 @@
-"""gcflnet_lib.widgets_classical.AdaptiveThresholdExplorer, driven by setting slider values as a user would."""
+"""gcflnet_lib.workbook.widgets.AdaptiveThresholdExplorer, driven by setting slider values as a user would."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 
-from gcflnet_lib.compare import adaptive_threshold_stats
-from gcflnet_lib.widgets_classical import AdaptiveThresholdExplorer
+from gcflnet_lib.workbook.compare import adaptive_threshold_stats
+from gcflnet_lib.workbook.widgets import AdaptiveThresholdExplorer
 
 
 def _maps():

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from gcflnet_lib import workbook
+from gcflnet_lib.workbook import pages, runner
 from gcflnet_lib.errors import CheckpointError, DataError, UserError
 
 
@@ -226,14 +227,14 @@ def tiny_workbook(tmp_path, monkeypatch):
 
 class TestRunner:
     def test_list_notebooks(self, tiny_workbook):
-        assert [p.stem for p in workbook.list_notebooks(tiny_workbook)] == ["01_ok", "02_fails"]
-        assert [p.stem for p in workbook.list_notebooks(tiny_workbook, ["02"])] == ["02_fails"]
+        assert [p.stem for p in pages.list_notebooks(tiny_workbook)] == ["01_ok", "02_fails"]
+        assert [p.stem for p in pages.list_notebooks(tiny_workbook, ["02"])] == ["02_fails"]
         with pytest.raises(UserError, match="--only 07"):
-            workbook.list_notebooks(tiny_workbook, ["07"])
+            pages.list_notebooks(tiny_workbook, ["07"])
 
     def test_run_workbook_reports_each_notebook(self, tiny_workbook, tmp_path):
         build = tmp_path / "build"
-        runs = workbook.run_workbook(tiny_workbook, build, smoke=True, progress=False)
+        runs = runner.run_workbook(tiny_workbook, build, smoke=True, progress=False)
         ok, failed = runs
         assert (ok.name, ok.status, failed.name, failed.status) == ("01_ok", "ok", "02_fails", "failed")
         assert ok.results["smoke"] is True and ok.results["cwd"] == str(tiny_workbook)
@@ -244,21 +245,21 @@ class TestRunner:
         for name in ("01_ok", "02_fails"):
             assert (build / f"{name}.ipynb").is_file() and (build / f"{name}.html").is_file()
         assert not list(build.glob(".*partial*"))
-        table = workbook.summary_table(runs)
+        table = runner.summary_table(runs)
         assert "01_ok" in table and "value=0.25" in table and "broken on purpose" in table
 
     def test_main_exit_status(self, tiny_workbook, tmp_path, capsys):
         build = tmp_path / "build"
-        assert workbook.main(["run", "--smoke", "--notebooks", str(tiny_workbook), "--build", str(build),
+        assert runner.main(["run", "--smoke", "--notebooks", str(tiny_workbook), "--build", str(build),
                               "--only", "01", "--no-html"]) == 0
         assert not (build / "01_ok.html").exists()
-        assert workbook.main(["run", "--full", "--notebooks", str(tiny_workbook), "--build", str(build)]) == 1
+        assert runner.main(["run", "--full", "--notebooks", str(tiny_workbook), "--build", str(build)]) == 1
         assert json.loads((build / "notebook_results" / "01_ok.json").read_text())["smoke"] is False
         captured = capsys.readouterr()
         assert "02_fails" in captured.err and "1 of 2 notebook(s) failed" in captured.err
         assert "02_fails failed at cell In [3] (raise ValueError('broken on purpose')): ValueError" in captured.err
         assert (build / "01_ok.html").is_file() and (build / "02_fails.html").is_file()  # the other pages too
-        assert workbook.main(["run", "--notebooks", str(tiny_workbook), "--only", "99"]) == 2
+        assert runner.main(["run", "--notebooks", str(tiny_workbook), "--only", "99"]) == 2
         error = capsys.readouterr().err
         assert error.count("\n") == 1 and "--only 99: no such notebook" in error, error
 
@@ -266,20 +267,20 @@ class TestRunner:
         # The README's first command runs what a notebook opened in JupyterLab runs: its own SMOKE = "auto".
         build = tmp_path / "build"
         times = tmp_path / "times.json"
-        assert workbook.main(["run", "--notebooks", str(tiny_workbook), "--build", str(build), "--only", "01",
+        assert runner.main(["run", "--notebooks", str(tiny_workbook), "--build", str(build), "--only", "01",
                               "--no-html", "--record-times", str(times)]) == 0
         assert json.loads((build / "notebook_results" / "01_ok.json").read_text())["smoke"] == "auto"
-        (entries,) = workbook.load_run_times(times).values()
+        (entries,) = runner.load_run_times(times).values()
         assert entries["01_ok"]["smoke"] == "auto"
-        assert workbook.main(["run", "--smoke", "--notebooks", str(tiny_workbook), "--build", str(build), "--only", "01",
+        assert runner.main(["run", "--smoke", "--notebooks", str(tiny_workbook), "--build", str(build), "--only", "01",
                               "--no-html"]) == 0
         assert json.loads((build / "notebook_results" / "01_ok.json").read_text())["smoke"] is True
 
     def test_record_times_keeps_the_last_time_of_each_notebook_that_ran(self, tiny_workbook, tmp_path):
         times = tmp_path / "times.json"
-        assert workbook.main(["run", "--smoke", "--notebooks", str(tiny_workbook), "--build", str(tmp_path / "b"),
+        assert runner.main(["run", "--smoke", "--notebooks", str(tiny_workbook), "--build", str(tmp_path / "b"),
                               "--no-html", "--record-times", str(times)]) == 1
-        (device, entries), = workbook.load_run_times(times).items()
+        (device, entries), = runner.load_run_times(times).items()
         assert device == ("cuda" if torch.cuda.is_available() else "cpu")
         assert list(entries) == ["01_ok"]  # only the notebook that ran; the failed one has no time
         entry = entries["01_ok"]
@@ -287,11 +288,11 @@ class TestRunner:
 
     def test_smoke_and_full_are_exclusive(self, capsys):
         with pytest.raises(SystemExit):
-            workbook.main(["run", "--smoke", "--full"])
+            runner.main(["run", "--smoke", "--full"])
 
 
 def test_format_results_keeps_scalars():
-    assert workbook.format_results({"a": 0.123456, "b": [1], "c": True, "d": 3, "e": "x"}) == "a=0.1235, d=3"
+    assert runner.format_results({"a": 0.123456, "b": [1], "c": True, "d": 3, "e": "x"}) == "a=0.1235, d=3"
 
 
 def test_run_workbook_script_delegates():

@@ -72,13 +72,13 @@ CELLS = [
         import numpy as np
 
         from gcflnet_lib import workbook
-        from gcflnet_lib.architecture import draw_architecture
         from gcflnet_lib.data.dataset import load_split
         from gcflnet_lib.engine import TrainConfig, evaluate_model, load_checkpoint, predict_probabilities, train
-        from gcflnet_lib.experiments import ensure_synthetic_dataset, synthetic_dataset_dir
         from gcflnet_lib.models import build_model, list_models
-        from gcflnet_lib.prob_cache import evaluate_cached
-        from gcflnet_lib.viz import DISPLAY_RANGE, overlay_prediction, plot_detections, plot_roc, show_images
+        from gcflnet_lib.workbook.architecture import draw_architecture
+        from gcflnet_lib.workbook.notebook_runs import ensure_synthetic_dataset, synthetic_dataset_dir
+        from gcflnet_lib.workbook.prob_cache import evaluate_cached
+        from gcflnet_lib.workbook.viz import DISPLAY_RANGE, overlay_prediction, plot_detections, plot_roc, show_images
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET,
                              checkpoint=CHECKPOINT, model="gcflnet")
@@ -123,7 +123,7 @@ CELLS = [
         r"""
         ## 2 · The model, its architecture and its ablation variants
 
-        The figure is drawn by `gcflnet_lib.architecture.draw_architecture` from the configuration of the model used
+        The figure is drawn by `gcflnet_lib.workbook.architecture.draw_architecture` from the configuration of the model used
         here (`model.config`): change the widths and the figure changes. Every encoder level is a residual block helped
         by an **EEM** (EFEU + CDC, notebooks 02-04) and a **GLFI** (notebook 05); every skip connection is an **MSIC**
         (notebook 06); every decoder level has a $1\times1$ **deep-supervision head**, and the loss is the mean SoftIoU
@@ -194,7 +194,7 @@ CELLS = [
         localisation, and the Pd-Fa ROC over thresholds, whose AUC is taken over the false-alarm range every method
         shares, Fa from 0 to $10^{-4}$ (the pixel-level ROC's AUC beside it). Notebook 08 works these out by hand. With the
         defaults on a CPU the released model is scored on the whole test split (214 NUAA-SIRST images), so the numbers
-        are its model card's; its probability maps are computed once per checkpoint file (`gcflnet_lib.prob_cache`,
+        are its model card's; its probability maps are computed once per checkpoint file (`gcflnet_lib.workbook.prob_cache`,
         kept in `build/cache/`) and notebooks 07-10 read them again. `SMOKE = True` (tests, CI) scores the first 24
         images only.
         """

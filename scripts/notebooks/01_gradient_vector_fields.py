@@ -1,6 +1,6 @@
 """Generator of notebooks/01_gradient_vector_fields.ipynb."""
 
-from _cells import about, code, ending, md, parameters, top
+from _cells import about, code, ending, md, standard_parameters, top
 
 CELLS = [
     top("01"),
@@ -30,16 +30,7 @@ CELLS = [
         'a convergence score $C$ that measures whether gradients point at a common centre',
         'why gradient convergence separates small targets from clutter, the observation behind EEM',
     ], ['00'], 'synthetic scenes (or NUAA-SIRST with DATA_DIR)'),
-    parameters(
-        """
-        SMOKE = "auto"          # "auto": fast on a CPU, full size on a GPU; True: a handful of small images so the notebook runs in seconds
-        DEVICE = "auto"        # "auto" -> cuda if available else cpu
-        DATA_DIR = ""          # "" -> synthetic scenes; else a standard-layout root such as ../../shared/datasets/NUAA-SIRST
-        DATASET = "Synthetic"  # the split files' dataset name when DATA_DIR is given, e.g. "NUAA-SIRST"
-        SEED = 0
-        RESULTS_DIR = "../build/notebook_results"
-        """
-    ),
+    standard_parameters("a handful of small images", example_root="../../shared/datasets/NUAA-SIRST"),
     code(
         """
         import matplotlib.pyplot as plt
@@ -49,7 +40,7 @@ CELLS = [
 
         from gcflnet_lib import workbook
         from gcflnet_lib.ops import gradient_convergence, gradient_magnitude, spatial_gradient
-        from gcflnet_lib.viz import orientation_rgb, plot_quiver, show_images
+        from gcflnet_lib.workbook.viz import orientation_rgb, plot_quiver, show_images
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE)
         SMOKE = ctx.smoke  # "auto" resolved

@@ -1,6 +1,6 @@
 """Generator of notebooks/02_efeu_learnable_sobel.ipynb."""
 
-from _cells import about, code, ending, md, parameters, top
+from _cells import about, code, ending, md, standard_parameters, top, where_it_sits
 
 CELLS = [
     top("02"),
@@ -30,16 +30,7 @@ CELLS = [
         'EFEU: a learnable 3x3 gradient pair whose centre column/row stay fixed at zero, and why',
         'how training changes the free weights while the fixed ones keep their zero (value and gradient)',
     ], ['01'], 'synthetic scenes'),
-    parameters(
-        """
-        SMOKE = "auto"          # "auto": fast on a CPU, full size on a GPU; True: few images and steps so the notebook runs in seconds
-        DEVICE = "auto"        # "auto" -> cuda if available else cpu
-        DATA_DIR = ""          # "" -> synthetic scenes; else a standard-layout root
-        DATASET = "Synthetic"  # the split files' dataset name when DATA_DIR is given
-        SEED = 0
-        RESULTS_DIR = "../build/notebook_results"
-        """
-    ),
+    standard_parameters("few images and steps"),
     code(
         """
         import cv2
@@ -51,7 +42,7 @@ CELLS = [
         from gcflnet_lib.losses import soft_iou_loss
         from gcflnet_lib.nn import EFEU, efeu_masks
         from gcflnet_lib.ops import directional_gradients, gradient_kernels, gradient_magnitude
-        from gcflnet_lib.viz import plot_kernels, show_images
+        from gcflnet_lib.workbook.viz import plot_kernels, show_images
         from tqdm.auto import tqdm
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE)
@@ -63,20 +54,7 @@ CELLS = [
         print(f"device {ctx.device}; {len(samples)} images")
         """
     ),
-    md(
-        r"""
-        **Where this sits in GCFLNet.** The highlighted boxes are the EEM of every level, in the full-width model's
-        architecture drawn from its configuration (`gcflnet_lib.architecture.draw_architecture`).
-        """
-    ),
-    code(
-        """
-        from gcflnet_lib.architecture import draw_architecture
-        from gcflnet_lib.models import build_model
-
-        draw_architecture(build_model("gcflnet").config, highlight="eem");
-        """
-    ),
+    *where_it_sits("eem", "the EEM of every level"),
     md(
         r"""
         ## Sobel initialisation and the learnable entries

@@ -1,6 +1,6 @@
 """Generator of notebooks/03_central_difference_conv.ipynb."""
 
-from _cells import about, code, ending, md, parameters, top
+from _cells import about, code, ending, md, standard_parameters, top, where_it_sits
 
 CELLS = [
     top("03"),
@@ -33,16 +33,7 @@ CELLS = [
         'its formula written by hand and checked against `gcflnet_lib.ops`',
         'how $\\theta$ moves CDC from plain smoothing to pure differences, on targets, edges and clutter',
     ], ['01', '02'], 'synthetic scenes'),
-    parameters(
-        """
-        SMOKE = "auto"          # "auto": fast on a CPU, full size on a GPU; True: few small images so the notebook runs in seconds
-        DEVICE = "auto"        # "auto" -> cuda if available else cpu
-        DATA_DIR = ""          # "" -> synthetic scenes; else a standard-layout root
-        DATASET = "Synthetic"  # the split files' dataset name when DATA_DIR is given
-        SEED = 0
-        RESULTS_DIR = "../build/notebook_results"
-        """
-    ),
+    standard_parameters("few small images"),
     code(
         """
         import math
@@ -55,7 +46,7 @@ CELLS = [
         from gcflnet_lib import workbook
         from gcflnet_lib.nn import CDC
         from gcflnet_lib.ops import central_difference_conv2d, gradient_magnitude, spatial_gradient
-        from gcflnet_lib.viz import show_images
+        from gcflnet_lib.workbook.viz import show_images
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE)
         SMOKE = ctx.smoke  # "auto" resolved
@@ -65,20 +56,7 @@ CELLS = [
         print(f"device {ctx.device}; {len(samples)} images")
         """
     ),
-    md(
-        r"""
-        **Where this sits in GCFLNet.** The highlighted boxes are the EEM of every level, in the full-width model's
-        architecture drawn from its configuration (`gcflnet_lib.architecture.draw_architecture`).
-        """
-    ),
-    code(
-        """
-        from gcflnet_lib.architecture import draw_architecture
-        from gcflnet_lib.models import build_model
-
-        draw_architecture(build_model("gcflnet").config, highlight="eem");
-        """
-    ),
+    *where_it_sits("eem", "the EEM of every level"),
     md(
         r"""
         ## The formula by hand, and the equivalence checks

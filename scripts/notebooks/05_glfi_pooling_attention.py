@@ -1,6 +1,6 @@
 """Generator of notebooks/05_glfi_pooling_attention.ipynb."""
 
-from _cells import about, code, ending, md, parameters, top
+from _cells import about, code, ending, md, standard_parameters, top, where_it_sits
 
 CELLS = [
     top("05"),
@@ -43,17 +43,9 @@ CELLS = [
         'the readings of the attention (outer, signed, channel): which can suppress a feature, and what each does to target contrast',
     ], ['04'], 'NUAA-SIRST test images and the released GCFLNets (CPU recipe, and full width where present)',
         open_rows="rows 3 (can the attention suppress?), 4 (the fully connected layers), 5 (the shape of the attention) and 11 (where EEM's edges enter)"),
-    parameters(
-        """
-        SMOKE = "auto"          # "auto": fast on a CPU, full size on a GPU; True: few small images so the notebook runs in seconds
-        DEVICE = "auto"        # "auto" -> cuda if available else cpu
-        DATA_DIR = "auto"      # "auto" -> NUAA-SIRST if found, else synthetic scenes; "" synthetic; else a standard-layout root
-        DATASET = "auto"       # the split files' dataset name ("auto": read from DATA_DIR/img_idx)
-        SEED = 0
+    standard_parameters("few small images", data="auto", extra="""
         CHECKPOINT = "auto"    # "auto": the released GCFLNets (CPU recipe, full width beside it); a path or name; "" none
-        RESULTS_DIR = "../build/notebook_results"
-        """
-    ),
+        """),
     code(
         """
         import matplotlib.pyplot as plt
@@ -65,7 +57,7 @@ CELLS = [
         from gcflnet_lib import workbook
         from gcflnet_lib.nn import GLFI, channel_attention_map, outer_attention
         from gcflnet_lib.ops import gradient_convergence, gradient_magnitude, spatial_gradient
-        from gcflnet_lib.viz import show_images
+        from gcflnet_lib.workbook.viz import show_images
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET)
         SMOKE = ctx.smoke  # "auto" resolved
@@ -75,20 +67,7 @@ CELLS = [
               + (", ".join(MODELS) or "none"))
         """
     ),
-    md(
-        r"""
-        **Where this sits in GCFLNet.** The highlighted boxes are the GLFI of every level, in the full-width model's
-        architecture drawn from its configuration (`gcflnet_lib.architecture.draw_architecture`).
-        """
-    ),
-    code(
-        """
-        from gcflnet_lib.architecture import draw_architecture
-        from gcflnet_lib.models import build_model
-
-        draw_architecture(build_model("gcflnet").config, highlight="glfi");
-        """
-    ),
+    *where_it_sits("glfi", "the GLFI of every level"),
     md(
         r"""
         ## Receptive fields, measured

@@ -1,6 +1,6 @@
 """Generator of notebooks/06_msic.ipynb."""
 
-from _cells import about, code, ending, md, parameters, top
+from _cells import DISSECTION_PARAMETERS, about, code, dissection_setup, ending, md, standard_parameters, top, where_it_sits
 
 CELLS = [
     top("06"),
@@ -48,19 +48,8 @@ CELLS = [
         'the literal reading beside the crossed one: the same attention maps, applied to the other level',
     ], ['04', '05'], 'the released GCFLNets (CPU recipe, and full width where present) on NUAA-SIRST test images',
         open_rows="rows 1 (which features each attention reads and re-weights) and 2 (how the two maps are joined)"),
-    parameters(
-        """
-        SMOKE = "auto"          # "auto": fast on a CPU, full size on a GPU; True: a tiny model and a few steps so the notebook runs in seconds
-        DEVICE = "auto"        # "auto" -> cuda if available else cpu
-        DATA_DIR = "auto"      # "auto" -> NUAA-SIRST if found, else synthetic scenes; "" synthetic; else a standard-layout root
-        DATASET = "auto"       # the split files' dataset name ("auto": read from DATA_DIR/img_idx)
-        SEED = 0
-        CHECKPOINT = "auto"    # "auto": the released GCFLNets (CPU recipe, full width beside it); a path or name; "" trains briefly here
-        TRAIN_STEPS = 600      # steps of the brief training used when CHECKPOINT is "" (SMOKE uses 20)
-        RESULTS_DIR = "../build/notebook_results"
-        """
-    ),
-    code(
+    standard_parameters("a tiny model and a few steps", data="auto", extra=DISSECTION_PARAMETERS),
+    dissection_setup(
         """
         import matplotlib.pyplot as plt
         import numpy as np
@@ -70,35 +59,13 @@ CELLS = [
 
         from gcflnet_lib import workbook
         from gcflnet_lib.nn import MSIC, ConcatSkip, upsample_to
-
-        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET)
-        SMOKE = ctx.smoke  # "auto" resolved
-        SIZE = 128 if SMOKE else 256  # generated scenes only; real test images are used whole
-        MODELS = workbook.dissection_checkpoints(CHECKPOINT, ctx.dataset)  # label -> checkpoint; {}: trained briefly
-        test_samples = workbook.samples_with_targets(ctx, ctx.dataset, n=4 if SMOKE else 8, size=SIZE)
-        # The released GCFLNets (CHECKPOINT = "auto"), or CHECKPOINT = "": the exercise, a small model trained briefly here.
-        fits = workbook.dissection_fits(ctx, CHECKPOINT, TRAIN_STEPS)
-        label, fit = next(iter(fits.items()))  # the model taken apart below; any other is shown beside it
-        model = fit.model
+        """,
+        """
         skips = list(model.decoder)  # decoder[k] works at level levels-2-k: coarsest skip first
         assert all(isinstance(skip, MSIC) for skip in skips)
-        print(f"device {ctx.device}; {len(test_samples)} {ctx.dataset} test images holding targets")
         """
     ),
-    md(
-        r"""
-        **Where this sits in GCFLNet.** The highlighted boxes are the MSIC of every level, in the full-width model's
-        architecture drawn from its configuration (`gcflnet_lib.architecture.draw_architecture`).
-        """
-    ),
-    code(
-        """
-        from gcflnet_lib.architecture import draw_architecture
-        from gcflnet_lib.models import build_model
-
-        draw_architecture(build_model("gcflnet").config, highlight="msic");
-        """
-    ),
+    *where_it_sits("msic", "the MSIC of every level"),
     md(
         r"""
         ## One MSIC by hand

@@ -75,11 +75,11 @@ CELLS = [
         from gcflnet_lib.engine import TrainConfig, predict_probabilities, save_checkpoint, train, evaluate_model
         from gcflnet_lib.engine.config import multistep_factor
         from gcflnet_lib.errors import CheckpointError
-        from gcflnet_lib.experiments import markdown_table, notebook_runs_dir, synthetic_dataset_dir, training_data
         from gcflnet_lib.losses import deep_supervision_loss, soft_iou_loss
         from gcflnet_lib.models import build_model
-        from gcflnet_lib.prob_cache import evaluate_cached
-        from gcflnet_lib.viz import DISPLAY_RANGE, plot_detections, plot_roc, show_images
+        from gcflnet_lib.workbook.notebook_runs import markdown_table, notebook_runs_dir, synthetic_dataset_dir, training_data
+        from gcflnet_lib.workbook.prob_cache import evaluate_cached
+        from gcflnet_lib.workbook.viz import DISPLAY_RANGE, plot_detections, plot_roc, show_images
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET,
                              checkpoint=CHECKPOINT, model="gcflnet")

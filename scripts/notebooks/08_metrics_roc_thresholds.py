@@ -52,6 +52,8 @@ CELLS = [
     ),
     code(
         """
+        from pathlib import Path
+
         import matplotlib.pyplot as plt
         import numpy as np
         from IPython.display import Markdown, display
@@ -59,16 +61,15 @@ CELLS = [
 
         from gcflnet_lib import workbook
         from gcflnet_lib.classical import tophat
-        from pathlib import Path
-
         from gcflnet_lib.engine import predict_probabilities
-        from gcflnet_lib.prob_cache import cached_probabilities
         from gcflnet_lib.engine.evaluation import dequantize_probability, quantize_probability
-        from gcflnet_lib.models import build_model
-        from gcflnet_lib.experiments import markdown_table
         from gcflnet_lib.metrics import IRSTDMetrics, auc_pd_fa, threshold_stats
-        from gcflnet_lib.viz import (DISPLAY_RANGE, ThresholdExplorer, overlay_prediction, plot_detections, plot_pixel_roc,
-                                     plot_roc, show_images)
+        from gcflnet_lib.models import build_model
+        from gcflnet_lib.workbook.notebook_runs import markdown_table
+        from gcflnet_lib.workbook.prob_cache import cached_probabilities
+        from gcflnet_lib.workbook.viz import (DISPLAY_RANGE, overlay_prediction, plot_detections, plot_pixel_roc,
+                                              plot_roc, show_images)
+        from gcflnet_lib.workbook.widgets import ThresholdExplorer
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET,
                              checkpoint=CHECKPOINT, model=MODEL)

@@ -73,12 +73,12 @@ CELLS = [
         from gcflnet_lib import workbook
         from gcflnet_lib.ablation import SWITCHES, agreement_verdict, degenerate, run_ablation, switch_effects, variants
         from gcflnet_lib.engine import evaluate_model, predict_probabilities
-        from gcflnet_lib.prob_cache import evaluate_cached
-        from gcflnet_lib.experiments import markdown_table, notebook_runs_dir, synthetic_dataset_dir, training_data
         from gcflnet_lib.models import build_model, list_models
         from gcflnet_lib.nn import MSIC, ConcatSkip
         from gcflnet_lib.released import RELEASES
-        from gcflnet_lib.viz import plot_detections, show_images
+        from gcflnet_lib.workbook.notebook_runs import markdown_table, notebook_runs_dir, synthetic_dataset_dir, training_data
+        from gcflnet_lib.workbook.prob_cache import evaluate_cached
+        from gcflnet_lib.workbook.viz import plot_detections, show_images
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET,
                              checkpoint=CHECKPOINT, model="gcflnet")

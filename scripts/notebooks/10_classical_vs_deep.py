@@ -15,7 +15,7 @@ CELLS = [
         targets or heavy background clutter, leading to frequent missed detections and false alarms"*.
 
         This notebook runs all six (`gcflnet_lib.classical`) and a GCFLNet on the same test images, and scores them the
-        same way (`gcflnet_lib.compare`):
+        same way (`gcflnet_lib.workbook.compare`):
 
         - **the method's own decision.** A classical detector outputs a saliency map $S$, binarised by the adaptive
           threshold of most of these papers, $T = \mu_S + k\,\sigma_S$ (mean and standard deviation of the map, per
@@ -63,15 +63,15 @@ CELLS = [
 
         from gcflnet_lib import workbook
         from gcflnet_lib.classical import METHODS, adaptive_threshold
-        from gcflnet_lib.compare import (adaptive_threshold_stats, crop_around_targets, method_row, network_row,
-                                         run_detector)
         from gcflnet_lib.data.dataset import load_split
         from gcflnet_lib.engine import predict_probabilities
-        from gcflnet_lib.experiments import markdown_table, synthetic_dataset_dir, training_data
         from gcflnet_lib.models import build_model
-        from gcflnet_lib.prob_cache import cached_probabilities, evaluate_probabilities
-        from gcflnet_lib.viz import overlay_prediction, plot_detections, plot_pixel_roc, plot_roc, show_images
-        from gcflnet_lib.widgets_classical import AdaptiveThresholdExplorer
+        from gcflnet_lib.workbook.compare import (adaptive_threshold_stats, crop_around_targets, method_row, network_row,
+                                                  run_detector)
+        from gcflnet_lib.workbook.notebook_runs import markdown_table, synthetic_dataset_dir, training_data
+        from gcflnet_lib.workbook.prob_cache import cached_probabilities, evaluate_probabilities
+        from gcflnet_lib.workbook.viz import overlay_prediction, plot_detections, plot_pixel_roc, plot_roc, show_images
+        from gcflnet_lib.workbook.widgets import AdaptiveThresholdExplorer
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET,
                              checkpoint=CHECKPOINT, model="gcflnet")
@@ -184,7 +184,7 @@ CELLS = [
         (measured here on full-size NUAA-SIRST images: about 1, 3, 40 and 60 ms per image). The low-rank methods, IPI
         and RIPT, stay on the subset: IPI takes about 1.7 s per full-size image here, six minutes or more for the
         split on two cores. The network's maps come from `build/cache/` when an earlier
-        notebook computed them (`gcflnet_lib.prob_cache`), and its numbers at 0.5 are the model card's.
+        notebook computed them (`gcflnet_lib.workbook.prob_cache`), and its numbers at 0.5 are the model card's.
         """
     ),
     code(

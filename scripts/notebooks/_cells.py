@@ -6,9 +6,12 @@ Each generator module defines ``CELLS``: a list built with :func:`md`, :func:`co
 
 from __future__ import annotations
 
+import ast
 import textwrap
 
-from gcflnet_lib.workbook import INDEX_LINK, RUN_TIMES_FILE, gpu_training_records, load_run_times
+from gcflnet_lib.workbook.pages import INDEX_LINK
+from gcflnet_lib.workbook.results import gpu_training_records
+from gcflnet_lib.workbook.runner import RUN_TIMES_FILE, load_run_times
 
 
 def _clean(text: str) -> str:
@@ -35,6 +38,86 @@ def code(text: str) -> dict:
 def parameters(text: str) -> dict:
     """The one code cell tagged ``parameters`` (literals only; papermill injects its overrides after it)."""
     return {"cell_type": "code", "source": _clean(text), "tags": ["parameters"]}
+
+
+# The parameter lines every notebook of 01-06 shares; where the data come from has two variants.
+_DATA_LINES = {
+    "synthetic": ('DATA_DIR = ""          # "" -> synthetic scenes; else a standard-layout root{example}',
+                  "DATASET = \"Synthetic\"  # the split files' dataset name when DATA_DIR is given{dataset}"),
+    "auto": ('DATA_DIR = "auto"      # "auto" -> NUAA-SIRST if found, else synthetic scenes; "" synthetic; '
+             'else a standard-layout root',
+             "DATASET = \"auto\"       # the split files' dataset name (\"auto\": read from DATA_DIR/img_idx)"),
+}
+
+
+def standard_parameters(smoke: str, data: str = "synthetic", extra: str = "", example_root: str = "") -> dict:
+    """The parameters cell of notebooks 01-06: SMOKE, DEVICE, DATA_DIR, DATASET, SEED, the notebook's own
+    ``extra`` lines (``NAME = literal  # comment``), then RESULTS_DIR; literals only, as papermill wants.
+
+    ``smoke``: what ``SMOKE = True`` makes small ("few small images"). ``data``: "synthetic" (DATA_DIR "" and
+    DATASET "Synthetic") or "auto" (NUAA-SIRST where found). ``example_root``: a dataset root named in the
+    synthetic variant's comment, e.g. ``../../shared/datasets/NUAA-SIRST``.
+    """
+    data_dir, dataset = _DATA_LINES[data]
+    if example_root:
+        data_dir = data_dir.format(example=f" such as {example_root}")
+        dataset = dataset.format(dataset=f', e.g. "{example_root.rstrip("/").rsplit("/", 1)[-1]}"')
+    else:
+        data_dir, dataset = data_dir.format(example=""), dataset.format(dataset="")
+    lines = [f'SMOKE = "auto"          # "auto": fast on a CPU, full size on a GPU; True: {smoke} so the notebook '
+             "runs in seconds",
+             'DEVICE = "auto"        # "auto" -> cuda if available else cpu',
+             data_dir, dataset, "SEED = 0", *_clean(extra).splitlines(), 'RESULTS_DIR = "../build/notebook_results"']
+    source = "\n".join(lines)
+    for statement in ast.parse(source).body:  # NAME = literal, nothing else
+        if not (isinstance(statement, ast.Assign) and len(statement.targets) == 1
+                and isinstance(statement.targets[0], ast.Name)):
+            raise ValueError(f"a parameters cell holds only NAME = literal lines, not {ast.unparse(statement)!r}")
+        ast.literal_eval(statement.value)
+    return {"cell_type": "code", "source": source, "tags": ["parameters"]}
+
+
+def where_it_sits(module_key: str, boxes: str) -> list[dict]:
+    """The "Where this sits in GCFLNet" pair: a line saying what the highlighted ``boxes`` are ("the EEM of every
+    level") and the full-width model's architecture drawn with ``module_key`` ("eem", "glfi", "msic") highlighted.
+    Splice it into ``CELLS`` with ``*where_it_sits(...)``."""
+    text = (f"**Where this sits in GCFLNet.** The highlighted boxes are {boxes}, in the full-width model's\n"
+            "architecture drawn from its configuration (`gcflnet_lib.workbook.architecture.draw_architecture`).")
+    return [{"cell_type": "markdown", "source": text, "tags": []},
+            code(f"""
+                from gcflnet_lib.models import build_model
+                from gcflnet_lib.workbook.architecture import draw_architecture
+
+                draw_architecture(build_model("gcflnet").config, highlight="{module_key}");
+                """)]
+
+
+# The parameters that :func:`dissection_setup` reads besides the standard ones (notebooks 04 and 06).
+DISSECTION_PARAMETERS = """
+    CHECKPOINT = "auto"    # "auto": the released GCFLNets (CPU recipe, full width beside it); a path or name; "" trains briefly here
+    TRAIN_STEPS = 600      # steps of the brief training used when CHECKPOINT is "" (SMOKE uses 20)
+    """
+
+
+def dissection_setup(imports: str, then: str = "") -> dict:
+    """The set-up cell of notebooks 04 and 06, which take trained GCFLNets apart: the notebook's ``imports``,
+    ``workbook.setup``, the test images holding targets and the models (``workbook.dissection_fits``), then the
+    notebook's own lines ``then`` before the closing print. Its parameters cell adds ``DISSECTION_PARAMETERS``
+    (CHECKPOINT, TRAIN_STEPS) to the standard ones."""
+    setup = _clean("""
+        ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET)
+        SMOKE = ctx.smoke  # "auto" resolved
+        SIZE = 128 if SMOKE else 256  # generated scenes only; real test images are used whole
+        MODELS = workbook.dissection_checkpoints(CHECKPOINT, ctx.dataset)  # label -> checkpoint; {}: trained briefly
+        test_samples = workbook.samples_with_targets(ctx, ctx.dataset, n=4 if SMOKE else 8, size=SIZE)
+        # The released GCFLNets (CHECKPOINT = "auto"), or CHECKPOINT = "": the exercise, a small model trained briefly here.
+        fits = workbook.dissection_fits(ctx, CHECKPOINT, TRAIN_STEPS)
+        label, fit = next(iter(fits.items()))  # the model taken apart below; any other is shown beside it
+        model = fit.model
+        """)
+    done = 'print(f"device {ctx.device}; {len(test_samples)} {ctx.dataset} test images holding targets")'
+    parts = [_clean(imports), setup, *([_clean(then)] if then.strip() else []), done]
+    return {"cell_type": "code", "source": parts[0] + "\n\n" + "\n".join(parts[1:]), "tags": []}
 
 
 # The workbook's notebooks in reading order: number -> (file stem, short title).

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from matplotlib.patches import FancyBboxPatch
+
 # Kinds of boxes; ``highlight`` takes one of these (or "efeu"/"cdc", which live inside the EEM).
 KINDS = ("input", "encoder", "eem", "glfi", "skip", "decoder", "head", "loss")
 COLOURS = {"input": "#d9d9d9", "encoder": "#9ecae1", "eem": "#fdae6b", "glfi": "#a1d99b", "skip": "#bcbddc",
@@ -58,7 +60,7 @@ def architecture_layout(config: Mapping[str, Any]) -> tuple[list[Box], list[tupl
     eem, glfi, msic = (bool(config.get(key, True)) for key in ("eem", "glfi", "msic"))
     supervised = bool(config.get("deep_supervision", True))
     levels = len(channels)
-    boxes = [Box("input", "input", 0, 0.0, 1.3, f"image (B,1,H,W)")]
+    boxes = [Box("input", "input", 0, 0.0, 1.3, "image (B,1,H,W)")]
     arrows: list[tuple[str, str]] = [("input", "enc0")]
     for level, width in enumerate(channels):
         scale = "H x W" if level == 0 else f"H/{2 ** level}"
@@ -109,7 +111,6 @@ def draw_architecture(config: Mapping[str, Any], highlight: str | None = None, a
         ValueError: an unknown ``highlight``.
     """
     import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyBboxPatch
 
     kind = _ALIASES.get(highlight, highlight) if highlight is not None else None
     if kind is not None and kind not in KINDS:

@@ -11,18 +11,18 @@ Images are NumPy arrays (H, W); torch tensors of shape (H, W), (1, H, W) or (1, 
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 from typing import Mapping, Sequence
 
-import cv2
 import numpy as np
 import torch
 from matplotlib.colors import hsv_to_rgb
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch, Rectangle
+from scipy import ndimage
 
-from gcflnet_lib.metrics import as_planes, binarize, threshold_stats
+from gcflnet_lib.metrics import FA_RANGE
+
 
 # RGB colours of the overlay: hit (predicted and true), false alarm, missed target pixel.
 HIT_COLOUR = (255, 215, 0)
@@ -130,8 +130,6 @@ def classify_detections(prediction, mask, distance: float = 3) -> list[dict]:
         list of dicts, targets first (raster order) then false alarms: ``kind`` ("hit", "miss", "false alarm"),
         ``box`` (top, left, bottom, right) with bottom and right exclusive, ``centroid`` (row, col), ``pixels``.
     """
-    from scipy import ndimage
-
     prediction = as_image(prediction, "prediction").astype(bool)
     mask = as_image(mask, "mask").astype(bool)
     if prediction.shape != mask.shape:
@@ -188,8 +186,6 @@ def plot_detections(image, prediction, mask, title: str = "", crop: int = 24, ma
     Returns:
         the figure; ``figure.detections`` holds :func:`classify_detections`'s list.
     """
-    from matplotlib.patches import Patch, Rectangle
-
     overlay = overlay_prediction(image, prediction, mask, display_range=display_range)
     found = classify_detections(prediction, mask, distance)
     targets = [d for d in found if d["kind"] != "false alarm"]
@@ -369,8 +365,6 @@ def plot_roc(curves: Mapping[str, Mapping], ax=None, fa_scale: float = 1e-6, lin
     ``metrics.FA_RANGE``, 0 to leave out) is drawn as the end of the shared AUC range. Points are joined in order
     of Fa: a curve need not be monotonic (Pd counts matched components).
     """
-    from gcflnet_lib.metrics import FA_RANGE
-
     if ax is None:
         import matplotlib.pyplot as plt
 
@@ -425,111 +419,3 @@ def plot_pixel_roc(curves: Mapping[str, Mapping], ax=None, log_fpr: bool = True)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return ax
-
-
-# -------------------------------------------------------------------------------------------- widgets
-
-
-def _stats_table(stats: Mapping, image_stats: Mapping | None, image_index: int) -> str:
-    rows = [
-        ("Pd", f"{stats['pd']:.3f}", f"{stats['n_matched']}/{stats['n_targets']} targets"),
-        ("Fa", f"{stats['fa'] * 1e6:.2f} x1e-6", f"{stats['n_false_pixels']} false pixels"),
-        ("mIoU", f"{stats['miou']:.3f}", f"{stats['intersection']}/{stats['union']} px"),
-        ("nIoU", f"{stats['niou']:.3f}", f"{stats['n_images']} images"),
-    ]
-    cells = "".join(
-        f"<tr><th style='text-align:left;padding-right:1em'>{name}</th><td class='gcfl-{name.lower()}'>{value}</td>"
-        f"<td style='color:#666;padding-left:1em'>{detail}</td></tr>"
-        for name, value, detail in rows
-    )
-    caption = f"all images, threshold {stats['threshold']:.2f}, min size {stats['min_size']}"
-    note = ""
-    if image_stats is not None:
-        note = (
-            f"<div style='color:#444'>image {image_index}: Pd {image_stats['pd']:.3f}, "
-            f"Fa {image_stats['fa'] * 1e6:.2f} x1e-6, IoU {image_stats['miou']:.3f}</div>"
-        )
-    return f"<table class='gcfl-stats'><caption>{html.escape(caption)}</caption>{cells}</table>{note}"
-
-
-class ThresholdExplorer:
-    """Sliders for the probability threshold and the minimum component size, with live Pd, Fa and IoU.
-
-    Every change recomputes :func:`threshold_stats` over all images (``.stats``, shown in ``.stats_html``)
-    and redraws the chosen image's overlay (hits gold, false alarms red, misses cyan) into
-    ``.figure_output`` (its PNG bytes also in ``.figure_png``). Display the explorer itself, or ``.widget``.
-
-    Args:
-        prob_maps: sequence (or (N, H, W) stack) of probability maps in [0, 1].
-        masks: matching bool ground-truth masks.
-        images: optional matching input images drawn under the overlay (default: the probability maps).
-        threshold, min_size: initial slider values.
-        max_min_size: upper end of the min-size slider.
-    """
-
-    def __init__(self, prob_maps, masks, images=None, threshold: float = 0.5, min_size: int = 0, max_min_size: int = 50):
-        import ipywidgets as widgets
-
-        self.prob_maps = as_planes(prob_maps, "prob_maps")
-        self.masks = [m.astype(bool) for m in as_planes(masks, "masks")]
-        self.images = self.prob_maps if images is None else as_planes(images, "images")
-        if not (len(self.prob_maps) == len(self.masks) == len(self.images)) or not self.prob_maps:
-            raise ValueError(
-                f"need as many probability maps ({len(self.prob_maps)}), masks ({len(self.masks)}) "
-                f"and images ({len(self.images)}), at least one"
-            )
-        self.threshold_slider = widgets.FloatSlider(
-            value=threshold, min=0.01, max=0.99, step=0.01, description="threshold",
-            continuous_update=False, readout_format=".2f",
-        )
-        self.min_size_slider = widgets.IntSlider(
-            value=min_size, min=0, max=max_min_size, step=1, description="min size", continuous_update=False
-        )
-        self.image_slider = widgets.IntSlider(
-            value=0, min=0, max=len(self.prob_maps) - 1, step=1, description="image", continuous_update=False,
-            layout=widgets.Layout(display="flex" if len(self.prob_maps) > 1 else "none"),
-        )
-        self.stats_html = widgets.HTML()
-        self.figure_output = widgets.Output()
-        self.stats: dict = {}
-        self.image_stats: dict = {}
-        self.figure_png = b""
-        for slider in (self.threshold_slider, self.min_size_slider, self.image_slider):
-            slider.observe(self._on_change, names="value")
-        self.widget = widgets.VBox(
-            [widgets.HBox([self.threshold_slider, self.min_size_slider, self.image_slider]),
-             widgets.HBox([self.figure_output, self.stats_html])]
-        )
-        self.update()
-
-    def _on_change(self, _change=None) -> None:
-        self.update()
-
-    def update(self) -> dict:
-        """Recompute the statistics and the figure for the current slider values; returns ``.stats``."""
-        threshold, min_size = self.threshold_slider.value, self.min_size_slider.value
-        index = self.image_slider.value
-        self.stats = threshold_stats(self.prob_maps, self.masks, threshold, min_size)
-        self.image_stats = threshold_stats(self.prob_maps[index], self.masks[index], threshold, min_size)
-        self.stats_html.value = _stats_table(self.stats, self.image_stats if len(self.prob_maps) > 1 else None, index)
-        self.figure_png = self._draw(index, threshold, min_size)
-        encoded = base64.b64encode(self.figure_png).decode("ascii")
-        # Set the outputs directly (not through a captured display) so it also works outside a kernel.
-        self.figure_output.outputs = (
-            {
-                "output_type": "display_data",
-                "data": {"image/png": encoded, "text/plain": f"<overlay image {index} at threshold {threshold:.2f}>"},
-                "metadata": {},
-            },
-        )
-        return self.stats
-
-    def _draw(self, index: int, threshold: float, min_size: int) -> bytes:
-        predicted = binarize(self.prob_maps[index], threshold, min_size)
-        figure = Figure(figsize=(7.2, 3.6), layout="constrained")
-        plot_detections(self.images[index], predicted, self.masks[index],
-                        title=f"image {index}, p > {threshold:.2f}, min size {min_size}", figure=figure, panel=1.6)
-        return figure_to_png(figure, dpi=80)
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)

@@ -22,7 +22,13 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from gcflnet_lib.engine import evaluation  # a module, so that a test can replace its predict_probabilities
+from gcflnet_lib.engine.checkpoint import load_model_from_checkpoint
+from gcflnet_lib.metrics import IRSTDMetrics
+from gcflnet_lib.provenance import file_sha256
+from gcflnet_lib.released import resolve_checkpoint
+from gcflnet_lib.workbook.context import REPO_ROOT
+
 # Git-ignored (build/), so the maps never reach a commit; delete the folder to recompute everything.
 CACHE_DIR = REPO_ROOT / "build" / "cache"
 CACHE_VERSION = 1  # bump when the file layout or the prediction protocol changes: old files then miss
@@ -90,11 +96,6 @@ def cached_probabilities(
         float32 (H, W) maps in [0, 1], in input order: ``engine.predict_probabilities`` with the checkpoint's
         normalisation, bit for bit (a hit returns the maps a miss computed).
     """
-    from gcflnet_lib.engine.checkpoint import load_model_from_checkpoint
-    from gcflnet_lib.engine.evaluation import predict_probabilities
-    from gcflnet_lib.provenance import file_sha256
-    from gcflnet_lib.released import resolve_checkpoint
-
     path = resolve_checkpoint(checkpoint)
     sha = file_sha256(path)
     target = cache_file(sha, images, device, cache_dir)
@@ -108,8 +109,8 @@ def cached_probabilities(
     # In chunks of 64, as engine.evaluate_model predicts: the same batches, so the same maps to the last bit.
     chunk = max(64, int(batch_size))
     for start in range(0, len(images), chunk):
-        maps += predict_probabilities(model, images[start : start + chunk], device, float(norm["mean"]),
-                                      float(norm["std"]), batch_size)
+        maps += evaluation.predict_probabilities(model, images[start : start + chunk], device, float(norm["mean"]),
+                                                 float(norm["std"]), batch_size)
     _save_maps(target, maps, sha)
     return [np.asarray(prob, dtype=np.float32) for prob in maps]
 
@@ -127,14 +128,11 @@ def evaluate_probabilities(probs: Sequence[np.ndarray], samples: Sequence, thres
     Returns:
         ``IRSTDMetrics.compute()``: ``miou, niou, pd, fa, n_images, n_targets, auc_pd_fa, auc_pixel, ..., roc``.
     """
-    from gcflnet_lib.engine.evaluation import add_evaluated_map
-    from gcflnet_lib.metrics import IRSTDMetrics
-
     if len(probs) != len(samples):
         raise ValueError(f"{len(probs)} probability maps for {len(samples)} samples")
     metrics = IRSTDMetrics(threshold=threshold)
     for prob, sample in zip(probs, samples):
-        add_evaluated_map(metrics, prob, sample.mask)
+        evaluation.add_evaluated_map(metrics, prob, sample.mask)
     return metrics.compute()
 
 

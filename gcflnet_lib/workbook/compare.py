@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
+from scipy import ndimage
 
 from gcflnet_lib.classical import adaptive_threshold, saliency_to_uint8
 from gcflnet_lib.data.dataset import Sample
@@ -36,8 +37,6 @@ def crop_around_targets(samples: Sequence[Sample], size: int) -> list[Sample]:
 
     Used to keep the slow low-rank methods (IPI, RIPT) to seconds on real images in smoke runs.
     """
-    from scipy import ndimage
-
     if size < 8:
         raise ValueError(f"size: expected at least 8 pixels, got {size}")
     cropped = []

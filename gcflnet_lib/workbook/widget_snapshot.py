@@ -18,6 +18,8 @@ import html
 import re
 from typing import Any, Mapping
 
+import nbformat
+
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 SNAPSHOT_CLASS = "gcfl-widget-snapshot"
@@ -131,8 +133,6 @@ def add_widget_snapshots(notebook: Any) -> int:
 
     Does nothing where the notebook stores no widget state. Returns the number of snapshots added.
     """
-    import nbformat
-
     stored = (notebook.metadata.get("widgets") or {}).get(WIDGET_STATE) or {}
     state = stored.get("state") or {}
     added = 0
