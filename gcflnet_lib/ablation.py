@@ -25,8 +25,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from gcflnet_lib.engine import TrainConfig, experiments
+from gcflnet_lib.engine import TrainConfig
 from gcflnet_lib.engine.experiments import Job, read_record, run_queue
+from gcflnet_lib.engine.experiments import finished_run_matches as _finished_run_matches
 from gcflnet_lib.errors import UserError
 from gcflnet_lib.models.registry import VARIANTS
 
@@ -42,7 +43,7 @@ def variants() -> dict[str, dict[str, bool]]:
 def finished_run_matches(run_dir: str | os.PathLike, config) -> bool:
     """True when ``run_dir`` holds a finished run of ``config``'s learning settings, scored with every metric of
     :data:`METRICS`, on split files not rewritten since (``engine.experiments.finished_run_matches``)."""
-    return experiments.finished_run_matches(run_dir, config, METRICS)
+    return _finished_run_matches(run_dir, config, METRICS)
 
 
 def row_from_run(run_dir: str | os.PathLike, reused: bool = False) -> dict[str, Any]:
