@@ -39,12 +39,13 @@ def nudt_root() -> Path:
 
 @pytest.fixture(scope="session")
 def script_module():
-    """``script_module("results_table")``: a module of ``scripts/`` loaded by its path (scripts are no package)."""
+    """``script_module("results_table")``: a module of ``scripts/`` (or of ``folder``, e.g. ``"benchmarks"``)
+    loaded by its path (scripts are no package)."""
     import importlib.util
     import sys
 
-    def load(name: str):
-        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    def load(name: str, folder: str = "scripts"):
+        spec = importlib.util.spec_from_file_location(name, ROOT / folder / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module  # dataclasses look their module up while a class is built
         spec.loader.exec_module(module)

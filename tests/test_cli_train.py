@@ -217,6 +217,20 @@ class TestResume:
 
         assert trajectory(straight["history"]) == trajectory(resumed["history"])
 
+    def test_a_cpu_run_trains_channels_last_and_plain_gives_the_same_run_up_to_rounding(self, toy, tmp_path, capsys):
+        common = ["--data", toy["root"], *TOY_ARGS, "--model", "gcflnet", "--epochs", "2", "--seed", "3"]
+        assert run_cli(capsys, "train", "--out", tmp_path / "nhwc", *common)[0] == 0
+        assert run_cli(capsys, "train", "--out", tmp_path / "nchw", "--no-channels-last", *common)[0] == 0
+        nhwc, nchw = (load_checkpoint(tmp_path / name / "final.pt") for name in ("nhwc", "nchw"))
+        conv_weight = next(key for key, value in nchw["model"].items() if value.dim() == 4 and value.shape[1] > 1)
+        assert nhwc["model"][conv_weight].is_contiguous(memory_format=torch.channels_last)
+        assert not nhwc["model"][conv_weight].is_contiguous() and nchw["model"][conv_weight].is_contiguous()
+        assert nhwc["train_config"]["channels_last"] is True and nchw["train_config"]["channels_last"] is False
+        for a, b in zip(nhwc["history"], nchw["history"]):
+            assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
+        for key, value in nchw["model"].items():
+            torch.testing.assert_close(nhwc["model"][key], value, rtol=1e-3, atol=1e-4, msg=key)
+
     def test_overwrite_replaces_a_finished_run(self, toy, tmp_path, capsys):
         out = copy_run(toy, tmp_path)
         code, _, _ = run_cli(capsys, "train", "--data", toy["root"], "--out", out, "--epochs", "2", "--overwrite", *TOY_ARGS)

@@ -71,9 +71,18 @@ class TestEFEU:
         assert out.shape == (3, 5, 7, 13)
         assert out.min() >= 1e-3  # at least sqrt(eps)
 
-    def test_channels_last_gives_the_same_result(self):
+    def test_channels_last_gives_the_same_result_in_channels_last(self):
         efeu, x = EFEU(4), torch.rand(2, 4, 10, 10)
-        torch.testing.assert_close(efeu(x.to(memory_format=torch.channels_last)), efeu(x))
+        out = efeu(x.to(memory_format=torch.channels_last))
+        torch.testing.assert_close(out, efeu(x))
+        assert out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous()
+
+    def test_forward_is_the_magnitude_of_its_gradients(self):
+        efeu, x = EFEU(3), torch.rand(2, 3, 9, 7)
+        with torch.no_grad():
+            efeu.kx.add_(torch.randn_like(efeu.kx))
+        gx, gy = efeu.gradients(x)
+        assert torch.equal(efeu(x), torch.sqrt(gx * gx + gy * gy + efeu.eps))
 
     def test_bad_arguments(self):
         with pytest.raises(ValueError, match="eps must be > 0"):

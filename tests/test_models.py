@@ -1,17 +1,20 @@
 """gcflnet_lib.models: the registry, the 8 ablation variants, padding, outputs, input checks, learning, model-info."""
 
+import copy
 import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from gcflnet_lib.cli import main as cli_main
 from gcflnet_lib.commands.model_info import count_flops, count_parameters
 from gcflnet_lib.losses import deep_supervision_loss
 from gcflnet_lib.models import GCFLNet, UNet, build_model, list_models
 from gcflnet_lib.nn import CDC, EEM, EFEU, GLFI, MSIC, ConcatSkip
+from gcflnet_lib.ops.layout import is_channels_last
 
 SMALL = {"channels": (8, 16, 32)}
 ABLATIONS = ["gcflnet_eem", "gcflnet_glfi", "gcflnet_msic", "gcflnet_eem_glfi", "gcflnet_eem_msic", "gcflnet_glfi_msic"]
@@ -158,6 +161,38 @@ class TestGCFLNet:
         expected = model(x)
         model = model.to(memory_format=torch.channels_last)
         torch.testing.assert_close(model(x.to(memory_format=torch.channels_last)), expected, rtol=1e-4, atol=1e-5)
+
+    @pytest.mark.parametrize("name", ["gcflnet", "gcflnet_eem", "gcflnet_glfi", "gcflnet_msic", "unet"])
+    def test_a_channels_last_network_feeds_every_convolution_channels_last(self, name):
+        """A layout flip before a convolution costs a copy there and slows every op between (ops/layout.py)."""
+        model = build_model(name, **SMALL).to(memory_format=torch.channels_last)
+        flipped = []
+
+        def check(module, inputs):
+            x = inputs[0]
+            if x.shape[1] > 1 and x.shape[2] * x.shape[3] > 1 and not is_channels_last(x):
+                flipped.append(module.name)
+
+        for module_name, module in model.named_modules():
+            if isinstance(module, nn.Conv2d):
+                module.name = module_name
+                module.register_forward_pre_hook(check)
+        model(torch.rand(2, 1, 32, 32).to(memory_format=torch.channels_last))
+        assert flipped == []
+
+    def test_a_channels_last_training_step_matches_the_plain_one(self):
+        torch.manual_seed(0)
+        plain = build_model("gcflnet", **SMALL).train()
+        nhwc = copy.deepcopy(plain).to(memory_format=torch.channels_last)
+        x, y = torch.rand(2, 1, 32, 32), (torch.rand(2, 1, 32, 32) > 0.9).float()
+        losses = []
+        for model, batch in ((plain, x), (nhwc, x.contiguous(memory_format=torch.channels_last))):
+            loss = deep_supervision_loss(model(batch), y)
+            loss.backward()
+            losses.append(loss.detach())
+        torch.testing.assert_close(losses[0], losses[1], rtol=1e-5, atol=1e-6)
+        for (key, a), b in zip(plain.named_parameters(), nhwc.parameters()):
+            torch.testing.assert_close(b.grad, a.grad, rtol=1e-3, atol=1e-5, msg=key)
 
     @pytest.mark.parametrize("options", [{"glfi_attention": "channel"}, {"eem_fusion": "gate"}, {"dilations": (2,)}])
     def test_options_reach_the_modules(self, options):

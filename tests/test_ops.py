@@ -13,12 +13,14 @@ from gcflnet_lib.ops import (
     central_difference_conv2d,
     convergence_kernels,
     directional_gradients,
+    directional_magnitude,
     gradient_convergence,
     gradient_kernels,
     gradient_magnitude,
     gradient_orientation,
     spatial_gradient,
 )
+from gcflnet_lib.ops.layout import is_channels_last, match_layout
 
 
 def _image(seed: int = 0, height: int = 23, width: int = 31) -> np.ndarray:
@@ -157,6 +159,51 @@ class TestMagnitudeAndOrientation:
             gradient_orientation(torch.zeros(2), torch.zeros(3))
         with pytest.raises(ValueError, match="eps must be >= 0"):
             gradient_magnitude(torch.zeros(2), torch.zeros(2), eps=-1.0)
+
+
+class TestDirectionalMagnitude:
+    @pytest.mark.parametrize("border", ["replicate", "reflect", "zeros"])
+    def test_equals_the_magnitude_of_the_split_gradients_bit_for_bit(self, border):
+        x = torch.rand(2, 3, 9, 11, requires_grad=True)
+        kx, ky = torch.randn(3, 3, 3), torch.randn(3, 3, 3)
+        fused = directional_magnitude(x, kx, ky, border, eps=1e-6)
+        split = gradient_magnitude(*directional_gradients(x, kx, ky, border), eps=1e-6)
+        assert torch.equal(fused, split)
+        (fused_grad,) = torch.autograd.grad(fused.square().sum(), x)
+        (split_grad,) = torch.autograd.grad(split.square().sum(), x)
+        torch.testing.assert_close(fused_grad, split_grad, rtol=1e-6, atol=1e-7)
+
+    def test_keeps_a_channels_last_input_channels_last(self):
+        x = torch.rand(2, 4, 8, 8).to(memory_format=torch.channels_last)
+        kx, ky = gradient_kernels()
+        out = directional_magnitude(x, kx, ky)
+        assert is_channels_last(out)
+        torch.testing.assert_close(out, directional_magnitude(x.contiguous(), kx, ky))
+
+    def test_bad_arguments(self):
+        kx, ky = gradient_kernels()
+        with pytest.raises(ValueError, match="eps must be >= 0"):
+            directional_magnitude(torch.rand(1, 1, 4, 4), kx, ky, eps=-1.0)
+        with pytest.raises(ValueError, match="hold 2 kernels but x has 3 channels"):
+            directional_magnitude(torch.rand(1, 3, 5, 5), torch.zeros(2, 3, 3), torch.zeros(2, 3, 3))
+
+
+class TestLayout:
+    def test_is_channels_last_needs_channels_and_pixels_to_tell(self):
+        assert is_channels_last(torch.rand(2, 3, 4, 5).to(memory_format=torch.channels_last))
+        assert not is_channels_last(torch.rand(2, 3, 4, 5))
+        # One channel (or one pixel) is both layouts at once, so it cannot mark a channels-last network.
+        assert not is_channels_last(torch.rand(2, 1, 4, 5).to(memory_format=torch.channels_last))
+        assert not is_channels_last(torch.rand(2, 3, 1, 1).to(memory_format=torch.channels_last))
+        assert not is_channels_last(torch.rand(3, 4, 5))
+
+    def test_match_layout_copies_only_towards_channels_last(self):
+        plain, nhwc = torch.rand(2, 3, 4, 5), torch.rand(2, 3, 4, 5).to(memory_format=torch.channels_last)
+        moved = match_layout(plain, nhwc)
+        assert is_channels_last(moved) and torch.equal(moved, plain)
+        assert match_layout(plain, plain) is plain
+        assert match_layout(nhwc, plain) is nhwc  # a plain network takes either layout as it comes
+        assert match_layout(nhwc, nhwc) is nhwc
 
 
 class TestGradientConvergence:

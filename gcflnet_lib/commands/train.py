@@ -91,7 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--amp-dtype", choices=AMP_DTYPES, default=defaults.amp_dtype,
                      help="bf16 (default) or fp16 for GPUs without bf16")
     run.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=defaults.channels_last,
-                     help="NHWC memory format on GPU (default on)")
+                     help="train in the NHWC memory format, on GPU and CPU (default on)")
     run.add_argument("--compile", action="store_true", help="torch.compile the training model (= --speed-path compile)")
     run.add_argument("--speed-path", default=defaults.speed_path, metavar="|".join(speed_path_names()),
                      help="how each step runs: eager (default), compile, reduce-overhead (compile with CUDA graphs), "

@@ -89,14 +89,19 @@ def random_batch(batch: int, size: int, device: torch.device, seed: int = 0) -> 
 def make_train_step(
     model: nn.Module, device: torch.device, dtype: str, channels_last: bool = True
 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """A closure doing what one ``train`` step does: forward (autocast for bf16), SoftIoU, backward, AdamW."""
+    """A closure doing what one ``train`` step does: forward (autocast for bf16), SoftIoU, backward, AdamW.
+
+    With ``channels_last`` (``gcflnet train``'s default, on a CPU too) the model is moved to that layout here.
+    """
     on_gpu = device.type == "cuda"
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, **({"fused": True} if on_gpu else {}))
     autocast = torch.autocast(device.type, dtype=TORCH_DTYPES[dtype]) if dtype != "fp32" else nullcontext()
     model.train()
 
     def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if on_gpu and channels_last:
+        if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast:
             outputs = model(x)

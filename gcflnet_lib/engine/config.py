@@ -52,7 +52,7 @@ class TrainConfig:
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         amp: mixed precision on GPU (ignored on CPU).
         amp_dtype: ``bf16`` (default; Ampere and newer) or ``fp16`` (with a GradScaler, for older GPUs).
-        channels_last: NHWC memory format on GPU (ignored on CPU).
+        channels_last: train in the NHWC memory format (GPU and CPU; the same values up to rounding, faster).
         compile: ``torch.compile`` the training model (the same as ``speed_path="compile"``).
         speed_path: how each training step runs (``gcflnet_lib.engine.speed_paths``): ``eager`` (default),
             ``compile``, ``reduce-overhead``, ``graph`` (one CUDA graph of the whole step) or

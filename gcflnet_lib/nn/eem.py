@@ -27,6 +27,7 @@ from gcflnet_lib.nn.blocks import ConvBNReLU
 from gcflnet_lib.nn.cdc import CDC
 from gcflnet_lib.nn.efeu import EFEU
 from gcflnet_lib.ops._checks import check_choice
+from gcflnet_lib.ops.layout import match_layout
 
 EEM_FUSIONS = ("concat", "gate")
 
@@ -65,7 +66,8 @@ class EEM(nn.Module):
             self.gate = nn.Conv2d(joint + channels, channels, 1)
 
     def forward(self, features: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([features, resize_image_to(image, features)], dim=1)
+        # The 1-channel image counts as NCHW, so the cat would leave a channels-last network here.
+        x = match_layout(torch.cat([features, resize_image_to(image, features)], dim=1), features)
         fine = self.efeu_norm(self.efeu(x))
         contour = self.cdc(x)
         both = torch.cat([fine, contour], dim=1)

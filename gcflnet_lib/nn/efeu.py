@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gcflnet_lib.ops import BORDERS, directional_gradients, gradient_kernels, gradient_magnitude
+from gcflnet_lib.ops import BORDERS, directional_gradients, directional_magnitude, gradient_kernels
 from gcflnet_lib.ops._checks import check_choice
 
 
@@ -59,8 +59,8 @@ class EFEU(nn.Module):
         return directional_gradients(x, kx, ky, self.border)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gx, gy = self.gradients(x)
-        return gradient_magnitude(gx, gy, self.eps)
+        kx, ky = self.effective_kernels()
+        return directional_magnitude(x, kx, ky, self.border, self.eps)  # = gradient_magnitude(*self.gradients(x))
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, eps={self.eps}, border={self.border!r}"

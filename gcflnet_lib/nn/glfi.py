@@ -38,6 +38,7 @@ from torch import nn
 
 from gcflnet_lib.nn.blocks import ConvBNReLU, PointwiseFusion
 from gcflnet_lib.ops._checks import check_choice
+from gcflnet_lib.ops.layout import match_layout
 
 GLFI_ATTENTIONS = ("outer", "channel", "signed")
 
@@ -58,7 +59,8 @@ def outer_attention(x: torch.Tensor, fc: ChannelMap | None = None) -> torch.Tens
     column_profile = x.mean(dim=2, keepdim=True)  # (B, C, 1, W)
     if fc is not None:
         row_profile, column_profile = along_channels(fc, row_profile), along_channels(fc, column_profile)
-    return torch.sigmoid(torch.matmul(row_profile, column_profile))
+    # The matmul writes NCHW; a channels-last network gets its map back in its own layout.
+    return match_layout(torch.sigmoid(torch.matmul(row_profile, column_profile)), x)
 
 
 def channel_attention_map(x: torch.Tensor, fc: ChannelMap | None = None) -> torch.Tensor:

@@ -27,6 +27,7 @@ from torch import nn
 
 from gcflnet_lib.nn.blocks import ConvBNReLU, ResidualBlock, upsample_to
 from gcflnet_lib.ops._checks import check_choice
+from gcflnet_lib.ops.layout import match_layout
 
 MSIC_READINGS = ("crossed", "literal")
 
@@ -42,6 +43,7 @@ class SpatialAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pooled = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
+        pooled = match_layout(pooled, x)  # 1-channel maps count as NCHW: keep a channels-last network's layout
         return torch.sigmoid(self.conv(pooled))
 
 

@@ -1,0 +1,111 @@
+"""CPU training speed by memory layout: NCHW, channels-last as torch gives it, and channels-last kept by the library.
+
+    python benchmarks/bench_cpu_layout.py                # U-Net, GCFLNet, U-Net-wide at the CPU recipe's width
+    python benchmarks/bench_cpu_layout.py --quick        # fewer rounds
+    python benchmarks/bench_cpu_layout.py --models gcflnet --json layout.json
+
+Each figure is one ``gcflnet train`` step (``gcflnet_lib.engine.bench.make_train_step``: SoftIoU with deep
+supervision, backward, AdamW) at the CPU recipe: widths 8..128, batch 16, 128x128 crops. Three forms of the same
+model, weights and batch are timed, alternating round by round in one process so that a neighbour's load hits
+all alike:
+
+    nchw            the plain layout (``--no-channels-last``)
+    nhwc-as-is      channels-last with the library's ``match_layout`` calls switched off: where an op's inputs
+                    disagree (a 1-channel image or map beside the features) torch falls back to NCHW and the
+                    network runs NCHW from there to the next convolution
+    nhwc            channels-last as ``gcflnet train`` runs it (the default)
+
+The speed-up column is nchw time / nhwc time. Figures are printed, never asserted: timing goals live here, not
+in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import json
+import statistics
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+import gcflnet_lib.nn.eem as eem_module
+import gcflnet_lib.nn.glfi as glfi_module
+import gcflnet_lib.nn.msic as msic_module
+import gcflnet_lib.ops.gradients as gradients_module
+from gcflnet_lib.engine import bench, cpu_threads
+from gcflnet_lib.models import build_model
+
+FORMS = ("nchw", "nhwc-as-is", "nhwc")
+# Every module that calls ``match_layout`` by its own name.
+_LAYOUT_USERS = (eem_module, glfi_module, msic_module, gradients_module)
+
+
+@contextlib.contextmanager
+def layout_kept(keep: bool) -> Iterator[None]:
+    """Inside, the library's ``match_layout`` calls pass their tensor through unchanged unless ``keep``."""
+    saved = [module.match_layout for module in _LAYOUT_USERS]
+    if not keep:
+        for module in _LAYOUT_USERS:
+            module.match_layout = lambda x, like: x
+    try:
+        yield
+    finally:
+        for module, function in zip(_LAYOUT_USERS, saved):
+            module.match_layout = function
+
+
+def compare(model_name: str, channels: tuple[int, ...], crop: int, batch: int, rounds: int, steps: int) -> dict:
+    """Median seconds per step of each form over ``rounds`` rounds of ``steps`` steps (after one warm-up round)."""
+    torch.manual_seed(0)
+    model = build_model(model_name, channels=channels)
+    x, y = bench.random_batch(batch, crop, torch.device("cpu"))
+    train_steps = {form: bench.make_train_step(copy.deepcopy(model), torch.device("cpu"), "fp32",
+                                               channels_last=form != "nchw") for form in FORMS}
+    times: dict[str, list[float]] = {form: [] for form in FORMS}
+    for round_index in range(rounds + 1):
+        for form, step in train_steps.items():
+            with layout_kept(form != "nhwc-as-is"):
+                start = time.perf_counter()
+                for _ in range(steps):
+                    step(x, y)
+                if round_index:  # round 0 warms every form up
+                    times[form].append((time.perf_counter() - start) / steps)
+    seconds = {form: statistics.median(values) for form, values in times.items()}
+    return {"model": model_name, "channels": list(channels), "crop": crop, "batch": batch, "rounds": rounds,
+            "steps_per_round": steps, **{f"s_per_step_{form}": round(seconds[form], 4) for form in FORMS},
+            "speedup": round(seconds["nchw"] / seconds["nhwc"], 3)}
+
+
+def table(rows: list[dict]) -> str:
+    """The figures as printed: one line per model, seconds per step of each form and the speed-up."""
+    lines = [f"{'model':>10s} " + " ".join(f"{form:>11s}" for form in FORMS) + f" {'speedup':>8s}"]
+    for row in rows:
+        times = " ".join(f"{row[f's_per_step_{form}']:11.3f}" for form in FORMS)
+        lines.append(f"{row['model']:>10s} {times} {row['speedup']:8.3f}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["unet", "gcflnet", "unet_wide"], help="model names")
+    parser.add_argument("--quick", action="store_true", help="fewer timed rounds")
+    parser.add_argument("--threads", default="auto", help="torch threads (default auto: the cores left free)")
+    parser.add_argument("--json", default=None, help="also write the figures as JSON")
+    args = parser.parse_args()
+    threads = cpu_threads.configure_threads(args.threads)
+    rounds = 2 if args.quick else 4
+    rows = [compare(name, (8, 16, 32, 64, 128), 128, 16, rounds, steps=2) for name in args.models]
+    print(f"torch threads: {threads}; seconds per step of 16 crops of 128x128, widths 8..128")
+    print(table(rows))
+    if args.json:
+        figures = {"threads": threads, "torch": torch.__version__, "rows": rows}
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
