@@ -2,6 +2,7 @@
 
     python benchmarks/bench_cpu_layout.py                # U-Net, GCFLNet, U-Net-wide at the CPU recipe's width
     python benchmarks/bench_cpu_layout.py --quick        # fewer rounds
+    python benchmarks/bench_cpu_layout.py --rounds 8     # more rounds, for a machine under changing load
     python benchmarks/bench_cpu_layout.py --models gcflnet --json layout.json
 
 Each figure is one ``gcflnet train`` step (``gcflnet_lib.engine.bench.make_train_step``: SoftIoU with deep
@@ -93,11 +94,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["unet", "gcflnet", "unet_wide"], help="model names")
     parser.add_argument("--quick", action="store_true", help="fewer timed rounds")
+    parser.add_argument("--rounds", type=int, default=4, help="timed rounds, each form once a round (default 4)")
     parser.add_argument("--threads", default="auto", help="torch threads (default auto: the cores left free)")
     parser.add_argument("--json", default=None, help="also write the figures as JSON")
     args = parser.parse_args()
     threads = cpu_threads.configure_threads(args.threads)
-    rounds = 2 if args.quick else 4
+    rounds = 2 if args.quick else args.rounds
     rows = [compare(name, (8, 16, 32, 64, 128), 128, 16, rounds, steps=2) for name in args.models]
     print(f"torch threads: {threads}; seconds per step of 16 crops of 128x128, widths 8..128")
     print(table(rows))

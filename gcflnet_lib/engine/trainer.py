@@ -362,7 +362,7 @@ def _build(config: TrainConfig, ctx: dist_utils.DistContext, device: torch.devic
     net.to(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    if config.channels_last:  # on a CPU too: oneDNN trains 1.3-1.4x faster so (benchmarks/bench_cpu_layout.py)
+    if config.channels_last:  # on a CPU too: oneDNN trains faster so (benchmarks/bench_cpu_layout.py)
         net.to(memory_format=torch.channels_last)
     data = DeviceTrainSet(train_samples, mean, std, device, config.crop_size, config.p_target)
     data.steps_per_epoch(config.batch_size)  # fails early on a batch larger than the split
