@@ -1,6 +1,7 @@
 """The ablation's analysis (the paper's Table 2), computed from the queue's records and never typed.
 
-The records are the files ``scripts/ablation_queue.py`` writes (``results/ablation_nudt/VARIANT_sSEED.json``):
+The records are the files ``scripts/ablation_queue.py`` writes (``results/ablation_nudt/VARIANT_sSEED.json``, and
+``results/ablation_nuaa/`` for the same factorial on NUAA-SIRST; ``gcflnet_lib.ablation_plans`` says which is which):
 one training each, with its last-epoch test metrics (``final``) and its score on another dataset
 (``cross``). This module reads them as a 2x2x2 factorial design with replicates, the three switches EEM,
 GLFI and MSIC being the factors and the seeds the replicates, and writes:
@@ -38,6 +39,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+from gcflnet_lib.ablation_plans import PLANS, AblationPlan
 from gcflnet_lib.errors import UserError
 from gcflnet_lib.models import build_model
 from gcflnet_lib.models.registry import MODELS, SWITCHES, VARIANTS
@@ -69,13 +71,7 @@ CLAIMS: dict[str, dict[str, Any]] = {
                        "metrics": ("miou", "pd", "fa")},
 }
 
-# Published figures on NUDT-SIRST (IoU %, Pd %, Fa x1e-6), from full-width models trained 400 to 1500 epochs.
-ANCHORS = (
-    {"source": "GCFLNet paper, Table 1 (GCFLNet)", "iou": 86.49, "pd": 98.60, "fa": 4.17},
-    {"source": "DNANet's README (DNANet, github.com/YeRen123455/Infrared-Small-Target-Detection)", "iou": 87.09,
-     "pd": 98.73, "fa": 4.22},
-    {"source": "BasicIRSTD's re-run of DNANet (github.com/XinyiYing/BasicIRSTD)", "iou": 94.19, "pd": 99.26, "fa": 2.44},
-)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _cell(switches: Mapping[str, bool]) -> tuple[bool, bool, bool]:
@@ -228,8 +224,9 @@ def verdict(intervals: Mapping[str, Mapping[str, Any]], metrics: Sequence[str]) 
     return "supported" if sides and all(side > 0 for side in sides) else "inconclusive"
 
 
-def variant_rows(records: Sequence[Mapping[str, Any]], where: str = "in_domain") -> list[dict[str, Any]]:
-    """The Table 2 layout (and ``unet_wide`` after it): mean and half-range over the seeds per variant."""
+def variant_rows(records: Sequence[Mapping[str, Any]], where: str = "in_domain",
+                 beside: Sequence[str] = BESIDE) -> list[dict[str, Any]]:
+    """The Table 2 layout (and the ``beside`` baselines after it): mean and half-range over the seeds per variant."""
     table = cells(records, where)
     minutes: dict[str, list[float]] = {}
     channels = None
@@ -237,7 +234,7 @@ def variant_rows(records: Sequence[Mapping[str, Any]], where: str = "in_domain")
         minutes.setdefault(record["model"], []).append(float(record["wall_time_s"]) / 60)
         channels = tuple(record["config"]["channels"])
     rows = []
-    for variant in (*TABLE_ORDER, *BESIDE):
+    for variant in (*TABLE_ORDER, *beside):
         seeds = table.get(variant, {})
         row: dict[str, Any] = {"variant": variant, "seeds": sorted(seeds)}
         flags = _switches_of(variant)
@@ -258,23 +255,27 @@ def _switches_of(variant: str) -> dict[str, bool]:
     return {s: bool(MODELS[variant][s]) for s in SWITCHES}
 
 
-def effects(records: Sequence[Mapping[str, Any]], where: str = "in_domain") -> dict[str, Any]:
-    """Main effects, interactions, each module alone and GCFLNet against each variant, with intervals."""
+def effects(records: Sequence[Mapping[str, Any]], where: str = "in_domain",
+            beside: Sequence[str] = BESIDE) -> dict[str, Any]:
+    """Main effects, interactions, each module alone and GCFLNet against each variant (and against the wide
+    U-Net, when it is ``beside``), with intervals."""
     table = cells(records, where)
     variances = {m: pooled_variance(table, m) for m in METRICS}
 
     def all_metrics(weights: Mapping[str, float]) -> dict[str, dict[str, Any]]:
         return {m: contrast(table, weights, m, variances[m]) for m in METRICS}
 
-    return {
+    found = {
         "pooled_df": {m: variances[m][1] for m in METRICS},
         "main": {s: all_metrics(main_effect_weights(s)) for s in SWITCHES},
         "interactions": {f"{a}x{b}": all_metrics(interaction_weights(a, b)) for a, b in combinations(SWITCHES, 2)},
         "alone": {s: all_metrics(difference_weights(f"gcflnet_{s}", "unet")) for s in SWITCHES},
         "gcflnet_vs": {v: all_metrics(difference_weights("gcflnet", v)) for v in TABLE_ORDER if v != "gcflnet"},
-        "unet_wide_vs_unet": all_metrics(difference_weights("unet_wide", "unet")),
-        "gcflnet_vs_unet_wide": all_metrics(difference_weights("gcflnet", "unet_wide")),
     }
+    if "unet_wide" in beside:
+        found["unet_wide_vs_unet"] = all_metrics(difference_weights("unet_wide", "unet"))
+        found["gcflnet_vs_unet_wide"] = all_metrics(difference_weights("gcflnet", "unet_wide"))
+    return found
 
 
 def claim_verdicts(found: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -296,30 +297,61 @@ def claim_verdicts(found: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return verdicts
 
 
-def missing_runs(records: Sequence[Mapping[str, Any]], failed: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
-    """``{"missing": [...], "failed": [...]}`` job names of the full plan (8 variants and unet_wide, both seeds)."""
+def missing_runs(records: Sequence[Mapping[str, Any]], failed: Sequence[Mapping[str, Any]],
+                 beside: Sequence[str] = BESIDE) -> dict[str, list[str]]:
+    """``{"missing": [...], "failed": [...]}`` job names of the full plan (8 variants and ``beside``, both seeds)."""
     have = {f"{r['model']}_s{r['seed']}" for r in records}
     failed_names = sorted(str(f.get("name", f["file"].removesuffix(".failed.json"))) for f in failed)
-    plan = [f"{v}_s{s}" for s in SEEDS for v in (*TABLE_ORDER, *BESIDE)]
+    plan = [f"{v}_s{s}" for s in SEEDS for v in (*TABLE_ORDER, *beside)]
     return {"missing": [name for name in plan if name not in have and name not in failed_names], "failed": failed_names}
 
 
-def analyse(folder: str | os.PathLike, cross_key: str = "nuaa") -> dict[str, Any]:
-    """Everything the report shows, as one JSON-able dict (``results/ablation_nudt.json``)."""
+def plan_anchors(plan: AblationPlan, root: str | os.PathLike = ROOT) -> list[dict[str, Any]]:
+    """The plan's typed anchors, then its anchor records' last-epoch test metrics (IoU, Pd in %, Fa x1e-6).
+
+    Raises:
+        UserError: an anchor record is missing or holds no final mIoU, Pd and Fa (the message names the file).
+    """
+    anchors = [dict(a) for a in plan.anchors]
+    for source, name in plan.anchor_records:
+        path = Path(root) / name
+        try:
+            final = json.loads(path.read_text(encoding="utf-8"))["final"]
+            anchors.append({"source": f"{source} (`{name}`)", "iou": 100 * float(final["miou"]),
+                            "pd": 100 * float(final["pd"]), "fa": 1e6 * float(final["fa"])})
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise UserError(f"{path}: anchor record for the {plan.dataset} ablation not readable ({exc!r})") from None
+    return anchors
+
+
+def analyse(folder: str | os.PathLike, plan: AblationPlan = PLANS["NUDT-SIRST"],
+            root: str | os.PathLike = ROOT) -> dict[str, Any]:
+    """Everything the report shows, as one JSON-able dict (``results/ablation_KEY.json``).
+
+    ``plan`` names the cross-dataset entry of the records, the baselines beside the factorial and the anchors
+    (read from ``root`` where they are records)."""
     records, failed = load_records(folder)
-    in_domain = effects(records)
+    foreign = sorted(r["file"] for r in records if r["dataset"] != plan.dataset)
+    if foreign:
+        raise UserError(f"{folder}: records of another dataset than {plan.dataset}: {', '.join(foreign)}")
+    cross_key, beside = plan.cross_key, plan.beside
+    in_domain = effects(records, beside=beside)
     return {
         "records": [r["file"] for r in records],
-        "dataset": records[0]["dataset"] if records else None,
-        "cross_dataset": next((r["cross"][cross_key]["dataset"] for r in records if cross_key in r.get("cross", {})), None),
+        "records_folder": plan.records,
+        "dataset": plan.dataset,
+        "cross_dataset": next((r["cross"][cross_key]["dataset"] for r in records if cross_key in r.get("cross", {})),
+                              plan.cross_dataset),
         "recipe": recipe_of(records[0]) if records else None,
-        "runs": missing_runs(records, failed),
-        "table": variant_rows(records),
-        "cross_table": variant_rows(records, cross_key),
+        "runs": missing_runs(records, failed, beside),
+        "beside": list(beside),
+        "table": variant_rows(records, beside=beside),
+        "cross_table": variant_rows(records, cross_key, beside),
         "effects": in_domain,
-        "cross_effects": effects(records, cross_key),
+        "cross_effects": effects(records, cross_key, beside),
         "verdicts": claim_verdicts(in_domain),
-        "anchors": list(ANCHORS),
+        "anchors": plan_anchors(plan, root),
+        "anchors_note": plan.anchors_note,
     }
 
 
@@ -380,7 +412,7 @@ def effects_markdown(groups: Sequence[tuple[str, Mapping[str, Mapping[str, Any]]
         for item in metrics.values():
             missing.update(item["missing"])
             short.update(item["no_interval"])
-    order = [*TABLE_ORDER, *BESIDE]
+    order = [*TABLE_ORDER, *BESIDE]  # names only: a baseline not in this analysis is never missing
     notes = []
     if missing:
         notes.append("–: no run yet of " + ", ".join(NAMES[v] for v in order if v in missing))
@@ -395,7 +427,8 @@ def _effect_groups(found: Mapping[str, Any]) -> dict[str, list[tuple[str, Mappin
         "interactions": [(key.upper().replace("X", " × "), value) for key, value in found["interactions"].items()],
         "alone": [(f"{s.upper()} alone − U-Net", found["alone"][s]) for s in SWITCHES],
         "gcflnet_vs": [(f"GCFLNet − {NAMES[v]}", found["gcflnet_vs"][v]) for v in found["gcflnet_vs"]]
-        + [("GCFLNet − U-Net, wide", found["gcflnet_vs_unet_wide"]), ("U-Net, wide − U-Net", found["unet_wide_vs_unet"])],
+        + ([("GCFLNet − U-Net, wide", found["gcflnet_vs_unet_wide"]), ("U-Net, wide − U-Net", found["unet_wide_vs_unet"])]
+           if "gcflnet_vs_unet_wide" in found else []),
     }
 
 
@@ -406,7 +439,7 @@ def report_markdown(analysis: Mapping[str, Any], figure: str | None = None) -> s
     dataset, cross = analysis["dataset"], analysis["cross_dataset"]
     done = len(analysis["records"])
     lines = [f"{done} of {done + len(runs['missing']) + len(runs['failed'])} runs recorded "
-             f"(records: `results/ablation_nudt/`; recipe: {recipe.get('epochs')} epochs, widths "
+             f"(records: `{analysis['records_folder']}/`; recipe: {recipe.get('epochs')} epochs, widths "
              f"{'..'.join(str(c) for c in (recipe.get('channels') or [])[::max(1, len(recipe.get('channels') or [1]) - 1)])}, "
              f"{recipe.get('crop_size')}x{recipe.get('crop_size')} crops, batch {recipe.get('batch_size')}, lr "
              f"{recipe.get('lr')}, milestones {recipe.get('milestones')}; last epoch, threshold 0.5)."]
@@ -427,7 +460,8 @@ def report_markdown(analysis: Mapping[str, Any], figure: str | None = None) -> s
               effects_markdown(groups["interactions"]), "",
               "**Each module alone against the baseline** (the paper's comparison):", "",
               effects_markdown(groups["alone"]), "",
-              "**GCFLNet against every other variant**, and the wide U-Net (better, or bigger?):", "",
+              "**GCFLNet against every other variant**"
+              + (", and the wide U-Net (better, or bigger?):" if "unet_wide" in analysis["beside"] else ":"), "",
               effects_markdown(groups["gcflnet_vs"]), "",
               f"**Across datasets**: trained on {dataset}, scored on the {cross} test split. Main effects, "
               "beside the in-domain ones above:", "",
@@ -443,9 +477,7 @@ def report_markdown(analysis: Mapping[str, Any], figure: str | None = None) -> s
             extra = " (" + ", ".join(f"{NAMES[v]}: {w}" for v, w in found["against"].items()) + ")"
         lines.append(f"| \"{claim['quote']}\" | {', '.join(LABELS[m] for m in claim['metrics'])} | "
                      f"**{found['verdict']}**{extra} |")
-    lines += ["", "Published figures on NUDT-SIRST, as anchors: they come from full-width models trained for 400 to "
-              "1500 epochs on a GPU, not from this CPU recipe (widths 8..128, 2600 steps), so they bound what the "
-              "recipe can reach rather than check it:", "", "| source | IoU (%) | Pd (%) | Fa (x1e-6) |", "|---|---|---|---|"]
+    lines += ["", analysis["anchors_note"], "", "| source | IoU (%) | Pd (%) | Fa (x1e-6) |", "|---|---|---|---|"]
     lines += [f"| {a['source']} | {a['iou']:.2f} | {a['pd']:.2f} | {a['fa']:.2f} |" for a in analysis["anchors"]]
     if figure:
         lines += ["", f"![ablation]({figure})"]

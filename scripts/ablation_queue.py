@@ -3,6 +3,7 @@
     python scripts/ablation_queue.py                       # train what is missing (resumable), 2 side by side
     python scripts/ablation_queue.py --dry-run             # the jobs, their state and commands; trains nothing
     python scripts/ablation_queue.py --commit              # also git-commit each record as soon as it is written
+    python scripts/ablation_queue.py --dataset NUAA-SIRST  # the same factorial on NUAA-SIRST (16 runs, --preset cpu)
 
 Each run is ``gcflnet train --preset cpu-nudt`` (widths 8..128, 128x128 crops, batch 16, 64 epochs: the
 NUAA-SIRST CPU recipe's number of steps), then its final weights are scored on the NUAA-SIRST test split.
@@ -13,7 +14,11 @@ count) with both seeds. Two 1-thread runs side by side trained 1.41x (GCFLNet) t
 per second than one 2-thread run on the 2-core machine (``benchmarks/bench_queue_threads.py``,
 ``results/bench_queue_threads_cpu.json``), hence ``--workers 2``.
 
-The analysis of the records: ``python scripts/ablation_report.py``.
+With ``--dataset NUAA-SIRST`` the 8 variants x 2 seeds train on NUAA-SIRST with its CPU recipe (``--preset cpu``,
+200 epochs, about the same number of steps), are scored on the NUDT-SIRST test split, and land in
+``results/ablation_nuaa/``; there is no ``unet_wide`` there (``gcflnet_lib.ablation_plans``).
+
+The analysis of the records: ``python scripts/ablation_report.py [--dataset NUAA-SIRST]``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gcflnet_lib.ablation_plans import PLANS, AblationPlan  # noqa: E402
 from gcflnet_lib.engine.experiments import CrossData, Job, job_state, run_queue, train_command  # noqa: E402
 from gcflnet_lib.models.registry import VARIANTS  # noqa: E402
 
@@ -34,14 +40,14 @@ SEEDS = (0, 1)
 FIRST = ("unet", "gcflnet")  # seed 0 of these first: they are released
 
 
-def ablation_jobs(data: str, preset: str = "cpu-nudt", dataset: str = "NUDT-SIRST", extra: tuple[str, ...] = ()) -> list[Job]:
+def ablation_jobs(data: str, plan: AblationPlan = PLANS["NUDT-SIRST"], extra: tuple[str, ...] = ()) -> list[Job]:
     """The queue in its order (see the module docstring)."""
     order = [*FIRST, *(name for name in VARIANTS if name not in FIRST)]
-    plan = [(name, seed) for seed in SEEDS for name in order] + [("unet_wide", seed) for seed in SEEDS]
+    steps = [(name, seed) for seed in SEEDS for name in order] + [(name, seed) for name in plan.beside for seed in SEEDS]
     jobs = []
-    for name, seed in plan:
+    for name, seed in steps:
         switches = VARIANTS.get(name, {"eem": False, "glfi": False, "msic": False})
-        flags = ("--preset", preset, "--model", name, "--seed", str(seed), "--data", data, "--dataset", dataset,
+        flags = ("--preset", plan.preset, "--model", name, "--seed", str(seed), "--data", data, "--dataset", plan.dataset,
                  "--device", "cpu", *extra)
         jobs.append(Job(f"{name}_s{seed}", flags, {"variant": name, "seed": seed, **switches}))
     return jobs
@@ -59,12 +65,14 @@ def commit_record(path: Path, message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=os.environ.get("GCFLNET_NUDT", str(ROOT.parent / "shared/datasets/NUDT-SIRST")),
-                        help="NUDT-SIRST root (default $GCFLNET_NUDT, else ../shared/datasets/NUDT-SIRST)")
-    parser.add_argument("--cross-data", default=os.environ.get("GCFLNET_SIRST", str(ROOT.parent / "shared/datasets/NUAA-SIRST")),
-                        help="NUAA-SIRST root, scored after each run (default $GCFLNET_SIRST, else ../shared/datasets/NUAA-SIRST)")
-    parser.add_argument("--results", default=str(ROOT / "results/ablation_nudt"), help="records folder")
-    parser.add_argument("--runs", default=str(ROOT / "runs/ablation_nudt"), help="run folders and logs")
+    parser.add_argument("--dataset", choices=sorted(PLANS), default="NUDT-SIRST",
+                        help="the ablation to train (default NUDT-SIRST, the paper's; NUAA-SIRST: the same factorial)")
+    parser.add_argument("--data", default=None,
+                        help="the dataset's root (default $GCFLNET_NUDT or $GCFLNET_SIRST, else ../shared/datasets/NAME)")
+    parser.add_argument("--cross-data", default=None,
+                        help="the other dataset's root, scored after each run (default from its variable, as --data)")
+    parser.add_argument("--results", default=None, help="records folder (default results/ablation_KEY)")
+    parser.add_argument("--runs", default=None, help="run folders and logs (default runs/ablation_KEY)")
     parser.add_argument("--workers", type=int, default=2, help="runs side by side (default 2, one thread each)")
     parser.add_argument("--only", nargs="+", default=None, metavar="NAME", help="just these jobs (e.g. gcflnet_s0)")
     parser.add_argument("--retry-failed", action="store_true", help="train again the jobs recorded as failed")
@@ -73,16 +81,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error(f"--workers must be at least 1 (got {args.workers})")
-    if not Path(args.data).is_dir():
-        parser.error(f"--data {args.data}: NUDT-SIRST folder not found")
+    plan = PLANS[args.dataset]
+    data = args.data or os.environ.get(plan.env) or str(ROOT.parent / "shared/datasets" / plan.dataset)
+    cross_data = (args.cross_data or os.environ.get(plan.cross_env)
+                  or str(ROOT.parent / "shared/datasets" / plan.cross_dataset))
+    if not Path(data).is_dir():
+        parser.error(f"--data {data}: {plan.dataset} folder not found")
 
-    jobs = ablation_jobs(args.data)
+    jobs = ablation_jobs(data, plan)
     if args.only:
         unknown = sorted(set(args.only) - {job.name for job in jobs})
         if unknown:
             parser.error(f"--only: unknown job(s) {', '.join(unknown)}; known: {', '.join(job.name for job in jobs)}")
         jobs = [job for job in jobs if job.name in args.only]
-    runs, results = Path(args.runs), Path(args.results)
+    runs = Path(args.runs or ROOT / "runs" / f"ablation_{plan.key}")
+    results = Path(args.results or ROOT / plan.records)
     if args.dry_run:
         for job in jobs:
             state = job_state(job, runs, results, args.retry_failed)
@@ -92,9 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     def on_record(job: Job, outcome: dict) -> None:
         if args.commit:
             path = results / (f"{job.name}.json" if outcome["status"] == "finished" else f"{job.name}.failed.json")
-            commit_record(path, f"Ablation record {job.name} (NUDT-SIRST, cpu-nudt recipe): {outcome['status']}")
+            commit_record(path, f"Ablation record {job.name} ({plan.dataset}, {plan.preset} recipe): {outcome['status']}")
 
-    cross = [CrossData("nuaa", args.cross_data, "NUAA-SIRST")]
+    cross = [CrossData(plan.cross_key, cross_data, plan.cross_dataset)]
     states = run_queue(jobs, runs, results, cross, workers=args.workers, retry_failed=args.retry_failed,
                        cwd=ROOT, on_record=on_record, say=lambda line: print(line, flush=True))
     print(" ".join(f"{name}={state}" for name, state in states.items()))

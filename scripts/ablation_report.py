@@ -1,11 +1,13 @@
 """Write the ablation's analysis from the queue's records: results, README, docs/ABLATION.md, the figure.
 
-    python scripts/ablation_report.py            # rewrite results/ablation_nudt.json, the docs' blocks, the figure
-    python scripts/ablation_report.py --check    # exit 1 when a committed block differs from what the records give
+    python scripts/ablation_report.py                         # NUDT-SIRST: results/ablation_nudt.json, the docs' blocks, the figure
+    python scripts/ablation_report.py --dataset NUAA-SIRST    # the same factorial on NUAA-SIRST (docs/ABLATION.md only)
+    python scripts/ablation_report.py --check                 # exit 1 when a committed block differs from what the records give
 
-What is computed and how: ``gcflnet_lib.ablation_report``. The README and docs/ABLATION.md hold the same
-generated markdown between ``<!-- ablation:begin -->`` and ``<!-- ablation:end -->``; notebook 09 renders
-it from ``results/ablation_nudt.json`` on a CPU.
+What is computed and how: ``gcflnet_lib.ablation_report``; which files belong to which dataset:
+``gcflnet_lib.ablation_plans``. The README and docs/ABLATION.md hold the same generated NUDT-SIRST markdown between
+``<!-- ablation:begin -->`` and ``<!-- ablation:end -->``; notebook 09 renders it from ``results/ablation_nudt.json``
+on a CPU. A dataset with no records yet has an empty block and no analysis file, and ``--check`` holds it to that.
 """
 
 from __future__ import annotations
@@ -18,52 +20,62 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gcflnet_lib.ablation_plans import PLANS, AblationPlan  # noqa: E402
 from gcflnet_lib.ablation_report import analyse, plot_report, report_markdown  # noqa: E402
 from gcflnet_lib.files import atomic_write_json, json_safe  # noqa: E402
 from gcflnet_lib.errors import UserError  # noqa: E402
 from gcflnet_lib.provenance import replace_generated_block  # noqa: E402
 
-BEGIN, END = "<!-- ablation:begin -->", "<!-- ablation:end -->"
-FIGURE = "results/plots/ablation_nudt.png"
-DOCS = {"README.md": FIGURE, "docs/ABLATION.md": f"../{FIGURE}"}
 
-
-def blocks(analysis: dict) -> dict[str, str]:
+def blocks(analysis: dict, plan: AblationPlan) -> dict[str, str]:
     """The generated markdown of each document (they differ only in the figure's relative path)."""
-    return {doc: report_markdown(analysis, figure) for doc, figure in DOCS.items()}
+    return {doc: report_markdown(analysis, "../" * doc.count("/") + plan.figure) for doc in plan.docs}
 
 
-def committed_block(path: Path) -> str | None:
+def committed_block(path: Path, plan: AblationPlan) -> str | None:
+    begin, end = plan.markers
     text = path.read_text(encoding="utf-8")
-    start, stop = text.find(BEGIN), text.find(END)
-    return None if start < 0 or stop < start else text[start + len(BEGIN):stop].strip("\n")
+    start, stop = text.find(begin), text.find(end)
+    return None if start < 0 or stop < start else text[start + len(begin):stop].strip("\n")
+
+
+def check(plan: AblationPlan, analysis: dict | None, json_path: Path) -> int:
+    """1 (naming each stale file) when the committed blocks or JSON differ from what the records give, else 0."""
+    generated = blocks(analysis, plan) if analysis is not None else dict.fromkeys(plan.docs, "")
+    stale = [doc for doc, block in generated.items() if committed_block(ROOT / doc, plan) != block]
+    committed = json.loads(json_path.read_text()) if json_path.exists() else None
+    if committed != analysis:
+        stale.append(str(json_path))
+    for name in stale:
+        print(f"{name}: differs from what the records give; run python scripts/ablation_report.py --dataset "
+              f"{plan.dataset}", file=sys.stderr)
+    return 1 if stale else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", default=str(ROOT / "results/ablation_nudt"), help="the queue's records folder")
-    parser.add_argument("--json", default=str(ROOT / "results/ablation_nudt.json"), help="the analysis as JSON")
+    parser.add_argument("--dataset", choices=sorted(PLANS), default="NUDT-SIRST", help="which ablation (default NUDT-SIRST)")
+    parser.add_argument("--records", default=None, help="the queue's records folder (default results/ablation_KEY)")
+    parser.add_argument("--json", default=None, help="the analysis as JSON (default results/ablation_KEY.json)")
     parser.add_argument("--check", action="store_true", help="compare the committed blocks and JSON; write nothing")
     args = parser.parse_args(argv)
+    plan = PLANS[args.dataset]
+    records = Path(args.records or ROOT / plan.records)
+    json_path = Path(args.json or ROOT / plan.analysis)
+    if args.check and not records.exists():
+        return check(plan, None, json_path)  # not started: nothing may claim results
     try:
-        analysis = json.loads(json.dumps(json_safe(analyse(args.records))))  # the form the JSON file holds
+        analysis = json.loads(json.dumps(json_safe(analyse(records, plan))))  # the form the JSON file holds
     except UserError as exc:
         print(f"ablation_report: {exc}", file=sys.stderr)
         return 2
-    generated = blocks(analysis)
     if args.check:
-        stale = [doc for doc, block in generated.items() if committed_block(ROOT / doc) != block]
-        committed = json.loads(Path(args.json).read_text()) if Path(args.json).exists() else None
-        if committed != json.loads(json.dumps(analysis)):
-            stale.append(args.json)
-        for name in stale:
-            print(f"{name}: differs from what the records give; run python scripts/ablation_report.py", file=sys.stderr)
-        return 1 if stale else 0
-    atomic_write_json(args.json, analysis)
-    for doc, block in generated.items():
-        replace_generated_block(ROOT / doc, BEGIN, END, block)
-    plot_report(analysis, ROOT / FIGURE)
-    print(f"wrote {args.json}, {', '.join(DOCS)} and {FIGURE} from {len(analysis['records'])} records")
+        return check(plan, analysis, json_path)
+    atomic_write_json(json_path, analysis)
+    for doc, block in blocks(analysis, plan).items():
+        replace_generated_block(ROOT / doc, *plan.markers, block)
+    plot_report(analysis, ROOT / plan.figure)
+    print(f"wrote {json_path}, {', '.join(plan.docs)} and {plan.figure} from {len(analysis['records'])} records")
     return 0
 
 

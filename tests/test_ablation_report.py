@@ -12,6 +12,7 @@ import pytest
 from scipy import stats
 
 from gcflnet_lib import ablation_report as report
+from gcflnet_lib.ablation_plans import PLANS, plan_for
 from gcflnet_lib.errors import UserError
 from gcflnet_lib.models.registry import VARIANTS
 
@@ -20,12 +21,13 @@ RECIPE = {"dataset": "NUDT-SIRST", "channels": [8, 16, 32, 64, 128], "epochs": 6
           "lr": 0.002, "milestones": [43, 55]}
 
 
-def make_record(model, seed, metrics, cross=None, **recipe):
+def make_record(model, seed, metrics, cross=None, cross_key="nuaa", **recipe):
     switches = VARIANTS.get(model, {"eem": False, "glfi": False, "msic": False})
     config = {**RECIPE, **recipe, "model": model, "seed": seed, "out_dir": f"runs/{model}_s{seed}", "threads": "auto"}
+    other = {"nuaa": "NUAA-SIRST", "nudt": "NUDT-SIRST"}[cross_key]
     return {"status": "finished", "name": f"{model}_s{seed}", "model": model, "seed": seed, "dataset": config["dataset"],
             "wall_time_s": 600.0 + seed, "config": config, "final": metrics, **switches,
-            "cross": {"nuaa": {"dataset": "NUAA-SIRST", "metrics": cross or metrics}}}
+            "cross": {cross_key: {"dataset": other, "metrics": cross or metrics}}}
 
 
 def write(folder, records):
@@ -35,13 +37,13 @@ def write(folder, records):
     return folder
 
 
-def random_factorial(rng, seeds=(0, 1), variants=tuple(VARIANTS)):
+def random_factorial(rng, seeds=(0, 1), variants=tuple(VARIANTS), **record):
     records = []
     for name in variants:
         for seed in seeds:
             m = {"miou": float(rng.uniform(0.5, 0.8)), "niou": float(rng.uniform(0.5, 0.8)),
                  "pd": float(rng.uniform(0.8, 1.0)), "fa": float(rng.uniform(5e-6, 50e-6))}
-            records.append(make_record(name, seed, m))
+            records.append(make_record(name, seed, m, **record))
     return records
 
 
@@ -175,6 +177,51 @@ class TestRecordsFolder:
         assert "Failed (see their `.failed.json` logs): gcflnet_s1" in report.report_markdown(analysis)
 
 
+NUAA = {"cross_key": "nudt", "dataset": "NUAA-SIRST", "epochs": 200, "milestones": [133, 173]}
+
+
+def anchor_root(tmp_path):
+    """A repository root holding the NUAA-SIRST plan's anchor records (last-epoch metrics only)."""
+    for index, (_, name) in enumerate(PLANS["NUAA-SIRST"].anchor_records):
+        path = tmp_path / "root" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"final": {"miou": 0.75 + index / 100, "niou": 0.7, "pd": 0.95, "fa": 14e-6}}))
+    return tmp_path / "root"
+
+
+class TestPlans:
+    def test_nuaa_plan_has_the_factorial_alone_and_scores_on_nudt(self, tmp_path):
+        records = random_factorial(np.random.default_rng(21), **NUAA)
+        analysis = report.analyse(write(tmp_path / "r", records), PLANS["NUAA-SIRST"], root=anchor_root(tmp_path))
+        assert [row["variant"] for row in analysis["table"]] == list(report.TABLE_ORDER)
+        assert analysis["runs"] == {"missing": [], "failed": []} and analysis["cross_dataset"] == "NUDT-SIRST"
+        assert "gcflnet_vs_unet_wide" not in analysis["effects"] and analysis["effects"]["pooled_df"]["miou"] == 8
+        assert not math.isnan(analysis["cross_effects"]["main"]["msic"]["fa"]["low"])  # cross scores were read
+        assert [round(a["iou"], 6) for a in analysis["anchors"]] == [75.0, 76.0] and analysis["anchors"][0]["fa"] == 14.0
+        text = report.report_markdown(analysis)
+        assert "wide" not in text and "`results/ablation_nuaa/`" in text and "scored on the NUDT-SIRST test split" in text
+        assert "results/gpu_nuaa_gcflnet_s0.json" in text
+
+    def test_nuaa_plan_names_its_sixteen_runs(self, tmp_path):
+        records = random_factorial(np.random.default_rng(22), seeds=(0,), **NUAA)
+        analysis = report.analyse(write(tmp_path / "r", records), PLANS["NUAA-SIRST"], root=anchor_root(tmp_path))
+        assert analysis["runs"]["missing"] == [f"{v}_s1" for v in report.TABLE_ORDER]
+
+    def test_records_of_the_other_dataset_are_refused(self, tmp_path):
+        folder = write(tmp_path / "r", random_factorial(np.random.default_rng(23), seeds=(0,)))
+        with pytest.raises(UserError, match="records of another dataset than NUAA-SIRST: gcflnet_eem_glfi_s0.json"):
+            report.analyse(folder, PLANS["NUAA-SIRST"], root=anchor_root(tmp_path))
+
+    def test_a_missing_anchor_record_is_named(self, tmp_path):
+        folder = write(tmp_path / "r", random_factorial(np.random.default_rng(24), seeds=(0,), **NUAA))
+        with pytest.raises(UserError, match=r"gpu_nuaa_gcflnet_s0\.json: anchor record .* not readable"):
+            report.analyse(folder, PLANS["NUAA-SIRST"], root=tmp_path)
+
+    def test_unknown_plan_names_the_known_ones(self):
+        with pytest.raises(ValueError, match="no ablation plan for dataset 'IRSTD-1K'; known: NUDT-SIRST, NUAA-SIRST"):
+            plan_for("IRSTD-1K")
+
+
 class TestReportMarkdown:
     def test_json_form_renders_the_same_as_the_analysis(self, tmp_path):
         from gcflnet_lib.files import json_safe
@@ -193,8 +240,20 @@ class TestReportMarkdown:
         assert (tmp_path / "fig.png").stat().st_size > 10_000
 
 
-def test_committed_report_is_what_the_records_give():
-    """README.md, docs/ABLATION.md and results/ablation_nudt.json hold what ablation_report.py writes."""
-    done = subprocess.run([sys.executable, str(ROOT / "scripts/ablation_report.py"), "--check"], capture_output=True,
-                          text=True, cwd=ROOT)
+@pytest.mark.parametrize("dataset", sorted(PLANS))
+def test_committed_report_is_what_the_records_give(dataset):
+    """README.md, docs/ABLATION.md and results/ablation_KEY.json hold what ablation_report.py writes; an ablation
+    with no records yet has an empty block and no analysis file."""
+    done = subprocess.run([sys.executable, str(ROOT / "scripts/ablation_report.py"), "--check", "--dataset", dataset],
+                          capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
+    plan = PLANS[dataset]
+    assert (ROOT / plan.records).is_dir() == (ROOT / plan.analysis).is_file()
+
+
+def test_check_refuses_a_block_for_an_ablation_not_started(tmp_path):
+    """A results block without records is stale: --check names the file."""
+    done = subprocess.run([sys.executable, str(ROOT / "scripts/ablation_report.py"), "--check", "--dataset", "NUAA-SIRST",
+                           "--records", str(tmp_path / "none"), "--json", str(ROOT / "results/ablation_nudt.json")],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 1 and "ablation_nudt.json: differs from what the records give" in done.stderr

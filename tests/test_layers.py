@@ -16,7 +16,7 @@ LAYERS = (
     {"models", "data"},
     {"losses", "metrics", "released"},
     {"engine"},
-    {"classical", "ablation_report"},
+    {"classical", "ablation_plans", "ablation_report"},
     {"ablation", "commands"},
     {"workbook", "cli", "__main__", "__init__"},
 )

@@ -14,6 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 from ablation_queue import ablation_jobs  # noqa: E402
 
+from gcflnet_lib.ablation_plans import PLANS  # noqa: E402
+
 TINY = ("--epochs", "1", "--channels", "4,8", "--crop-size", "32", "--batch-size", "4", "--eval-every", "0")
 
 
@@ -45,6 +47,24 @@ class TestAblationPlan:
         assert len(flags) == 1
         assert "--preset" in jobs[0].train_flags and "cpu-nudt" in jobs[0].train_flags
         assert jobs[1].labels == {"variant": "gcflnet", "seed": 0, "eem": True, "glfi": True, "msic": True}
+
+    def test_nuaa_plan_is_the_factorial_with_its_own_recipe(self):
+        jobs = ablation_jobs("D", PLANS["NUAA-SIRST"])
+        assert [job.name for job in jobs] == [job.name for job in ablation_jobs("D")][:16]
+        for job in jobs:
+            flags = dict(zip(job.train_flags[::2], job.train_flags[1::2]))
+            assert (flags["--preset"], flags["--dataset"], flags["--data"]) == ("cpu", "NUAA-SIRST", "D")
+
+    def test_nuaa_dry_run_lists_sixteen_runs_and_refuses_a_missing_folder(self, tmp_path):
+        data = tmp_path / "nuaa"
+        data.mkdir()
+        command = [sys.executable, str(ROOT / "scripts/ablation_queue.py"), "--dataset", "NUAA-SIRST", "--dry-run",
+                   "--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "results")]
+        done = subprocess.run([*command, "--data", str(data)], capture_output=True, text=True, check=True)
+        lines = done.stdout.splitlines()
+        assert len(lines) == 16 and all("--preset cpu --model" in line and "NUAA-SIRST" in line for line in lines)
+        missing = subprocess.run([*command, "--data", str(tmp_path / "x")], capture_output=True, text=True)
+        assert missing.returncode == 2 and "NUAA-SIRST folder not found" in missing.stderr.splitlines()[-1]
 
     def test_dry_run_trains_nothing(self, tmp_path):
         data = tmp_path / "nudt"
