@@ -51,11 +51,17 @@ SEEDS = (0, 1)
 TABLE_ORDER = ("unet", "gcflnet_eem", "gcflnet_glfi", "gcflnet_msic", "gcflnet_eem_glfi", "gcflnet_eem_msic",
                "gcflnet_glfi_msic", "gcflnet")
 BESIDE = ("unet_wide",)  # the U-Net at GCFLNet's parameter count: "better" told from "bigger"
+TABLE_ORDER_AND_BESIDE = (*TABLE_ORDER, *BESIDE)
 # Settings that say where or how a run was stored, shown or stepped, or which model and seed it is: they may
 # differ between the records of one analysis. Everything else is the recipe and must agree. The speed path is how
 # a step runs, not what it learns (records before it was stored say None, later ones "eager", for the same run).
 NOT_RECIPE = ("model", "seed", "out_dir", "data_root", "resume", "overwrite", "progress", "threads", "save_every",
               "eval_every", "eval_batch_size", "device", "speed_path", "compile")
+
+# CPU training ran in the plain NCHW layout until commit 966a745, whatever ``channels_last`` said (the trainer set it
+# on a GPU only); the NUDT-SIRST records of these commits trained that way (docs/ABLATION.md, "Memory layout").
+NCHW_CPU_COMMITS = frozenset({"4b735c83265c05405e208e9c6f01003af0e4da3c", "76dd14e6a868da8d8698432c159b0c013347568e",
+                              "b9016eefae906af820a447d8091846008beb1c46", "f7654edb61a9fcfb6a4d15d957528ee44ceaf0c2"})
 
 # The paper's reading of Table 2 (Section 4.4): each claim, the cells it compares and the metrics it names.
 CLAIMS: dict[str, dict[str, Any]] = {
@@ -185,6 +191,37 @@ def contrast(table: Mapping[str, Mapping[int, Mapping[str, float]]], weights: Ma
         return {"estimate": estimate, "low": math.nan, "high": math.nan, "missing": [], "no_interval": short}
     half = float(stats.t.ppf(0.975, df)) * math.sqrt(s2 * sum(w * w / len(table[v]) for v, w in weights.items()))
     return {"estimate": estimate, "low": estimate - half, "high": estimate + half, "missing": [], "no_interval": []}
+
+
+def layout_of(record: Mapping[str, Any]) -> str:
+    """``"channels_last"`` or ``"nchw"``: the memory layout a record's run trained in (see :data:`NCHW_CPU_COMMITS`)."""
+    if not record["config"].get("channels_last") or record.get("git_commit") in NCHW_CPU_COMMITS:
+        return "nchw"
+    return "channels_last"
+
+
+def layout_check(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Does the layout add spread beyond the seed's? The pooled seed variance of the cells whose seeds trained in
+    one layout against that of the cells whose seeds trained in two, per metric, with the F ratio
+    ``s²(two) / s²(one)`` and its two-sided p-value (F distribution with the two pooled degrees of freedom)."""
+    from scipy import stats
+
+    layouts: dict[str, set[str]] = {}
+    for record in records:
+        layouts.setdefault(record["model"], set()).add(layout_of(record))
+    table = cells(records)
+    groups = {"one": {v: table[v] for v in table if len(table[v]) >= 2 and len(layouts[v]) == 1},
+              "two": {v: table[v] for v in table if len(table[v]) >= 2 and len(layouts[v]) == 2}}
+    found: dict[str, Any] = {"cells": {key: sorted(group, key=TABLE_ORDER_AND_BESIDE.index) for key, group in groups.items()}}
+    for metric in METRICS:
+        (one, df_one), (two, df_two) = (pooled_variance(groups[key], metric) for key in ("one", "two"))
+        ratio = two / one if df_one and df_two and one > 0 else math.nan
+        p = (2 * min(stats.f.cdf(ratio, df_two, df_one), stats.f.sf(ratio, df_two, df_one))
+             if not math.isnan(ratio) else math.nan)
+        found[metric] = {"sd_one": math.sqrt(one) if df_one else math.nan, "df_one": df_one,
+                         "sd_two": math.sqrt(two) if df_two else math.nan, "df_two": df_two,
+                         "ratio": ratio, "p": float(min(1.0, p)) if not math.isnan(p) else math.nan}
+    return found
 
 
 def main_effect_weights(switch: str) -> dict[str, float]:
@@ -348,6 +385,7 @@ def analyse(folder: str | os.PathLike, plan: AblationPlan = PLANS["NUDT-SIRST"],
         "table": variant_rows(records, beside=beside),
         "cross_table": variant_rows(records, cross_key, beside),
         "effects": in_domain,
+        "layout_check": layout_check(records),
         "cross_effects": effects(records, cross_key, beside),
         "verdicts": claim_verdicts(in_domain),
         "anchors": plan_anchors(plan, root),
@@ -401,6 +439,29 @@ def table_markdown(rows: Sequence[Mapping[str, Any]], with_time: bool = True) ->
     return "\n".join(lines)
 
 
+def layout_markdown(check: Mapping[str, Any]) -> str:
+    """The layout check of :func:`layout_check` as a sentence and a table; empty while either group is."""
+    one, two = ([NAMES[v] for v in check["cells"][key]] for key in ("one", "two"))
+    if not one or not two:
+        return ""
+    lines = [f"**Layout check**: the seeds of {', '.join(one)} trained in one memory layout, those of "
+             f"{', '.join(two)} in two (NCHW and channels-last). If the layout "
+             "moved the results beyond the seed's spread, the second group would spread more: standard deviation "
+             "between the seeds pooled within each group, F = ratio of the variances (two / one), two-sided p:", "",
+             "|  | sd, one layout (df) | sd, two layouts (df) | F | p |", "|---|---|---|---|---|"]
+    for metric in METRICS:
+        item, digits = check[metric], DIGITS[metric]
+
+        def sd(key: str) -> str:
+            value = item[f"sd_{key}"]
+            return "–" if _absent(value) else f"{value:.{digits}f} ({item[f'df_{key}']})"
+
+        ratio = "–" if _absent(item["ratio"]) else f"{item['ratio']:.2f}"
+        p = "–" if _absent(item["p"]) else f"{item['p']:.2f}"
+        lines.append(f"| {LABELS[metric]} | {sd('one')} | {sd('two')} | {ratio} | {p} |")
+    return "\n".join(lines)
+
+
 def effects_markdown(groups: Sequence[tuple[str, Mapping[str, Mapping[str, Any]]]]) -> str:
     """A table of contrasts with their intervals; a footnote names the runs that are missing or lack a seed."""
     head = ["", *(LABELS[m] for m in METRICS)]
@@ -450,6 +511,8 @@ def report_markdown(analysis: Mapping[str, Any], figure: str | None = None) -> s
     lines += ["", f"**Table 2 layout, {dataset} test split** (mean ± half-range over the seeds; minutes: wall time of "
               "a run, two 1-thread runs side by side on the shared 2-core machine):", "",
               table_markdown(analysis["table"]), ""]
+    layout = layout_markdown(analysis["layout_check"])
+    lines += [layout, ""] if layout else []
     groups = _effect_groups(analysis["effects"])
     cross_groups = _effect_groups(analysis["cross_effects"])
     df = analysis["effects"]["pooled_df"]["miou"]

@@ -18,7 +18,7 @@ from gcflnet_lib.models.registry import VARIANTS
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = {"dataset": "NUDT-SIRST", "channels": [8, 16, 32, 64, 128], "epochs": 64, "batch_size": 16, "crop_size": 128,
-          "lr": 0.002, "milestones": [43, 55]}
+          "lr": 0.002, "milestones": [43, 55], "channels_last": True}
 
 
 def make_record(model, seed, metrics, cross=None, cross_key="nuaa", **recipe):
@@ -220,6 +220,40 @@ class TestPlans:
     def test_unknown_plan_names_the_known_ones(self):
         with pytest.raises(ValueError, match="no ablation plan for dataset 'IRSTD-1K'; known: NUDT-SIRST, NUAA-SIRST"):
             plan_for("IRSTD-1K")
+
+
+class TestLayoutCheck:
+    OLD = sorted(report.NCHW_CPU_COMMITS)[0]
+
+    def test_cells_whose_seeds_trained_in_two_layouts_are_compared_with_the_others(self, tmp_path):
+        records = random_factorial(np.random.default_rng(31))
+        for record in records:
+            two_layouts = record["model"] in ("gcflnet_eem", "gcflnet_glfi", "gcflnet_msic")
+            record["git_commit"] = self.OLD if record["seed"] == 0 or not two_layouts else "a" * 40
+        assert [report.layout_of(r) for r in records[:2]] == ["nchw", "nchw"]
+        assert report.layout_of(records[2]) == "nchw" and report.layout_of(records[3]) == "channels_last"
+        check = report.layout_check(records)
+        assert check["cells"]["two"] == ["gcflnet_eem", "gcflnet_glfi", "gcflnet_msic"] and len(check["cells"]["one"]) == 5
+        table = report.cells(records)
+        for metric in report.METRICS:
+            one = report.pooled_variance({v: table[v] for v in check["cells"]["one"]}, metric)
+            two = report.pooled_variance({v: table[v] for v in check["cells"]["two"]}, metric)
+            item = check[metric]
+            assert (item["df_one"], item["df_two"]) == (5, 3)
+            assert item["ratio"] == pytest.approx(two[0] / one[0]) and item["sd_two"] == pytest.approx(math.sqrt(two[0]))
+            tail = stats.f.sf(item["ratio"], 3, 5)
+            assert item["p"] == pytest.approx(min(1.0, 2 * min(tail, 1 - tail)))
+        text = report.report_markdown(report.analyse(write(tmp_path / "r", records)))
+        assert "**Layout check**" in text and "those of + EEM, + GLFI, + MSIC in two" in text
+
+    def test_no_check_is_shown_while_every_cell_trained_in_one_layout(self, tmp_path):
+        analysis = report.analyse(write(tmp_path / "r", random_factorial(np.random.default_rng(32))))
+        assert analysis["layout_check"]["cells"]["two"] == [] and math.isnan(analysis["layout_check"]["miou"]["ratio"])
+        assert "Layout check" not in report.report_markdown(analysis)
+
+    def test_a_run_without_channels_last_is_nchw(self):
+        record = make_record("unet", 0, {}, channels_last=False)
+        assert report.layout_of({**record, "git_commit": "b" * 40}) == "nchw"
 
 
 class TestReportMarkdown:
