@@ -447,7 +447,9 @@ def layout_markdown(check: Mapping[str, Any]) -> str:
     lines = [f"**Layout check**: the seeds of {', '.join(one)} trained in one memory layout, those of "
              f"{', '.join(two)} in two (NCHW and channels-last). If the layout "
              "moved the results beyond the seed's spread, the second group would spread more: standard deviation "
-             "between the seeds pooled within each group, F = ratio of the variances (two / one), two-sided p:", "",
+             "between the seeds pooled within each group, F = ratio of the variances (two / one), two-sided p. The "
+             "groups hold different variants, so a large F may also mean that those variants vary more from seed to "
+             "seed; only a seed trained again in the other layout tells the two apart:", "",
              "|  | sd, one layout (df) | sd, two layouts (df) | F | p |", "|---|---|---|---|---|"]
     for metric in METRICS:
         item, digits = check[metric], DIGITS[metric]
