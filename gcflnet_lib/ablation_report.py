@@ -201,26 +201,44 @@ def layout_of(record: Mapping[str, Any]) -> str:
 
 
 def layout_check(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Does the layout add spread beyond the seed's? The pooled seed variance of the cells whose seeds trained in
-    one layout against that of the cells whose seeds trained in two, per metric, with the F ratio
-    ``s²(two) / s²(one)`` and its two-sided p-value (F distribution with the two pooled degrees of freedom)."""
+    """Does the memory layout move the results? Two checks, per metric, between the cells whose two seeds trained
+    in one layout ("one") and those whose seeds trained in two ("two", seed 1 channels-last in each):
+
+    - **spread**: the pooled seed variance of each group, the F ratio ``s²(two) / s²(one)`` and its two-sided
+      p-value (F distribution with the two pooled degrees of freedom);
+    - **shift**: the mean of ``d = seed 1 - seed 0`` over the "two" cells minus its mean over the "one" cells, a
+      difference in differences: the seeds' own common change cancels, a systematic layout effect stays. Its 95 %
+      t interval pools the variance of ``d`` within the groups (``df = cells - 2``). NaN where a two-layout cell
+      trained seed 1 in NCHW, since then ``d`` would not read channels-last minus NCHW.
+    """
     from scipy import stats
 
-    layouts: dict[str, set[str]] = {}
-    for record in records:
-        layouts.setdefault(record["model"], set()).add(layout_of(record))
+    layout = {(r["model"], int(r["seed"])): layout_of(r) for r in records}
     table = cells(records)
-    groups = {"one": {v: table[v] for v in table if len(table[v]) >= 2 and len(layouts[v]) == 1},
-              "two": {v: table[v] for v in table if len(table[v]) >= 2 and len(layouts[v]) == 2}}
+    paired = [v for v in table if set(table[v]) >= set(SEEDS)]
+    groups = {"one": {v: table[v] for v in paired if len({layout[v, s] for s in SEEDS}) == 1},
+              "two": {v: table[v] for v in paired if len({layout[v, s] for s in SEEDS}) == 2}}
+    oriented = all(layout[v, SEEDS[1]] == "channels_last" for v in groups["two"])
     found: dict[str, Any] = {"cells": {key: sorted(group, key=TABLE_ORDER_AND_BESIDE.index) for key, group in groups.items()}}
     for metric in METRICS:
         (one, df_one), (two, df_two) = (pooled_variance(groups[key], metric) for key in ("one", "two"))
         ratio = two / one if df_one and df_two and one > 0 else math.nan
         p = (2 * min(stats.f.cdf(ratio, df_two, df_one), stats.f.sf(ratio, df_two, df_one))
              if not math.isnan(ratio) else math.nan)
-        found[metric] = {"sd_one": math.sqrt(one) if df_one else math.nan, "df_one": df_one,
-                         "sd_two": math.sqrt(two) if df_two else math.nan, "df_two": df_two,
-                         "ratio": ratio, "p": float(min(1.0, p)) if not math.isnan(p) else math.nan}
+        item = {"sd_one": math.sqrt(one) if df_one else math.nan, "df_one": df_one,
+                "sd_two": math.sqrt(two) if df_two else math.nan, "df_two": df_two,
+                "ratio": ratio, "p": float(min(1.0, p)) if not math.isnan(p) else math.nan,
+                "shift": math.nan, "shift_low": math.nan, "shift_high": math.nan, "shift_df": 0}
+        diffs = {key: [group[v][SEEDS[1]][metric] - group[v][SEEDS[0]][metric] for v in group]
+                 for key, group in groups.items()}
+        df = len(diffs["one"]) + len(diffs["two"]) - 2
+        if oriented and diffs["one"] and diffs["two"] and df > 0:
+            means = {key: sum(d) / len(d) for key, d in diffs.items()}
+            squares = sum((x - means[key]) ** 2 for key, d in diffs.items() for x in d)
+            half = float(stats.t.ppf(0.975, df)) * math.sqrt(squares / df * sum(1 / len(d) for d in diffs.values()))
+            shift = means["two"] - means["one"]
+            item.update(shift=shift, shift_low=shift - half, shift_high=shift + half, shift_df=df)
+        found[metric] = item
     return found
 
 
@@ -445,12 +463,14 @@ def layout_markdown(check: Mapping[str, Any]) -> str:
     if not one or not two:
         return ""
     lines = [f"**Layout check**: the seeds of {', '.join(one)} trained in one memory layout, those of "
-             f"{', '.join(two)} in two (NCHW and channels-last). If the layout "
-             "moved the results beyond the seed's spread, the second group would spread more: standard deviation "
-             "between the seeds pooled within each group, F = ratio of the variances (two / one), two-sided p. The "
-             "groups hold different variants, so a large F may also mean that those variants vary more from seed to "
-             "seed; only a seed trained again in the other layout tells the two apart:", "",
-             "|  | sd, one layout (df) | sd, two layouts (df) | F | p |", "|---|---|---|---|---|"]
+             f"{', '.join(two)} in two (seed 0 NCHW, seed 1 channels-last). If the layout moved the results beyond "
+             "the seed's spread, the second group would spread more: standard deviation between the seeds pooled "
+             "within each group, F = ratio of the variances (two / one), two-sided p. The groups hold different "
+             "variants, so a large F may also mean that those variants vary more from seed to seed; only a seed "
+             "trained again in the other layout tells the two apart. Shift: the mean change from seed 0 to seed 1 "
+             "in the second group minus that in the first, with its 95 % t interval: a systematic effect of the "
+             "layout, once the seeds' common change cancels:", "",
+             "|  | sd, one layout (df) | sd, two layouts (df) | F | p | shift [95 %] |", "|---|---|---|---|---|---|"]
     for metric in METRICS:
         item, digits = check[metric], DIGITS[metric]
 
@@ -460,7 +480,9 @@ def layout_markdown(check: Mapping[str, Any]) -> str:
 
         ratio = "–" if _absent(item["ratio"]) else f"{item['ratio']:.2f}"
         p = "–" if _absent(item["p"]) else f"{item['p']:.2f}"
-        lines.append(f"| {LABELS[metric]} | {sd('one')} | {sd('two')} | {ratio} | {p} |")
+        shift = ("–" if _absent(item["shift_low"]) else
+                 f"{item['shift']:+.{digits}f} [{item['shift_low']:+.{digits}f}, {item['shift_high']:+.{digits}f}]")
+        lines.append(f"| {LABELS[metric]} | {sd('one')} | {sd('two')} | {ratio} | {p} | {shift} |")
     return "\n".join(lines)
 
 

@@ -246,6 +246,25 @@ class TestLayoutCheck:
         text = report.report_markdown(report.analyse(write(tmp_path / "r", records)))
         assert "**Layout check**" in text and "those of + EEM, + GLFI, + MSIC in two" in text
 
+    def test_shift_is_the_difference_in_differences_with_a_pooled_t_interval(self):
+        records = random_factorial(np.random.default_rng(33))
+        two = {"gcflnet_eem", "gcflnet_glfi", "gcflnet_msic"}
+        for record in records:
+            record["git_commit"] = self.OLD if record["seed"] == 0 or record["model"] not in two else "a" * 40
+        check = report.layout_check(records)
+        table = report.cells(records)
+        d = {key: np.array([table[v][1]["miou"] - table[v][0]["miou"] for v in check["cells"][key]]) for key in ("one", "two")}
+        shift = d["two"].mean() - d["one"].mean()
+        pooled = (((d["one"] - d["one"].mean()) ** 2).sum() + ((d["two"] - d["two"].mean()) ** 2).sum()) / 6
+        half = stats.t.ppf(0.975, 6) * math.sqrt(pooled * (1 / 5 + 1 / 3))
+        item = check["miou"]
+        assert item["shift_df"] == 6 and item["shift"] == pytest.approx(shift)
+        assert (item["shift_low"], item["shift_high"]) == pytest.approx((shift - half, shift + half))
+        for record in records:  # seed 0 channels-last in a two-layout cell: d no longer reads CL - NCHW
+            if record["model"] == "gcflnet_eem":
+                record["git_commit"] = "a" * 40 if record["seed"] == 0 else self.OLD
+        assert math.isnan(report.layout_check(records)["miou"]["shift"])
+
     def test_no_check_is_shown_while_every_cell_trained_in_one_layout(self, tmp_path):
         analysis = report.analyse(write(tmp_path / "r", random_factorial(np.random.default_rng(32))))
         assert analysis["layout_check"]["cells"]["two"] == [] and math.isnan(analysis["layout_check"]["miou"]["ratio"])
