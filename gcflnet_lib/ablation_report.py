@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import statistics
 from collections.abc import Mapping, Sequence
 from itertools import combinations
 from pathlib import Path
@@ -242,6 +243,29 @@ def layout_check(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return found
 
 
+def spread_check(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The intervals pool the seed spread over the cells, which assumes it is alike across variants. Bartlett's test
+    of that, per metric, over the cells with both seeds (statistic, df = cells - 1, p), and the widest cell with its
+    standard deviation between the seeds. NaN with fewer than two such cells or a cell whose seeds agree exactly."""
+    from scipy import stats
+
+    table = cells(records)
+    paired = sorted((v for v in table if len(table[v]) >= 2), key=TABLE_ORDER_AND_BESIDE.index)
+    found: dict[str, Any] = {"cells": paired}
+    for metric in METRICS:
+        samples = [[seeds[s][metric] for s in sorted(seeds)] for seeds in (table[v] for v in paired)]
+        sds = [statistics.stdev(values) for values in samples]
+        item = {"statistic": math.nan, "df": max(0, len(paired) - 1), "p": math.nan, "widest": None, "widest_sd": math.nan}
+        if sds:
+            widest = max(range(len(sds)), key=sds.__getitem__)
+            item.update(widest=paired[widest], widest_sd=sds[widest])
+        if len(paired) >= 2 and all(sd > 0 for sd in sds):
+            result = stats.bartlett(*samples)
+            item.update(statistic=float(result.statistic), p=float(result.pvalue))
+        found[metric] = item
+    return found
+
+
 def main_effect_weights(switch: str) -> dict[str, float]:
     """Weights of ``mean(s on) - mean(s off)`` over the 8 cells: +1/4 or -1/4."""
     index = SWITCHES.index(switch)
@@ -404,6 +428,7 @@ def analyse(folder: str | os.PathLike, plan: AblationPlan = PLANS["NUDT-SIRST"],
         "cross_table": variant_rows(records, cross_key, beside),
         "effects": in_domain,
         "layout_check": layout_check(records),
+        "spread_check": spread_check(records),
         "cross_effects": effects(records, cross_key, beside),
         "verdicts": claim_verdicts(in_domain),
         "anchors": plan_anchors(plan, root),
@@ -486,6 +511,24 @@ def layout_markdown(check: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def spread_markdown(check: Mapping[str, Any]) -> str:
+    """The spread check of :func:`spread_check` as a sentence and a table; empty with fewer than two cells."""
+    if len(check["cells"]) < 2:
+        return ""
+    lines = ["**Equal-spread check**: the intervals pool the seed spread over the cells, which assumes it is alike "
+             f"across variants. Bartlett's test of that over the {len(check['cells'])} cells with both seeds (a small p "
+             "says the spread differs: intervals of comparisons that involve the widest cells are then too narrow, "
+             "the others too wide):", "", "|  | Bartlett's statistic (df) | p | widest cell (sd between seeds) |",
+             "|---|---|---|---|"]
+    for metric in METRICS:
+        item, digits = check[metric], DIGITS[metric]
+        statistic = "–" if _absent(item["statistic"]) else f"{item['statistic']:.2f} ({item['df']})"
+        p = "–" if _absent(item["p"]) else f"{item['p']:.3f}"
+        widest = "–" if item["widest"] is None else f"{NAMES[item['widest']]} ({item['widest_sd']:.{digits}f})"
+        lines.append(f"| {LABELS[metric]} | {statistic} | {p} | {widest} |")
+    return "\n".join(lines)
+
+
 def effects_markdown(groups: Sequence[tuple[str, Mapping[str, Mapping[str, Any]]]]) -> str:
     """A table of contrasts with their intervals; a footnote names the runs that are missing or lack a seed."""
     head = ["", *(LABELS[m] for m in METRICS)]
@@ -535,8 +578,8 @@ def report_markdown(analysis: Mapping[str, Any], figure: str | None = None) -> s
     lines += ["", f"**Table 2 layout, {dataset} test split** (mean ± half-range over the seeds; minutes: wall time of "
               "a run, two 1-thread runs side by side on the shared 2-core machine):", "",
               table_markdown(analysis["table"]), ""]
-    layout = layout_markdown(analysis["layout_check"])
-    lines += [layout, ""] if layout else []
+    for block in (spread_markdown(analysis["spread_check"]), layout_markdown(analysis["layout_check"])):
+        lines += [block, ""] if block else []
     groups = _effect_groups(analysis["effects"])
     cross_groups = _effect_groups(analysis["cross_effects"])
     df = analysis["effects"]["pooled_df"]["miou"]

@@ -199,7 +199,7 @@ class TestPlans:
         assert not math.isnan(analysis["cross_effects"]["main"]["msic"]["fa"]["low"])  # cross scores were read
         assert [round(a["iou"], 6) for a in analysis["anchors"]] == [75.0, 76.0] and analysis["anchors"][0]["fa"] == 14.0
         text = report.report_markdown(analysis)
-        assert "wide" not in text and "`results/ablation_nuaa/`" in text and "scored on the NUDT-SIRST test split" in text
+        assert "U-Net, wide" not in text and "`results/ablation_nuaa/`" in text and "scored on the NUDT-SIRST test split" in text
         assert "results/gpu_nuaa_gcflnet_s0.json" in text
 
     def test_nuaa_plan_names_its_sixteen_runs(self, tmp_path):
@@ -220,6 +220,31 @@ class TestPlans:
     def test_unknown_plan_names_the_known_ones(self):
         with pytest.raises(ValueError, match="no ablation plan for dataset 'IRSTD-1K'; known: NUDT-SIRST, NUAA-SIRST"):
             plan_for("IRSTD-1K")
+
+
+class TestSpreadCheck:
+    def test_bartlett_over_the_cells_with_both_seeds_and_the_widest_cell(self, tmp_path):
+        records = [r for r in random_factorial(np.random.default_rng(41)) if r["name"] != "gcflnet_eem_s1"]
+        rng = np.random.default_rng(42)
+        for record in records:  # seeds within 0.001 of each other, except one cell's
+            spread = 0.1 if record["model"] == "gcflnet_msic" else 0.001
+            record["final"] = {**record["final"], "miou": 0.7 + float(rng.normal(0, spread))}
+        check = report.spread_check(records)
+        table = report.cells(records)
+        assert check["cells"] == [v for v in report.TABLE_ORDER if v != "gcflnet_eem"]
+        expected = stats.bartlett(*[[table[v][0]["miou"], table[v][1]["miou"]] for v in check["cells"]])
+        assert check["miou"]["statistic"] == pytest.approx(expected.statistic) and check["miou"]["p"] == pytest.approx(expected.pvalue)
+        assert check["miou"]["df"] == 6 and check["miou"]["widest"] == "gcflnet_msic" and check["miou"]["p"] < 0.05
+        text = report.report_markdown(report.analyse(write(tmp_path / "r", records)))
+        assert "**Equal-spread check**" in text and f"| mIoU | {expected.statistic:.2f} (6) |" in text
+
+    def test_no_test_with_one_cell_or_seeds_that_agree(self):
+        one = [make_record("unet", seed, {"miou": 0.7 + seed / 10, "niou": 0.7, "pd": 0.9, "fa": 1e-5}) for seed in (0, 1)]
+        check = report.spread_check(one)
+        assert math.isnan(check["miou"]["p"]) and check["miou"]["widest"] == "unet"
+        same = one + [make_record("gcflnet", seed, {"miou": 0.6, "niou": 0.7, "pd": 0.9, "fa": 1e-5}) for seed in (0, 1)]
+        assert math.isnan(report.spread_check(same)["miou"]["statistic"])  # gcflnet's two seeds agree exactly
+        assert report.spread_markdown(check) == ""
 
 
 class TestLayoutCheck:
