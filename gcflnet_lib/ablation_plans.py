@@ -7,7 +7,8 @@ analysed by ``scripts/ablation_report.py --dataset NAME``, which read everything
 - ``preset``: the ``gcflnet train`` recipe (``gcflnet_lib.engine.presets``); both have about 2600 optimizer steps;
 - ``cross_dataset``: the other set, whose test split scores each run's final weights right after it ends;
 - ``beside``: baselines trained beside the eight variants (``unet_wide``: GCFLNet's size, "better" or "bigger");
-- ``key``: the file names, ``results/ablation_KEY/`` (records), ``results/ablation_KEY.json`` (analysis),
+- ``key``: the file names, ``results/ablation_KEY/`` (records), ``results/ablation_KEY_replicas/`` (runs trained
+  again with the same seed), ``results/ablation_KEY.json`` (analysis),
   ``results/plots/ablation_KEY.png`` and the ``<!-- ablation[-KEY]:begin -->`` blocks of the docs;
 - ``anchors``: figures to read the table beside, either published (typed here with their source) or this
   project's own full-width records (``anchor_records``, read when the report is written).
@@ -43,6 +44,11 @@ class AblationPlan:
     @property
     def records(self) -> str:
         return f"results/ablation_{self.key}"
+
+    @property
+    def replicas(self) -> str:
+        """Runs of the factorial trained a second time with the same seed (``ablation_queue.py --replicate``)."""
+        return f"results/ablation_{self.key}_replicas"
 
     @property
     def analysis(self) -> str:

@@ -243,6 +243,28 @@ def layout_check(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return found
 
 
+def replica_rows(records: Sequence[Mapping[str, Any]], replicas: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Runs trained twice with one seed, beside the other seed of their cell: per metric the factorial's value, the
+    replica's, ``replica - factorial`` and ``other seed - factorial`` (Fa x1e-6). A replica whose run is not in
+    the factorial is listed with its factorial values absent."""
+    scores = {(r["model"], int(r["seed"])): r for r in records}
+    rows = []
+    for replica in sorted(replicas, key=lambda r: (TABLE_ORDER_AND_BESIDE.index(r["model"]), r["seed"])):
+        model, seed = replica["model"], int(replica["seed"])
+        first, other = scores.get((model, seed)), next((scores[model, s] for s in SEEDS if s != seed and (model, s) in scores), None)
+        row: dict[str, Any] = {"name": f"{model}_s{seed}", "variant": model, "seed": seed,
+                               "layouts": [layout_of(first) if first else None, layout_of(replica)]}
+        for metric in METRICS:
+            scale = 1e6 if metric == "fa" else 1.0
+            again = float(replica["final"][metric]) * scale
+            before = float(first["final"][metric]) * scale if first else math.nan
+            second = float(other["final"][metric]) * scale if other else math.nan
+            row[metric] = {"factorial": before, "replica": again, "replica_change": again - before,
+                           "other_seed_change": second - before}
+        rows.append(row)
+    return rows
+
+
 def spread_check(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The intervals pool the seed spread over the cells, which assumes it is alike across variants. Bartlett's test
     of that, per metric, over the cells with both seeds (statistic, df = cells - 1, p), and the widest cell with its
@@ -404,12 +426,15 @@ def plan_anchors(plan: AblationPlan, root: str | os.PathLike = ROOT) -> list[dic
 
 
 def analyse(folder: str | os.PathLike, plan: AblationPlan = PLANS["NUDT-SIRST"],
-            root: str | os.PathLike = ROOT) -> dict[str, Any]:
+            root: str | os.PathLike = ROOT, replicas: str | os.PathLike | None = None) -> dict[str, Any]:
     """Everything the report shows, as one JSON-able dict (``results/ablation_KEY.json``).
 
     ``plan`` names the cross-dataset entry of the records, the baselines beside the factorial and the anchors
-    (read from ``root`` where they are records)."""
+    (read from ``root`` where they are records). ``replicas``: a folder of runs trained again with the same seed
+    (``ablation_queue.py --replicate``); they must share the factorial's recipe."""
     records, failed = load_records(folder)
+    again = load_records(replicas)[0] if replicas is not None else []
+    _check_one_recipe([*records, *({**r, "file": f"replicas/{r['file']}"} for r in again)])
     foreign = sorted(r["file"] for r in records if r["dataset"] != plan.dataset)
     if foreign:
         raise UserError(f"{folder}: records of another dataset than {plan.dataset}: {', '.join(foreign)}")
@@ -429,6 +454,7 @@ def analyse(folder: str | os.PathLike, plan: AblationPlan = PLANS["NUDT-SIRST"],
         "effects": in_domain,
         "layout_check": layout_check(records),
         "spread_check": spread_check(records),
+        "replicas": replica_rows(records, again),
         "cross_effects": effects(records, cross_key, beside),
         "verdicts": claim_verdicts(in_domain),
         "anchors": plan_anchors(plan, root),
@@ -511,6 +537,29 @@ def layout_markdown(check: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def replicas_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The runs trained again (:func:`replica_rows`) as a sentence and a table; empty without any."""
+    if not rows:
+        return ""
+    lines = ["**Same seed, trained again** (`python scripts/ablation_queue.py --replicate NAME`): a recorded run "
+             "trained a second time with its seed and today's code. If it moves about as far as the other seed of its "
+             "cell, the rounding of the layout perturbs a run as much as a change of seed does, and the seed spread "
+             "above is that of the training itself:", "",
+             "| run | layouts (first → again) | metric | first | again | again − first | other seed − first |",
+             "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        run = f"{NAMES[row['variant']]}, seed {row['seed']}"
+        layouts = " → ".join(str(x or "–") for x in row["layouts"])
+        for metric in METRICS:
+            item, digits = row[metric], DIGITS[metric]
+            values = [("–" if _absent(item[key]) else f"{item[key]:{sign}.{digits}f}")
+                      for key, sign in (("factorial", ""), ("replica", ""), ("replica_change", "+"),
+                                        ("other_seed_change", "+"))]
+            lines.append(f"| {run} | {layouts} | {LABELS[metric]} | " + " | ".join(values) + " |")
+            run = layouts = ""
+    return "\n".join(lines)
+
+
 def spread_markdown(check: Mapping[str, Any]) -> str:
     """The spread check of :func:`spread_check` as a sentence and a table; empty with fewer than two cells."""
     if len(check["cells"]) < 2:
@@ -578,7 +627,8 @@ def report_markdown(analysis: Mapping[str, Any], figure: str | None = None) -> s
     lines += ["", f"**Table 2 layout, {dataset} test split** (mean ± half-range over the seeds; minutes: wall time of "
               "a run, two 1-thread runs side by side on the shared 2-core machine):", "",
               table_markdown(analysis["table"]), ""]
-    for block in (spread_markdown(analysis["spread_check"]), layout_markdown(analysis["layout_check"])):
+    for block in (spread_markdown(analysis["spread_check"]), layout_markdown(analysis["layout_check"]),
+                  replicas_markdown(analysis["replicas"])):
         lines += [block, ""] if block else []
     groups = _effect_groups(analysis["effects"])
     cross_groups = _effect_groups(analysis["cross_effects"])

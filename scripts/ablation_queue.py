@@ -4,6 +4,7 @@
     python scripts/ablation_queue.py --dry-run             # the jobs, their state and commands; trains nothing
     python scripts/ablation_queue.py --commit              # also git-commit each record as soon as it is written
     python scripts/ablation_queue.py --dataset NUAA-SIRST  # the same factorial on NUAA-SIRST (16 runs, --preset cpu)
+    python scripts/ablation_queue.py --replicate gcflnet_msic_s0   # train a recorded run again, same seed, today's code
 
 Each run is ``gcflnet train --preset cpu-nudt`` (widths 8..128, 128x128 crops, batch 16, 64 epochs: the
 NUAA-SIRST CPU recipe's number of steps), then its final weights are scored on the NUAA-SIRST test split.
@@ -17,6 +18,10 @@ per second than one 2-thread run on the 2-core machine (``benchmarks/bench_queue
 With ``--dataset NUAA-SIRST`` the 8 variants x 2 seeds train on NUAA-SIRST with its CPU recipe (``--preset cpu``,
 200 epochs, about the same number of steps), are scored on the NUDT-SIRST test split, and land in
 ``results/ablation_nuaa/``; there is no ``unet_wide`` there (``gcflnet_lib.ablation_plans``).
+
+``--replicate NAME`` trains recorded runs a second time with the same seed and today's code (channels-last on a
+CPU) into ``results/ablation_KEY_replicas/``: a seed trained twice tells what rounding (the layout) moves from what
+the seed moves (the report's "Same seed, trained again").
 
 The analysis of the records: ``python scripts/ablation_report.py [--dataset NUAA-SIRST]``.
 """
@@ -75,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", default=None, help="run folders and logs (default runs/ablation_KEY)")
     parser.add_argument("--workers", type=int, default=2, help="runs side by side (default 2, one thread each)")
     parser.add_argument("--only", nargs="+", default=None, metavar="NAME", help="just these jobs (e.g. gcflnet_s0)")
+    parser.add_argument("--replicate", nargs="+", default=None, metavar="NAME",
+                        help="train these jobs again with the same seed, into results/ablation_KEY_replicas/")
     parser.add_argument("--retry-failed", action="store_true", help="train again the jobs recorded as failed")
     parser.add_argument("--commit", action="store_true", help="git-commit each record as soon as it is written")
     parser.add_argument("--dry-run", action="store_true", help="list the jobs, their state and commands; train nothing")
@@ -89,13 +96,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--data {data}: {plan.dataset} folder not found")
 
     jobs = ablation_jobs(data, plan)
-    if args.only:
-        unknown = sorted(set(args.only) - {job.name for job in jobs})
+    if args.only and args.replicate:
+        parser.error("--only and --replicate: give one of them (--replicate names its jobs)")
+    selected, flag = (args.only, "--only") if args.only else (args.replicate, "--replicate")
+    if selected:
+        unknown = sorted(set(selected) - {job.name for job in jobs})
         if unknown:
-            parser.error(f"--only: unknown job(s) {', '.join(unknown)}; known: {', '.join(job.name for job in jobs)}")
-        jobs = [job for job in jobs if job.name in args.only]
-    runs = Path(args.runs or ROOT / "runs" / f"ablation_{plan.key}")
-    results = Path(args.results or ROOT / plan.records)
+            parser.error(f"{flag}: unknown job(s) {', '.join(unknown)}; known: {', '.join(job.name for job in jobs)}")
+        jobs = [job for job in jobs if job.name in selected]
+    folder = Path(plan.replicas if args.replicate else plan.records).name
+    runs = Path(args.runs or ROOT / "runs" / folder)
+    results = Path(args.results or ROOT / "results" / folder)
     if args.dry_run:
         for job in jobs:
             state = job_state(job, runs, results, args.retry_failed)
@@ -105,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     def on_record(job: Job, outcome: dict) -> None:
         if args.commit:
             path = results / (f"{job.name}.json" if outcome["status"] == "finished" else f"{job.name}.failed.json")
-            commit_record(path, f"Ablation record {job.name} ({plan.dataset}, {plan.preset} recipe): {outcome['status']}")
+            kind = "replica" if args.replicate else "record"
+            commit_record(path, f"Ablation {kind} {job.name} ({plan.dataset}, {plan.preset} recipe): {outcome['status']}")
 
     cross = [CrossData(plan.cross_key, cross_data, plan.cross_dataset)]
     states = run_queue(jobs, runs, results, cross, workers=args.workers, retry_failed=args.retry_failed,

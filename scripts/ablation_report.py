@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.check and not records.exists():
         return check(plan, None, json_path)  # not started: nothing may claim results
     try:
-        analysis = json.loads(json.dumps(json_safe(analyse(records, plan))))  # the form the JSON file holds
+        replicas = ROOT / plan.replicas if args.records is None and (ROOT / plan.replicas).is_dir() else None
+        analysis = json.loads(json.dumps(json_safe(analyse(records, plan, replicas=replicas))))  # the JSON file's form
     except UserError as exc:
         print(f"ablation_report: {exc}", file=sys.stderr)
         return 2

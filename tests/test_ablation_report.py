@@ -247,6 +247,34 @@ class TestSpreadCheck:
         assert report.spread_markdown(check) == ""
 
 
+class TestReplicas:
+    def test_a_run_trained_again_is_shown_beside_its_other_seed(self, tmp_path):
+        records = random_factorial(np.random.default_rng(51))
+        first = next(r for r in records if r["name"] == "gcflnet_msic_s0")
+        first["git_commit"] = sorted(report.NCHW_CPU_COMMITS)[0]
+        other = next(r for r in records if r["name"] == "gcflnet_msic_s1")
+        again = make_record("gcflnet_msic", 0, {**first["final"], "miou": first["final"]["miou"] + 0.01,
+                                                "fa": first["final"]["fa"] - 2e-6})
+        analysis = report.analyse(write(tmp_path / "r", records), replicas=write(tmp_path / "again", [again]))
+        (row,) = analysis["replicas"]
+        assert row["name"] == "gcflnet_msic_s0" and row["layouts"] == ["nchw", "channels_last"]
+        assert row["miou"]["replica_change"] == pytest.approx(0.01) and row["fa"]["replica_change"] == pytest.approx(-2.0)
+        assert row["miou"]["other_seed_change"] == pytest.approx(other["final"]["miou"] - first["final"]["miou"])
+        assert analysis["records"] == [r["file"] for r in report.load_records(tmp_path / "r")[0]]  # not counted as runs
+        text = report.report_markdown(analysis)
+        assert "**Same seed, trained again**" in text and "| + MSIC, seed 0 | nchw → channels_last | mIoU |" in text
+
+    def test_a_replica_of_another_recipe_is_refused(self, tmp_path):
+        records = random_factorial(np.random.default_rng(52), seeds=(0,))
+        again = make_record("unet", 0, records[0]["final"], epochs=10)
+        with pytest.raises(UserError, match=r"replicas/unet_s0\.json \(epochs=10 not 64\)"):
+            report.analyse(write(tmp_path / "r", records), replicas=write(tmp_path / "again", [again]))
+
+    def test_no_replicas_no_block(self, tmp_path):
+        analysis = report.analyse(write(tmp_path / "r", random_factorial(np.random.default_rng(53), seeds=(0,))))
+        assert analysis["replicas"] == [] and "trained again" not in report.report_markdown(analysis)
+
+
 class TestLayoutCheck:
     OLD = sorted(report.NCHW_CPU_COMMITS)[0]
 

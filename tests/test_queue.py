@@ -66,6 +66,18 @@ class TestAblationPlan:
         missing = subprocess.run([*command, "--data", str(tmp_path / "x")], capture_output=True, text=True)
         assert missing.returncode == 2 and "NUAA-SIRST folder not found" in missing.stderr.splitlines()[-1]
 
+    def test_replicate_lists_its_jobs_into_the_replicas_folder(self, tmp_path):
+        data = tmp_path / "nudt"
+        data.mkdir()
+        command = [sys.executable, str(ROOT / "scripts/ablation_queue.py"), "--dry-run", "--data", str(data)]
+        done = subprocess.run([*command, "--replicate", "gcflnet_msic_s0"], capture_output=True, text=True, check=True)
+        (line,) = done.stdout.splitlines()
+        assert line.startswith("gcflnet_msic_s0    new ") and "runs/ablation_nudt_replicas/gcflnet_msic_s0" in line
+        both = subprocess.run([*command, "--replicate", "unet_s0", "--only", "unet_s0"], capture_output=True, text=True)
+        assert both.returncode == 2 and "give one of them" in both.stderr.splitlines()[-1]
+        unknown = subprocess.run([*command, "--replicate", "unet_s7"], capture_output=True, text=True)
+        assert unknown.returncode == 2 and "--replicate: unknown job(s) unet_s7" in unknown.stderr.splitlines()[-1]
+
     def test_dry_run_trains_nothing(self, tmp_path):
         data = tmp_path / "nudt"
         data.mkdir()
