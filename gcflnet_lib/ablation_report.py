@@ -524,16 +524,13 @@ def layout_markdown(check: Mapping[str, Any]) -> str:
              "|  | sd, one layout (df) | sd, two layouts (df) | F | p | shift [95 %] |", "|---|---|---|---|---|---|"]
     for metric in METRICS:
         item, digits = check[metric], DIGITS[metric]
-
-        def sd(key: str) -> str:
-            value = item[f"sd_{key}"]
-            return "–" if _absent(value) else f"{value:.{digits}f} ({item[f'df_{key}']})"
-
+        sd = {key: "–" if _absent(item[f"sd_{key}"]) else f"{item[f'sd_{key}']:.{digits}f} ({item[f'df_{key}']})"
+              for key in ("one", "two")}
         ratio = "–" if _absent(item["ratio"]) else f"{item['ratio']:.2f}"
         p = "–" if _absent(item["p"]) else f"{item['p']:.2f}"
         shift = ("–" if _absent(item["shift_low"]) else
                  f"{item['shift']:+.{digits}f} [{item['shift_low']:+.{digits}f}, {item['shift_high']:+.{digits}f}]")
-        lines.append(f"| {LABELS[metric]} | {sd('one')} | {sd('two')} | {ratio} | {p} | {shift} |")
+        lines.append(f"| {LABELS[metric]} | {sd['one']} | {sd['two']} | {ratio} | {p} | {shift} |")
     return "\n".join(lines)
 
 
