@@ -147,6 +147,11 @@ def _scores(record: Mapping[str, Any], where: str) -> dict[str, float] | None:
     return cross.get("metrics") if cross else None
 
 
+def _reported(scores: Mapping[str, Any], metric: str) -> float:
+    """A metric as the report shows it: Fa in units of 1e-6, the others as they are."""
+    return float(scores[metric]) * (1e6 if metric == "fa" else 1.0)
+
+
 def cells(records: Sequence[Mapping[str, Any]], where: str = "in_domain") -> dict[str, dict[int, dict[str, float]]]:
     """``{variant: {seed: {metric: value}}}`` of the finished records; Fa in units of 1e-6."""
     table: dict[str, dict[int, dict[str, float]]] = {}
@@ -154,7 +159,7 @@ def cells(records: Sequence[Mapping[str, Any]], where: str = "in_domain") -> dic
         scores = _scores(record, where)
         if scores is None:
             continue
-        values = {m: float(scores[m]) * (1e6 if m == "fa" else 1.0) for m in METRICS}
+        values = {m: _reported(scores, m) for m in METRICS}
         table.setdefault(record["model"], {})[int(record["seed"])] = values
     return table
 
@@ -255,10 +260,9 @@ def replica_rows(records: Sequence[Mapping[str, Any]], replicas: Sequence[Mappin
         row: dict[str, Any] = {"name": f"{model}_s{seed}", "variant": model, "seed": seed,
                                "layouts": [layout_of(first) if first else None, layout_of(replica)]}
         for metric in METRICS:
-            scale = 1e6 if metric == "fa" else 1.0
-            again = float(replica["final"][metric]) * scale
-            before = float(first["final"][metric]) * scale if first else math.nan
-            second = float(other["final"][metric]) * scale if other else math.nan
+            again = _reported(replica["final"], metric)
+            before = _reported(first["final"], metric) if first else math.nan
+            second = _reported(other["final"], metric) if other else math.nan
             row[metric] = {"factorial": before, "replica": again, "replica_change": again - before,
                            "other_seed_change": second - before}
         rows.append(row)
