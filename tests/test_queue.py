@@ -70,7 +70,9 @@ class TestAblationPlan:
         data = tmp_path / "nudt"
         data.mkdir()
         command = [sys.executable, str(ROOT / "scripts/ablation_queue.py"), "--dry-run", "--data", str(data)]
-        done = subprocess.run([*command, "--replicate", "gcflnet_msic_s0"], capture_output=True, text=True, check=True)
+        # a results folder of its own: the committed replicas folder holds gcflnet_msic_s0 already ("done")
+        done = subprocess.run([*command, "--results", str(tmp_path / "replicas"), "--replicate", "gcflnet_msic_s0"],
+                              capture_output=True, text=True, check=True)
         (line,) = done.stdout.splitlines()
         assert line.startswith("gcflnet_msic_s0    new ") and "runs/ablation_nudt_replicas/gcflnet_msic_s0" in line
         both = subprocess.run([*command, "--replicate", "unet_s0", "--only", "unet_s0"], capture_output=True, text=True)

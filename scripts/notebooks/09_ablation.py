@@ -280,7 +280,7 @@ CELLS = [
         from gcflnet_lib import ablation_report
         from gcflnet_lib.files import json_safe
 
-        measured = json.loads(json.dumps(json_safe(ablation_report.analyse(ABLATION_RECORDS))))
+        measured = json.loads(json.dumps(json_safe(ablation_report.analyse(ABLATION_RECORDS, replicas=ABLATION_RECORDS + "_replicas"))))
         committed = json.loads(Path(ABLATION_JSON).read_text())
         assert measured == committed, "results/ablation_nudt.json is stale: run python scripts/ablation_report.py"
         display(Markdown(ablation_report.report_markdown(measured)))
