@@ -50,6 +50,10 @@ class AblationPlan:
         """Runs of the factorial trained a second time with the same seed (``ablation_queue.py --replicate``)."""
         return f"results/ablation_{self.key}_replicas"
 
+    def reading_records(self, msic_reading: str) -> str:
+        """The four MSIC cells trained with another MSIC reading (``ablation_queue.py --msic-reading NAME``)."""
+        return f"results/ablation_{self.key}_msic_{msic_reading}"
+
     @property
     def analysis(self) -> str:
         return f"results/ablation_{self.key}.json"

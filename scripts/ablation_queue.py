@@ -40,21 +40,32 @@ sys.path.insert(0, str(ROOT))
 from gcflnet_lib.ablation_plans import PLANS, AblationPlan  # noqa: E402
 from gcflnet_lib.engine.experiments import CrossData, Job, job_state, run_queue, train_command  # noqa: E402
 from gcflnet_lib.models.registry import VARIANTS  # noqa: E402
+from gcflnet_lib.nn import MSIC_READINGS  # noqa: E402
 
 SEEDS = (0, 1)
 FIRST = ("unet", "gcflnet")  # seed 0 of these first: they are released
 
 
-def ablation_jobs(data: str, plan: AblationPlan = PLANS["NUDT-SIRST"], extra: tuple[str, ...] = ()) -> list[Job]:
-    """The queue in its order (see the module docstring)."""
+def ablation_jobs(data: str, plan: AblationPlan = PLANS["NUDT-SIRST"], extra: tuple[str, ...] = (),
+                  msic_reading: str | None = None) -> list[Job]:
+    """The queue in its order (see the module docstring). With ``msic_reading``, only the four cells with MSIC,
+    each trained with that reading (the cells without MSIC are shared with the measured factorial)."""
     order = [*FIRST, *(name for name in VARIANTS if name not in FIRST)]
-    steps = [(name, seed) for seed in SEEDS for name in order] + [(name, seed) for name in plan.beside for seed in SEEDS]
+    beside = plan.beside
+    if msic_reading is not None:
+        order, beside = [name for name in ("gcflnet", *order) if VARIANTS[name]["msic"]], ()
+        order = list(dict.fromkeys(order))
+        extra = ("--msic-reading", msic_reading, *extra)
+    steps = [(name, seed) for seed in SEEDS for name in order] + [(name, seed) for name in beside for seed in SEEDS]
     jobs = []
     for name, seed in steps:
         switches = VARIANTS.get(name, {"eem": False, "glfi": False, "msic": False})
         flags = ("--preset", plan.preset, "--model", name, "--seed", str(seed), "--data", data, "--dataset", plan.dataset,
                  "--device", "cpu", *extra)
-        jobs.append(Job(f"{name}_s{seed}", flags, {"variant": name, "seed": seed, **switches}))
+        labels = {"variant": name, "seed": seed, **switches}
+        if msic_reading is not None:
+            labels["msic_reading"] = msic_reading
+        jobs.append(Job(f"{name}_s{seed}", flags, labels))
     return jobs
 
 
@@ -82,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", default=None, metavar="NAME", help="just these jobs (e.g. gcflnet_s0)")
     parser.add_argument("--replicate", nargs="+", default=None, metavar="NAME",
                         help="train these jobs again with the same seed, into results/ablation_KEY_replicas/")
+    parser.add_argument("--msic-reading", default=None, choices=MSIC_READINGS,
+                        help="train the four cells with MSIC under this reading into results/ablation_KEY_msic_NAME/ "
+                             "(the cells without MSIC are shared with the measured factorial)")
+    parser.add_argument("--health-every", type=int, default=None, metavar="K",
+                        help="log each run's skip health every K epochs too (gcflnet train --health-every)")
     parser.add_argument("--retry-failed", action="store_true", help="train again the jobs recorded as failed")
     parser.add_argument("--commit", action="store_true", help="git-commit each record as soon as it is written")
     parser.add_argument("--dry-run", action="store_true", help="list the jobs, their state and commands; train nothing")
@@ -95,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(data).is_dir():
         parser.error(f"--data {data}: {plan.dataset} folder not found")
 
-    jobs = ablation_jobs(data, plan)
+    extra = ("--health-every", str(args.health_every)) if args.health_every else ()
+    jobs = ablation_jobs(data, plan, extra, args.msic_reading)
     if args.only and args.replicate:
         parser.error("--only and --replicate: give one of them (--replicate names its jobs)")
     selected, flag = (args.only, "--only") if args.only else (args.replicate, "--replicate")
@@ -105,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{flag}: unknown job(s) {', '.join(unknown)}; known: {', '.join(job.name for job in jobs)}")
         jobs = [job for job in jobs if job.name in selected]
     folder = Path(plan.replicas if args.replicate else plan.records).name
+    if args.msic_reading is not None:
+        folder = Path(plan.reading_records(args.msic_reading)).name
     runs = Path(args.runs or ROOT / "runs" / folder)
     results = Path(args.results or ROOT / "results" / folder)
     if args.dry_run:
@@ -117,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.commit:
             path = results / (f"{job.name}.json" if outcome["status"] == "finished" else f"{job.name}.failed.json")
             kind = "replica" if args.replicate else "record"
-            commit_record(path, f"Ablation {kind} {job.name} ({plan.dataset}, {plan.preset} recipe): {outcome['status']}")
+            reading = f", MSIC {args.msic_reading}" if args.msic_reading else ""
+            commit_record(path, f"Ablation {kind} {job.name} ({plan.dataset}, {plan.preset} recipe{reading}): "
+                                f"{outcome['status']}")
 
     cross = [CrossData(plan.cross_key, cross_data, plan.cross_dataset)]
     states = run_queue(jobs, runs, results, cross, workers=args.workers, retry_failed=args.retry_failed,

@@ -14,7 +14,7 @@ LAYERS = (
     {"provenance", "ops"},
     {"nn"},
     {"models", "data"},
-    {"losses", "metrics", "released"},
+    {"losses", "metrics", "released", "diagnostics"},
     {"engine"},
     {"classical", "ablation_plans", "ablation_report"},
     {"ablation", "commands"},

@@ -1,13 +1,14 @@
 """The experiment runner (gcflnet_lib.engine.experiments): its resumable training queue, and the ablation queue's plan."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from gcflnet_lib.engine.experiments import CrossData, Job, job_state, run_queue, train_command
+from gcflnet_lib.engine.experiments import CrossData, Job, job_state, resume_note, run_queue, train_command
 from gcflnet_lib.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,15 +122,21 @@ class TestQueue:
         assert failure["returncode"] == 2 and failure["log_tail"] and "--lr" in failure["log_tail"][-1]
         assert run_queue(jobs[:1], runs, results, say=lambda line: None) == {"broken": "failed"}  # not retried by default
 
-    def test_an_interrupted_run_resumes(self, tiny_data, tmp_path):
+    def test_a_half_written_run_folder_starts_afresh_and_says_so(self, tiny_data, tmp_path):
         job = tiny_job("cut", tiny_data)
-        run_dir = tmp_path / "runs" / "cut"
-        assert job_state(job, tmp_path / "runs", tmp_path / "results") == "new"
+        runs = tmp_path / "runs"
+        run_dir = runs / "cut"
+        assert job_state(job, runs, tmp_path / "results") == "new"
+        assert resume_note(job, runs, "new") == "new, starting afresh"
         run_dir.mkdir(parents=True)
-        (run_dir / "last.pt").write_bytes(b"")
-        assert job_state(job, tmp_path / "runs", tmp_path / "results") == "resume"
-        command = train_command(job, run_dir, resume=True)
-        assert "--resume" in command and "--overwrite" not in command
+        (run_dir / "last.pt").write_bytes(b"")  # cut while writing: never resumed from
+        assert job_state(job, runs, tmp_path / "results") == "new"
+        assert resume_note(job, runs, "new") == f"{run_dir / 'last.pt'} unreadable, starting afresh"
+        (runs / "cut.log").write_text("+ gcflnet train ...\n")
+        shutil.rmtree(run_dir)  # the machine's run folders were lost between sessions
+        assert resume_note(job, runs, "new") == "folder gone, starting afresh"
+        command = train_command(job, run_dir, resume=False)
+        assert "--overwrite" in command and "--resume" not in command
 
     def test_an_evaluate_job_scores_a_finished_run_and_is_then_done(self, tiny_data, tmp_path):
         runs, results = tmp_path / "runs", tmp_path / "results"

@@ -103,7 +103,7 @@ class TestMSICReadings:
         assert names == ["high_proj", "spatial", "channel", "fuse"]
 
     def test_unknown_reading_lists_the_known_ones(self):
-        with pytest.raises(ValueError, match="msic_reading must be one of 'crossed', 'literal', got 'cross'"):
+        with pytest.raises(ValueError, match="msic_reading must be one of 'crossed', 'literal', 'unit_gain', got 'cross'"):
             MSIC(4, 8, reading="cross")
 
 
@@ -356,7 +356,7 @@ class TestConfigAndCLI:
                 "--msic-reading", "both"]
         assert cli_main(argv) == 2
         lines = capsys.readouterr().err.strip().splitlines()
-        assert lines == ["gcflnet train: error: --msic-reading must be one of crossed, literal (got both)"]
+        assert lines == ["gcflnet train: error: --msic-reading must be one of crossed, literal, unit_gain (got both)"]
 
     def test_model_info_shows_the_readings(self, capsys):
         argv = ["model-info", "--model", "gcflnet", "--size", "16", "--channels", "4,8", "--msic-reading", "literal",

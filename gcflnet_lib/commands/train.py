@@ -83,6 +83,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help=f"evaluate on the test split every K epochs, 0 = only at the end (default {defaults.eval_every})")
     run.add_argument("--eval-batch-size", type=int, default=defaults.eval_batch_size,
                      help=f"test images of one size per forward pass (default {defaults.eval_batch_size})")
+    run.add_argument("--health-every", type=int, default=defaults.health_every,
+                     help="also log the skip health (kept ratio, shuffle test per skip level) every K epochs; "
+                          "0 = at the evaluations only (default 0)")
     run.add_argument("--save-every", type=int, default=None,
                      help=f"write last.pt every K epochs (default {defaults.save_every})")
     add_device(run, defaults.device)

@@ -48,6 +48,9 @@ class TrainConfig:
         p_target: probability that a training crop is centred on a target pixel rather than anywhere.
         eval_every: evaluate on the test split every K epochs (0: only after the last epoch).
         save_every: write ``last.pt`` every K epochs (and always after the last).
+        health_every: also measure the skip health every K epochs (0: at the evaluations only). Skip health,
+            the kept ratio and shuffle test of every skip connection on ten test crops centred on targets
+            (``gcflnet_lib.engine.health``), goes into the history at every evaluation and at these epochs.
         seed: seeds python, numpy, torch and the crop generator.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         amp: mixed precision on GPU (ignored on CPU).
@@ -91,6 +94,7 @@ class TrainConfig:
     p_target: float = 0.5
     eval_every: int = 10
     save_every: int = 1
+    health_every: int = 0
     seed: int = 0
     device: str = "auto"
     amp: bool = True
@@ -142,6 +146,8 @@ class TrainConfig:
             raise UserError(f"--p-target must be in [0, 1] (got {self.p_target})")
         if self.eval_every < 0:
             raise UserError(f"--eval-every must be >= 0 (got {self.eval_every})")
+        if self.health_every < 0:
+            raise UserError(f"--health-every must be >= 0 (got {self.health_every})")
         if self.channels is not None and (len(self.channels) < 2 or min(self.channels) < 1):
             raise UserError(f"--channels needs at least two positive widths (got {','.join(map(str, self.channels))})")
         if self.milestones is not None and any(m < 1 for m in self.milestones):

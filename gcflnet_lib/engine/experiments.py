@@ -78,7 +78,7 @@ class Job:
 
 
 # TrainConfig fields that say where and how a run is shown or stored, not what it learns.
-BOOKKEEPING = ("out_dir", "resume", "overwrite", "progress", "save_every", "eval_every")
+BOOKKEEPING = ("out_dir", "resume", "overwrite", "progress", "save_every", "eval_every", "health_every")
 
 
 def _learning_settings(config: dict[str, Any]) -> dict[str, Any]:
@@ -129,8 +129,47 @@ def busy(run_dir: Path) -> bool:
     return False
 
 
+def saved_epoch(run_dir: Path) -> int | None:
+    """The epoch ``run_dir/last.pt`` was saved at, or None where there is no readable run checkpoint (missing,
+    half written, damaged, or weights without the optimizer state a resume needs)."""
+    import warnings
+
+    import torch
+
+    from gcflnet_lib.engine.checkpoint import RUN_STATE_KEYS
+
+    path = run_dir / "last.pt"
+    if not path.is_file():
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - any damage means: do not resume from it
+        return None
+    if not isinstance(state, dict) or any(key not in state for key in RUN_STATE_KEYS):
+        return None
+    epoch = state.get("epoch")
+    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0 else None
+
+
+def resume_note(job: Job, runs: Path, state: str) -> str:
+    """What the queue found for a job it is about to run: ``resumed at epoch N``, or why it starts afresh."""
+    run_dir = runs / job.name
+    if state == "resume":
+        return f"resumed at epoch {saved_epoch(run_dir)}"
+    if job.kind != "train":
+        return "starting"
+    if not run_dir.exists():
+        return "folder gone, starting afresh" if (runs / f"{job.name}.log").exists() else "new, starting afresh"
+    if (run_dir / "last.pt").exists():
+        return f"{run_dir / 'last.pt'} unreadable, starting afresh"
+    return "no checkpoint in its folder, starting afresh"
+
+
 def job_state(job: Job, runs: Path, results: Path, retry_failed: bool = False, metrics: Sequence[str] = ()) -> str:
-    """``done``, ``failed`` (and not retried), ``busy``, ``resume`` (an interrupted run) or ``new``."""
+    """``done``, ``failed`` (and not retried), ``busy``, ``resume`` (an interrupted run with a readable ``last.pt``)
+    or ``new`` (a half-written folder starts afresh: it is never resumed from a damaged file)."""
     if job.kind == "in-process":
         return "done" if finished_run_matches(job.config.out_dir, job.config, metrics) else "new"
     if record_path(results, job).exists():
@@ -140,7 +179,7 @@ def job_state(job: Job, runs: Path, results: Path, retry_failed: bool = False, m
     run_dir = runs / job.name
     if busy(run_dir):
         return "busy"
-    return "resume" if (run_dir / "last.pt").exists() else "new"
+    return "resume" if saved_epoch(run_dir) is not None else "new"
 
 
 def _gcflnet(*arguments: str) -> list[str]:
@@ -247,8 +286,9 @@ def run_queue(jobs: Sequence[Job], runs: str | os.PathLike, results: str | os.Pa
             if state in ("done", "failed", "busy"):
                 states[job.name] = state
                 return
+            note = resume_note(job, runs, state)
             (runs / job.name).mkdir(parents=True, exist_ok=True)
-        say(f"{time.strftime('%H:%M:%S')} start {job.name} ({state})")
+        say(f"{time.strftime('%H:%M:%S')} start {job.name} ({note})")
         started = time.time()
         if job.kind == "in-process":
             train(job.config)

@@ -24,7 +24,8 @@ import os
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-ACCEPTED = ("epochs", "lr", "milestones", "gamma", "weight_decay", "eval_every", "save_every", "eval_batch_size",
+ACCEPTED = ("epochs", "lr", "milestones", "gamma", "weight_decay", "eval_every", "save_every", "health_every",
+            "eval_batch_size",
             "device", "threads", "compile", "channels_last", "data_root", "progress")
 REFUSED = ("batch_size", "crop_size", "p_target", "seed", "amp", "amp_dtype", "init")
 _FLAG_NAMES = {"data_root": "--data"}

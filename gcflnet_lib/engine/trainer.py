@@ -60,6 +60,7 @@ from gcflnet_lib.engine.cpu_threads import Retuner
 from gcflnet_lib.engine.device import make_generator, resolve_device, seed_everything
 from gcflnet_lib.engine.evaluation import evaluate_model, scalar_metrics
 from gcflnet_lib.engine.finetune import load_init
+from gcflnet_lib.engine.health import health_of_samples
 from gcflnet_lib.engine.overlap import dataset_inputs, refuse_overlap, resolved
 from gcflnet_lib.engine.param_groups import group_weight_decay, parameter_groups
 from gcflnet_lib.engine.pipeline import DeviceTrainSet
@@ -522,7 +523,10 @@ def _evaluate_and_save(run: _Run, row: dict[str, Any], test_samples: list[Sample
     config, done = run.config, row["epoch"]
     is_last = done == config.epochs
     final = None
-    if is_last or (config.eval_every and done % config.eval_every == 0):
+    evaluated = is_last or (config.eval_every and done % config.eval_every == 0)
+    if run.ctx.is_main and (evaluated or (config.health_every and done % config.health_every == 0)):
+        row.update(_skip_health_columns(run, test_samples))
+    if evaluated:
         if run.ctx.is_main:
             eval_start = time.perf_counter()
             # The curves (hundreds of thresholds) only at the end: history rows keep the numbers at 0.5.
@@ -540,6 +544,15 @@ def _evaluate_and_save(run: _Run, row: dict[str, Any], test_samples: list[Sample
         if run.staging is not None:
             run.write_files, run.staging = run.staging.promote(), None
     return final
+
+
+def _skip_health_columns(run: _Run, test_samples: list[Sample]) -> dict[str, Any]:
+    """The skip-health columns of a history row (``gcflnet_lib.engine.health``); {} where they cannot be measured
+    (a model without skips, a test split without targets or with images under 128x128)."""
+    try:
+        return health_of_samples(_net_to_evaluate(run), test_samples, run.mean, run.std).row()
+    except (ValueError, DataError):
+        return {}
 
 
 def _net_to_evaluate(run: _Run) -> nn.Module:

@@ -23,6 +23,10 @@ READINGS: dict[str, tuple[tuple[Any, ...], Any, str | None]] = {
     "pad_mode": (PAD_MODES, "zeros", None),
 }
 READING_DEFAULTS: dict[str, Any] = {key: default for key, (_, default, _) in READINGS.items()}
+# What a stored config that lacks a reading meant: the only behaviour the code had before that keyword existed.
+# Kept apart from READING_DEFAULTS so that changing a default never changes how an old checkpoint rebuilds.
+LEGACY_MEANING: dict[str, Any] = {"glfi_attention": "outer", "glfi_fc": False, "eem_fusion": "concat",
+                                  "msic_reading": "crossed", "pad_mode": "zeros"}
 LEGACY_KEYS = {"attention": "glfi_attention"}
 
 
@@ -40,10 +44,10 @@ def rename_legacy_keys(kwargs: Mapping[str, Any]) -> dict[str, Any]:
 def upgrade_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """A stored ``model_config`` as today's ``model.config`` would write it.
 
-    Legacy keys are renamed and every reading the config does not record gets its default, the only
-    behaviour the code had when the config was written.
+    Legacy keys are renamed and every reading the config does not record gets :data:`LEGACY_MEANING`, the
+    only behaviour the code had when the config was written (not today's default, which may have moved).
     """
-    return {**READING_DEFAULTS, **rename_legacy_keys(config)}
+    return {**LEGACY_MEANING, **rename_legacy_keys(config)}
 
 
 def check_readings_apply(name: str, switches: Mapping[str, bool], kwargs: Mapping[str, Any]) -> None:

@@ -89,3 +89,7 @@ class ConcatSkip(nn.Module):
 
     def forward(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
         return self.fuse(torch.cat([low, upsample_to(high, low)], dim=1))
+
+    def skip_output(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+        """The skip's share of what enters the fusion: the encoder features, unchanged."""
+        return low

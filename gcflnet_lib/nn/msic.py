@@ -18,6 +18,21 @@ channel attention (global average and max pool -> shared MLP -> sigmoid):
   gate, not by concatenation or addition of features: ``g = sigmoid(conv1x1([low', high']))``
   (per pixel and channel), ``fused = g * low' + (1 - g) * high'``, then the decoder's basic residual
   block (C -> C), the same block every decoder level and the U-Net use.
+- ``"unit_gain"``: the paper's assignment (spatial attention re-weights the high-level features, channel
+  attention the low-level ones, each computed from the features it re-weights), with every modulation at
+  unit gain when training starts: ``high' = 2 * high * SA(high)``, ``low' = 2 * low * CA(low)``, and the
+  last layer of each attention (SA's 7x7 convolution, CA's second MLP layer) zero-initialised, so that
+  ``sigmoid(0) = 0.5`` and ``2 * 0.5 = 1``. At step 0 MSIC passes both inputs through unchanged and the
+  fusion (concatenation -> residual block, 2C -> C) sees what a U-Net skip sees. A gate can still learn to
+  close, but it does not start half shut, and a gain of 2 lets it amplify as well as suppress. Why: under
+  ``"crossed"`` a sigmoid map computed from the decoder's BatchNorm-standardised features saturates at a
+  small bright target (inputs of -42 to -85 on target pixels in the released models), so the two finest
+  skips are multiplied by ~1e-20 and no gradient reopens them (issue 32, notebook 06). The same
+  ``2 * x * sigmoid(z)`` form is UIU-Net's; DNANet keeps its attention inside a residual branch.
+
+:meth:`MSIC.skip_output` returns the encoder (skip) features as they enter the fusion, after their
+modulation; ``gcflnet_lib.diagnostics.skip_health`` compares them with the input to say how much of the
+skip survives.
 """
 
 from __future__ import annotations
@@ -29,7 +44,7 @@ from gcflnet_lib.nn.blocks import ConvBNReLU, ResidualBlock, upsample_to
 from gcflnet_lib.ops._checks import check_choice
 from gcflnet_lib.ops.layout import match_layout
 
-MSIC_READINGS = ("crossed", "literal")
+MSIC_READINGS = ("crossed", "literal", "unit_gain")
 
 
 class SpatialAttention(nn.Module):
@@ -40,6 +55,10 @@ class SpatialAttention(nn.Module):
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd, got {kernel_size}")
         self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
+
+    def start_neutral(self) -> None:
+        """Zero the last layer: the attention is 0.5 everywhere until training moves it."""
+        nn.init.zeros_(self.conv.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pooled = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
@@ -59,6 +78,10 @@ class ChannelAttention(nn.Module):
             nn.Conv2d(hidden, channels, 1, bias=False),
         )
 
+    def start_neutral(self) -> None:
+        """Zero the MLP's last layer: the attention is 0.5 for every channel until training moves it."""
+        nn.init.zeros_(self.mlp[2].weight)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         average = x.mean(dim=(2, 3), keepdim=True)
         peak = x.amax(dim=(2, 3), keepdim=True)
@@ -74,7 +97,7 @@ class MSIC(nn.Module):
         out_channels: output channels (default ``low_channels``).
         reduction: channel attention MLP reduction.
         spatial_kernel: spatial attention kernel size (7).
-        reading: ``"crossed"`` or ``"literal"`` (see the module docstring).
+        reading: ``"crossed"``, ``"literal"`` or ``"unit_gain"`` (see the module docstring).
 
     Shapes: low (B, low_channels, H, W), high (B, high_channels, h, w) with any h, w (upsampled to H, W)
     -> (B, out_channels, H, W).
@@ -95,22 +118,38 @@ class MSIC(nn.Module):
         self.high_proj = ConvBNReLU(high_channels, low_channels, kernel_size=1)
         self.spatial = SpatialAttention(spatial_kernel)
         self.channel = ChannelAttention(low_channels, reduction)
-        if reading == "crossed":
-            self.fuse = ResidualBlock(2 * low_channels, out_channels or low_channels)
-        else:
+        if reading == "literal":
             self.gate = nn.Conv2d(2 * low_channels, low_channels, kernel_size=1)
             self.fuse = ResidualBlock(low_channels, out_channels or low_channels)
+        else:
+            self.fuse = ResidualBlock(2 * low_channels, out_channels or low_channels)
+        if reading == "unit_gain":
+            self.spatial.start_neutral()
+            self.channel.start_neutral()
 
-    def forward(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    def _modulate(self, low: torch.Tensor, high: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(low', high', gate): the two maps after their attention, and the literal reading's fusion gate."""
         high = upsample_to(self.high_proj(high), low)
         if self.reading == "crossed":
-            low_compensated = low * self.spatial(high)
-            high_compensated = high * self.channel(low)
-            return self.fuse(torch.cat([low_compensated, high_compensated], dim=1))
+            return low * self.spatial(high), high * self.channel(low), None
+        if self.reading == "unit_gain":
+            return 2.0 * low * self.channel(low), 2.0 * high * self.spatial(high), None
         high_refined = high * self.spatial(high)
         low_refined = low * self.channel(low)
         gate = torch.sigmoid(self.gate(torch.cat([low_refined, high_refined], dim=1)))
-        return self.fuse(gate * low_refined + (1.0 - gate) * high_refined)
+        return low_refined, high_refined, gate
+
+    def forward(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+        low_modulated, high_modulated, gate = self._modulate(low, high)
+        if gate is None:
+            return self.fuse(torch.cat([low_modulated, high_modulated], dim=1))
+        return self.fuse(gate * low_modulated + (1.0 - gate) * high_modulated)
+
+    def skip_output(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+        """The skip's share of what enters the fusion, (B, low_channels, H, W): ``low'`` (times the literal
+        reading's gate ``g``). Equal to ``low`` where the skip passes unchanged."""
+        low_modulated, _, gate = self._modulate(low, high)
+        return low_modulated if gate is None else gate * low_modulated
 
     def extra_repr(self) -> str:
         return f"reading={self.reading!r}"
