@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "model_info",
     "train",
     "evaluate",
+    "inspect",
     "predict",
     "classical",
     "bench",
