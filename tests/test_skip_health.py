@@ -205,3 +205,22 @@ class TestInspectCommand:
         assert out.returncode == 2
         lines = [line for line in out.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and named in lines[0], out.stderr
+
+
+class TestTrainingLogsHealth:
+    def test_train_records_the_reading_and_logs_skip_health_at_evaluations_and_every_k(self, tmp_path):
+        data = write_dataset(tmp_path / "data", 8, size=64, seed=0, name="Synthetic")
+        run = tmp_path / "run"
+        out = gcflnet("train", "--data", str(data), "--dataset", "Synthetic", "--model", "gcflnet_msic",
+                      "--msic-reading", "unit_gain", "--channels", "4,8,16", "--epochs", "3", "--batch-size", "2",
+                      "--crop-size", "32", "--eval-every", "3", "--health-every", "2", "--device", "cpu",
+                      "--no-progress", "--out", str(run), "--record", str(tmp_path / "record.json"))
+        assert out.returncode == 0, out.stderr
+        record = json.loads((tmp_path / "record.json").read_text())
+        assert record["config"]["msic_reading"] == "unit_gain" and record["config"]["health_every"] == 2
+        assert torch.load(run / "final.pt", weights_only=True)["model_config"]["msic_reading"] == "unit_gain"
+        logged = [row["epoch"] for row in record["history"] if "skip0_kept" in row]
+        assert logged == [2, 3]  # every 2 epochs, and at the evaluation (the last epoch)
+        last = record["history"][-1]
+        assert {"skip0_kept", "skip1_kept", "skip0_dprob", "skip1_iou_cost", "fine_dprob", "fine_iou_cost"} <= set(last)
+        assert 0.0 < last["skip0_kept"] < 2.0  # 2 * sigmoid bounds the gain

@@ -60,7 +60,7 @@ from gcflnet_lib.engine.cpu_threads import Retuner
 from gcflnet_lib.engine.device import make_generator, resolve_device, seed_everything
 from gcflnet_lib.engine.evaluation import evaluate_model, scalar_metrics
 from gcflnet_lib.engine.finetune import load_init
-from gcflnet_lib.engine.health import health_of_samples
+from gcflnet_lib.engine.health import HEALTH_CROP_SIZE, health_of_samples
 from gcflnet_lib.engine.overlap import dataset_inputs, refuse_overlap, resolved
 from gcflnet_lib.engine.param_groups import group_weight_decay, parameter_groups
 from gcflnet_lib.engine.pipeline import DeviceTrainSet
@@ -549,8 +549,12 @@ def _evaluate_and_save(run: _Run, row: dict[str, Any], test_samples: list[Sample
 def _skip_health_columns(run: _Run, test_samples: list[Sample]) -> dict[str, Any]:
     """The skip-health columns of a history row (``gcflnet_lib.engine.health``); {} where they cannot be measured
     (a model without skips, a test split without targets or with images under 128x128)."""
+    net = _net_to_evaluate(run)
+    stride = int(getattr(net, "size_multiple", 1))
+    smallest = min((min(sample.image.shape[:2]) for sample in test_samples), default=0)
+    size = min(HEALTH_CROP_SIZE, smallest // stride * stride)  # small test images: crops of their size
     try:
-        return health_of_samples(_net_to_evaluate(run), test_samples, run.mean, run.std).row()
+        return health_of_samples(net, test_samples, run.mean, run.std, size=size).row() if size > 0 else {}
     except (ValueError, DataError):
         return {}
 
