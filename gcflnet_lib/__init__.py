@@ -11,7 +11,7 @@ Layout (one small module per concept of the paper):
 - ``losses``     SoftIoU with deep supervision
 - ``engine``     training / evaluation loop, atomic checkpoints, distributed helpers, the experiment runner
 - ``classical``  Top-Hat, Max-Median, TLLCM, WSLCM, IPI, RIPT
-- ``ablation``, ``ablation_report``   notebook 09's sweep; the NUDT-SIRST queue's analysis
+- ``ablation``   the paper's ablation: plans, notebook 09's sweep, the queues' analysis and report
 - ``workbook``   the teaching wing: what only the notebooks use (setup, brief fitting, plots, widgets, the runner)
 - ``cli``, ``commands``   the ``gcflnet`` command, one module per sub-command
 

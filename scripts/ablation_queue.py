@@ -17,7 +17,7 @@ per second than one 2-thread run on the 2-core machine (``benchmarks/bench_queue
 
 With ``--dataset NUAA-SIRST`` the 8 variants x 2 seeds train on NUAA-SIRST with its CPU recipe (``--preset cpu``,
 200 epochs, about the same number of steps), are scored on the NUDT-SIRST test split, and land in
-``results/ablation_nuaa/``; there is no ``unet_wide`` there (``gcflnet_lib.ablation_plans``).
+``results/ablation_nuaa/``; there is no ``unet_wide`` there (``gcflnet_lib.ablation.plans``).
 
 ``--replicate NAME`` trains recorded runs a second time with the same seed and today's code (channels-last on a
 CPU) into ``results/ablation_KEY_replicas/``: a seed trained twice tells what rounding (the layout) moves from what
@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gcflnet_lib.ablation_plans import PLANS, AblationPlan  # noqa: E402
+from gcflnet_lib.ablation.plans import PLANS, AblationPlan  # noqa: E402
 from gcflnet_lib.engine.experiments import CrossData, Job, job_state, run_queue, train_command  # noqa: E402
 from gcflnet_lib.models.registry import VARIANTS  # noqa: E402
 from gcflnet_lib.nn import MSIC_READINGS  # noqa: E402

@@ -4,8 +4,8 @@
     python scripts/ablation_report.py --dataset NUAA-SIRST    # the same factorial on NUAA-SIRST (docs/ABLATION.md only)
     python scripts/ablation_report.py --check                 # exit 1 when a committed block differs from what the records give
 
-What is computed and how: ``gcflnet_lib.ablation_report``; which files belong to which dataset:
-``gcflnet_lib.ablation_plans``. The README and docs/ABLATION.md hold the same generated NUDT-SIRST markdown between
+What is computed and how: ``gcflnet_lib.ablation`` (analysis, checks, render); which files belong to which dataset:
+``gcflnet_lib.ablation.plans``. The README and docs/ABLATION.md hold the same generated NUDT-SIRST markdown between
 ``<!-- ablation:begin -->`` and ``<!-- ablation:end -->``; notebook 09 renders it from ``results/ablation_nudt.json``
 on a CPU. A dataset with no records yet has an empty block and no analysis file, and ``--check`` holds it to that.
 """
@@ -20,8 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gcflnet_lib.ablation_plans import PLANS, AblationPlan  # noqa: E402
-from gcflnet_lib.ablation_report import analyse, plot_report, report_markdown  # noqa: E402
+from gcflnet_lib.ablation.plans import PLANS, AblationPlan  # noqa: E402
+from gcflnet_lib.ablation.report import analyse, plot_report, report_markdown  # noqa: E402
 from gcflnet_lib.files import atomic_write_json, json_safe  # noqa: E402
 from gcflnet_lib.errors import UserError  # noqa: E402
 from gcflnet_lib.provenance import replace_generated_block  # noqa: E402

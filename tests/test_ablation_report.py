@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from gcflnet_lib import ablation_report as report
-from gcflnet_lib.ablation_plans import PLANS, plan_for
+from gcflnet_lib.ablation import report
+from gcflnet_lib.ablation.plans import PLANS, plan_for
 from gcflnet_lib.errors import UserError
 from gcflnet_lib.models.registry import VARIANTS
 

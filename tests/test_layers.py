@@ -16,7 +16,7 @@ LAYERS = (
     {"models", "data"},
     {"losses", "metrics", "released", "diagnostics"},
     {"engine"},
-    {"classical", "ablation_plans", "ablation_report"},
+    {"classical"},
     {"ablation", "commands"},
     {"workbook", "cli", "__main__", "__init__"},
 )

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 from ablation_queue import ablation_jobs  # noqa: E402
 
-from gcflnet_lib.ablation_plans import PLANS  # noqa: E402
+from gcflnet_lib.ablation.plans import PLANS  # noqa: E402
 
 TINY = ("--epochs", "1", "--channels", "4,8", "--crop-size", "32", "--batch-size", "4", "--eval-every", "0")
 

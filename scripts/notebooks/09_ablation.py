@@ -34,7 +34,7 @@ CELLS = [
 
         **The result of this notebook is the measured ablation on NUDT-SIRST** (the section of that name below): all
         eight variants trained twice each with the CPU recipe (`--preset cpu-nudt`) by `scripts/ablation_queue.py`,
-        read as a factorial experiment with 95 % intervals by `gcflnet_lib.ablation_report`, and every claim of the
+        read as a factorial experiment with 95 % intervals by `gcflnet_lib.ablation.report`, and every claim of the
         paper given a verdict. The notebook recomputes that analysis from the committed records and checks it against
         `results/ablation_nudt.json`. **On a CPU** (`SMOKE = "auto"`) the loop itself is shown on tiny models and small
         synthetic scenes, a demonstration of the machinery that cannot reproduce the paper; the released GCFLNet and
@@ -277,7 +277,7 @@ CELLS = [
         import json
         from pathlib import Path
 
-        from gcflnet_lib import ablation_report
+        from gcflnet_lib.ablation import report as ablation_report
         from gcflnet_lib.files import json_safe
 
         measured = json.loads(json.dumps(json_safe(ablation_report.analyse(ABLATION_RECORDS, replicas=ABLATION_RECORDS + "_replicas"))))
