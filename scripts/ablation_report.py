@@ -3,6 +3,7 @@
     python scripts/ablation_report.py                         # NUDT-SIRST: results/ablation_nudt.json, the docs' blocks, the figure
     python scripts/ablation_report.py --dataset NUAA-SIRST    # the same factorial on NUAA-SIRST (docs/ABLATION.md only)
     python scripts/ablation_report.py --check                 # exit 1 when a committed block differs from what the records give
+    python scripts/ablation_report.py --msic-reading unit_gain [--check]   # MSIC's readings side by side, the rule
 
 What is computed and how: ``gcflnet_lib.ablation`` (analysis, checks, render); which files belong to which dataset:
 ``gcflnet_lib.ablation.plans``. The README and docs/ABLATION.md hold the same generated NUDT-SIRST markdown between
@@ -21,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gcflnet_lib.ablation.plans import PLANS, AblationPlan  # noqa: E402
+from gcflnet_lib.ablation.msic_readings import analyse_readings  # noqa: E402
+from gcflnet_lib.ablation.render_msic import plot_gate, readings_markdown  # noqa: E402
 from gcflnet_lib.ablation.report import analyse, plot_report, report_markdown  # noqa: E402
 from gcflnet_lib.files import atomic_write_json, json_safe  # noqa: E402
 from gcflnet_lib.errors import UserError  # noqa: E402
@@ -52,14 +55,48 @@ def check(plan: AblationPlan, analysis: dict | None, json_path: Path) -> int:
     return 1 if stale else 0
 
 
+def readings(plan: AblationPlan, reading: str, check_only: bool) -> int:
+    """The MSIC readings block of docs/ABLATION.md, its JSON and the gate figure (or, with ``check_only``, 1 when a
+    committed one differs from what the records give)."""
+    try:
+        analysis = json.loads(json.dumps(json_safe(analyse_readings(plan, reading, ROOT))))
+    except UserError as exc:
+        print(f"ablation_report: {exc}", file=sys.stderr)
+        return 2
+    json_path = ROOT / plan.reading_analysis(reading)
+    doc = "docs/ABLATION.md"
+    block = readings_markdown(analysis, "../" + plan.gate_figure)
+    if check_only:
+        begin, end = plan.msic_markers
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        start, stop = text.find(begin), text.find(end)
+        committed = None if start < 0 or stop < start else text[start + len(begin):stop].strip("\n")
+        stale = [doc] if committed != block else []
+        if not json_path.exists() or json.loads(json_path.read_text()) != analysis:
+            stale.append(str(json_path))
+        for name in stale:
+            print(f"{name}: differs from what the records give; run python scripts/ablation_report.py "
+                  f"--msic-reading {reading}", file=sys.stderr)
+        return 1 if stale else 0
+    atomic_write_json(json_path, analysis)
+    replace_generated_block(ROOT / doc, *plan.msic_markers, block)
+    plot_gate(analysis["gate_histories"], ROOT / plan.gate_figure)
+    print(f"wrote {json_path}, {doc} and {plan.gate_figure}; the rule: {analysis['decision']['reason']}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=sorted(PLANS), default="NUDT-SIRST", help="which ablation (default NUDT-SIRST)")
     parser.add_argument("--records", default=None, help="the queue's records folder (default results/ablation_KEY)")
     parser.add_argument("--json", default=None, help="the analysis as JSON (default results/ablation_KEY.json)")
     parser.add_argument("--check", action="store_true", help="compare the committed blocks and JSON; write nothing")
+    parser.add_argument("--msic-reading", default=None, metavar="NAME",
+                        help="MSIC's reading NAME beside crossed: the side-by-side block, the skip health, the rule")
     args = parser.parse_args(argv)
     plan = PLANS[args.dataset]
+    if args.msic_reading:
+        return readings(plan, args.msic_reading, args.check)
     records = Path(args.records or ROOT / plan.records)
     json_path = Path(args.json or ROOT / plan.analysis)
     if args.check and not records.exists():

@@ -14,6 +14,7 @@ from scipy import stats
 from gcflnet_lib.ablation import report
 from gcflnet_lib.ablation.plans import PLANS, plan_for
 from gcflnet_lib.errors import UserError
+from gcflnet_lib.files import json_safe
 from gcflnet_lib.models.registry import VARIANTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -363,3 +364,90 @@ def test_check_refuses_a_block_for_an_ablation_not_started(tmp_path):
                            "--records", str(tmp_path / "none"), "--json", str(ROOT / "results/ablation_nudt.json")],
                           capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 1 and "ablation_nudt.json: differs from what the records give" in done.stderr
+
+
+class TestMsicReadings:
+    """gcflnet_lib.ablation.msic_readings: the second factorial, skip health, and the pre-registered rule."""
+
+    @staticmethod
+    def fake_root(tmp_path, reading="unit_gain", shift=0.0, fa_shift=0.0, dprob=0.5, seeds=(0, 1), crossed_dprob=1e-5):
+        """A repository with the measured NUDT-SIRST records and a second reading's MSIC cells made from them."""
+        import shutil
+
+        from gcflnet_lib.ablation.msic_readings import CROSSED_HEALTH_RELEASE
+
+        plan = PLANS["NUDT-SIRST"]
+        shutil.copytree(ROOT / plan.records, tmp_path / plan.records)
+        (tmp_path / "results/health").mkdir(parents=True)
+        release = json.loads((ROOT / CROSSED_HEALTH_RELEASE).read_text())
+        for level in release["levels"][:2]:
+            level["max_probability_change"] = crossed_dprob
+        release["fine"]["max_probability_change"] = crossed_dprob
+        (tmp_path / CROSSED_HEALTH_RELEASE).write_text(json.dumps(release))
+        folder = tmp_path / plan.reading_records(reading)
+        folder.mkdir(parents=True)
+        for path in sorted((ROOT / plan.records).glob("gcflnet*msic*_s*.json")) + sorted((ROOT / plan.records).glob("gcflnet_s*.json")):
+            record = json.loads(path.read_text())
+            if int(record["seed"]) not in seeds:
+                continue
+            record["config"]["msic_reading"] = reading
+            record["final"]["miou"] += shift
+            record["final"]["fa"] += fa_shift
+            record["history"][-1].update(skip0_dprob=dprob, skip1_dprob=dprob, fine_dprob=dprob, skip0_kept=0.9,
+                                         skip1_kept=0.8, fine_iou_cost=0.3)
+            (folder / path.name).write_text(json.dumps(record))
+        return tmp_path
+
+    def test_a_healthy_reading_that_is_not_worse_becomes_the_default(self, tmp_path):
+        from gcflnet_lib.ablation.msic_readings import analyse_readings
+
+        found = analyse_readings(PLANS["NUDT-SIRST"], "unit_gain", self.fake_root(tmp_path, shift=0.0))
+        assert found["runs"]["missing"] == [] and found["healthy"] == {"crossed": False, "unit_gain": True}
+        assert found["difference"]["miou"]["estimate"] == pytest.approx(0.0, abs=1e-12)
+        assert found["difference"]["miou"]["df"] == 12
+        assert found["decision"]["default"] == "unit_gain"
+
+    def test_lower_miou_beyond_the_interval_keeps_crossed(self, tmp_path):
+        from gcflnet_lib.ablation.msic_readings import analyse_readings
+
+        found = analyse_readings(PLANS["NUDT-SIRST"], "unit_gain", self.fake_root(tmp_path, shift=-0.2))
+        assert found["difference"]["miou"]["high"] < 0
+        assert found["decision"]["default"] == "crossed" and "mIoU is lower" in found["decision"]["reason"]
+
+    def test_more_false_alarms_beyond_the_interval_veto_a_gain_within_noise(self, tmp_path):
+        from gcflnet_lib.ablation.msic_readings import analyse_readings
+
+        found = analyse_readings(PLANS["NUDT-SIRST"], "unit_gain", self.fake_root(tmp_path, shift=0.001, fa_shift=2e-4))
+        assert found["difference"]["fa"]["low"] > 0
+        assert found["decision"]["default"] == "crossed" and "false alarms are higher" in found["decision"]["reason"]
+
+    def test_a_reading_that_shuts_its_skips_cannot_be_the_default(self, tmp_path):
+        from gcflnet_lib.ablation.msic_readings import analyse_readings
+
+        found = analyse_readings(PLANS["NUDT-SIRST"], "unit_gain", self.fake_root(tmp_path, shift=0.2, dprob=0.01))
+        assert found["healthy"]["unit_gain"] is False and found["decision"]["default"] == "crossed"
+
+    def test_with_runs_missing_the_rule_and_the_verdicts_are_not_computed(self, tmp_path):
+        from gcflnet_lib.ablation.msic_readings import analyse_readings
+        from gcflnet_lib.ablation.render_msic import readings_markdown
+
+        found = json.loads(json.dumps(json_safe(analyse_readings(PLANS["NUDT-SIRST"], "unit_gain",
+                                                                 self.fake_root(tmp_path, seeds=(0,))))))
+        assert found["decision"]["default"] is None and len(found["runs"]["missing"]) == 4
+        text = readings_markdown(found)
+        assert "4 of 8 `unit_gain` runs are recorded" in text and "The rule is not applied yet" in text
+        assert "not yet computed (runs missing)" in text and "chooses" not in text
+
+    def test_records_mixing_msic_readings_in_one_factorial_are_refused(self, tmp_path):
+        root = self.fake_root(tmp_path)
+        folder = root / PLANS["NUDT-SIRST"].records
+        mixed = root / PLANS["NUDT-SIRST"].reading_records("unit_gain") / "gcflnet_s0.json"
+        (folder / "gcflnet_s0.json").write_text(mixed.read_text())
+        with pytest.raises(UserError, match=r"records mix MSIC readings within one factorial \(crossed: .*"
+                                            r"unit_gain: gcflnet_s0.json\)"):
+            report.load_records(folder)
+
+    def test_the_committed_block_is_what_the_records_give(self):
+        done = subprocess.run([sys.executable, str(ROOT / "scripts/ablation_report.py"), "--msic-reading", "unit_gain",
+                               "--check"], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr

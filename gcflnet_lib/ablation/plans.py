@@ -40,6 +40,8 @@ class AblationPlan:
     anchors: tuple[dict, ...] = ()
     anchor_records: tuple[tuple[str, str], ...] = ()  # (source, results file) of this project's own runs
     anchors_note: str = ""
+    steps_per_epoch: int = 41  # full batches of 16 of the training split (drop_last): NUDT-SIRST 663 // 16
+
 
     @property
     def records(self) -> str:
@@ -53,6 +55,19 @@ class AblationPlan:
     def reading_records(self, msic_reading: str) -> str:
         """The four MSIC cells trained with another MSIC reading (``ablation_queue.py --msic-reading NAME``)."""
         return f"results/ablation_{self.key}_msic_{msic_reading}"
+
+    def reading_analysis(self, msic_reading: str) -> str:
+        """The side-by-side analysis of ``msic_reading`` against ``crossed`` (``ablation_report.py --msic-reading``)."""
+        return f"results/ablation_{self.key}_msic_{msic_reading}.json"
+
+    @property
+    def gate_figure(self) -> str:
+        """The skip gate over training, every run that logged its skip health."""
+        return f"results/plots/msic_gate_{self.key}.png"
+
+    @property
+    def msic_markers(self) -> tuple[str, str]:
+        return f"<!-- ablation-msic-{self.key}:begin -->", f"<!-- ablation-msic-{self.key}:end -->"
 
     @property
     def analysis(self) -> str:
@@ -82,7 +97,7 @@ PLANS: dict[str, AblationPlan] = {
                      "to 1500 epochs on a GPU, not from this CPU recipe (widths 8..128, about 2600 steps), so they "
                      "bound what the recipe can reach rather than check it:"),
     "NUAA-SIRST": AblationPlan(
-        "NUAA-SIRST", "nuaa", "cpu", "GCFLNET_SIRST", "NUDT-SIRST", "nudt", "GCFLNET_NUDT",
+        "NUAA-SIRST", "nuaa", "cpu", "GCFLNET_SIRST", "NUDT-SIRST", "nudt", "GCFLNET_NUDT", steps_per_epoch=13,
         anchor_records=(("this project, GCFLNet, widths 16..256, 400 epochs, H200, seed 0", "results/gpu_nuaa_gcflnet_s0.json"),
                         ("this project, U-Net, widths 16..256, 400 epochs, H200, seed 0", "results/gpu_nuaa_unet_s0.json")),
         anchors_note="The paper reports no NUAA-SIRST figures. As anchors, this project's own full-width runs on "
