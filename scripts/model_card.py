@@ -3,7 +3,9 @@
 For every released checkpoint (``gcflnet_lib.released.RELEASES``) whose file is present, the card takes
 - its training record ``results/<record>.json`` (``gcflnet train --record``): command, commit, device, wall time;
 - its CPU evaluation ``results/eval_cpu_<name>.json``, written by
-  ``gcflnet evaluate --checkpoint <name> --data ../shared/datasets/NUAA-SIRST --device cpu --json results/eval_cpu_<name>.json``.
+  ``gcflnet evaluate --checkpoint <name> --data ../shared/datasets/NUAA-SIRST --device cpu --json results/eval_cpu_<name>.json``;
+- its skip health ``results/health/<name>.json``, written by
+  ``gcflnet inspect --checkpoint <name> --data ../shared/datasets/<its dataset> --json results/health/<name>.json``.
 ``tests/test_released.py`` evaluates every release again and checks that it reproduces these numbers exactly,
 and that the card's tables are what this script writes.
 
@@ -127,9 +129,40 @@ def card_tables(results: Path = ROOT / "results", checkpoints: Path = ROOT / "ch
         if note:
             notes.append(f"- `{name}`: {note}")
     versus = comparison(scores)
+    health = health_table(results, checkpoints)
     return "\n".join(metrics_rows + [""] + provenance_rows + ([""] + notes if notes else [])
                      + (["", "GCFLNet against its U-Net baseline (one seed each, counted from the metrics table; Fa: lower is ahead):", ""] + versus
-                        if versus else []))
+                        if versus else []) + (["", health] if health else []))
+
+
+def health_path(name: str, results: Path = ROOT / "results") -> Path:
+    return results / "health" / f"{name}.json"
+
+
+def health_table(results: Path = ROOT / "results", checkpoints: Path = ROOT / "checkpoints") -> str:
+    """Per release: how much of each skip survives into the decoder, and what shuffling its spatial detail does."""
+    from gcflnet_lib.released import RELEASES
+
+    rows = []
+    for name, file in RELEASES.items():
+        if not ((checkpoints / file).is_file() and health_path(name, results).is_file()):
+            continue
+        report = json.loads(health_path(name, results).read_text())
+        levels = report["levels"]
+        kept = " / ".join(f"{item['kept_ratio']:.3f}" for item in levels)
+        moved = " / ".join(f"{item['max_probability_change']:.1e}" for item in levels)
+        dead = [str(item["level"]) for item in levels if item["status"] == "dead"]
+        rows.append(f"| `{name}` | {kept} | {moved} | {report['fine']['iou_before']:.3f} -> "
+                    f"{report['fine']['iou_after']:.3f} | {', '.join(dead) if dead else 'none'} |")
+    if not rows:
+        return ""
+    return "\n".join([
+        "Skip health (`gcflnet inspect`, ten test crops of 128x128 centred on targets; levels 0 = full resolution "
+        "to 3): the kept ratio of each skip after its modulation (1 for a plain U-Net skip), the largest change of "
+        "any pixel's probability when that skip's spatial detail is shuffled, and the crop IoU before and after "
+        "shuffling levels 0 and 1 together. A skip is dead when no probability moves by 0.05:", "",
+        "| release | kept, levels 0 / 1 / 2 / 3 | max Δprob, levels 0 / 1 / 2 / 3 | IoU, levels 0+1 shuffled | dead skips |",
+        "|---|---|---|---|---|", *rows])
 
 
 def write_card(tables: str, card: Path = CARD) -> None:

@@ -172,6 +172,29 @@ def test_release_reproduces_its_model_card_numbers_exactly(name, request):
         assert scored[key] == pytest.approx(recorded[key], abs=1e-6), key
 
 
+@pytest.mark.parametrize("name", RELEASED_NOW)
+def test_release_reproduces_its_skip_health(name, request):
+    """``gcflnet inspect``'s measurement of the release, computed again, equals results/health/NAME.json (the
+    model card's skip-health rows), and a GCFLNet whose finest skips are shut says so."""
+    from gcflnet_lib.engine.health import health_of_samples
+
+    recorded = json.loads((ROOT / "results" / "health" / f"{name}.json").read_text())
+    model, meta = load_model_from_checkpoint(name)
+    dataset = meta.get("dataset", "NUAA-SIRST")
+    root = request.getfixturevalue({"NUAA-SIRST": "sirst_root", "NUDT-SIRST": "nudt_root"}[dataset])
+    report = health_of_samples(model, load_split(root, dataset, "test"), meta["norm"]["mean"], meta["norm"]["std"])
+    assert report.names == recorded["images"]
+    for mine, theirs in zip(report.levels, recorded["levels"]):
+        assert mine.status == theirs["status"] and mine.changed_pixels == theirs["changed_pixels"]
+        assert mine.kept_ratio == pytest.approx(theirs["kept_ratio"], rel=1e-4, abs=1e-6)
+        assert mine.max_probability_change == pytest.approx(theirs["max_probability_change"], rel=1e-3, abs=1e-5)
+    assert report.fine.iou_after == pytest.approx(recorded["fine"]["iou_after"], abs=1e-9)
+    if meta["model_config"].get("msic") and meta["model_config"].get("msic_reading", "crossed") == "crossed":
+        assert report.dead_levels == [0, 1]  # the defect these releases carry, kept visible (docs/ABLATION.md)
+    if not meta["model_config"].get("msic"):
+        assert report.dead_levels == [] and recorded["fine"]["iou_cost"] >= 0.2
+
+
 def _smallest_release() -> str | None:
     present = available()
     return min(present, key=lambda name: present[name].stat().st_size) if present else None
