@@ -6,7 +6,9 @@
 
 ``--data-root`` holds one standard-layout folder per dataset, named as the dataset (``.campaign/NUDT-SIRST``,
 ``.campaign/NUAA-SIRST``; ``scripts/pack_campaign_data.py`` writes compact copies there). A folder that a
-planned run needs and the copy lacks stops the call at once, in one line, before any probing.
+planned run needs and the copy lacks stops the call at once, in one line, before any probing. A copy may carry
+only part of the test split (``carried.json``): every record then says on how many of how many test images its
+test metrics are, and the command that scores the full split on the CPU from the returned weights.
 
 What it does, in order:
 
@@ -18,23 +20,29 @@ What it does, in order:
    in one process, and the FLOPs for MFU. A path that fails to compile or capture prints one line. The
    projection and the scheduler use the chosen path's step times.
 2. **Runs**, as separate ``gcflnet train --speed-path PATH`` processes sharing the one GPU, started in
-   priority order: (1) GCFLNet on NUDT-SIRST seed 0, (2) U-Net on NUDT-SIRST seed 0, (3) the six partial
-   ablation variants on NUDT-SIRST seed 0, (4) GCFLNet on NUAA-SIRST seeds 1 and 2, (5) on NUAA-SIRST the U-Net
-   widened to GCFLNet's size (``unet_wide``) and every reading of the paper that beat both default seeds in
-   the CPU measurement (``results/readings.json``). All use the paper's batch 16, the same epochs and
+   priority order, on NUDT-SIRST seed 0: (1) GCFLNet with MSIC reading ``CAMPAIGN_MSIC_READING``
+   (``--msic-reading``), (2) U-Net, (3) GCFLNet with the ``crossed`` reading (the contrast at full width),
+   (4) the six partial ablation variants; then (5) GCFLNet on NUAA-SIRST seeds 1 and 2, (6) on NUAA-SIRST
+   the U-Net widened to GCFLNet's size (``unet_wide``) and every reading of the paper that beat both default
+   seeds in the CPU measurement (``results/readings.json``). A reading this code does not know skips its run
+   in one line; the rest goes on. All use the paper's batch 16, the same epochs and
    schedule, bf16 and channels_last. ``--datasets`` restricts a call to some datasets (the others' runs are
    left for a later call). A scheduler keeps the planned work inside ``--budget``: it starts the next run
    only when the projected finish (measured progress of the running ones) leaves room for it, and stops the
    lowest priority run when the projection overshoots.
-3. **Release.** As soon as GCFLNet and U-Net seed 0 on NUDT-SIRST finish, their weights are rounded to fp16,
-   scored again on the test split in that form, and written as ``gcflnet-nudt-sirst.pt`` and ``unet-nudt-sirst.pt``.
+3. **Skip health and release.** As each run finishes, the skip diagnostics (``gcflnet_lib.engine.health``:
+   kept ratio and shuffle test per skip level) run on its final weights and crops of its test split, and go
+   into its record as ``skip_health`` (a failure is one line). As soon as GCFLNet (the new reading) and U-Net
+   seed 0 on NUDT-SIRST finish, their weights are rounded to fp16, scored again on the test split in that form,
+   and written as ``gcflnet-nudt-sirst.pt`` and ``unet-nudt-sirst.pt``; the ``crossed`` run's weights come back
+   the same way (``gpu_nudt_gcflnet_crossed_s0.fp16.pt``, no release) so that it too is scored on the CPU.
 4. **Bench** (last, off with ``--skip-bench``): ``gcflnet bench --device cuda`` if the budget leaves time for it.
 
 Everything lands in ``--out`` (the device's ``$OUT``) as it finishes, in at most 8 files under 16 MB:
 ``campaign_results.tar.gz`` (run records ``results/*.json``, each run's history, config, metrics and log,
 ``probe.json``, ``speed.json`` - the speed record: step time of each path, concurrency, inference images/s and
-MFU -, ``campaign.json``, the bench record), the two releases and ``campaign.log``. The archive is rewritten
-after every event, so a call cut short still returns what finished.
+MFU -, ``campaign.json``, the bench record), the two releases, the contrast's weights and ``campaign.log``.
+The archive is rewritten after every event, so a call cut short still returns what finished.
 
 ``--dry-run`` runs the same code path on the CPU in about a minute: widths 4,8,16,32, 2 epochs, 64x64 crops,
 16 training and 8 test images of each dataset, the eager and graph paths (uncaptured on a CPU).
@@ -62,7 +70,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 ABLATIONS = ("gcflnet_eem", "gcflnet_glfi", "gcflnet_msic", "gcflnet_eem_glfi", "gcflnet_eem_msic", "gcflnet_glfi_msic")
-RELEASED = ("gcflnet", "unet")  # seed-0 runs of these on a RELEASE_DATASETS dataset become fp16 release files
+# GCFLNet's MSIC reading that the campaign trains first and releases. It follows the choice of the pre-registered
+# rule in docs/ABLATION.md: until the rule has chosen, the reading that keeps the finest skips open at step 0.
+# Change it here and only here (``--msic-reading`` overrides it for one call).
+CAMPAIGN_MSIC_READING = "unit_gain"
+CONTRAST_MSIC_READING = "crossed"  # the reading of every released GCFLNet so far: the contrast at full width
 NUDT, NUAA = "NUDT-SIRST", "NUAA-SIRST"
 RELEASE_DATASETS = {NUDT: "nudt-sirst"}
 DATASETS = (NUDT, NUAA)
@@ -91,6 +103,9 @@ class Run:
     seed: int
     dataset: str = NUDT
     flags: tuple[str, ...] = ()  # extra ``gcflnet train`` flags: a reading of the paper (docs/PAPER_READING.md)
+    release: str | None = None  # the fp16 release file it becomes when it finishes
+    keep_weights: bool = False  # its fp16 weights come back (no release) so the CPU can score it
+    msic_reading: str | None = None  # the MSIC reading it asks for by name (checked against this code's)
     step_s: float = 0.0  # seconds per training step alone (probe, on ``speed_path``)
     speed_path: str = "eager"
     prepare_s: float = 0.0  # the path's one-off compile or capture (probe)
@@ -102,12 +117,15 @@ class Run:
     ended_at: float | None = None
     returncode: int | None = None
     note: str = ""
+    health: dict[str, Any] | None = None  # the skip health of its final weights, in short
     proc: Any = field(default=None, repr=False)
 
     def summary(self) -> dict[str, Any]:
-        keys = ("name", "priority", "model", "seed", "dataset", "flags", "speed_path", "step_s", "prepare_s", "status",
-                "epochs_done", "returncode", "note")
+        keys = ("name", "priority", "model", "seed", "dataset", "flags", "release", "speed_path", "step_s", "prepare_s",
+                "status", "epochs_done", "returncode", "note")
         out = {key: getattr(self, key) for key in keys}
+        if self.health is not None:
+            out["skip_health"] = self.health
         if self.started_at is not None and self.ended_at is not None:
             out["wall_s"] = round(self.ended_at - self.started_at, 2)
         return out
@@ -117,24 +135,31 @@ def run_name(dataset: str, model: str, seed: int) -> str:
     return f"gpu_{SHORT[dataset]}_{model}_s{seed}"
 
 
+def msic_run(reading: str, priority: int, release: str | None = None, keep_weights: bool = False) -> Run:
+    """GCFLNet seed 0 on NUDT-SIRST with MSIC ``reading``, named after it (``gpu_nudt_gcflnet_unit_gain_s0``)."""
+    return Run(run_name(NUDT, f"gcflnet_{reading}", 0), priority, "gcflnet", 0, NUDT, ("--msic-reading", reading),
+               release=release, keep_weights=keep_weights, msic_reading=reading)
+
+
 def reading_runs(readings_file: Path = READINGS_FILE) -> list[Run]:
-    """Priority 5, on NUAA-SIRST where the readings were measured: the size-matched U-Net, then every reading
+    """Priority 6, on NUAA-SIRST where the readings were measured: the size-matched U-Net, then every reading
     of the paper that beat both default seeds in the CPU measurement (``results/readings.json``,
     ``scripts/measure_readings.py``), at full width and length."""
-    runs = [Run(run_name(NUAA, "unet_wide", 0), 5, "unet_wide", 0, NUAA)]
+    runs = [Run(run_name(NUAA, "unet_wide", 0), 6, "unet_wide", 0, NUAA)]
     if readings_file.is_file():
         for row in json.loads(readings_file.read_text())["rows"]:
             if row.get("beats_default_seeds"):
-                runs.append(Run(run_name(NUAA, f"gcflnet_{row['reading']}", 0), 5, row["model"], 0, NUAA, tuple(row["flags"])))
+                runs.append(Run(run_name(NUAA, f"gcflnet_{row['reading']}", 0), 6, row["model"], 0, NUAA, tuple(row["flags"])))
     return runs
 
 
 def plan_runs(skip: tuple[str, ...] = (), readings_file: Path = READINGS_FILE,
-              datasets: tuple[str, ...] = DATASETS) -> list[Run]:
+              datasets: tuple[str, ...] = DATASETS, msic_reading: str = CAMPAIGN_MSIC_READING) -> list[Run]:
     """The issue's priority order; runs of equal priority start in list order.
 
     ``skip`` names runs done earlier; ``datasets`` keeps only the runs on those datasets (a call that carries
-    only NUDT-SIRST leaves the NUAA-SIRST runs for a later call).
+    only NUDT-SIRST leaves the NUAA-SIRST runs for a later call). ``msic_reading`` is the reading of the first
+    run and of the GCFLNet release; the ``crossed`` contrast is planned third unless it is that reading.
 
     Raises:
         SystemExit: a name in ``skip`` that is not a planned run, or an unknown dataset (the message lists them).
@@ -143,15 +168,53 @@ def plan_runs(skip: tuple[str, ...] = (), readings_file: Path = READINGS_FILE,
     if unknown_sets:
         raise SystemExit(f"gpu_campaign: error: --datasets {' '.join(unknown_sets)}: not a campaign dataset; known: "
                          + ", ".join(DATASETS))
-    runs = [Run(run_name(NUDT, "gcflnet", 0), 1, "gcflnet", 0, NUDT), Run(run_name(NUDT, "unet", 0), 2, "unet", 0, NUDT)]
-    runs += [Run(run_name(NUDT, variant, 0), 3, variant, 0, NUDT) for variant in ABLATIONS]
-    runs += [Run(run_name(NUAA, "gcflnet", seed), 4, "gcflnet", seed, NUAA) for seed in (1, 2)]
+    runs = [msic_run(msic_reading, 1, release=f"gcflnet-{RELEASE_DATASETS[NUDT]}.pt"),
+            Run(run_name(NUDT, "unet", 0), 2, "unet", 0, NUDT, release=f"unet-{RELEASE_DATASETS[NUDT]}.pt")]
+    if msic_reading != CONTRAST_MSIC_READING:
+        runs.append(msic_run(CONTRAST_MSIC_READING, 3, keep_weights=True))
+    runs += [Run(run_name(NUDT, variant, 0), 4, variant, 0, NUDT) for variant in ABLATIONS]
+    runs += [Run(run_name(NUAA, "gcflnet", seed), 5, "gcflnet", seed, NUAA) for seed in (1, 2)]
     runs += reading_runs(readings_file)
     unknown = sorted(set(skip) - {run.name for run in runs})
     if unknown:
         raise SystemExit(f"gpu_campaign: error: --skip {' '.join(unknown)}: not a planned run; planned: "
                          + ", ".join(run.name for run in runs))
     return [run for run in runs if run.name not in skip and run.dataset in datasets]
+
+
+def unknown_readings(runs: list[Run], known: tuple[str, ...]) -> list[str]:
+    """Mark skipped each planned run whose MSIC reading is not in ``known`` (this code's ``MSIC_READINGS``);
+    returns one line for each."""
+    lines = []
+    for run in runs:
+        if run.msic_reading is not None and run.msic_reading not in known and run.status == "planned":
+            run.status = "skipped"
+            run.note = f"MSIC reading {run.msic_reading!r} is unknown to this code (known: {', '.join(known)})"
+            lines.append(f"skip {run.name}: {run.note}; the other runs go on")
+    return lines
+
+
+def carried_scope(carried: int, total: int, dataset: str, weights_file: str | None = None,
+                  released: bool = False) -> dict[str, Any]:
+    """What a record says of its test metrics: on how many of the split's images, and how the full split is scored.
+
+    The CPU command reads a release by its short name once it is in ``checkpoints/``, other returned weights
+    from ``build/campaign-files/`` (docs/GPU_CAMPAIGN.md).
+    """
+    scope: dict[str, Any] = {"test_images": carried, "test_total": total, "full": carried >= total}
+    if carried >= total:
+        return scope
+    if weights_file:
+        stem = weights_file.removesuffix(".pt")
+        checkpoint = stem if released else f"build/campaign-files/{weights_file}"
+        scope["note"] = (f"the test metrics here are on {carried} of the {total} test images (the part carried to the "
+                         f"device); the full test split is scored on the CPU from the returned weights {weights_file}")
+        scope["cpu_rescore"] = (f"gcflnet evaluate --checkpoint {checkpoint} --data ../shared/datasets/{dataset} "
+                                f"--dataset {dataset} --device cpu --json results/eval_cpu_{stem}.json")
+    else:
+        scope["note"] = (f"the test metrics here are on {carried} of the {total} test images (the part carried to the "
+                         "device); its weights do not come back, so these are its only test metrics")
+    return scope
 
 
 def missing_datasets(data_root: Path, runs: list[Run]) -> list[str]:
@@ -196,9 +259,12 @@ def run_speed(results: list[dict[str, Any]], chosen: str, probed_model: str, mod
 
 def release_name(run: Run) -> str | None:
     """The release file a finished run becomes (``gcflnet-nudt-sirst.pt``), or None."""
-    if run.seed == 0 and run.model in RELEASED and run.dataset in RELEASE_DATASETS and not run.flags:
-        return f"{run.model}-{RELEASE_DATASETS[run.dataset]}.pt"
-    return None
+    return run.release
+
+
+def weights_name(run: Run) -> str | None:
+    """The file its fp16 weights come back in: its release, ``NAME.fp16.pt`` for a kept contrast, else None."""
+    return run.release or (f"{run.name}.fp16.pt" if run.keep_weights else None)
 
 
 def run_cost_s(step_s: float, steps: int, overhead_s: float) -> float:
@@ -250,13 +316,17 @@ class Campaign:
         for folder in (self.out, self.results, self.runs_dir):
             folder.mkdir(parents=True, exist_ok=True)
         self.log_file = open(self.out / "campaign.log", "a", buffering=1)  # noqa: SIM115 - open for the campaign's life
-        self.runs = plan_runs(tuple(args.skip), datasets=tuple(args.datasets))
+        self.runs = plan_runs(tuple(args.skip), datasets=tuple(args.datasets), msic_reading=args.msic_reading)
         self.info: dict[str, Any] = {"budget_s": args.budget, "epochs": args.epochs, "dry_run": args.dry_run,
-                                     "command": " ".join(sys.argv), "events": []}
+                                     "command": " ".join(sys.argv), "msic_reading": args.msic_reading, "events": []}
         self.releases: dict[str, dict[str, Any]] = {}
         self.probe_report: dict[str, Any] | None = None
         self._provenance: dict[str, Any] | None = None
         self.commit = os.environ.get("GCFLNET_GIT_COMMIT") or self._git_commit()
+        from gcflnet_lib.nn.msic import MSIC_READINGS
+
+        for line in unknown_readings(self.runs, tuple(MSIC_READINGS)):
+            self.event(line)
 
     # -- bookkeeping -------------------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -270,6 +340,10 @@ class Campaign:
     def event(self, message: str) -> None:
         self.info["events"].append({"t_s": round(self.elapsed(), 1), "what": message})
         self.log(message)
+
+    def lead(self) -> Run:
+        """The first run of the plan that was not skipped: the probe times its model, and it always starts."""
+        return next((run for run in self.runs if run.status != "skipped"), self.runs[0])
 
     @staticmethod
     def _git_commit() -> str | None:
@@ -325,8 +399,8 @@ class Campaign:
             return self.probe_from_file(Path(self.args.probe_from))
         settings = self.probe_settings()
         on_gpu = settings.device.startswith("cuda")
-        models = list(dict.fromkeys(run.model for run in self.runs))
-        first = self.runs[0]
+        models = list(dict.fromkeys(run.model for run in self.runs if run.status != "skipped"))
+        first = self.lead()
         deadline = self.elapsed() + self.args.probe_budget
 
         def measure(items: list[dict[str, Any]], what=settings) -> list[dict[str, Any]]:
@@ -375,6 +449,8 @@ class Campaign:
         """Each run's path and step time (``run_speed``); a run none of whose paths worked is skipped."""
         probed = report.get("probed_model", PROBE_MODEL)
         for run in self.runs:
+            if run.status == "skipped":
+                continue
             speed = run_speed(report["results"], report["chosen_path"], probed, run.model)
             if speed is None:
                 run.status, run.note = "skipped", "its probe failed"
@@ -500,8 +576,11 @@ class Campaign:
             if code == 0:
                 run.status = "finished"
                 metrics = self.final_metrics(run)
-                self.event(f"finished {run.name} in {now - run.started_at:.0f} s: {metrics}")
-                if release_name(run):
+                scope = self.scope(run)
+                part = "" if scope["full"] else f" on {scope['test_images']} of {scope['test_total']} test images"
+                self.event(f"finished {run.name} in {now - run.started_at:.0f} s: {metrics}{part}")
+                self.annotate(run, test_scope=scope, skip_health=self.skip_health(run))
+                if weights_name(run):
                     self.release(run)
             else:
                 run.status = "failed"
@@ -558,7 +637,7 @@ class Campaign:
                 continue
             if len(running) >= self.args.max_concurrent:
                 break
-            first = run is self.runs[0] and run.status == "planned"
+            first = run is self.lead() and run.status == "planned"
             if first and not may_start(self.cost(run), remaining, gain, time_left):
                 self.event(f"{run.name} is projected to need {self.cost(run):.0f} s of {time_left:.0f} s left; "
                            "it starts anyway (the campaign exists for it)")
@@ -568,6 +647,59 @@ class Campaign:
                 remaining.append(self.cost(run))
             else:
                 break  # priorities are strict: nothing lower starts before this one
+
+    # -- what a finished run's record holds besides training's own ------------------------------------
+    def test_counts(self) -> dict[str, dict[str, int]]:
+        """Per dataset: the test images scored here and the original split's count (``carried.json``)."""
+        from gcflnet_lib.data.compact import carried_test
+
+        counts = {}
+        for name, root in self.data.items():
+            carried = len((root / f"img_idx/test_{name}.txt").read_text().split())
+            total = max(carried, carried_test(Path(self.args.data_root) / name, name)[1])
+            counts[name] = {"test_images": carried, "test_total": total}
+        return counts
+
+    def scope(self, run: Run) -> dict[str, Any]:
+        """``carried_scope`` of the run: on how many test images it was scored here, and how the rest is scored."""
+        counts = self.info["test_scope"][run.dataset]
+        return carried_scope(counts["test_images"], counts["test_total"], run.dataset, weights_name(run),
+                             run.release is not None)
+
+    def skip_health(self, run: Run) -> dict[str, Any]:
+        """The skip health of the run's final weights on target crops of its test split (``health_of_samples``);
+        a failure is one line, and the record keeps its message."""
+        try:
+            from gcflnet_lib.data.dataset import load_split
+            from gcflnet_lib.engine.checkpoint import load_model_from_checkpoint
+            from gcflnet_lib.engine.health import HEALTH_CROP_SIZE, health_of_samples
+
+            size = DRY_CROP if self.args.dry_run else HEALTH_CROP_SIZE
+            model, meta = load_model_from_checkpoint(self.runs_dir / run.name / "final.pt", device=self.args.device)
+            samples = load_split(self.data[run.dataset], run.dataset, "test")
+            report = health_of_samples(model, samples, float(meta["norm"]["mean"]), float(meta["norm"]["std"]), size=size)
+        except Exception as exc:  # noqa: BLE001 - any failure is one line; the campaign goes on
+            message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            self.event(f"skip health of {run.name} failed: {message}")
+            run.health = {"error": message}
+            return {"error": message}
+        kept = {str(item.level): round(item.kept_ratio, 6) for item in report.levels}
+        run.health = {"kept_ratio": kept, "dead_levels": report.dead_levels}
+        self.event(f"skip health of {run.name}: kept ratio " + ", ".join(f"level {k} {v:.3g}" for k, v in kept.items())
+                   + f"; dead levels {report.dead_levels or 'none'}")
+        return {**report.to_dict(), "dead_levels": report.dead_levels, "weights": "final.pt (fp32, last epoch)",
+                "split": "test", "crops": len(report.names), "crop_size": size, "device": self.args.device}
+
+    def annotate(self, run: Run, **fields: Any) -> None:
+        """Add ``fields`` to the run's record (``results/NAME.json``); a missing record is one line."""
+        path = self.results / f"{run.name}.json"
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            self.event(f"{run.name}: no record to add {', '.join(fields)} to ({type(exc).__name__})")
+            return
+        record.update(fields)
+        path.write_text(json.dumps(record, indent=2) + "\n")
 
     # -- release and bench ---------------------------------------------------------------------------
     def release(self, run: Run) -> None:
@@ -579,7 +711,7 @@ class Campaign:
 
         device = torch.device(self.args.device)
         source = self.runs_dir / run.name / "final.pt"
-        target = self.out / release_name(run)
+        target = self.out / weights_name(run)
         from gcflnet_lib.engine.checkpoint import load_checkpoint
 
         samples = load_split(self.data[run.dataset], run.dataset, "test")
@@ -590,10 +722,14 @@ class Campaign:
 
         meta = export_release(source, target, store="fp16", score=score)
         size = target.stat().st_size
-        self.releases[run.model] = {"file": target.name, "bytes": size, "metrics": meta["metrics"], "from_run": run.name}
+        scope = self.scope(run)
+        self.releases[target.name] = {"file": target.name, "bytes": size, "metrics": meta["metrics"], "from_run": run.name,
+                                      "release": run.release is not None, "test_scope": scope}
         m = meta["metrics"]
-        self.event(f"released {target.name} ({size / 2**20:.1f} MB, fp16): mIoU {m['miou']:.4f} Pd {m['pd']:.4f} "
-                   f"Fa {m['fa'] * 1e6:.2f}e-6 (scored as stored)")
+        part = "" if scope["full"] else f" on {scope['test_images']} of {scope['test_total']} test images"
+        what = "released" if run.release else "weights kept for the CPU score:"
+        self.event(f"{what} {target.name} ({size / 2**20:.1f} MB, fp16): mIoU {m['miou']:.4f} Pd {m['pd']:.4f} "
+                   f"Fa {m['fa'] * 1e6:.2f}e-6 (scored as stored{part})")
         if size > MAX_FILE_BYTES:
             self.event(f"WARNING {target.name} is over 16 MB and will not come back")
 
@@ -652,6 +788,11 @@ class Campaign:
                           for name, count in self.n_train.items())
         self.log(f"campaign: budget {args.budget:.0f} s, {args.epochs} epochs, batch {args.batch_size}, {sizes}, "
                  f"device {args.device}, commit {self.commit}")
+        self.info["test_scope"] = self.test_counts()
+        for name, counts in self.info["test_scope"].items():
+            if counts["test_images"] < counts["test_total"]:
+                self.log(f"{name}: test metrics here are on {counts['test_images']} of {counts['test_total']} test "
+                         "images; the full split is scored on the CPU from the returned weights")
         probe = self.probe_report = self.probe()
         (self.work / "probe.json").write_text(json.dumps(probe, indent=2) + "\n")
         total = 0.0
@@ -733,9 +874,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--poll-s", type=float, default=2.0)
     parser.add_argument("--skip-bench", action="store_true", help="no gcflnet bench at the end")
     parser.add_argument("--skip", nargs="+", default=[], metavar="RUN",
-                        help="planned runs finished by an earlier call, e.g. gpu_nudt_gcflnet_s0 gpu_nudt_unet_s0")
+                        help="planned runs finished by an earlier call, e.g. gpu_nudt_gcflnet_unit_gain_s0 gpu_nudt_unet_s0")
     parser.add_argument("--probe-from", default=None, metavar="JSON",
                         help="take the path and step times from an earlier call's probe.json instead of probing")
+    parser.add_argument("--msic-reading", default=CAMPAIGN_MSIC_READING, metavar="NAME",
+                        help=f"GCFLNet's MSIC reading trained first and released (default {CAMPAIGN_MSIC_READING}; "
+                        "one this code does not know skips that run in one line)")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--dry-run", action="store_true",
                         help=f"CPU rehearsal: widths {DRY_CHANNELS}, 2 epochs, {DRY_CROP}x{DRY_CROP} crops, "
@@ -756,7 +900,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    missing = missing_datasets(Path(args.data_root), plan_runs(tuple(args.skip), datasets=tuple(args.datasets)))
+    missing = missing_datasets(Path(args.data_root), plan_runs(tuple(args.skip), datasets=tuple(args.datasets),
+                                                               msic_reading=args.msic_reading))
     if missing:
         print(f"gpu_campaign: error: {', '.join(str(Path(args.data_root) / name) for name in missing)}: missing from this "
               "copy (carry the folder, or leave its runs out with --datasets); nothing was probed or trained", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 import tarfile
@@ -31,24 +32,70 @@ campaign = _campaign_module()
 class TestPlan:
     def test_priority_order_is_the_issues(self, tmp_path):
         runs = campaign.plan_runs(readings_file=tmp_path / "absent.json")
-        assert [(r.name, r.model, r.seed, r.dataset, r.priority) for r in runs[:2]] == [
-            ("gpu_nudt_gcflnet_s0", "gcflnet", 0, "NUDT-SIRST", 1), ("gpu_nudt_unet_s0", "unet", 0, "NUDT-SIRST", 2)]
-        assert [r.model for r in runs[2:8]] == list(campaign.ABLATIONS)
-        assert {(r.priority, r.dataset, r.seed) for r in runs[2:8]} == {(3, "NUDT-SIRST", 0)}
-        assert [(r.name, r.dataset, r.priority) for r in runs[8:10]] == [
-            ("gpu_nuaa_gcflnet_s1", "NUAA-SIRST", 4), ("gpu_nuaa_gcflnet_s2", "NUAA-SIRST", 4)]
-        assert [(r.name, r.priority) for r in runs[10:]] == [("gpu_nuaa_unet_wide_s0", 5)]
+        assert [(r.name, r.model, r.seed, r.dataset, r.priority, r.flags) for r in runs[:3]] == [
+            ("gpu_nudt_gcflnet_unit_gain_s0", "gcflnet", 0, "NUDT-SIRST", 1, ("--msic-reading", "unit_gain")),
+            ("gpu_nudt_unet_s0", "unet", 0, "NUDT-SIRST", 2, ()),
+            ("gpu_nudt_gcflnet_crossed_s0", "gcflnet", 0, "NUDT-SIRST", 3, ("--msic-reading", "crossed"))]
+        assert [r.model for r in runs[3:9]] == list(campaign.ABLATIONS)
+        assert {(r.priority, r.dataset, r.seed, r.flags) for r in runs[3:9]} == {(4, "NUDT-SIRST", 0, ())}
+        assert [(r.name, r.dataset, r.priority) for r in runs[9:11]] == [
+            ("gpu_nuaa_gcflnet_s1", "NUAA-SIRST", 5), ("gpu_nuaa_gcflnet_s2", "NUAA-SIRST", 5)]
+        assert [(r.name, r.priority) for r in runs[11:]] == [("gpu_nuaa_unet_wide_s0", 6)]
         assert [r.priority for r in runs] == sorted(r.priority for r in runs)
-        assert len({r.name for r in runs}) == len(runs) == 11
+        assert len({r.name for r in runs}) == len(runs) == 12
 
-    def test_releases_are_the_nudt_seed_0_pair(self, tmp_path):
+    def test_the_new_reading_is_one_constant_that_this_code_knows_and_it_leads_nudt(self, tmp_path):
+        from gcflnet_lib.nn.msic import MSIC_READINGS
+
+        assert campaign.CAMPAIGN_MSIC_READING == "unit_gain" and campaign.CAMPAIGN_MSIC_READING in MSIC_READINGS
+        assert campaign.parse_args(["--out", "x"]).msic_reading == campaign.CAMPAIGN_MSIC_READING
+        first = campaign.plan_runs(readings_file=tmp_path / "absent.json", datasets=("NUDT-SIRST",))[0]
+        assert (first.name, first.model, first.msic_reading) == (
+            f"gpu_nudt_gcflnet_{campaign.CAMPAIGN_MSIC_READING}_s0", "gcflnet", campaign.CAMPAIGN_MSIC_READING)
+        assert first.flags == ("--msic-reading", campaign.CAMPAIGN_MSIC_READING)
+        # Should the rule choose crossed, the contrast is the first run itself, not a second one.
+        runs = campaign.plan_runs(readings_file=tmp_path / "absent.json", msic_reading="crossed")
+        assert [r.name for r in runs[:3]] == ["gpu_nudt_gcflnet_crossed_s0", "gpu_nudt_unet_s0", "gpu_nudt_gcflnet_eem_s0"]
+        assert campaign.release_name(runs[0]) == "gcflnet-nudt-sirst.pt" and not any(r.keep_weights for r in runs)
+
+    def test_releases_are_the_new_reading_and_the_unet_and_the_contrast_comes_back_unreleased(self, tmp_path):
         runs = campaign.plan_runs(readings_file=tmp_path / "absent.json")
         assert {r.name: campaign.release_name(r) for r in runs if campaign.release_name(r)} == {
-            "gpu_nudt_gcflnet_s0": "gcflnet-nudt-sirst.pt", "gpu_nudt_unet_s0": "unet-nudt-sirst.pt"}
+            "gpu_nudt_gcflnet_unit_gain_s0": "gcflnet-nudt-sirst.pt", "gpu_nudt_unet_s0": "unet-nudt-sirst.pt"}
+        assert {r.name: campaign.weights_name(r) for r in runs if campaign.weights_name(r)} == {
+            "gpu_nudt_gcflnet_unit_gain_s0": "gcflnet-nudt-sirst.pt", "gpu_nudt_unet_s0": "unet-nudt-sirst.pt",
+            "gpu_nudt_gcflnet_crossed_s0": "gpu_nudt_gcflnet_crossed_s0.fp16.pt"}
+
+    def test_a_reading_unknown_to_this_code_skips_its_run_in_one_line_and_the_rest_goes_on(self, tmp_path):
+        args = campaign.parse_args(["--dry-run", "--msic-reading", "paper_v2", "--out", str(tmp_path / "out"),
+                                    "--work", str(tmp_path / "work"), "--datasets", "NUDT-SIRST"])
+        planner = campaign.Campaign(args)
+        first = planner.runs[0]
+        assert (first.name, first.status) == ("gpu_nudt_gcflnet_paper_v2_s0", "skipped")
+        assert "'paper_v2' is unknown to this code" in first.note
+        assert planner.lead().name == "gpu_nudt_unet_s0"
+        assert {r.status for r in planner.runs[1:]} == {"planned"} and len(planner.runs) == 9
+        lines = [e["what"] for e in planner.info["events"]]
+        assert len(lines) == 1 and lines[0].startswith("skip gpu_nudt_gcflnet_paper_v2_s0: MSIC reading 'paper_v2'")
+        planner.log_file.close()
+        assert len((tmp_path / "out" / "campaign.log").read_text().splitlines()) == 1
+
+    def test_a_record_says_on_how_much_of_the_test_split_it_scored(self):
+        assert campaign.carried_scope(664, 664, "NUDT-SIRST", "gcflnet-nudt-sirst.pt", True) == {
+            "test_images": 664, "test_total": 664, "full": True}
+        scope = campaign.carried_scope(128, 664, "NUDT-SIRST", "gcflnet-nudt-sirst.pt", True)
+        assert not scope["full"] and "on 128 of the 664 test images" in scope["note"]
+        assert scope["cpu_rescore"] == ("gcflnet evaluate --checkpoint gcflnet-nudt-sirst --data ../shared/datasets/NUDT-SIRST "
+                                        "--dataset NUDT-SIRST --device cpu --json results/eval_cpu_gcflnet-nudt-sirst.json")
+        kept = campaign.carried_scope(128, 664, "NUDT-SIRST", "gpu_nudt_gcflnet_crossed_s0.fp16.pt")
+        assert kept["cpu_rescore"].startswith("gcflnet evaluate --checkpoint build/campaign-files/gpu_nudt_gcflnet_crossed_s0.fp16.pt ")
+        assert kept["cpu_rescore"].endswith(" --json results/eval_cpu_gpu_nudt_gcflnet_crossed_s0.fp16.json")
+        alone = campaign.carried_scope(128, 664, "NUDT-SIRST")
+        assert "cpu_rescore" not in alone and "these are its only test metrics" in alone["note"]
 
     def test_a_call_can_keep_to_some_datasets(self, tmp_path):
         runs = campaign.plan_runs(readings_file=tmp_path / "absent.json", datasets=("NUDT-SIRST",))
-        assert {r.dataset for r in runs} == {"NUDT-SIRST"} and len(runs) == 8
+        assert {r.dataset for r in runs} == {"NUDT-SIRST"} and len(runs) == 9
         with pytest.raises(SystemExit, match="--datasets IRSTD-1K: not a campaign dataset; known: NUDT-SIRST, NUAA-SIRST"):
             campaign.plan_runs(datasets=("IRSTD-1K",))
 
@@ -63,9 +110,9 @@ class TestPlan:
                 {"reading": "eem_gate", "model": "gcflnet", "flags": ["--eem-fusion", "gate"], "beats_default_seeds": False},
                 {"reading": "unet", "model": "unet", "flags": ["--model", "unet"], "beats_default_seeds": None}]
         (tmp_path / "readings.json").write_text(json.dumps({"rows": rows}))
-        extra = campaign.plan_runs(readings_file=tmp_path / "readings.json")[11:]
+        extra = campaign.plan_runs(readings_file=tmp_path / "readings.json")[12:]
         assert [(r.name, r.model, r.flags, r.priority) for r in extra] == [
-            ("gpu_nuaa_gcflnet_glfi_signed_s0", "gcflnet", ("--glfi-attention", "signed"), 5)]
+            ("gpu_nuaa_gcflnet_glfi_signed_s0", "gcflnet", ("--glfi-attention", "signed"), 6)]
         assert campaign.release_name(extra[0]) is None
         args = campaign.parse_args(["--dry-run", "--out", str(tmp_path / "out"), "--work", str(tmp_path / "work")])
         planner = campaign.Campaign(args)
@@ -77,8 +124,8 @@ class TestPlan:
 
 
     def test_runs_finished_earlier_can_be_skipped_and_unknown_names_are_refused(self):
-        runs = campaign.plan_runs(("gpu_nudt_gcflnet_s0", "gpu_nudt_unet_s0"))
-        assert [r.name for r in runs[:2]] == ["gpu_nudt_gcflnet_eem_s0", "gpu_nudt_gcflnet_glfi_s0"]
+        runs = campaign.plan_runs(("gpu_nudt_gcflnet_unit_gain_s0", "gpu_nudt_unet_s0"))
+        assert [r.name for r in runs[:2]] == ["gpu_nudt_gcflnet_crossed_s0", "gpu_nudt_gcflnet_eem_s0"]
         assert len(runs) == len(campaign.plan_runs()) - 2
         with pytest.raises(SystemExit, match="gpu_nuaa_gcflnet_s9: not a planned run"):
             campaign.plan_runs(("gpu_nuaa_gcflnet_s9",))
@@ -161,9 +208,14 @@ class TestArguments:
 
 @pytest.fixture(scope="module")
 def dry_run(tmp_path_factory):
+    from gcflnet_lib.data.compact import pack_dataset
+
     base = tmp_path_factory.mktemp("campaign")
     for name in ("NUDT-SIRST", "NUAA-SIRST"):
         write_dataset(base / "data" / name, 32, size=64, seed=5, name=name, test_fraction=0.5)
+    # NUDT-SIRST as the packer carries it: the whole training split, part of the test split (12 of 16).
+    write_dataset(base / "source" / "NUDT-SIRST", 32, size=64, seed=5, name="NUDT-SIRST", test_fraction=0.5)
+    pack_dataset(base / "source" / "NUDT-SIRST", base / "data" / "NUDT-SIRST", "NUDT-SIRST", test_images=12)
     out, work = base / "out", base / "work"
     done = subprocess.run([sys.executable, str(SCRIPT), "--dry-run", "--data-root", str(base / "data"), "--out", str(out),
                            "--work", str(work)], cwd=ROOT, capture_output=True, text=True, timeout=900)
@@ -181,7 +233,8 @@ def _archive(dry_run):
 class TestDryRun:
     def test_out_holds_at_most_8_small_files(self, dry_run):
         files = sorted(p.name for p in dry_run["out"].iterdir())
-        assert files == ["campaign.log", "campaign_results.tar.gz", "gcflnet-nudt-sirst.pt", "unet-nudt-sirst.pt"]
+        assert files == ["campaign.log", "campaign_results.tar.gz", "gcflnet-nudt-sirst.pt",
+                         "gpu_nudt_gcflnet_crossed_s0.fp16.pt", "unet-nudt-sirst.pt"]
         assert all(p.stat().st_size < 16 * 2**20 for p in dry_run["out"].iterdir())
 
     def test_archive_holds_every_runs_record_history_and_the_bench(self, dry_run):
@@ -191,7 +244,7 @@ class TestDryRun:
             assert f"runs/{run.name}/history.csv" in names and f"runs/{run.name}/metrics.json" in names
         assert "results/bench_cpu_dry.json" in names
         assert {r["status"] for r in read["campaign.json"]["runs"]} == {"finished"}
-        for name, dataset in (("gpu_nudt_gcflnet_s0", "NUDT-SIRST"), ("gpu_nuaa_gcflnet_s1", "NUAA-SIRST")):
+        for name, dataset in (("gpu_nudt_gcflnet_unit_gain_s0", "NUDT-SIRST"), ("gpu_nuaa_gcflnet_s1", "NUAA-SIRST")):
             record = read[f"results/{name}.json"]
             assert record["kind"] == "train" and record["epochs"] == 2 and len(record["history"]) == 2
             assert record["dataset"] == dataset and record["config"]["batch_size"] == 16
@@ -246,3 +299,39 @@ class TestDryRun:
         projected = next(i for i, line in enumerate(lines) if "projected:" in line)
         first_start = next(i for i, line in enumerate(lines) if "] start " in line)
         assert chosen < projected < first_start
+
+    def test_on_nudt_sirst_gcflnet_with_the_new_reading_is_listed_and_started_first(self, dry_run):
+        lines = dry_run["stdout"].splitlines()
+        planned = [m.group(1) for m in (re.search(r"\] plan  p\d+ (\S+)", line) for line in lines) if m]
+        started = [m.group(1) for m in (re.search(r"\] start (\S+)", line) for line in lines) if m]
+        new = f"gpu_nudt_gcflnet_{campaign.CAMPAIGN_MSIC_READING}_s0"
+        assert planned[:3] == [new, "gpu_nudt_unet_s0", "gpu_nudt_gcflnet_crossed_s0"] and started[0] == new
+        _, read = _archive(dry_run)
+        assert read[f"results/{new}.json"]["config"]["msic_reading"] == campaign.CAMPAIGN_MSIC_READING
+        assert read["results/gpu_nudt_gcflnet_crossed_s0.json"]["config"]["msic_reading"] == "crossed"
+        assert read["campaign.json"]["msic_reading"] == campaign.CAMPAIGN_MSIC_READING
+
+    def test_every_record_keeps_the_skip_health_of_its_final_weights(self, dry_run):
+        _, read = _archive(dry_run)
+        for run in read["campaign.json"]["runs"]:
+            health = read[f"results/{run['name']}.json"]["skip_health"]
+            assert "error" not in health, (run["name"], health)
+            assert [level["level"] for level in health["levels"]] == [0, 1, 2]  # widths 4,8,16,32: three skips
+            assert all(level["kept_ratio"] >= 0 for level in health["levels"])
+            assert health["dead_levels"] == [level["level"] for level in health["levels"] if level["status"] == "dead"]
+            assert health["fine"]["levels"] == [0, 1] and health["split"] == "test"
+            assert health["crops"] == len(health["images"]) > 0
+            assert run["skip_health"]["dead_levels"] == health["dead_levels"]
+        assert "skip health of gpu_nudt_unet_s0: kept ratio level 0 1" in dry_run["stdout"]  # a plain skip keeps all
+
+    def test_records_say_their_test_metrics_are_on_part_of_the_split_and_name_the_cpu_score(self, dry_run):
+        _, read = _archive(dry_run)
+        assert read["campaign.json"]["test_scope"]["NUDT-SIRST"] == {"test_images": 8, "test_total": 16}
+        release = read["results/gpu_nudt_gcflnet_unit_gain_s0.json"]["test_scope"]
+        assert (release["test_images"], release["test_total"], release["full"]) == (8, 16, False)
+        assert release["cpu_rescore"].startswith("gcflnet evaluate --checkpoint gcflnet-nudt-sirst --data ")
+        contrast = read["results/gpu_nudt_gcflnet_crossed_s0.json"]["test_scope"]
+        assert "--checkpoint build/campaign-files/gpu_nudt_gcflnet_crossed_s0.fp16.pt " in contrast["cpu_rescore"]
+        assert "only test metrics" in read["results/gpu_nudt_gcflnet_eem_s0.json"]["test_scope"]["note"]
+        assert read["campaign.json"]["releases"]["gcflnet-nudt-sirst.pt"]["test_scope"]["test_images"] == 8
+        assert not read["campaign.json"]["releases"]["gpu_nudt_gcflnet_crossed_s0.fp16.pt"]["release"]
