@@ -34,7 +34,7 @@ RECORDS = {
     "unet-nuaa-sirst": "gpu_nuaa_unet_s0.json",
     "gcflnet-cpu-nudt-sirst": "ablation_nudt/gcflnet_s0.json",
     "unet-cpu-nudt-sirst": "ablation_nudt/unet_s0.json",
-    "gcflnet-nudt-sirst": "gpu_nudt_gcflnet_s0.json",
+    "gcflnet-nudt-sirst": "gpu_nudt_gcflnet_unit_gain_s0.json",  # the GPU campaign's new-reading GCFLNet
     "unet-nudt-sirst": "gpu_nudt_unet_s0.json",
 }
 

@@ -30,9 +30,15 @@ CELLS = [
         \text{out} = \mathrm{ResBlock}\big([\,L \odot S,\ \tilde H \odot A\,]\big),
         $$
 
-        where $\phi$ is a $1\times1$ conv-BN-ReLU to $C$ channels and "up" is bilinear. The decoder's sense of *where*
-        the target is ($S$) cleans the detailed but noisy encoder features; the encoder's sense of *which channels
-        matter* ($A$) sharpens the coarse decoder features.
+        where $\phi$ is a $1\times1$ conv-BN-ReLU to $C$ channels and "up" is bilinear. The intent: the decoder's sense
+        of *where* the target is ($S$) weights the detailed but noisy encoder features; the encoder's sense of *which
+        channels matter* ($A$) sharpens the coarse decoder features.
+
+        **What this notebook finds, before the details.** In every released GCFLNet the spatial map $S$ of the two
+        finest skips (levels 0 and 1) has learned to be almost zero everywhere, at the target most of all: those skips
+        are shut, and the decoder sees nothing finer than quarter resolution. The sections "The finest skips are
+        shut" and "Why a sigmoid gate shuts at a small bright target" measure it and explain it; "The `unit_gain`
+        reading" shows the form of MSIC built so that it cannot start shut, and what its training runs show so far.
 
         We look at $S$, $A$ and their effect on the real features of trained GCFLNets on NUAA-SIRST test images
         (`CHECKPOINT = "auto"`): the released CPU-recipe model (`gcflnet-cpu-nuaa-sirst`) and, beside it, the full-width
@@ -46,14 +52,22 @@ CELLS = [
         'the attention maps of the released GCFLNets at every skip, on real infrared images, with their ranges',
         'how much MSIC changes the skip features compared with plain concatenation',
         'the literal reading beside the crossed one: the same attention maps, applied to the other level',
+        'how to tell whether a skip is in use (kept ratio, shuffle test), and why the released GCFLNets shut their two finest skips',
+        'the unit_gain reading: the paper\'s assignment at unit gain, the identity when training starts',
     ], ['04', '05'], 'the released GCFLNets (CPU recipe, and full width where present) on NUAA-SIRST test images',
         open_rows="rows 1 (which features each attention reads and re-weights) and 2 (how the two maps are joined)"),
-    standard_parameters("a tiny model and a few steps", data="auto", extra=DISSECTION_PARAMETERS),
+    standard_parameters("a tiny model and a few steps", data="auto", extra=DISSECTION_PARAMETERS.rstrip() + """
+    READINGS_JSON = "../results/ablation_nudt_msic_unit_gain.json"  # MSIC's readings measured (scripts/ablation_report.py)
+    """),
     dissection_setup(
         """
+        import json
+        from pathlib import Path
+
         import matplotlib.pyplot as plt
         import numpy as np
         import torch
+        from IPython.display import Markdown, display
         import torch.nn.functional as F
         from scipy import ndimage
 
@@ -212,10 +226,162 @@ CELLS = [
     md(
         r"""
         In the crossed reading the fine encoder features are masked by where the decoder thinks the target is; in the
-        literal one the decoder's own features are, and the encoder features are only re-weighted per channel. Which
-        one trains better is measured, not argued: the lines above come from `results/readings.json`
-        (`scripts/measure_readings.py`), also in [docs/PAPER_READING.md](../docs/PAPER_READING.md), row 1. The
-        workbook keeps `"crossed"` as its default, the reading every released checkpoint was trained with.
+        literal one the decoder's own features are, and the encoder features are only re-weighted per channel. The
+        lines above come from `results/readings.json` (`scripts/measure_readings.py`, one 30-epoch run per reading,
+        also in [docs/PAPER_READING.md](../docs/PAPER_READING.md), row 1). Read them with the `default_seed1` line:
+        the same default reading trained with another seed moves mIoU about as far as any reading does, so one run
+        per reading at this length cannot rank the readings. `"crossed"` stays the default until the pre-registered
+        rule chooses (docs/ABLATION.md), and every released checkpoint was trained with it.
+        """
+    ),
+    md(
+        r"""
+        ## The finest skips are shut
+
+        Two measurements tell whether the decoder still uses a skip (`gcflnet_lib.diagnostics.skip_health`, the
+        same as `gcflnet inspect` on the command line):
+
+        - the **kept ratio** $\lVert L' \rVert / \lVert L \rVert$, where $L'$ is the skip as it enters the fusion
+          ($L \odot S$ here; a U-Net passes $L$ unchanged, ratio 1);
+        - the **shuffle test**: the encoder features entering one skip are moved to random positions, one permutation
+          for all channels. Each channel keeps its values, so its mean and maximum (what a pooled attention sees) are
+          unchanged; only the spatial detail is gone. If no output probability moves by 0.05, the skip is *dead*.
+
+        Below for each model taken apart, and for its U-Net partner (same recipe, plain skips) where it is released:
+        """
+    ),
+    code(
+        """
+        from gcflnet_lib.commands.inspect import format_table
+        from gcflnet_lib.engine.checkpoint import load_model_from_checkpoint
+        from gcflnet_lib.engine.health import health_of_samples
+        from gcflnet_lib.released import available
+
+        health_size = min(128, min(min(s.image.shape) for s in test_samples) // 16 * 16)
+        health = {}
+        for name, each in fits.items():
+            health[name] = health_of_samples(each.model, test_samples, each.mean, each.std, count=len(test_samples),
+                                             size=health_size)
+        partners = {}
+        for name, checkpoint in MODELS.items():
+            partner = str(checkpoint).replace("gcflnet", "unet", 1)
+            if partner in available():
+                unet_model, unet_meta = load_model_from_checkpoint(partner, ctx.device)
+                partners[partner] = health_of_samples(unet_model, test_samples, unet_meta["norm"]["mean"],
+                                                      unet_meta["norm"]["std"], count=len(test_samples), size=health_size)
+        for name, report in {**health, **partners}.items():
+            print(f"{name}, {len(report.names)} crops of {health_size}x{health_size}:")
+            print(format_table(report))
+            print()
+
+        fig, axes = plt.subplots(1, 2, figsize=(11, 3.4), layout="constrained")
+        for index, (name, report) in enumerate({**health, **partners}.items()):
+            levels = [item.level for item in report.levels]
+            offset = (index - (len(health) + len(partners) - 1) / 2) * 0.18
+            axes[0].bar([level + offset for level in levels], [max(item.kept_ratio, 1e-4) for item in report.levels],
+                        width=0.18, label=name.split(" ")[0])
+            axes[1].bar([level + offset for level in levels], [max(item.max_probability_change, 1e-8) for item in report.levels],
+                        width=0.18, label=name.split(" ")[0])
+        axes[0].set(yscale="log", xlabel="skip level (0 = full resolution)", ylabel="kept ratio",
+                    title="how much of each skip reaches the fusion")
+        axes[1].set(yscale="log", xlabel="skip level (0 = full resolution)", ylabel="largest probability change",
+                    title="shuffle test: does the output notice?")
+        axes[1].axhline(0.05, color="0.3", lw=0.8, ls=":")
+        axes[0].legend(fontsize=7, loc="lower right")
+        dead = {name: report.dead_levels for name, report in health.items()}
+        for name, levels in dead.items():
+            shut = ", ".join(f"level {level}" for level in levels) or "none"
+            print(f"{name}: dead skips: {shut}; levels 0 and 1 shuffled together: crop IoU "
+                  f"{health[name].fine.iou_before:.3f} -> {health[name].fine.iou_after:.3f}")
+        for name, report in partners.items():
+            print(f"{name}: dead skips: {', '.join(map(str, report.dead_levels)) or 'none'}; levels 0 and 1 shuffled "
+                  f"together: crop IoU {report.fine.iou_before:.3f} -> {report.fine.iou_after:.3f}")
+        """
+    ),
+    md(
+        r"""
+        ## Why a sigmoid gate shuts at a small bright target
+
+        The gate is $S = \sigma(z)$ with $z = \mathrm{conv}_{7\times7}[\operatorname{mean}_c \tilde H, \max_c \tilde H]$.
+        $\tilde H$ comes out of a BatchNorm and a ReLU: its channels are standardised over the whole batch, so at a
+        small bright target, a few pixels in a large background, they sit many standard deviations above their mean.
+        Training makes the $7\times7$ weights on that peak negative (it pays, early on, to damp the noisy fine
+        features wherever the decoder is excited, which is where false alarms come from too), and the large input
+        drives $z$ far below zero. There $\sigma(z) \approx e^{z}$ and its slope $\sigma'(z) = \sigma(z)(1-\sigma(z))$ is
+        as small: the gradient that could open the gate again vanishes with the gate itself. Below, $z$ at target and
+        background pixels of the two finest skips, and the slope at the target:
+        """
+    ),
+    code(
+        """
+        gate_rows = []
+        for name, each in fits.items():
+            out = seen if each is fit else skip_outputs(each, sample)
+            levels = len(each.model.decoder)
+            for k in (levels - 1, levels - 2):  # the finest skip is decoder[-1] (level 0), then level 1
+                skip_k = each.model.decoder[k]
+                low_k, high_k = out[f"skip {k}.inputs"]
+                with torch.no_grad():
+                    up = upsample_to(skip_k.high_proj(high_k), low_k)
+                    z = skip_k.spatial.conv(torch.cat([up.mean(1, keepdim=True), up.amax(1, keepdim=True)], dim=1))[0, 0]
+                target = torch.from_numpy(mask_like(sample.mask, low_k))
+                z_inside = z[: target.shape[0], : target.shape[1]]
+                at_target, background = z_inside[target], z_inside[~target]
+                slope = torch.sigmoid(at_target) * (1 - torch.sigmoid(at_target))
+                gate_rows.append({"model": name.split(" ")[0], "level": levels - 1 - k,
+                                  "z_target_median": float(at_target.median()), "z_background_median": float(background.median()),
+                                  "slope_target_max": float(slope.max())})
+        for row in gate_rows:
+            print(f"{row['model']}, skip level {row['level']}: z at the target (median) {row['z_target_median']:+.1f}, "
+                  f"on the background {row['z_background_median']:+.1f}; largest slope of the sigmoid at the target "
+                  f"{row['slope_target_max']:.1e}")
+        """
+    ),
+    md(
+        r"""
+        A slope of $10^{-4}$ or less means that a loss gradient of order one reaches the gate's weights multiplied by
+        that much: the gate stays where training left it. Nothing in the `crossed` form stops this. The `literal`
+        reading multiplies every path by sigmoids in $(0, 1)$ too, so the same can happen there.
+
+        ## The `unit_gain` reading
+
+        The form built to avoid it (`msic_reading="unit_gain"`, `gcflnet_lib/nn/msic.py`) follows the paper's
+        assignment, spatial attention on the high-level features and channel attention on the low-level ones, each
+        computed from the features it re-weights, and gives every modulation unit gain when training starts:
+
+        $$
+        L' = 2\,L \odot \sigma(\mathrm{MLP}(\cdot)), \qquad \tilde H' = 2\,\tilde H \odot \sigma(\mathrm{conv}_{7\times7}(\cdot)),
+        \qquad \text{out} = \mathrm{ResBlock}([L', \tilde H']),
+        $$
+
+        with the last layer of each attention zero-initialised, so $\sigma(0) = 0.5$ and $2 \times 0.5 = 1$: at step 0
+        MSIC passes both inputs through unchanged. It is still attention-based modulation, and a gate can still learn
+        to close, but it does not start half shut, and it can amplify as well as damp. The identity, checked:
+        """
+    ),
+    code(
+        """
+        torch.manual_seed(SEED)
+        fresh = MSIC(low.shape[1], high.shape[1], reading="unit_gain").to(ctx.device).eval()
+        with torch.no_grad():
+            passes_skip = bool(torch.equal(fresh.skip_output(low, high), low))
+            as_concatenation = bool(torch.equal(fresh(low, high), fresh.fuse(torch.cat([low, upsample_to(fresh.high_proj(high), low)], dim=1))))
+        print(f"unit_gain at initialisation: the skip passes unchanged: {passes_skip}; the output equals the fusion of "
+              f"the plain concatenation: {as_concatenation}")
+        assert passes_skip and as_concatenation
+
+        from gcflnet_lib.ablation.render_msic import conclusion, plot_gate
+        readings_analysis = json.loads(Path(READINGS_JSON).read_text())
+        display(Markdown(conclusion(readings_analysis)))
+        plot_gate(readings_analysis["gate_histories"])
+        """
+    ),
+    md(
+        r"""
+        The figure follows the skip gate of every run that logged it (every 2 epochs, `--health-every 2`): the
+        `crossed` + MSIC run trained again on NUDT-SIRST, and the `unit_gain` runs of the second factorial as they land
+        ([docs/ABLATION.md](../docs/ABLATION.md), "MSIC's readings, measured"). The conclusion above is generated from
+        those records, as is the choice of the default reading, by a rule written down before the runs started.
         """
     ),
     md(
@@ -268,11 +434,10 @@ CELLS = [
     ),
     md(
         r"""
-        The spatial map is the decoder telling the encoder features where to look: where $S<1$ it damps them. It
-        changes the skip substantially (the relative change above), unlike a U-Net skip, which passes $L$ unchanged.
-        Whether the target's share of the energy grows at a skip (ratio after > before) depends on how well the
-        decoder has located the target at that scale: read the numbers above, and compare them with a briefly trained
-        model's (`CHECKPOINT = ""`), whose maps are nearly flat. The channel weights $A$ are
+        The spatial map damps the encoder features wherever $S<1$. At the two finest skips of the released models it
+        damps them almost to nothing (a relative change near 1 above, and the dead skips of the shuffle test): that
+        is not a cleaning of the skip but its removal. At the coarser skips it is a real re-weighting. Compare a
+        briefly trained model (`CHECKPOINT = ""`), whose maps are nearly flat and whose skips are all open. The channel weights $A$ are
         one number per channel for the whole image: they select which decoder channels pass, using the encoder's
         statistics. Whether all this pays off is the ablation's question (GCFLNet with and without MSIC).
         """
@@ -294,6 +459,12 @@ CELLS = [
         max_spread = max(row["spatial_spread"] for row in per_skip)
         if MODELS:
             assert max_spread > SPREAD_BOUND, per_skip
+            # The released crossed GCFLNets have shut levels 0 and 1 (the defect this notebook teaches); their U-Net
+            # partners use every skip.
+            for name, levels in dead.items():
+                if fits[name].model.config["msic_reading"] == "crossed":
+                    assert levels[:2] == [0, 1], (name, levels)
+            assert all(report.dead_levels == [] for report in partners.values())
 
         workbook.record_results("06_msic", {
             "skip_change_relative": skip_change,
@@ -305,6 +476,11 @@ CELLS = [
             "by_hand_max_abs_diff": by_hand_diff,
             "literal_stream_target_ratios": stream_ratios,
             "max_spatial_spread": max_spread,
+            "dead_skip_levels": dead,
+            "partner_dead_skip_levels": {name: report.dead_levels for name, report in partners.items()},
+            "fine_shuffle_iou": {name: [report.fine.iou_before, report.fine.iou_after] for name, report in {**health, **partners}.items()},
+            "gate_logits": gate_rows,
+            "unit_gain_identity_at_init": passes_skip and as_concatenation,
             "models": list(MODELS.values()),
             "dataset": ctx.dataset,
             "n_images": len(test_samples),
@@ -315,8 +491,11 @@ CELLS = [
     ),
     ending("06", """
         MSIC projects the coarser decoder features to the skip's width, derives spatial attention from them and
-        channel attention from the encoder features, and fuses the two re-weighted streams. Its attentions stay in
-        $[0, 1]$ and change the skip features measurably, which is the compensation the paper describes.
+        channel attention from the encoder features, and fuses the two re-weighted streams. In the released GCFLNets
+        (`crossed`) the spatial gate of the two finest skips has learned to shut them: the kept ratio and the shuffle
+        test show it, and a sigmoid computed from standardised decoder features explains why it cannot reopen. The
+        `unit_gain` reading starts as the identity; whether it keeps its skips open, and whether the default changes,
+        the records decide.
         """, [
         ("From `per_skip`, which skip's spatial attention varies most (max minus min)? Relate it to that level's resolution.",
          """
