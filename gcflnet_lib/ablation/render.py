@@ -152,13 +152,68 @@ def _effect_groups(found: Mapping[str, Any]) -> dict[str, list[tuple[str, Mappin
     }
 
 
+def _beyond(item: Mapping[str, Any], metric: str) -> int:
+    """+1 better beyond the 95 % interval, -1 worse beyond it, 0 within it or without an interval."""
+    if item["missing"] or _absent(item["low"]):
+        return 0
+    sign = -1 if metric == "fa" else 1
+    low, high = sorted((sign * item["low"], sign * item["high"]))
+    return 1 if low > 0 else (-1 if high < 0 else 0)
+
+
+def budget_text(analysis: Mapping[str, Any]) -> str:
+    """"NUDT-SIRST, widths 8..128, 128x128 crops, 64 epochs (2624 optimizer steps), seeds 0 and 1" from the records."""
+    from gcflnet_lib.ablation.plans import plan_for
+
+    recipe = analysis.get("recipe") or {}
+    widths = recipe.get("channels") or []
+    seeds = sorted({seed for row in analysis["table"] for seed in row["seeds"]})
+    steps = recipe.get("epochs", 0) * plan_for(analysis["dataset"]).steps_per_epoch
+    seed_text = ("seeds " + " and ".join(map(str, seeds))) if len(seeds) > 1 else f"seed {seeds[0]} only" if seeds else "no seed"
+    return (f"{analysis['dataset']}, widths {widths[0] if widths else '?'}..{widths[-1] if widths else '?'}, "
+            f"{recipe.get('crop_size')}x{recipe.get('crop_size')} crops, batch {recipe.get('batch_size')}, "
+            f"{recipe.get('epochs')} epochs ({steps} optimizer steps), {seed_text}, MSIC as `crossed`")
+
+
+def ablation_conclusion(analysis: Mapping[str, Any]) -> str:
+    """The result in plain words, generated from the analysis: the budget it holds for, then the verdicts, GCFLNet
+    against the U-Net, and the main effects beyond their intervals. With runs missing it says so and gives no
+    verdict."""
+    runs = analysis["runs"]
+    done = len(analysis["records"])
+    total = done + len(runs["missing"]) + len(runs["failed"])
+    head = f"**Conclusion** (for {budget_text(analysis)}):"
+    if runs["missing"] or runs["failed"]:
+        return (f"{head} {done} of {total} runs are recorded, so no verdict on the paper's claims is drawn yet; the "
+                f"table below shows what the recorded runs give.")
+    verdicts = [found["verdict"] for found in analysis["verdicts"].values()]
+    counts = ", ".join(f"{verdicts.count(v)} {v}" for v in ("supported", "inconclusive", "contradicted") if v in verdicts)
+    versus = analysis["effects"]["gcflnet_vs"]["unet"]
+    parts = [head, f"of the paper's {len(verdicts)} claims about its ablation, {counts}."]
+    miou, fa = versus["miou"], versus["fa"]
+    means = {row["variant"]: row for row in analysis["table"]}
+    parts.append(f"GCFLNet's mIoU is {means['gcflnet']['miou']:.4f} against the U-Net baseline's "
+                 f"{means['unet']['miou']:.4f}: a difference of {_interval(miou, 'miou')}, and Fa "
+                 f"{_interval(fa, 'fa')} x1e-6" + (" (95 % intervals);" if not _absent(miou["low"]) else ";"))
+    if "gcflnet_vs_unet_wide" in analysis["effects"]:
+        wide = analysis["effects"]["gcflnet_vs_unet_wide"]["miou"]
+        parts.append(f"against the U-Net widened to its size, mIoU {_interval(wide, 'miou')}.")
+    beyond = [f"{s.upper()} on {LABELS[m]} {analysis['effects']['main'][s][m]['estimate']:+.{DIGITS[m]}f}"
+              for s in SWITCHES for m in METRICS if _beyond(analysis["effects"]["main"][s][m], m) != 0]
+    parts.append("Main effects beyond their interval: " + ("; ".join(beyond) if beyond else "none") + ".")
+    parts.append("Under `crossed` MSIC shuts GCFLNet's two finest skips (notebook 06), so every verdict on MSIC and on "
+                 "all three modules is a verdict on that network; docs/ABLATION.md sets a second MSIC reading beside it.")
+    return " ".join(parts)
+
+
 def report_markdown(analysis: Mapping[str, Any], figure: str | None = None) -> str:
     """The whole analysis as markdown (the generated block of README.md and docs/ABLATION.md, and 09's result)."""
     runs = analysis["runs"]
     recipe = analysis["recipe"] or {}
     dataset, cross = analysis["dataset"], analysis["cross_dataset"]
     done = len(analysis["records"])
-    lines = [f"{done} of {done + len(runs['missing']) + len(runs['failed'])} runs recorded "
+    lines = [ablation_conclusion(analysis), "",
+             f"{done} of {done + len(runs['missing']) + len(runs['failed'])} runs recorded "
              f"(records: `{analysis['records_folder']}/`; recipe: {recipe.get('epochs')} epochs, widths "
              f"{'..'.join(str(c) for c in (recipe.get('channels') or [])[::max(1, len(recipe.get('channels') or [1]) - 1)])}, "
              f"{recipe.get('crop_size')}x{recipe.get('crop_size')} crops, batch {recipe.get('batch_size')}, lr "

@@ -36,9 +36,9 @@ CELLS = [
         eight variants trained twice each with the CPU recipe (`--preset cpu-nudt`) by `scripts/ablation_queue.py`,
         read as a factorial experiment with 95 % intervals by `gcflnet_lib.ablation.report`, and every claim of the
         paper given a verdict. The notebook recomputes that analysis from the committed records and checks it against
-        `results/ablation_nudt.json`. **On a CPU** (`SMOKE = "auto"`) the loop itself is shown on tiny models and small
-        synthetic scenes, a demonstration of the machinery that cannot reproduce the paper; the released GCFLNet and
-        U-Net pair closes the notebook.
+        `results/ablation_nudt.json`. It comes first, opening with its conclusion. **On a CPU** (`SMOKE = "auto"`)
+        the loop itself is then shown on tiny models and small synthetic scenes, a demonstration of the machinery that
+        cannot reproduce the paper and is labelled as one; the released GCFLNet and U-Net pair closes the notebook.
         """
     ),
     about("09", [
@@ -60,6 +60,7 @@ CELLS = [
         RESULTS_DIR = "../build/notebook_results"
         ABLATION_RECORDS = "../results/ablation_nudt"  # the queue's records (scripts/ablation_queue.py)
         ABLATION_JSON = "../results/ablation_nudt.json"  # their analysis as committed (scripts/ablation_report.py)
+        READINGS_JSON = "../results/ablation_nudt_msic_unit_gain.json"  # MSIC's second reading beside it (--msic-reading)
         """
     ),
     code(
@@ -102,6 +103,76 @@ CELLS = [
             settings = dict(epochs=EPOCHS)
         CHANNELS = settings.get("channels", (16, 32, 64, 128, 256))
         print(f"device {ctx.device}; data {workbook.shown_path(root)} ({dataset}); runs in {workbook.shown_path(RUNS)}; shared settings {settings}")
+        """
+    ),
+    md(
+        r"""
+        ## The result: the measured ablation on NUDT-SIRST
+
+        `scripts/ablation_queue.py` trained the eight variants and `unet_wide` (the U-Net widened to GCFLNet's
+        parameter count) with `--preset cpu-nudt`, seeds 0 and 1, on the project's 2-core CPU, and scored each run's
+        final weights on the NUDT-SIRST test split and on the NUAA-SIRST test split. Each cell of a factorial design
+        is a variant; its two seeds are replicates. With $m_c$ the mean of a metric over the seeds of cell $c$, every
+        figure below is a contrast $\sum_c w_c m_c$; the main effect of a module puts $w_c = \pm\frac14$ on the cells
+        with it on and off, and its 95 % interval is
+
+        $$ \pm\; t_{0.975,\,df}\; s \sqrt{\textstyle\sum_c w_c^2 / n_c}, $$
+
+        with $s^2$ the variance between seeds pooled over the cells ($df = \sum_c (n_c - 1)$, 8 once all 16 runs are in).
+        `docs/ABLATION.md` says why, and what the verdicts mean. Below, the analysis is recomputed here from the
+        records and must equal the committed `results/ablation_nudt.json`; it opens with its conclusion, generated
+        from the records, and the budget it holds for. The statistics come after it.
+        """
+    ),
+    code(
+        """
+        import json
+        from pathlib import Path
+
+        from gcflnet_lib.ablation import report as ablation_report
+        from gcflnet_lib.files import json_safe
+
+        measured = json.loads(json.dumps(json_safe(ablation_report.analyse(ABLATION_RECORDS, replicas=ABLATION_RECORDS + "_replicas"))))
+        committed = json.loads(Path(ABLATION_JSON).read_text())
+        assert measured == committed, "results/ablation_nudt.json is stale: run python scripts/ablation_report.py"
+        display(Markdown(ablation_report.report_markdown(measured)))  # opens with ablation_conclusion(measured)
+        """
+    ),
+    code(
+        """
+        ablation_report.plot_report(measured)
+        plt.gcf().suptitle("NUDT-SIRST ablation, CPU recipe: bars are the mean over the seeds (error bar: their range); "
+                           "below, main effects with 95 % intervals", fontsize=10)
+        plt.show()
+        n_runs = len(measured["records"])
+        verdicts = {key: value["verdict"] for key, value in measured["verdicts"].items()}
+        assert n_runs >= 2 and measured["dataset"] == "NUDT-SIRST" and measured["cross_dataset"] == "NUAA-SIRST"
+        assert set(verdicts.values()) <= {"supported", "contradicted", "inconclusive"}
+        for row in measured["table"]:
+            for metric in ("miou", "niou", "pd"):
+                assert row[metric] is None or 0.0 <= row[metric] <= 1.0, (row["variant"], metric)
+        print(f"{n_runs} of 18 runs recorded; verdicts: {verdicts}")
+        """
+    ),
+    md(
+        r"""
+        ### MSIC's second reading
+
+        Under `crossed`, the MSIC of these runs shuts GCFLNet's two finest skips (notebook 06), so the rows with MSIC
+        measure that network. A second factorial trains the four MSIC cells with the `unit_gain` reading, which starts
+        as the identity; its records, each run's skip health and the pre-registered rule that chooses the default
+        reading are in [docs/ABLATION.md](../docs/ABLATION.md). What they say so far, generated from the records:
+        """
+    ),
+    code(
+        """
+        from gcflnet_lib.ablation.msic_readings import analyse_readings
+        from gcflnet_lib.ablation.render_msic import readings_markdown
+
+        readings_measured = json.loads(json.dumps(json_safe(analyse_readings(reading="unit_gain", root=Path(ABLATION_RECORDS).resolve().parents[1]))))
+        readings_committed = json.loads(Path(READINGS_JSON).read_text())
+        assert readings_measured == readings_committed, "the readings analysis is stale: run python scripts/ablation_report.py --msic-reading unit_gain"
+        display(Markdown(readings_markdown(readings_measured)))
         """
     ),
     md(
@@ -150,10 +221,10 @@ CELLS = [
     ),
     md(
         r"""
-        ## Training and scoring the eight variants: the loop
+        ## A toy run of the loop (a demonstration, not a result)
 
         One loop, one shared configuration (on a CPU: tiny models on small synthetic scenes, a demonstration of the
-        machinery; the measured ablation comes after). Each variant runs in its own folder `RUNS/<variant>` with the engine's
+        machinery; the result is the measured ablation above). Each variant runs in its own folder `RUNS/<variant>` with the engine's
         files (checkpoints, history, metrics); a variant whose folder already holds a finished run with the same
         settings is read back instead of retrained, so an interrupted GPU sweep picks up where it stopped.
         """
@@ -194,7 +265,8 @@ CELLS = [
         axes[3].set_ylabel("parameters")
         for ax in axes:
             ax.set_xlabel("variant")
-        fig.suptitle("ablation: baseline (dark) to all three modules (light)");
+        toy = f"toy run: {settings['epochs']} epochs on synthetic scenes, not a result" if SMOKE else f"{settings['epochs']} epochs on {dataset}"
+        fig.suptitle(f"ablation, {toy}: baseline (dark) to all three modules (light)");
         """
     ),
     md(
@@ -255,51 +327,6 @@ CELLS = [
         2. every variant trained alike, long enough that two seeds of one model agree more closely than the variants
            differ: the CPU recipe's 2600 steps (the paper trains full-width models for 1500 epochs on a GPU);
         3. several seeds per variant, so that an interval can tell a module's effect from the spread between seeds.
-
-        ## The measured ablation on NUDT-SIRST
-
-        `scripts/ablation_queue.py` trained the eight variants and `unet_wide` (the U-Net widened to GCFLNet's
-        parameter count) with `--preset cpu-nudt`, seeds 0 and 1, on the project's 2-core CPU, and scored each run's
-        final weights on the NUDT-SIRST test split and on the NUAA-SIRST test split. Each cell of a factorial design
-        is a variant; its two seeds are replicates. With $m_c$ the mean of a metric over the seeds of cell $c$, every
-        figure below is a contrast $\sum_c w_c m_c$; the main effect of a module puts $w_c = \pm\frac14$ on the cells
-        with it on and off, and its 95 % interval is
-
-        $$ \pm\; t_{0.975,\,df}\; s \sqrt{\textstyle\sum_c w_c^2 / n_c}, $$
-
-        with $s^2$ the variance between seeds pooled over the cells ($df = \sum_c (n_c - 1)$, 8 once all 16 runs are in).
-        `docs/ABLATION.md` says why, and what the verdicts mean. Below, the analysis is recomputed here from the
-        records and must equal the committed `results/ablation_nudt.json`.
-        """
-    ),
-    code(
-        """
-        import json
-        from pathlib import Path
-
-        from gcflnet_lib.ablation import report as ablation_report
-        from gcflnet_lib.files import json_safe
-
-        measured = json.loads(json.dumps(json_safe(ablation_report.analyse(ABLATION_RECORDS, replicas=ABLATION_RECORDS + "_replicas"))))
-        committed = json.loads(Path(ABLATION_JSON).read_text())
-        assert measured == committed, "results/ablation_nudt.json is stale: run python scripts/ablation_report.py"
-        display(Markdown(ablation_report.report_markdown(measured)))
-        """
-    ),
-    code(
-        """
-        ablation_report.plot_report(measured)
-        plt.gcf().suptitle("NUDT-SIRST ablation, CPU recipe: bars are the mean over the seeds (error bar: their range); "
-                           "below, main effects with 95 % intervals", fontsize=10)
-        plt.show()
-        n_runs = len(measured["records"])
-        verdicts = {key: value["verdict"] for key, value in measured["verdicts"].items()}
-        assert n_runs >= 2 and measured["dataset"] == "NUDT-SIRST" and measured["cross_dataset"] == "NUAA-SIRST"
-        assert set(verdicts.values()) <= {"supported", "contradicted", "inconclusive"}
-        for row in measured["table"]:
-            for metric in ("miou", "niou", "pd"):
-                assert row[metric] is None or 0.0 <= row[metric] <= 1.0, (row["variant"], metric)
-        print(f"{n_runs} of 18 runs recorded; verdicts: {verdicts}")
         """
     ),
     md(
