@@ -14,7 +14,7 @@ reflect`` would learn bitwise the same weights as the default run; they are the 
 The experiment runner (``gcflnet_lib.engine.experiments``) runs them: a reading whose record exists is not run again,
 one that another process is training is skipped (two
 queues can share the list, e.g. one with ``--only`` in reverse order), and an interrupted one resumes. Records go to ``results/readings/NAME.json``; the
-table (reading, switch, params, mIoU, nIoU, Pd, Fa, minutes) to ``results/readings.json``, the README
+table (reading, switch, params, mIoU, nIoU, Pd, Fa, minutes) to ``results/readings.json``, docs/PAPER_READING.md's
 block between ``<!-- readings:begin -->`` and ``<!-- readings:end -->`` and the "Measured effect"
 column of docs/PAPER_READING.md.
 """
@@ -283,7 +283,7 @@ def measured_cells(rows: list[dict]) -> dict[int, str]:
             + (f"the same weights with zeros, {base['miou']:.4f} / {base['pd']:.4f} / {base['fa'] * 1e6:.2f}e-6"
                if r["reading"] in EVALUATIONS else f"default {defaults}")
         )
-    return {row: "; ".join(parts) + " (one seed, short recipe: see the README's readings table)" for row, parts in cells.items()}
+    return {row: "; ".join(parts) + " (one seed, short recipe: see "The readings, measured" below)" for row, parts in cells.items()}
 
 
 def fill_paper_reading(path: Path, rows: list[dict], padding: list[dict] | None = None) -> None:
@@ -334,7 +334,7 @@ def main() -> int:
     (ROOT / "results" / "readings.json").write_text(json.dumps(
         {"epochs": epochs, "dataset": "NUAA-SIRST", "seed": 0, "rows": rows, "padding_on_released": padding}, indent=2) + "\n")
     block = markdown(rows, epochs) + released_markdown(padding) + "\n\n" + findings(rows, padding)
-    replace_generated_block(ROOT / "README.md", BEGIN, END, block)
+    replace_generated_block(ROOT / "docs" / "PAPER_READING.md", BEGIN, END, block)
     fill_paper_reading(ROOT / "docs" / "PAPER_READING.md", rows, padding)
     print(block)
     return 0

@@ -1,11 +1,11 @@
-"""Build the README's results table and plots from ``results/*.json``.
+"""Build the results table of docs/RESULTS.md and its plots from ``results/*.json``.
 
 Every number in the table comes from a run record that ``gcflnet train`` / ``gcflnet bench`` wrote
 (``--record results/NAME.json``); nothing is typed in by hand. Runs that share model, dataset, epochs and
 device are grouped, and the table gives mean ± std over their seeds.
 
     python scripts/results_table.py            # print the table
-    python scripts/results_table.py --readme   # rewrite the block between the README markers
+    python scripts/results_table.py --write    # rewrite the block between the markers of docs/RESULTS.md
     python scripts/results_table.py --plots results/plots
 """
 
@@ -171,8 +171,8 @@ def release_table(results_dir: Path) -> str:
     return "\n".join(rows)
 
 
-def write_readme(table: str, readme: Path) -> None:
-    replace_generated_block(readme, BEGIN, END, table)
+def write_block(table: str, page: Path) -> None:
+    replace_generated_block(page, BEGIN, END, table)
 
 
 def make_plots(records: list[dict], out_dir: Path) -> list[Path]:
@@ -213,7 +213,8 @@ def make_plots(records: list[dict], out_dir: Path) -> list[Path]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=ROOT / "results")
-    parser.add_argument("--readme", action="store_true", help="rewrite the README block between the markers")
+    parser.add_argument("--write", "--readme", action="store_true", dest="write",
+                        help="rewrite the block between the markers of docs/RESULTS.md (--readme: its old name)")
     parser.add_argument("--plots", type=Path, default=None, help="folder for plots made from the same records")
     args = parser.parse_args()
     records = load_records(args.results)
@@ -231,8 +232,8 @@ def main() -> int:
     if settings:
         table += "\n\n**GPU speed settings** (`scripts/gpu_campaign.py` probe)\n\n" + settings
     print(table)
-    if args.readme:
-        write_readme(table, ROOT / "README.md")
+    if args.write:
+        write_block(table, ROOT / "docs" / "RESULTS.md")
     if args.plots:
         for path in make_plots(records, args.plots):
             print(f"wrote {path}")

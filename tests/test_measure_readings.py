@@ -147,15 +147,15 @@ def test_an_unknown_reading_is_refused_naming_the_known_ones():
 
 
 def test_committed_table_is_what_the_script_writes(script):
-    """results/readings.json and the README block are generated from results/readings/*.json, never typed."""
+    """results/readings.json and the docs/PAPER_READING.md block are generated from results/readings/*.json, never typed."""
     records = REPO / "results" / "readings"
     if not records.is_dir():
         pytest.skip("no reading has been measured yet (results/readings/ is absent)")
     rows = script.table_rows(records)
     committed = json.loads((REPO / "results" / "readings.json").read_text())
     assert committed["rows"] == json.loads(json.dumps(rows))
-    readme = (REPO / "README.md").read_text()
-    block = readme[readme.index(script.BEGIN) + len(script.BEGIN): readme.index(script.END)].strip()
+    page = (REPO / "docs" / "PAPER_READING.md").read_text()
+    block = page[page.index(script.BEGIN) + len(script.BEGIN): page.index(script.END)].strip()
     padding = script.released_padding_rows(records)
     assert committed["padding_on_released"] == json.loads(json.dumps(padding))
     assert block == script.markdown(rows, committed["epochs"]) + script.released_markdown(padding) + "\n\n" \

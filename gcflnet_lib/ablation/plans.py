@@ -79,14 +79,14 @@ class AblationPlan:
 
     @property
     def markers(self) -> tuple[str, str]:
-        # NUDT-SIRST's block kept its first name, so that README links and notebook 09 stay as they were.
+        # NUDT-SIRST's block kept its first name, so that links and notebook 09 stay as they were.
         tag = "ablation" if self.key == "nudt" else f"ablation-{self.key}"
         return f"<!-- {tag}:begin -->", f"<!-- {tag}:end -->"
 
     @property
     def docs(self) -> tuple[str, ...]:
-        """The documents that hold the generated block (the README only for the paper's own set)."""
-        return ("README.md", "docs/ABLATION.md") if self.key == "nudt" else ("docs/ABLATION.md",)
+        """The documents that hold the generated block: the ablations' one home (the README summarises it)."""
+        return ("docs/ABLATION.md",)
 
 
 PLANS: dict[str, AblationPlan] = {

@@ -52,7 +52,7 @@ def measured_readings(names: Sequence[str], results_file: str | os.PathLike = RE
         lines.append(f"{name:>15}: mIoU {row['miou']:.4f}{delta}, Pd {row['pd']:.4f}, Fa {row['fa'] * 1e6:.2f}e-6, "
                      f"{row['params']:,} params")
     lines.append(f"NUAA-SIRST test, seed {table['seed']}, one run each, CPU recipe cut to {table['epochs']} epochs "
-                 "(README, 'The paper's open readings, measured'): one seed each, so a small difference may be seed noise.")
+                 "(docs/PAPER_READING.md, 'The readings, measured'): one seed each, so a small difference may be seed noise.")
     return "\n".join(lines)
 
 
