@@ -283,7 +283,7 @@ def measured_cells(rows: list[dict]) -> dict[int, str]:
             + (f"the same weights with zeros, {base['miou']:.4f} / {base['pd']:.4f} / {base['fa'] * 1e6:.2f}e-6"
                if r["reading"] in EVALUATIONS else f"default {defaults}")
         )
-    return {row: "; ".join(parts) + " (one seed, short recipe: see "The readings, measured" below)" for row, parts in cells.items()}
+    return {row: "; ".join(parts) + " (one seed, short recipe: see 'The readings, measured' below)" for row, parts in cells.items()}
 
 
 def fill_paper_reading(path: Path, rows: list[dict], padding: list[dict] | None = None) -> None:
