@@ -82,22 +82,12 @@ PAIRS = (
 
 def comparison(scores: dict[str, dict]) -> list[str]:
     """One line per released GCFLNet / U-Net pair: which model is ahead on each metric (higher mIoU, nIoU, Pd,
-    Pd at Fa 1e-5 and the two AUCs; lower Fa), counted from the scores rather than typed."""
-    lines = []
-    for gcflnet, unet, label in PAIRS:
-        if gcflnet not in scores or unet not in scores:
-            continue
-        g, u = scores[gcflnet], scores[unet]
-        names = {"miou": "mIoU", "niou": "nIoU", "pd": "Pd", "fa": "Fa", "pd_at_fa_1e-05": "Pd at Fa 1e-5",
-                 "auc_pd_fa": "AUC (Fa <= 1e-4)", "auc_pixel": "pixel AUC"}
-        groups: dict[str, list[str]] = {"GCFLNet ahead on": [], "U-Net ahead on": [], "tied on": []}
-        for key, name in names.items():
-            sign = -1 if key == "fa" else 1  # Fa: lower is better
-            mine, baseline = sign * g[key], sign * u[key]
-            groups["tied on" if mine == baseline else "GCFLNet ahead on" if mine > baseline else "U-Net ahead on"].append(name)
-        lines.append(f"- {label}, same seed: " + "; ".join(f"{what} {', '.join(keys)}" for what, keys in groups.items() if keys)
-                     + ".")
-    return lines
+    Pd at Fa 1e-5 and the two AUCs; lower Fa), counted from the scores rather than typed
+    (``gcflnet_lib.workbook.results.who_is_ahead``)."""
+    from gcflnet_lib.workbook.results import who_is_ahead
+
+    return [f"- {label}, same seed: {who_is_ahead(scores[gcflnet], scores[unet])}." for gcflnet, unet, label in PAIRS
+            if gcflnet in scores and unet in scores]
 
 
 def card_tables(results: Path = ROOT / "results", checkpoints: Path = ROOT / "checkpoints") -> str:

@@ -29,6 +29,24 @@ def model_card_metrics(name: str, results_dir: str | os.PathLike = REPO_ROOT / "
     return json.loads(path.read_text(encoding="utf-8"))["metrics"]
 
 
+PAIR_METRICS = {"miou": "mIoU", "niou": "nIoU", "pd": "Pd", "fa": "Fa", "pd_at_fa_1e-05": "Pd at Fa 1e-5",
+                "auc_pd_fa": "AUC (Fa <= 1e-4)", "auc_pixel": "pixel AUC"}
+
+
+def who_is_ahead(first: Mapping[str, float], second: Mapping[str, float], names: tuple[str, str] = ("GCFLNet", "U-Net"),
+                 metrics: Mapping[str, str] = PAIR_METRICS) -> str:
+    """"GCFLNet ahead on mIoU, Fa; U-Net ahead on Pd; tied on ...": which of two scored models is ahead on each metric
+    (higher is ahead, except Fa: lower), counted from the numbers, never typed. Metrics either lacks are left out."""
+    groups: dict[str, list[str]] = {f"{names[0]} ahead on": [], f"{names[1]} ahead on": [], "tied on": []}
+    for key, label in metrics.items():
+        if key not in first or key not in second:
+            continue
+        sign = -1 if key == "fa" else 1
+        mine, theirs = sign * float(first[key]), sign * float(second[key])
+        groups["tied on" if mine == theirs else f"{names[0]} ahead on" if mine > theirs else f"{names[1]} ahead on"].append(label)
+    return "; ".join(f"{what} {', '.join(keys)}" for what, keys in groups.items() if keys)
+
+
 def measured_readings(names: Sequence[str], results_file: str | os.PathLike = REPO_ROOT / "results" / "readings.json") -> str:
     """The rows of ``results/readings.json`` (``scripts/measure_readings.py``) for the readings ``names``, as text.
 

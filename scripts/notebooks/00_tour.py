@@ -1,6 +1,6 @@
 """Generator of notebooks/00_tour.ipynb."""
 
-from _cells import NOTEBOOKS, about, code, ending, link, md, parameters, top
+from _cells import NOTEBOOKS, about, checks, code, ending, link, md, parameters, top
 
 _INDEX = "\n".join(f"| {link(n)} | {topic} |" for n, topic in [
     ("00", "this tour: data, the model and its architecture, a trained model's learning curve, metrics, predictions"),
@@ -77,7 +77,9 @@ CELLS = [
         from gcflnet_lib.models import build_model, list_models
         from gcflnet_lib.workbook.architecture import draw_architecture
         from gcflnet_lib.workbook.notebook_runs import ensure_synthetic_dataset, synthetic_dataset_dir
+        from gcflnet_lib.released import available
         from gcflnet_lib.workbook.prob_cache import evaluate_cached
+        from gcflnet_lib.workbook.results import who_is_ahead
         from gcflnet_lib.workbook.viz import DISPLAY_RANGE, overlay_prediction, plot_detections, plot_roc, show_images
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET,
@@ -194,7 +196,10 @@ CELLS = [
         localisation, and the Pd-Fa ROC over thresholds, whose AUC is taken over the false-alarm range every method
         shares, Fa from 0 to $10^{-4}$ (the pixel-level ROC's AUC beside it). Notebook 08 works these out by hand. With the
         defaults on a CPU the released model is scored on the whole test split (214 NUAA-SIRST images), so the numbers
-        are its model card's; its probability maps are computed once per checkpoint file (`gcflnet_lib.workbook.prob_cache`,
+        are its model card's, and its released U-Net partner (the paper's baseline, trained with the same recipe and
+        seed) is scored beside it: which of the two is ahead on which metric is counted from the numbers. One seed
+        each, so the comparison shows what was measured, not a verdict (notebook 09 has the seeds and intervals);
+        and the released GCFLNet has shut its two finest skip connections (notebook 06). its probability maps are computed once per checkpoint file (`gcflnet_lib.workbook.prob_cache`,
         kept in `build/cache/`) and notebooks 07-10 read them again. `SMOKE = True` (tests, CI) scores the first 24
         images only.
         """
@@ -216,7 +221,15 @@ CELLS = [
         print(f"mIoU {final['miou']:.4f}  nIoU {final['niou']:.4f}  Pd {final['pd']:.4f}  Fa {final['fa'] * 1e6:.1f}e-6  "
               f"AUC (Fa <= 1e-4) {final['auc_pd_fa']:.4f}  pixel AUC {final['auc_pixel']:.4f}  "
               f"({final['n_targets']} targets in {final['n_images']} images)")
-        plot_roc({"GCFLNet": final});  # Fa on a symlog axis; the dotted line ends the AUC's shared range
+        # The released GCFLNet beside its released U-Net partner: same data, recipe, seed and epochs.
+        PARTNER = str(CHECKPOINT).replace("gcflnet", "unet", 1) if released and str(CHECKPOINT) in available() else ""
+        curves = {"GCFLNet": final}
+        if PARTNER in available():
+            partner = curves["U-Net (its partner)"] = evaluate_cached(PARTNER, scored, ctx.device)
+            print(f"{PARTNER}: mIoU {partner['miou']:.4f}  nIoU {partner['niou']:.4f}  Pd {partner['pd']:.4f}  "
+                  f"Fa {partner['fa'] * 1e6:.1f}e-6  AUC (Fa <= 1e-4) {partner['auc_pd_fa']:.4f}  pixel AUC {partner['auc_pixel']:.4f}")
+            print(f"Same recipe, one seed each: {who_is_ahead(final, partner)}.")
+        plot_roc(curves);  # Fa on a symlog axis; the dotted line ends the AUC's shared range
         """
     ),
     md(
@@ -241,7 +254,7 @@ CELLS = [
             plot_detections(s.image, p > 0.5, s.mask, title=f"{s.name}, p > 0.5", max_crops=4)
         """
     ),
-    code(
+    checks(
         """
         assert losses[-1] < losses[0], losses
         assert all(0.0 <= final[key] <= 1.0 for key in ("miou", "pd", "fa"))
@@ -266,6 +279,8 @@ CELLS = [
             "checkpoint": bool(CHECKPOINT),
             "checkpoint_name": str(CHECKPOINT),
             "n_scored": final["n_images"],
+            "partner": PARTNER,
+            "partner_miou": curves["U-Net (its partner)"]["miou"] if PARTNER in available() else -1.0,
         }, RESULTS_DIR)
         """
     ),
