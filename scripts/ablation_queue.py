@@ -5,6 +5,7 @@
     python scripts/ablation_queue.py --commit              # also git-commit each record as soon as it is written
     python scripts/ablation_queue.py --dataset NUAA-SIRST  # the same factorial on NUAA-SIRST (16 runs, --preset cpu)
     python scripts/ablation_queue.py --replicate gcflnet_msic_s0   # train a recorded run again, same seed, today's code
+    python scripts/ablation_queue.py --budget 4 --msic-reading NAME  # U-Net, + EEM, GCFLNet at 4x the steps (issue 33)
 
 Each run is ``gcflnet train --preset cpu-nudt`` (widths 8..128, 128x128 crops, batch 16, 64 epochs: the
 NUAA-SIRST CPU recipe's number of steps), then its final weights are scored on the NUAA-SIRST test split.
@@ -39,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from gcflnet_lib.ablation.plans import PLANS, AblationPlan  # noqa: E402
 from gcflnet_lib.engine.experiments import CrossData, Job, job_state, run_queue, train_command  # noqa: E402
+from gcflnet_lib.engine.presets import preset_values  # noqa: E402
 from gcflnet_lib.models.registry import VARIANTS  # noqa: E402
 from gcflnet_lib.nn import MSIC_READINGS  # noqa: E402
 
@@ -66,6 +68,25 @@ def ablation_jobs(data: str, plan: AblationPlan = PLANS["NUDT-SIRST"], extra: tu
         if msic_reading is not None:
             labels["msic_reading"] = msic_reading
         jobs.append(Job(f"{name}_s{seed}", flags, labels))
+    return jobs
+
+
+BUDGET_VARIANTS = ("unet", "gcflnet_eem", "gcflnet")  # the cells the budget study trains longer, seed 0 of all first
+
+
+def budget_jobs(data: str, plan: AblationPlan, factor: int, extra: tuple[str, ...] = (),
+                msic_reading: str | None = None) -> list[Job]:
+    """U-Net, + EEM and GCFLNet at ``factor`` times the recipe's epochs (the milestones move to the same fractions),
+    seeds 0 then 1; GCFLNet with ``msic_reading`` when given (the reading the pre-registered rule chose)."""
+    epochs = str(factor * preset_values(plan.preset)["epochs"])
+    jobs = []
+    for seed in SEEDS:
+        for name in BUDGET_VARIANTS:
+            reading = ("--msic-reading", msic_reading) if msic_reading and VARIANTS[name]["msic"] else ()
+            flags = ("--preset", plan.preset, "--epochs", epochs, "--model", name, "--seed", str(seed), "--data", data,
+                     "--dataset", plan.dataset, "--device", "cpu", *reading, *extra)
+            labels = {"variant": name, "seed": seed, "budget": factor, **VARIANTS[name]}
+            jobs.append(Job(f"{name}_s{seed}", flags, labels))
     return jobs
 
 
@@ -98,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
                              "(the cells without MSIC are shared with the measured factorial)")
     parser.add_argument("--health-every", type=int, default=None, metavar="K",
                         help="log each run's skip health every K epochs too (gcflnet train --health-every)")
+    parser.add_argument("--budget", type=int, default=None, metavar="K",
+                        help="the budget study: U-Net, + EEM and GCFLNet at K times the recipe's epochs, into "
+                             "results/ablation_KEY_budgetKx/ (GCFLNet with --msic-reading when given)")
     parser.add_argument("--retry-failed", action="store_true", help="train again the jobs recorded as failed")
     parser.add_argument("--commit", action="store_true", help="git-commit each record as soon as it is written")
     parser.add_argument("--dry-run", action="store_true", help="list the jobs, their state and commands; train nothing")
@@ -112,7 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--data {data}: {plan.dataset} folder not found")
 
     extra = ("--health-every", str(args.health_every)) if args.health_every else ()
-    jobs = ablation_jobs(data, plan, extra, args.msic_reading)
+    if args.budget is not None and args.budget < 2:
+        parser.error(f"--budget must be at least 2 (got {args.budget}); the recipe itself is budget 1")
+    jobs = (budget_jobs(data, plan, args.budget, extra, args.msic_reading) if args.budget
+            else ablation_jobs(data, plan, extra, args.msic_reading))
     if args.only and args.replicate:
         parser.error("--only and --replicate: give one of them (--replicate names its jobs)")
     selected, flag = (args.only, "--only") if args.only else (args.replicate, "--replicate")
@@ -122,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{flag}: unknown job(s) {', '.join(unknown)}; known: {', '.join(job.name for job in jobs)}")
         jobs = [job for job in jobs if job.name in selected]
     folder = Path(plan.replicas if args.replicate else plan.records).name
-    if args.msic_reading is not None:
+    if args.budget:
+        folder = f"ablation_{plan.key}_budget{args.budget}x"
+    elif args.msic_reading is not None:
         folder = Path(plan.reading_records(args.msic_reading)).name
     runs = Path(args.runs or ROOT / "runs" / folder)
     results = Path(args.results or ROOT / "results" / folder)

@@ -13,7 +13,7 @@ from gcflnet_lib.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from ablation_queue import ablation_jobs  # noqa: E402
+from ablation_queue import ablation_jobs, budget_jobs  # noqa: E402
 
 from gcflnet_lib.ablation.plans import PLANS  # noqa: E402
 
@@ -48,6 +48,26 @@ class TestAblationPlan:
         assert len(flags) == 1
         assert "--preset" in jobs[0].train_flags and "cpu-nudt" in jobs[0].train_flags
         assert jobs[1].labels == {"variant": "gcflnet", "seed": 0, "eem": True, "glfi": True, "msic": True}
+
+    def test_a_second_msic_reading_trains_only_the_four_msic_cells_with_it(self):
+        jobs = ablation_jobs("D", msic_reading="unit_gain")
+        assert [job.name for job in jobs] == [f"{v}_s{s}" for s in (0, 1)
+                                              for v in ("gcflnet", "gcflnet_msic", "gcflnet_eem_msic", "gcflnet_glfi_msic")]
+        for job in jobs:
+            flags = dict(zip(job.train_flags[::2], job.train_flags[1::2]))
+            assert flags["--msic-reading"] == "unit_gain" and job.labels["msic_reading"] == "unit_gain"
+
+    def test_the_budget_study_trains_three_cells_longer_with_the_schedule_at_the_same_fractions(self):
+        from gcflnet_lib.engine.presets import milestones_for, preset_values
+
+        jobs = budget_jobs("D", PLANS["NUDT-SIRST"], 4, msic_reading="unit_gain")
+        assert [job.name for job in jobs] == ["unet_s0", "gcflnet_eem_s0", "gcflnet_s0", "unet_s1", "gcflnet_eem_s1",
+                                              "gcflnet_s1"]
+        for job in jobs:
+            flags = dict(zip(job.train_flags[::2], job.train_flags[1::2]))
+            assert flags["--epochs"] == "256" and flags["--preset"] == "cpu-nudt"
+            assert ("--msic-reading" in flags) == (job.labels["variant"] == "gcflnet")
+        assert milestones_for(preset_values("cpu-nudt"), 256) == (172, 220)  # 43 and 55 of 64, moved
 
     def test_nuaa_plan_is_the_factorial_with_its_own_recipe(self):
         jobs = ablation_jobs("D", PLANS["NUAA-SIRST"])
