@@ -51,6 +51,19 @@ AUTO_RELEASE_BY_DATASET = {
 }
 
 
+# release name -> its training record under results/ (``gcflnet train --record``), the model card's source
+TRAINING_RECORDS: dict[str, str] = {
+    "gcflnet-cpu-nuaa-sirst": "cpu_nuaa_gcflnet_s0.json",
+    "unet-cpu-nuaa-sirst": "cpu_nuaa_unet_s0.json",
+    "gcflnet-nuaa-sirst": "gpu_nuaa_gcflnet_s0.json",
+    "unet-nuaa-sirst": "gpu_nuaa_unet_s0.json",
+    "gcflnet-cpu-nudt-sirst": "ablation_nudt/gcflnet_s0.json",
+    "unet-cpu-nudt-sirst": "ablation_nudt/unet_s0.json",
+    "gcflnet-nudt-sirst": "gpu_nudt_gcflnet_unit_gain_s0.json",  # the GPU campaign's new-reading GCFLNet
+    "unet-nudt-sirst": "gpu_nudt_unet_s0.json",
+}
+
+
 def checkpoint_dir() -> Path:
     """``$GCFLNET_CHECKPOINTS``, else ``checkpoints/`` at the root of this repository."""
     configured = os.environ.get("GCFLNET_CHECKPOINTS")

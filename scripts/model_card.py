@@ -26,17 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CARD = ROOT / "checkpoints" / "README.md"
 BEGIN, END = "<!-- model-card:begin -->", "<!-- model-card:end -->"
 
-# release name -> the training record it came from
-RECORDS = {
-    "gcflnet-cpu-nuaa-sirst": "cpu_nuaa_gcflnet_s0.json",
-    "unet-cpu-nuaa-sirst": "cpu_nuaa_unet_s0.json",
-    "gcflnet-nuaa-sirst": "gpu_nuaa_gcflnet_s0.json",
-    "unet-nuaa-sirst": "gpu_nuaa_unet_s0.json",
-    "gcflnet-cpu-nudt-sirst": "ablation_nudt/gcflnet_s0.json",
-    "unet-cpu-nudt-sirst": "ablation_nudt/unet_s0.json",
-    "gcflnet-nudt-sirst": "gpu_nudt_gcflnet_unit_gain_s0.json",  # the GPU campaign's new-reading GCFLNet
-    "unet-nudt-sirst": "gpu_nudt_unet_s0.json",
-}
+from gcflnet_lib.released import TRAINING_RECORDS as RECORDS  # noqa: E402  (release name -> its training record)
 
 
 # What the record's one line does not say, for the CPU releases: how the time split and how many threads

@@ -51,6 +51,16 @@ def training_conclusion(record: Mapping[str, Any], label: str = "the released GC
     return " ".join(parts)
 
 
+def record_from_checkpoint(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """A training record's fields from a checkpoint's metadata (``load_model_from_checkpoint``): its history, its
+    settings, and as ``final`` the last evaluated row (the checkpoint of a finished run is scored at its last epoch)."""
+    config = dict(meta.get("train_config") or {})
+    history = list(meta.get("history") or [])
+    evaluated = [row for row in history if row.get("miou") is not None]
+    return {"dataset": meta.get("dataset"), "epochs": meta.get("epoch"), "seed": config.get("seed"), "config": config,
+            "history": history, "final": dict(evaluated[-1]) if evaluated else {}}
+
+
 def metrics_conclusion(metrics: Mapping[str, Any], label: str = "the released GCFLNet") -> str:
     """What a scored model's operating point and ROC say: targets found at 0.5 and their false alarms, the best Pd
     within the usual false-alarm budgets, and the AUC over the shared range."""
