@@ -44,7 +44,9 @@ def load_cells(generator: Path) -> list[dict]:
     tagged = [cell for cell in cells if "parameters" in cell["tags"]]
     if len(tagged) != 1:
         raise ValueError(f"{generator}: needs exactly one parameters cell, has {len(tagged)}")
-    return cells
+    from _cells import arranged
+
+    return arranged(cells, generator.stem[:2])  # the self-check cells after the lesson, then the navigation
 
 
 def build_notebook(name: str, cells: list[dict]) -> nbformat.NotebookNode:
@@ -57,6 +59,7 @@ def build_notebook(name: str, cells: list[dict]) -> nbformat.NotebookNode:
         cell.id = f"c{index:02d}"
         if spec["tags"]:
             cell.metadata["tags"] = list(spec["tags"])
+        cell.metadata.update(nbformat.from_dict(spec.get("metadata", {})))  # e.g. jupyter.source_hidden
         notebook.cells.append(cell)
     return strip_notebook(notebook)
 

@@ -5,7 +5,8 @@
     python scripts/strip_notebooks.py --check         # exit 1 and list the notebooks that are not clean
     python scripts/strip_notebooks.py path/a.ipynb    # just these
 
-Cell tags (``parameters``) and the kernelspec are kept; papermill/execution metadata and widget state go.
+Cell tags (``parameters``), folding (``jupyter.source_hidden``) and the kernelspec are kept; papermill/execution
+metadata and widget state go.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from gcflnet_lib.files import atomic_write_text
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 # Notebook-level metadata worth keeping; the rest (papermill, widgets state) is run residue.
 KEEP_NOTEBOOK_METADATA = ("kernelspec", "language_info")
-KEEP_CELL_METADATA = ("tags",)
+KEEP_CELL_METADATA = ("tags", "jupyter")  # jupyter: source_hidden, the folded self-check cells
 
 
 def strip_notebook(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:

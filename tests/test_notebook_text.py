@@ -79,7 +79,7 @@ def test_scaffolding_prerequisites_answers_further_research_references(path):
     about = _cell_with(path, "**What you will learn**")
     prerequisites = next(line for line in about.splitlines() if line.startswith("**Prerequisites:**"))
     assert re.search(r"\]\(https://", prerequisites), prerequisites
-    ending = markdown_cells(path)[-1][1]
+    ending = _cell_with(path, "## Exercises")
     exercises = ending.split("## Exercises")[1].split("## Further research")[0]
     numbered = [line for line in exercises.splitlines() if re.match(r"\d\. ", line)]
     assert 2 <= len(numbered) <= 4
@@ -99,11 +99,24 @@ def test_header_states_the_recorded_times(path):
     about = _cell_with(path, "**Run time**")
     recorded = runner.load_run_times().get("cpu", {}).get(path.stem)
     if recorded is None:
-        assert "CPU: no measured run" in about
+        assert "no measured run on a CPU" in about
     else:
-        # The runner records the SMOKE it passed: True (--smoke), False (--full) or "auto" (the default).
-        size = {True: "SMOKE = True", False: "full size"}.get(recorded["smoke"], f'SMOKE = "{recorded["smoke"]}"')
-        assert f"CPU: {recorded['seconds']:.0f} s ({size}; {recorded['date']}, {recorded['machine']})" in about
+        # The runner records the SMOKE it passed: True (--smoke), False (--full) or "auto" (the default); the page
+        # says the time and the cores, not the record's date, architecture or load average.
+        size = {True: " with SMOKE = True", False: " at full size"}.get(recorded["smoke"], "")
+        cores = recorded["machine"].split(" cores")[0].rsplit(" ", 1)[-1]
+        assert f"**Run time** (all cells): about {recorded['seconds']:.0f} s on a {cores}-core CPU{size}," in about
+    assert "load average" not in about and "x86_64" not in about
     gpu = runner.load_run_times().get("cuda", {}).get(path.stem)
     if gpu is None:
-        assert "GPU (full size): no GPU record" in about or "`results/gpu_" in about
+        assert "On a GPU at full size: not timed" in about
+    else:
+        assert f"On a GPU at full size: about {gpu['seconds']:.0f} s on one " in about
+
+
+def test_a_recorded_machine_in_words():
+    from gcflnet_lib.workbook.runner import machine_in_words
+
+    assert machine_in_words("cpu", "x86_64, 2 cores, 1 torch thread(s) per kernel, load average 5.6") == "a 2-core CPU"
+    assert machine_in_words("cpu", "arm64") == "a CPU"
+    assert machine_in_words("cuda", "NVIDIA H100 80GB HBM3 (one GPU)") == "one NVIDIA H100 80GB HBM3"

@@ -103,14 +103,32 @@ def test_learner_structure(path):
     assert ".ipynb)" in first and ".ipynb)" in last.split("---")[-1], f"{path.name}: previous/next links"
     about = next(c.source for c in notebook.cells if "**What you will learn**" in c.source)
     assert "**Builds on:**" in about and "**Run time**" in about and "not measured yet" not in about
-    assert "## Summary" in last and "## Exercises" in last
-    exercises = [line for line in last.split("## Exercises")[1].split("---")[0].splitlines() if line[:2] in ("1.", "2.", "3.", "4.")]
+    ending = next(c.source for c in notebook.cells if "## Summary" in c.source)
+    assert "## Exercises" in ending
+    exercises = [line for line in ending.split("## Exercises")[1].split("## Further")[0].splitlines() if line[:2] in ("1.", "2.", "3.", "4.")]
     assert 2 <= len(exercises) <= 4, exercises
     source = "\n".join(c.source for c in code_cells(notebook))
     if any(word in source for word in ("train(config)", "model_for_notebook(", "run_ablation(")):
         assert "warn_full_size_on_cpu(" in source, f"{path.name} trains without announcing the full-size time on a CPU"
     if path.stem[:2] == "00":
         assert all(f"({p.name})" in notebook.cells[1].source for p in NOTEBOOKS), "00 must link all eleven notebooks"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_checks_are_folded_after_the_lesson(path):
+    """The self-check cell (asserts and ``record_results``) comes after the summary, exercises and references,
+    under a heading that says what it is for, folded (JupyterLab's ``source_hidden``, a <details> on the pages),
+    and the navigation line closes the notebook. It still runs: the smoke runs below execute it."""
+    cells = read_notebook(path).cells
+    ending = next(i for i, c in enumerate(cells) if "## Summary" in c.source)
+    heading = next(i for i, c in enumerate(cells) if c.source.startswith("## Checks and recorded results"))
+    checks = [i for i, c in enumerate(cells) if "checks" in c.metadata.get("tags", [])]
+    code_checks = [i for i in checks if cells[i].cell_type == "code"]
+    assert ending < heading < min(checks) and max(checks) == len(cells) - 2, (path.name, ending, heading, checks)
+    assert code_checks and all(cells[i].metadata["jupyter"]["source_hidden"] is True for i in code_checks)
+    assert f'record_results("{path.stem}"' in cells[code_checks[-1]].source
+    assert not any("record_results(" in c.source for c in cells[:heading]), f"{path.name} records inside the lesson"
+    assert cells[-1].source.startswith("---") and ".ipynb)" in cells[-1].source
 
 
 def test_generated_notebooks_are_up_to_date():
@@ -352,6 +370,13 @@ def test_notebook_runs_in_smoke_size(path, tmp_path, python3_kernel):
     executed = execute(path, tmp_path, python3_kernel, SMOKE=True, RESULTS_DIR=str(results_dir), **extra)
     stray = stray_outputs(executed)
     assert not stray, f"{path.name} shows warnings or machine paths in its outputs: " + "; ".join(stray)
+    # Its page as the runner writes it holds no machinery: papermill's parameters cell, load averages, bare object
+    # reprs, project history, numbers broken across lines, a widget caption repeated (pages.machinery_on_page).
+    from gcflnet_lib.workbook.pages import export_html, machinery_on_page
+
+    page = export_html(tmp_path / f"{path.stem}.out.ipynb", tmp_path / f"{path.stem}.html", "mathjax/MathJax.js")
+    machinery = machinery_on_page(page.read_text(encoding="utf-8"))
+    assert not machinery, f"{path.name}'s page shows the workbook's machinery: " + "; ".join(machinery)
     results = json.loads((results_dir / f"{path.stem}.json").read_text())
     assert results, f"{path.name} recorded an empty dict"
     check = CHECKS.get(path.stem[:2])

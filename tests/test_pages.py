@@ -130,3 +130,70 @@ class TestNavigation:
         workbook_pages.write_index(tmp_path)
         index = (tmp_path / "index.html").read_text(encoding="utf-8")
         assert "href=" not in index.split("<body>")[1] and index.count("no page in this build") == 11
+
+
+class TestMachineryOffThePage:
+    """What a page leaves off (issue 35): papermill's injected cell, the self-checks' code (folded), output lines
+    that wrap inside a number; and ``machinery_on_page``, which the smoke runs of tests/test_notebooks.py apply to
+    every notebook's page."""
+
+    @staticmethod
+    def _as_papermill_left_it(path, injected):
+        notebook = nbformat.v4.new_notebook()
+        parameters = nbformat.v4.new_code_cell('SMOKE = "auto"\nRESULTS_DIR = "../build/notebook_results"')
+        parameters.metadata["tags"] = ["parameters"]
+        pushed = nbformat.v4.new_code_cell("# Parameters\n" + "".join(f"{k} = {v!r}\n" for k, v in injected.items()))
+        pushed.metadata["tags"] = ["injected-parameters"]
+        lesson = nbformat.v4.new_code_cell("print(scores)")
+        lesson.outputs = [nbformat.v4.new_output("stream", name="stdout", text="pixel AUC 0.8956; " * 12 + "\n")]
+        checks = nbformat.v4.new_code_cell('assert scores\nworkbook.record_results("01_x", {}, RESULTS_DIR)')
+        checks.metadata["tags"] = ["checks"]
+        checks.metadata["jupyter"] = {"source_hidden": True}
+        notebook.cells = [parameters, pushed, lesson, checks]
+        notebook.metadata["papermill"] = {"parameters": injected}
+        nbformat.write(notebook, path)
+        return path
+
+    def test_injected_parameters_are_dropped_and_a_changed_default_is_said_once(self, tmp_path):
+        executed = self._as_papermill_left_it(tmp_path / "n.ipynb", {"SMOKE": True, "RESULTS_DIR": "/tmp/r"})
+        html = workbook_pages.export_html(executed, tmp_path / "n.html", "mathjax/MathJax.js").read_text()
+        assert "# Parameters" not in html and "/tmp/r" not in html
+        assert html.count("This page was run with <code>SMOKE = True</code> in place of the default above.") == 1
+        same = self._as_papermill_left_it(tmp_path / "m.ipynb", {"SMOKE": "auto", "RESULTS_DIR": "/tmp/r"})
+        html = workbook_pages.export_html(same, tmp_path / "m.html", "mathjax/MathJax.js").read_text()
+        assert "# Parameters" not in html and "This page was run with" not in html
+
+    def test_checks_are_folded_and_outputs_scroll_instead_of_breaking(self, tmp_path):
+        executed = self._as_papermill_left_it(tmp_path / "n.ipynb", {"SMOKE": True})
+        html = workbook_pages.export_html(executed, tmp_path / "n.html", "mathjax/MathJax.js").read_text()
+        folded = html.split(f'<details class="{workbook_pages.FOLDED_CLASS}">')
+        assert len(folded) == 2 and "record_results" in folded[1].split("</details>")[0]  # the code, in the fold
+        assert "record_results" not in folded[0] and "print" in folded[0]  # the lesson's code stays open
+        assert workbook_pages.OUTPUT_STYLE in html and "white-space: pre;" in workbook_pages.OUTPUT_STYLE
+        # The page's own rule comes after the lab template's "word-break: break-all", so it wins.
+        assert html.rindex("word-break: break-all") < html.index(workbook_pages.OUTPUT_STYLE)
+        assert workbook_pages.machinery_on_page(html) == []
+
+    def test_machinery_on_page_names_each_problem(self):
+        clean = f"<style>{workbook_pages.OUTPUT_STYLE}</style>"
+
+        def output(text):
+            return f'<div class="jp-RenderedText jp-OutputArea-output" data-mime-type="text/plain"><pre>{text}</pre></div>'
+
+        assert workbook_pages.machinery_on_page(clean + output("pixel AUC 0.8956")) == []
+        cases = {
+            "# Parameters\nSMOKE = True": "injected parameters",
+            "x86_64, 2 cores, load average 5.6": "load average",
+            output("&lt;matplotlib.colorbar.Colorbar at 0x7f6234d38b10&gt;"): "bare object repr",
+            "Until December 2026 this project integrated": "project history",
+            output("pixel AUC 0.\n8956"): "broken across lines",
+            output("{'all_three_best': 'contr\nadicted'}"): "broken across lines",
+            "<table><caption>k = 10</caption></table>" * 2: "widget caption shown 2 times",
+            "<div class='gcfl-widget-note' style='color:#666'>Widgets on this page ...</div>" * 12: "12 times",
+        }
+        for body, problem in cases.items():
+            found = workbook_pages.machinery_on_page(clean + body)
+            assert len(found) == 1 and problem in found[0], (body, found)
+        assert "lacks OUTPUT_STYLE" in workbook_pages.machinery_on_page(output("1.5"))[0]
+        # Stored widget state is no text on the page.
+        assert workbook_pages.machinery_on_page(clean + "<script>" + "<caption>a</caption>" * 3 + "</script>") == []

@@ -111,3 +111,28 @@ class TestProgressBars:
 
         state, model_id = stored(widgets.IntProgress(value=3, max=4, description="epochs"))
         assert "epochs" in snapshot_html(state, model_id) and "<progress value='3' max='4'>" in snapshot_html(state, model_id)
+
+
+def test_the_static_view_note_appears_once_and_never_under_a_progress_bar(explorer):
+    """09 and 10 train and score behind a dozen tqdm bars: each snapshot used to carry the same caption. The note
+    that widgets are static views comes once, under the first widget a reader could move."""
+    import ipywidgets as widgets
+
+    from gcflnet_lib.workbook.widget_snapshot import SNAPSHOT_NOTE, is_progress_bar
+
+    bars = [widgets.HBox([widgets.HTML(f"run {i}: 100%"), widgets.FloatProgress(value=4, max=4), widgets.HTML("4/4")])
+            for i in range(12)]
+    slider = widgets.IntSlider(value=2, description="k")
+    data = embed_data(views=[*bars, explorer.widget, slider])
+    state = data["manager_state"]["state"]
+    assert is_progress_bar(state, bars[0].model_id) and not is_progress_bar(state, explorer.widget.model_id)
+    notebook = nbformat.v4.new_notebook()
+    for widget in (*bars, explorer.widget, slider):
+        cell = nbformat.v4.new_code_cell("w")
+        cell.outputs = [nbformat.v4.new_output("display_data", data={
+            WIDGET_VIEW: {"model_id": widget.model_id, "version_major": 2, "version_minor": 0}, "text/plain": "w"})]
+        notebook.cells.append(cell)
+    notebook.metadata["widgets"] = {WIDGET_STATE: {"state": state, "version_major": 2, "version_minor": 0}}
+    assert add_widget_snapshots(notebook) == 14
+    snapshots = [cell.outputs[1]["data"]["text/html"] for cell in notebook.cells]
+    assert [SNAPSHOT_NOTE in html for html in snapshots] == [False] * 12 + [True, False]

@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -178,6 +179,16 @@ def machine_description(device: str) -> str:
     threads = os.environ.get("OMP_NUM_THREADS", "torch's default number of")
     load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
     return f"{platform.machine()}, {os.cpu_count()} cores, {threads} torch thread(s) per kernel{load}"
+
+
+def machine_in_words(device: str, machine: str) -> str:
+    """What a page says about the machine a recorded time ran on (:func:`machine_description` wrote ``machine``):
+    "a 2-core CPU", "one NVIDIA H100 80GB HBM3". The architecture, thread setting and load average stay in
+    the record (``results/workbook_times.json``), off the pages."""
+    if device == "cuda":
+        return "one " + machine.split(" (one GPU)")[0].split(", load average")[0]
+    cores = re.search(r"(\d+) cores?\b", machine)
+    return f"a {cores.group(1)}-core CPU" if cores else "a CPU"
 
 
 def load_run_times(path: str | os.PathLike = RUN_TIMES_FILE) -> dict[str, dict[str, dict]]:

@@ -128,14 +128,30 @@ def snapshot_html(state: Mapping[str, Any], model_id: str) -> str:
     return _render(state, entry, 0)
 
 
+# The caption under a snapshot: once per page, under the first widget a reader could move (a finished progress bar
+# needs none), so that a page with a dozen training bars does not repeat it a dozen times.
+SNAPSHOT_NOTE_CLASS = "gcfl-widget-note"
+SNAPSHOT_NOTE = (f"<div class='{SNAPSHOT_NOTE_CLASS}' style='color:#666;font-size:85%'>Widgets on this page are shown "
+                 "as the run left them (static views; open the notebook to move them).</div>")
+
+
+def is_progress_bar(state: Mapping[str, Any], model_id: str) -> bool:
+    """True when the widget ``model_id`` is a tqdm.notebook progress bar (an HBox of HTML, FloatProgress, HTML)."""
+    entry = _model(state, model_id) or {}
+    if entry.get("model_name") != "HBoxModel":
+        return False
+    return _tqdm_bar([_model(state, ref) for ref in entry.get("state", {}).get("children", [])]) is not None
+
+
 def add_widget_snapshots(notebook: Any) -> int:
-    """After every widget output of ``notebook`` (an nbformat node), add its snapshot as an HTML output.
+    """After every widget output of ``notebook`` (an nbformat node), add its snapshot as an HTML output; the
+    first snapshot of a widget that is not a progress bar carries :data:`SNAPSHOT_NOTE`, once per page.
 
     Does nothing where the notebook stores no widget state. Returns the number of snapshots added.
     """
     stored = (notebook.metadata.get("widgets") or {}).get(WIDGET_STATE) or {}
     state = stored.get("state") or {}
-    added = 0
+    added, noted = 0, False
     for cell in notebook.cells:
         if cell.cell_type != "code" or not state:
             continue
@@ -145,7 +161,9 @@ def add_widget_snapshots(notebook: Any) -> int:
             view = output.get("data", {}).get(WIDGET_VIEW) if output.get("output_type") in ("display_data", "execute_result") else None
             body = snapshot_html(state, view.get("model_id", "")) if isinstance(view, dict) else ""
             if body:
-                note = "<div style='color:#666;font-size:85%'>Widget as the run left it (static view; open the notebook to move it).</div>"
+                note = ""
+                if not noted and not is_progress_bar(state, view.get("model_id", "")):
+                    note, noted = SNAPSHOT_NOTE, True
                 outputs.append(nbformat.v4.new_output(
                     "display_data", data={"text/html": f"{HIDE_WHEN_RENDERED}<div class='{SNAPSHOT_CLASS}'>{body}{note}</div>"}))
                 added += 1

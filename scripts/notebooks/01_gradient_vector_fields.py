@@ -1,6 +1,6 @@
 """Generator of notebooks/01_gradient_vector_fields.ipynb."""
 
-from _cells import about, code, ending, md, standard_parameters, top
+from _cells import about, checks, code, ending, md, standard_parameters, top
 
 CELLS = [
     top("01"),
@@ -246,7 +246,7 @@ CELLS = [
         (EEM, notebooks 02-04).
         """
     ),
-    code(
+    checks(
         """
         target_mean, edge_mean, bright_mean = map(float, (np.mean(target_values), np.mean(edge_values), np.mean(bright_values)))
         noise_abs_mean = float(noise_conv.abs().mean())

@@ -1,6 +1,6 @@
 """Generator of notebooks/02_efeu_learnable_sobel.ipynb."""
 
-from _cells import about, code, ending, md, standard_parameters, top, where_it_sits
+from _cells import about, checks, code, ending, md, standard_parameters, top, where_it_sits
 
 CELLS = [
     top("02"),
@@ -234,7 +234,7 @@ CELLS = [
         (notebook 04).
         """
     ),
-    code(
+    checks(
         """
         assert loss_after < losses[0]
         assert free_change > 0.0

@@ -1,6 +1,6 @@
 """Generator of notebooks/03_central_difference_conv.ipynb."""
 
-from _cells import about, code, ending, md, standard_parameters, top, where_it_sits
+from _cells import NBVAL_CHECK, about, checks, code, ending, md, standard_parameters, top, where_it_sits
 
 CELLS = [
     top("03"),
@@ -102,7 +102,8 @@ CELLS = [
                             ("theta=1 on a constant", constant_response)]:
             print(f"{name:>24}: max |difference| = {value:.2e}")
         assert max(formula_diff, theta0_diff, layer_diff, blend_diff, constant_response) < 1e-9
-        """
+        """,
+        tags=(NBVAL_CHECK,),
     ),
     md(
         r"""
@@ -168,8 +169,10 @@ CELLS = [
         ax.axhline(1.0, color="grey", lw=0.8)
         ax.set_xlabel("theta")
         ax.set_ylabel("mean |response| ratio")
-        ax.legend(fontsize=7);
-        """
+        ax.legend(fontsize=7)
+        plt.show()
+        """,
+        tags=(NBVAL_CHECK,),
     ),
     md(
         r"""
@@ -183,7 +186,7 @@ CELLS = [
         kernels: it learns $w$ for its chosen $\theta$.
         """
     ),
-    code(
+    checks(
         """
         first, last = sweep[0], sweep[-1]
         assert last["box_target_vs_background"] > first["box_target_vs_background"]

@@ -1,6 +1,7 @@
 """Generator of notebooks/04_edge_enhancement_module.ipynb."""
 
-from _cells import DISSECTION_PARAMETERS, about, code, dissection_setup, ending, md, standard_parameters, top, where_it_sits
+from _cells import (DISSECTION_PARAMETERS, about, checks, code, dissection_setup, ending, md, standard_parameters, top,
+                    where_it_sits)
 
 CELLS = [
     top("04"),
@@ -197,7 +198,10 @@ CELLS = [
         print(workbook.measured_readings(["default", "eem_gate"]))
         with torch.no_grad():
             assert gate.eval()(torch.randn(1, 16, 32, 32), torch.randn(1, 1, 64, 64)).shape == (1, 16, 32, 32)
-
+        """
+    ),
+    checks(
+        """
         assert all(shape == [shapes[0][0] // 2 ** l, shapes[0][1] // 2 ** l] for l, shape in enumerate(shapes))
         assert target_edge_ratio > 1.0
         if MODELS:  # a trained EEM: at full resolution its fused edges respond far more on targets than on the background

@@ -1,6 +1,6 @@
 """Generator of notebooks/05_glfi_pooling_attention.ipynb."""
 
-from _cells import about, code, ending, md, standard_parameters, top, where_it_sits
+from _cells import about, checks, code, ending, md, standard_parameters, top, where_it_sits
 
 CELLS = [
     top("05"),
@@ -376,7 +376,7 @@ CELLS = [
             assert max(values) > SPREAD_BOUND, (label, values)
         """
     ),
-    code(
+    checks(
         """
         dense_side, dilated_side = side(fields["dense 3x3"]), side(fields["dilation 3"])
         assert (dense_side, side(fields["dilation 2"]), dilated_side) == (3, 5, 7)

@@ -1,6 +1,7 @@
 """Generator of notebooks/06_msic.ipynb."""
 
-from _cells import DISSECTION_PARAMETERS, about, code, dissection_setup, ending, md, standard_parameters, top, where_it_sits
+from _cells import (DISSECTION_PARAMETERS, about, checks, code, dissection_setup, ending, md, standard_parameters, top,
+                    where_it_sits)
 
 CELLS = [
     top("06"),
@@ -175,7 +176,7 @@ CELLS = [
                 shown = ax.imshow(spatial_k, cmap="viridis", vmin=0, vmax=1)
                 ax.contour(mask_like(sample.mask, out[f"spatial {k}"]), levels=[0.5], colors="cyan", linewidths=0.6)
                 ax.set_title(f"{name.split(' ')[0]}\\nskip {k}: S in [{spatial_k.min():.2f}, {spatial_k.max():.2f}]", fontsize=7)
-        fig.colorbar(shown, ax=axes, fraction=0.02, pad=0.01, label="spatial attention S")
+        fig.colorbar(shown, ax=axes, fraction=0.02, pad=0.01, label="spatial attention S");
         """
     ),
     md(
@@ -373,7 +374,7 @@ CELLS = [
         from gcflnet_lib.ablation.render_msic import conclusion, plot_gate
         readings_analysis = json.loads(Path(READINGS_JSON).read_text())
         display(Markdown(conclusion(readings_analysis)))
-        plot_gate(readings_analysis["gate_histories"])
+        plot_gate(readings_analysis["gate_histories"]);
         """
     ),
     md(
@@ -442,7 +443,7 @@ CELLS = [
         statistics. Whether all this pays off is the ablation's question (GCFLNet with and without MSIC).
         """
     ),
-    code(
+    checks(
         """
         spatial_min = min(min(v["s_min"]) for v in rows.values())
         spatial_max = max(max(v["s_max"]) for v in rows.values())

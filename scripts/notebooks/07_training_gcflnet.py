@@ -1,6 +1,6 @@
 """Generator of notebooks/07_training_gcflnet.ipynb."""
 
-from _cells import about, code, ending, md, parameters, top
+from _cells import about, checks, code, ending, md, parameters, top
 
 CELLS = [
     top("07"),
@@ -339,7 +339,7 @@ CELLS = [
         1500 epochs). Smoke numbers are not results: a narrow model after a few dozen steps.
         """
     ),
-    code(
+    checks(
         """
         MIOU_BAR = 0.5
         assert len(losses) >= 2, f"{checkpoint} holds a history of {len(losses)} epoch(s); need 2 to see learning"

@@ -1,6 +1,6 @@
 """Generator of notebooks/08_metrics_roc_thresholds.ipynb."""
 
-from _cells import about, code, ending, md, parameters, top
+from _cells import about, checks, code, ending, md, parameters, top
 
 CELLS = [
     top("08"),
@@ -240,8 +240,8 @@ CELLS = [
 
         scores = {model_label: score(model_probs, masks, roc_probs=model_floats), "top-hat (scaled)": score(tophat_probs, masks)}
         for label, result in scores.items():
-            print(f"{label:>32}: at 0.5 Pd {result['pd']:.3f}, Fa {result['fa'] * 1e6:8.1f}e-6, mIoU {result['miou']:.3f}; "
-                  f"Pd at Fa 1e-5 {result['pd_at_fa_1e-05']:.3f}, 1e-4 {result['pd_at_fa_1e-04']:.3f}; "
+            print(f"{label}\n    at 0.5: Pd {result['pd']:.3f}, Fa {result['fa'] * 1e6:.1f}e-6, mIoU {result['miou']:.3f}\n"
+                  f"    Pd at Fa 1e-5 {result['pd_at_fa_1e-05']:.3f}, at Fa 1e-4 {result['pd_at_fa_1e-04']:.3f}; "
                   f"AUC (Fa <= 1e-4) {result['auc_pd_fa']:.3f}; pixel AUC {result['auc_pixel']:.4f}")
 
         fig, (ax, pixel_ax) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
@@ -252,7 +252,7 @@ CELLS = [
         at_half = scores[model_label]  # threshold 0.5
         if card is not None and not ctx.synthetic and len(test_samples) == card["n_images"]:
             curve_keys = ("auc_pd_fa", "auc_pixel", "pd_at_fa_1e-05", "pd_at_fa_1e-04")
-            print(f"model card of {CHECKPOINT}: Pd {card['pd']:.4f}, Fa {card['fa'] * 1e6:.2f}e-6, mIoU {card['miou']:.4f}, "
+            print(f"model card of {CHECKPOINT}\n    Pd {card['pd']:.4f}, Fa {card['fa'] * 1e6:.2f}e-6, mIoU {card['miou']:.4f}\n    "
                   + ", ".join(f"{key} {card[key]:.4f}" for key in curve_keys))
             for key in ("pd", "fa", "miou", "niou"):
                 assert at_half[key] == card[key], (key, at_half[key], card[key])
@@ -263,22 +263,22 @@ CELLS = [
     ),
     md(
         r"""
-        ## Why the old AUC misled
+        ## Why an area over each curve's own range misleads
 
-        Until December 2026 this project, like several toolboxes, integrated each curve over $F_a$ divided by **that
-        curve's own largest** $F_a$, from $(0, 0)$, on the 49 thresholds $0.02, \dots, 0.98$. Each model then had an axis
+        A tempting summary, which several toolboxes compute, integrates each curve over $F_a$ divided by **that
+        curve's own largest** $F_a$, from $(0, 0)$, on the 49 thresholds $0.02, \dots, 0.98$. Each model then has an axis
         of its own. Doubling every false alarm of a model stretches its axis by two and leaves that area unchanged; a
         near-binary model's few points sit close together, so most of its area is the straight line from $(0, 0)$ to its
-        first point. The cell computes the old measure by hand and puts both readings side by side: the same curves,
+        first point. The cell computes this own-range area by hand and puts both readings side by side: the same curves,
         each on its own stretched axis (left), and on the one shared axis (right).
         """
     ),
     code(
         """
-        OLD_THRESHOLDS = np.round(np.linspace(0.02, 0.98, 49), 4)
+        COARSE_THRESHOLDS = np.round(np.linspace(0.02, 0.98, 49), 4)
 
         def own_range_area(fa, pd):
-            \"\"\"The old measure: trapezoids from (0, 0) over Fa divided by the curve's largest Fa.\"\"\"
+            \"\"\"The own-range area: trapezoids from (0, 0) over Fa divided by the curve's largest Fa.\"\"\"
             fa, pd = np.concatenate([[0.0], fa]), np.concatenate([[0.0], pd])
             if fa.max() <= 0:
                 return float(pd.max())
@@ -286,29 +286,29 @@ CELLS = [
             x, y = fa[order] / fa.max(), pd[order]
             return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2))
 
-        # A curve, and the same detections with twice the false alarms: the old measure cannot tell them apart.
+        # A curve, and the same detections with twice the false alarms: the own-range area cannot tell them apart.
         fa_a, pd_a = np.array([5e-6, 2e-5, 6e-5]), np.array([0.5, 0.8, 0.9])
-        doubled = {"old": (own_range_area(fa_a, pd_a), own_range_area(2 * fa_a, pd_a)),
-                   "new": (auc_pd_fa(fa_a, pd_a), auc_pd_fa(2 * fa_a, pd_a))}
-        print("a curve and its doubled false alarms: old measure {:.3f} and {:.3f}; AUC (Fa <= 1e-4) {:.3f} and {:.3f}"
-              .format(*doubled["old"], *doubled["new"]))
-        assert np.isclose(*doubled["old"]) and doubled["new"][0] > doubled["new"][1]
+        doubled = {"own_range": (own_range_area(fa_a, pd_a), own_range_area(2 * fa_a, pd_a)),
+                   "shared": (auc_pd_fa(fa_a, pd_a), auc_pd_fa(2 * fa_a, pd_a))}
+        print("a curve and its doubled false alarms: own-range area {:.3f} and {:.3f}; AUC (Fa <= 1e-4) {:.3f} and {:.3f}"
+              .format(*doubled["own_range"], *doubled["shared"]))
+        assert np.isclose(*doubled["own_range"]) and doubled["shared"][0] > doubled["shared"][1]
 
-        old_grid = {label: score(probs, masks, roc_thresholds=OLD_THRESHOLDS, roc_probs=roc)
+        coarse_grid = {label: score(probs, masks, roc_thresholds=COARSE_THRESHOLDS, roc_probs=roc)
                     for label, probs, roc in ((model_label, model_probs, model_floats), ("top-hat (scaled)", tophat_probs, None))}
-        readings = [{"detector": label, "old_measure": own_range_area(old_grid[label]["roc"]["fa"], old_grid[label]["roc"]["pd"]),
-                     "old_grid_points": len(set(zip(old_grid[label]["roc"]["fa"], old_grid[label]["roc"]["pd"]))),
+        readings = [{"detector": label, "own_range_area": own_range_area(coarse_grid[label]["roc"]["fa"], coarse_grid[label]["roc"]["pd"]),
+                     "distinct_points": len(set(zip(coarse_grid[label]["roc"]["fa"], coarse_grid[label]["roc"]["pd"]))),
                      "auc_pd_fa": scores[label]["auc_pd_fa"], "auc_pixel": scores[label]["auc_pixel"]} for label in scores]
-        display(Markdown(markdown_table(readings, {"detector": None, "old_measure": ".3f", "old_grid_points": None,
+        display(Markdown(markdown_table(readings, {"detector": None, "own_range_area": ".3f", "distinct_points": None,
                                                    "auc_pd_fa": ".3f", "auc_pixel": ".4f"})))
 
         fig, (own_ax, shared_ax) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
-        for label, result in old_grid.items():
+        for label, result in coarse_grid.items():
             fa, pd = np.array(result["roc"]["fa"]), np.array(result["roc"]["pd"])
             order = np.argsort(fa, kind="stable")
             stretched = np.concatenate([[0.0], fa[order] / max(fa.max(), 1e-12)])
-            own_ax.plot(stretched, np.concatenate([[0.0], pd[order]]), marker=".", label=f"{label} (old {own_range_area(fa, pd):.3f})")
-        own_ax.set_xlabel("Fa / the curve's own largest Fa (old, 0.02..0.98)")
+            own_ax.plot(stretched, np.concatenate([[0.0], pd[order]]), marker=".", label=f"{label} (own range {own_range_area(fa, pd):.3f})")
+        own_ax.set_xlabel("Fa / the curve's own largest Fa (thresholds 0.02..0.98)")
         own_ax.set_ylabel("Pd")
         own_ax.legend(fontsize=8)
         own_ax.grid(alpha=0.3)
@@ -384,7 +384,7 @@ CELLS = [
         assert predicted[0.1] >= predicted[0.9]
         """
     ),
-    code(
+    checks(
         """
         def finite(value):
             return float(value) if np.isfinite(value) else -1.0  # -1 marks "undefined" (no target, empty union)
@@ -398,10 +398,10 @@ CELLS = [
             "pd_at_fa_1e-05": at_half["pd_at_fa_1e-05"],
             "pd_at_fa_1e-04": at_half["pd_at_fa_1e-04"],
             "tophat_auc_pd_fa": finite(scores["top-hat (scaled)"]["auc_pd_fa"]),
-            "own_range_area": readings[0]["old_measure"],
-            "old_grid_points": readings[0]["old_grid_points"],
-            "doubled_fa_old": list(doubled["old"]),
-            "doubled_fa_new": list(doubled["new"]),
+            "own_range_area": readings[0]["own_range_area"],
+            "old_grid_points": readings[0]["distinct_points"],
+            "doubled_fa_old": list(doubled["own_range"]),
+            "doubled_fa_new": list(doubled["shared"]),
             "widget_pd": finite(explorer.stats["pd"]),
             "widget_fa": explorer.stats["fa"],
             **{f"hand_{k}": float(v) for k, v in hand.items()},
@@ -429,7 +429,7 @@ CELLS = [
         The protocol counts targets, not pixels, for Pd; Fa counts the predicted pixels outside matched components over
         all pixels; mIoU pools the pixels of the split. Hand-written rules and `IRSTDMetrics` agree on small examples,
         the ROC sweeps thresholds placed in logit space, its AUC is taken over the one false-alarm range every method
-        shares ($F_a \le 10^{-4}$; the old area over each curve's own range rated a model with twice the false alarms
+        shares ($F_a \le 10^{-4}$; an area over each curve's own range rates a model with twice the false alarms
         the same), the pixel ROC counts pixels, and `threshold_stats` (the widget's function) scores one setting. On a CPU the
         released GCFLNet is scored on the real NUAA-SIRST test split, exactly as in its model card.
         """, [

@@ -1,6 +1,6 @@
 """Generator of notebooks/09_ablation.ipynb."""
 
-from _cells import about, code, ending, md, parameters, top
+from _cells import about, checks, code, ending, md, parameters, top
 
 from gcflnet_lib.models import list_models
 
@@ -102,7 +102,8 @@ CELLS = [
             # The paper's batch 16; the 256x256 crops and widths 16..256 are this project's (the paper gives neither).
             settings = dict(epochs=EPOCHS)
         CHANNELS = settings.get("channels", (16, 32, 64, 128, 256))
-        print(f"device {ctx.device}; data {workbook.shown_path(root)} ({dataset}); runs in {workbook.shown_path(RUNS)}; shared settings {settings}")
+        print(f"device {ctx.device}; data {workbook.shown_path(root)} ({dataset}); runs in {workbook.shown_path(RUNS)}")
+        print(f"shared settings {settings}")
         """
     ),
     md(
@@ -151,7 +152,9 @@ CELLS = [
         for row in measured["table"]:
             for metric in ("miou", "niou", "pd"):
                 assert row[metric] is None or 0.0 <= row[metric] <= 1.0, (row["variant"], metric)
-        print(f"{n_runs} of 18 runs recorded; verdicts: {verdicts}")
+        print(f"{n_runs} of 18 runs recorded; verdicts:")
+        for claim, verdict in verdicts.items():
+            print(f"    {claim}: {verdict}")
         """
     ),
     md(
@@ -372,7 +375,7 @@ CELLS = [
             print("no released pair here (CHECKPOINT is empty or not a released GCFLNet)")
         """
     ),
-    code(
+    checks(
         """
         assert len(rows) == 8 and len({row["name"] for row in rows}) == 8
         for row in rows:

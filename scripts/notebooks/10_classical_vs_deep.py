@@ -1,6 +1,6 @@
 """Generator of notebooks/10_classical_vs_deep.ipynb."""
 
-from _cells import about, code, ending, md, parameters, top
+from _cells import about, checks, checks_note, code, ending, md, parameters, top
 
 CELLS = [
     top("10"),
@@ -293,17 +293,27 @@ CELLS = [
         plot_detections(images[0], probabilities[0] > 0.5, masks[0], title=f"{test[0].name}: gcflnet, p > 0.5", max_crops=4);
         """
     ),
-    md(
+    code(
+        """
+        best_classical = max(rows[:-1], key=lambda row: row["miou"])
+        deep_wins = rows[-1]["miou"] > best_classical["miou"]
+        print(f"best classical by mIoU: {best_classical['name']} ({best_classical['miou']:.3f}); gcflnet {rows[-1]['miou']:.3f}")
+        card = workbook.model_card_metrics(CHECKPOINT) if CHECKPOINT else None
+        if card is not None and len(test) < card["n_images"]:
+            # mIoU pools pixels: on a handful of images one large missed target can decide the ranking.
+            print(f"on {len(test)} images only; {CHECKPOINT} on the whole NUAA-SIRST test split: mIoU {card['miou']:.3f}, "
+                  f"Pd {card['pd']:.3f} (model card)")
+        """
+    ),
+    checks_note(
         r"""
-        ## Checks and results
-
         Every score must be a valid rate and every curve complete; a larger $k$ must flag fewer pixels. In a full run
         (not smoke) the network, a trained `CHECKPOINT` or one trained here for 1500 steps, must also beat the best
         classical method in mIoU, the paper's main claim. A smoke run's network is too briefly trained for that check,
         and its numbers, like the classical ones on a handful of small images, are illustrations rather than results.
         """
     ),
-    code(
+    checks(
         """
         assert [row["name"] for row in rows] == [*METHODS, "gcflnet"]
         for row in rows:
@@ -312,16 +322,8 @@ CELLS = [
             assert len(row["roc"]["pd"]) == len(row["roc"]["fa"]) > 0
         for name in METHODS:
             assert all(a >= b for a, b in zip(flagged[name], flagged[name][1:])), name
-        best_classical = max(rows[:-1], key=lambda row: row["miou"])
-        deep_wins = rows[-1]["miou"] > best_classical["miou"]
         if not SMOKE:
             assert deep_wins, f"gcflnet mIoU {rows[-1]['miou']:.3f} <= {best_classical['name']} {best_classical['miou']:.3f}"
-        print(f"best classical by mIoU: {best_classical['name']} ({best_classical['miou']:.3f}); gcflnet {rows[-1]['miou']:.3f}")
-        card = workbook.model_card_metrics(CHECKPOINT) if CHECKPOINT else None
-        if card is not None and len(test) < card["n_images"]:
-            # mIoU pools pixels: on a handful of images one large missed target can decide the ranking.
-            print(f"on {len(test)} images only; {CHECKPOINT} on the whole NUAA-SIRST test split: mIoU {card['miou']:.3f}, "
-                  f"Pd {card['pd']:.3f} (model card)")
 
         workbook.record_results("10_classical_vs_deep", {
             "methods": [row["name"] for row in rows],

@@ -1,7 +1,8 @@
 """Cell builders for the notebook generators in this folder (one module per notebook, ``NN_topic.py``).
 
-Each generator module defines ``CELLS``: a list built with :func:`md`, :func:`code` and exactly one
-:func:`parameters`. ``scripts/make_notebooks.py`` turns them into ``notebooks/NN_topic.ipynb``.
+Each generator module defines ``CELLS``: a list built with :func:`md`, :func:`code`, exactly one
+:func:`parameters`, :func:`ending` and the self-check cell :func:`checks`. ``scripts/make_notebooks.py`` turns them
+into ``notebooks/NN_topic.ipynb``, in the order :func:`arranged` gives them (the checks after the lesson).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import textwrap
 
 from gcflnet_lib.workbook.pages import INDEX_LINK
 from gcflnet_lib.workbook.results import gpu_training_records
-from gcflnet_lib.workbook.runner import RUN_TIMES_FILE, load_run_times
+from gcflnet_lib.workbook.runner import load_run_times, machine_in_words
 
 
 def _clean(text: str) -> str:
@@ -30,9 +31,48 @@ def md(text: str, **inserts: str) -> dict:
     return {"cell_type": "markdown", "source": source, "tags": []}
 
 
-def code(text: str) -> dict:
-    """A code cell."""
-    return {"cell_type": "code", "source": _clean(text), "tags": []}
+def code(text: str, tags: tuple[str, ...] = ()) -> dict:
+    """A code cell. ``tags``: e.g. ``NBVAL_CHECK`` for a cell whose printed output a rerun must reproduce."""
+    return {"cell_type": "code", "source": _clean(text), "tags": list(tags)}
+
+
+# The tag nbval's ``--nbval-lax`` checks the outputs of (tests/test_nbval.py reruns a built notebook and compares):
+# the cells whose printed numbers are the notebook's key results, which a rerun with the same seed must reproduce.
+# Such a cell must not end in an expression silenced by ";": nbval's kernel keeps no input history, which IPython
+# reads the ";" from, so the rerun would show the repr (end with ``plt.show()`` instead).
+NBVAL_CHECK = "nbval-check-output"
+# The tag of the self-check cell: the asserts on the notebook's key numbers and ``workbook.record_results``.
+CHECKS_TAG = "checks"
+CHECKS_HEADING = "## Checks and recorded results"
+CHECKS_TEXT = (
+    f"{CHECKS_HEADING}\n\n"
+    "Bookkeeping, not part of the lesson. The folded cell below asserts the key numbers this page shows and records "
+    "them (`workbook.record_results`) for the workbook's tests and the runner's summary table; unfold it to read it."
+)
+
+
+def checks(text: str) -> dict:
+    """The self-check cell: asserts on the key results and ``workbook.record_results``. A generator lists it where
+    its names are defined; :func:`arranged` moves it after the ending under :data:`CHECKS_HEADING`, and its code is
+    folded (``metadata.jupyter.source_hidden``: JupyterLab shows it collapsed, the pages in a ``<details>``)."""
+    return {"cell_type": "code", "source": _clean(text), "tags": [CHECKS_TAG],
+            "metadata": {"jupyter": {"source_hidden": True}}}
+
+
+def checks_note(text: str) -> dict:
+    """A markdown paragraph on what the checks assert (no heading: it follows :data:`CHECKS_HEADING`), moved with
+    them by :func:`arranged`."""
+    return {**md(text), "tags": [CHECKS_TAG]}
+
+
+def arranged(cells: list[dict], number: str) -> list[dict]:
+    """A generator's ``CELLS`` as the notebook holds them: the lesson through its ending (summary, exercises, further
+    research, references), then the self-check cells (:func:`checks`) under :data:`CHECKS_HEADING`, then the
+    navigation line. The checks (and any :func:`checks_note`) keep their order, and still run, last."""
+    lesson = [cell for cell in cells if CHECKS_TAG not in cell["tags"]]
+    kept = [cell for cell in cells if CHECKS_TAG in cell["tags"]]
+    tail = [md(CHECKS_TEXT), *kept] if kept else []
+    return [*lesson, *tail, md(f"---\n\n{nav(number)}")]
 
 
 def parameters(text: str) -> dict:
@@ -157,13 +197,14 @@ def top(number: str) -> dict:
 
 
 def measured_time(number: str, device: str) -> str | None:
-    """Notebook ``number``'s time on ``device`` ("cpu", "cuda") in the runner's table (``RUN_TIMES_FILE``):
-    "13 s (SMOKE = True; 2026-12-02, MACHINE)", or None where the table has no run of it."""
+    """Notebook ``number``'s time on ``device`` ("cpu", "cuda") in the runner's table (``RUN_TIMES_FILE``), as a page
+    says it: "about 49 s on a 2-core CPU" (run with its defaults), or None where the table has no run of it. The record's
+    date, architecture and load average stay in the table (``runner.machine_in_words``)."""
     entry = load_run_times().get(device, {}).get(NOTEBOOKS[number][0])
     if entry is None:
         return None
-    size = {True: "SMOKE = True", False: "full size"}.get(entry["smoke"], f'SMOKE = "{entry["smoke"]}"')
-    return f"{entry['seconds']:.0f} s ({size}; {entry['date']}, {entry['machine']})"
+    size = {True: " with SMOKE = True", False: " at full size"}.get(entry["smoke"], "")  # "": its defaults
+    return f"about {entry['seconds']:.0f} s on {machine_in_words(device, entry['machine'])}{size}"
 
 
 def gpu_statement(number: str, gpu_models: tuple[str, ...]) -> str:
@@ -174,10 +215,10 @@ def gpu_statement(number: str, gpu_models: tuple[str, ...]) -> str:
         return measured
     records = gpu_training_records(gpu_models) if gpu_models else []
     if not records:
-        return "no GPU record"
-    trainings = "; ".join(f"{r['model']} on {r['dataset']}, {r['epochs']} epochs: {r['wall_time_s']:.0f} s on "
-                          f"{r['device']} (`results/{r['name']}.json`)" for r in records)
-    return f"no run of the notebook recorded; the committed `gcflnet train` records of what it trains: {trainings}"
+        return "not timed yet"
+    trainings = "; ".join(f"{r['model']} on {r['dataset']} for {r['epochs']} epochs took about {r['wall_time_s']:.0f} s "
+                          f"on one {r['device']}" for r in records)
+    return f"not timed as a whole; its training of {trainings}"
 
 
 def about(number: str, learn: list[str], builds_on: list[str], cpu_path: str, gpu_models: tuple[str, ...] = (),
@@ -190,11 +231,10 @@ def about(number: str, learn: list[str], builds_on: list[str], cpu_path: str, gp
     """
     learned = "\n".join(f"- {item}" for item in learn)
     before = ", ".join(link(n) for n in builds_on) if builds_on else "nothing: start here"
-    cpu = measured_time(number, "cpu") or "no measured run"
+    cpu = measured_time(number, "cpu") or "no measured run on a CPU"
     text = (f"**What you will learn**\n\n{learned}\n\n**Builds on:** {before}.\n\n{prerequisites(number)}\n\n"
-            f"**Run time** (all cells, as `scripts/run_workbook.py --record-times` last ran them, "
-            f"`{RUN_TIMES_FILE.parent.name}/{RUN_TIMES_FILE.name}`): CPU: {cpu}; GPU (full size): "
-            f"{gpu_statement(number, gpu_models)}. With its defaults on a CPU the notebook takes the fast path: {cpu_path}.")
+            f"**Run time** (all cells): {cpu}, where its defaults take the fast path: {cpu_path}. "
+            f"On a GPU at full size: {gpu_statement(number, gpu_models)}.")
     if open_rows:
         text += (f"\n\n**What the paper leaves open here:** [docs/PAPER_READING.md](../docs/PAPER_READING.md), "
                  f"{open_rows}: the paper's words, what the code does, the switch, and the measured effect.")
@@ -254,11 +294,12 @@ def answered(question: str, answer: str) -> str:
 
 def ending(number: str, summary: str, exercises: list[tuple[str, str]], further: str) -> dict:
     """The closing cell: a short summary, 2-4 exercises on the notebook's own objects, each with its expected
-    answer folded, a "Further research" paragraph, the shared references, and the navigation."""
+    answer folded, a "Further research" paragraph and the shared references (:func:`arranged` adds the checks and
+    the navigation after it)."""
     if not 2 <= len(exercises) <= 4:
         raise ValueError(f"notebook {number}: give 2 to 4 exercises, not {len(exercises)}")
     listed = "\n".join(f"{i}. {answered(question, answer)}" for i, (question, answer) in enumerate(exercises, 1))
     references = "\n".join(f"- {reference}" for reference in REFERENCES)
     text = (f"## Summary\n\n{_clean(summary)}\n\n## Exercises\n\n{listed}\n\n"
-            f"## Further research\n\n{_clean(further)}\n\n## References\n\n{references}\n\n---\n\n{nav(number)}")
+            f"## Further research\n\n{_clean(further)}\n\n## References\n\n{references}")
     return {"cell_type": "markdown", "source": text, "tags": []}
