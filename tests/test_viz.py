@@ -226,7 +226,8 @@ class TestDetections:
         assert all(ax.get_images()[0].get_array().shape[:2] == (12, 12) for ax in crops)
         (legend,) = figure.legends
         assert [text.get_text() for text in legend.get_texts()] == list(DETECTION_COLOURS)
-        assert "1 of 2 targets hit, 1 false alarm(s)" in frame.get_title()
+        assert "1 of 2 targets hit\n1 false-alarm object, 6 px (what Fa counts)" in frame.get_title()
+        assert "3 red px are parts of hits: not in Fa" in frame.get_title()  # the hit's column outside its target
         edge = crops[2].spines["top"].get_edgecolor()[:3]
         assert np.allclose(edge, np.asarray(DETECTION_COLOURS["false alarm"]) / 255)
         assert figure_to_png(figure)[:4] == b"\x89PNG"
@@ -241,3 +242,75 @@ class TestDetections:
         figure = plot_detections(np.zeros((30, 30)), prediction, np.zeros((30, 30), bool), max_crops=4,
                                  figure=Figure(layout="constrained"))
         assert len(figure.axes) == 1 + 4 and "21 more boxed, not zoomed" in figure.axes[0].get_title()
+
+
+class TestFigureHelpers:
+    def test_cell_text_follows_luminance(self):
+        from gcflnet_lib.workbook.viz import annotate_cells, cell_text_colour
+
+        assert cell_text_colour((1.0, 1.0, 1.0, 1.0)) == "black" and cell_text_colour((0.0, 0.0, 0.3)) == "white"
+        assert cell_text_colour((0.4, 0.0, 0.05)) == "white"  # dark red: 0.2126 * 0.4 + ... < 0.5
+        _, ax = plt.subplots()
+        values = np.array([[-1.0, 0.0, 1.0]])
+        shown = ax.imshow(values, cmap="RdBu_r", vmin=-1, vmax=1)
+        texts = annotate_cells(ax, values, shown, "{:.0f}")
+        assert [t.get_text() for t in texts] == ["-1", "0", "1"]
+        assert [t.get_color() for t in texts] == ["white", "black", "white"]  # navy, white, dark red
+
+    def test_plot_kernels_numbers_readable_on_dark_cells(self):
+        figure = plot_kernels({"Kx": np.array([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]])}, fmt="{:.0f}")
+        colours = {t.get_text(): t.get_color() for t in figure.axes[0].texts}
+        assert colours["-2"] == colours["2"] == "white" and colours["0"] == "black"
+
+    def test_inside_shape_and_crop(self):
+        from gcflnet_lib.workbook.viz import crop_to_image, inside_shape
+
+        assert inside_shape((45, 61), 0) == (45, 61) and inside_shape((45, 61), 2) == (12, 16)
+        padded = np.zeros((12, 16))  # level 2 of a 48 x 64 padded input
+        assert crop_to_image(padded, (45, 61), 2).shape == (12, 16)
+        assert crop_to_image(torch.zeros(1, 1, 24, 32), (45, 61), 1).shape == (23, 31)
+        with pytest.raises(ValueError, match="smaller than the image's own area"):
+            crop_to_image(np.zeros((10, 16)), (45, 61), 2)
+
+    def test_level_maps_leave_the_padding_out_of_picture_and_scale(self):
+        from gcflnet_lib.workbook.viz import plot_level_maps
+
+        level0 = np.ones((48, 64))
+        level0[45:, :] = level0[:, 61:] = 100.0  # a bright padding band
+        level0[0, 0] = 2.0
+        level1 = np.ones((24, 32))
+        level1[:2, :2] = 3.0
+        figure = plot_level_maps([{"edges": level0}, {"edges": level1}], (45, 61),
+                                 [np.zeros((45, 61), bool), np.zeros((23, 31), bool)])
+        shown = [ax for ax in figure.axes if ax.images and ax.get_title() == "edges"]
+        assert shown[0].images[0].get_array().shape == (45, 61) and shown[0].images[0].get_clim() == (1.0, 2.0)
+        assert shown[1].images[0].get_array().shape == (23, 31) and shown[1].images[0].get_clim() == (1.0, 3.0)
+        assert shown[0].get_ylabel() == "level 0\n45 x 61"
+        with pytest.raises(ValueError, match="every level must hold"):
+            plot_level_maps([{"a": level0}, {"b": level1}], (45, 61))
+
+    def test_orientation_key_is_orientation_rgb(self):
+        from gcflnet_lib.workbook.viz import add_orientation_key, orientation_key_rgba
+
+        key = orientation_key_rgba(5)
+        assert np.allclose(key[2, 4, :3], [1, 0, 0])  # right of the centre: pointing right, red
+        assert np.allclose(key[4, 2, :3], orientation_rgb(np.zeros((1, 1)), np.ones((1, 1)), 1.0)[0, 0])  # below: down
+        assert key[2, 2, :3].max() == 0 and key[0, 0, 3] == 0  # black centre, transparent corner
+        figure = show_images([np.zeros((4, 4, 3))])
+        inset = add_orientation_key(figure.axes[0])
+        assert inset in figure.axes[0].child_axes and "hue = direction" in inset.get_title()
+
+    def test_detection_summary_counts_what_fa_counts(self):
+        from gcflnet_lib.metrics import pd_fa_image
+        from gcflnet_lib.workbook.viz import detection_summary
+
+        mask = np.zeros((20, 20), bool)
+        mask[5:7, 5:7] = True
+        prediction = np.zeros((20, 20), bool)
+        prediction[4:8, 4:8] = True  # a hit, 12 of its 16 px outside the mask
+        assert pd_fa_image(prediction, mask)[2] == 0
+        assert detection_summary(prediction, mask) == ("1 of 1 targets hit\n0 false-alarm objects, 0 px (what Fa "
+                                                       "counts)\n12 red px are parts of hits: not in Fa")
+        prediction[15:17, 15:18] = True  # and a false alarm of 6 px
+        assert pd_fa_image(prediction, mask)[2] == 6
+        assert "1 false-alarm object, 6 px (what Fa counts)" in detection_summary(prediction, mask)

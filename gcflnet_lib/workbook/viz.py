@@ -1,10 +1,12 @@
 """Plots, overlays and widgets for the workbook.
 
 Pure functions first (``display_stretch``, ``normalize_image``, ``orientation_rgb``, ``overlay_prediction``,
-``classify_detections``), ``plot_detections`` (a frame with zoomed crops of every target and false alarm under a
-colour key), then matplotlib helpers that draw them, then :class:`ThresholdExplorer`, an ipywidgets panel over
-:func:`gcflnet_lib.metrics.threshold_stats` (the metric protocol lives there) for choosing the probability
-threshold and the minimum component size by eye while Pd, Fa and IoU update live.
+``classify_detections``, ``inside_shape`` / ``crop_to_image``, ``cell_text_colour``), ``plot_detections`` (a frame
+with zoomed crops of every target and false alarm under a colour key), then matplotlib helpers that draw them:
+``show_images``, ``add_orientation_key`` (the hue wheel of ``orientation_rgb``), ``annotate_cells`` (numbers on
+heat-map cells, black or white by the cell's luminance), ``plot_kernels``, ``plot_level_maps`` (feature maps per
+encoder level, cropped to the image's own area so the model's padding neither shows nor sets a colour scale),
+``plot_quiver``, ``plot_roc`` and ``plot_pixel_roc``. The ipywidgets panels are in ``widgets``.
 
 Images are NumPy arrays (H, W); torch tensors of shape (H, W), (1, H, W) or (1, 1, H, W) are accepted.
 """
@@ -21,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 from scipy import ndimage
 
-from gcflnet_lib.metrics import FA_RANGE
+from gcflnet_lib.metrics import FA_RANGE, pd_fa_image
 
 
 # RGB colours of the overlay: hit (predicted and true), false alarm, missed target pixel.
@@ -86,6 +88,42 @@ def orientation_rgb(gx, gy, max_magnitude: float | None = None) -> np.ndarray:
     hue = (np.arctan2(gy, gx) % (2 * np.pi)) / (2 * np.pi)
     hsv = np.stack([hue, np.ones_like(hue), value], axis=-1)
     return hsv_to_rgb(hsv).astype(np.float32)
+
+
+def inside_shape(image_shape: tuple[int, int], level: int) -> tuple[int, int]:
+    """The image's own area at encoder level ``level``: ``(ceil(H / 2**level), ceil(W / 2**level))``.
+
+    The models pad their input at the bottom and right to a multiple of ``2 ** (levels - 1)``, so a feature map of
+    level ``l`` is ``padded / 2**l`` in size; its first ``inside_shape`` rows and columns hold the image (the last
+    of them partly padding where ``H`` or ``W`` is not a multiple of ``2**l``), the rest is padding only.
+    """
+    if level < 0:
+        raise ValueError(f"level: expected a level >= 0, got {level}")
+    height, width = (int(n) for n in tuple(image_shape)[-2:])
+    return -(-height // 2 ** level), -(-width // 2 ** level)
+
+
+def crop_to_image(array, image_shape: tuple[int, int], level: int = 0) -> np.ndarray:
+    """``array`` (an (h, w) map of encoder level ``level``; torch tensors of shape (1, h, w) or (1, 1, h, w) too)
+    cut to :func:`inside_shape`: the padding band at the bottom and right dropped, so it is neither shown nor
+    counted in a colour scale."""
+    rows, cols = inside_shape(image_shape, level)
+    array = as_image(array, "map")
+    if array.shape[0] < rows or array.shape[1] < cols:
+        raise ValueError(f"a level-{level} map of shape {array.shape} is smaller than the image's own area "
+                         f"{(rows, cols)} (image {tuple(image_shape)[-2:]})")
+    return array[:rows, :cols]
+
+
+def luminance(rgba) -> np.ndarray:
+    """Relative luminance ``0.2126 R + 0.7152 G + 0.0722 B`` of RGB(A) colours in [0, 1], shape (..., 3 or 4)."""
+    rgba = np.asarray(rgba, dtype=np.float64)
+    return 0.2126 * rgba[..., 0] + 0.7152 * rgba[..., 1] + 0.0722 * rgba[..., 2]
+
+
+def cell_text_colour(rgba) -> str:
+    """"black" on a light cell (luminance above 0.5), "white" on a dark one: text that can be read on ``rgba``."""
+    return "black" if float(luminance(rgba)) > 0.5 else "white"
 
 
 def overlay_prediction(image, prediction, mask=None, alpha: float = 0.65,
@@ -167,6 +205,35 @@ def _crop_window(box: tuple[int, int, int, int], shape: tuple[int, int], size: i
     return windows[0], windows[1]
 
 
+def detection_summary(prediction, mask, distance: float = 3, found: list[dict] | None = None) -> str:
+    """The counts under a :func:`plot_detections` frame, from :func:`gcflnet_lib.metrics.pd_fa_image` (the
+    computation behind Pd and Fa), one short line each: targets hit; false-alarm *objects* (predicted components no
+    target took) and false-alarm *pixels* (their pixels: what Fa counts, per pixel of the image). Red pixels of the
+    overlay that belong to a hit (predicted around a target, outside its mask) are not false alarms of the metric;
+    when there are any, a third line says how many.
+    """
+    prediction = as_image(prediction, "prediction").astype(bool)
+    mask = as_image(mask, "mask").astype(bool)
+    found = classify_detections(prediction, mask, distance) if found is None else found
+    matched, n_targets, false_pixels = pd_fa_image(prediction, mask, distance)
+    objects = sum(d["kind"] == "false alarm" for d in found)
+    text = (f"{matched} of {n_targets} targets hit\n{objects} false-alarm object{'s' * (objects != 1)}, "
+            f"{false_pixels} px (what Fa counts)")
+    labels, count = ndimage.label(prediction, structure=np.ones((3, 3), bool))  # classify_detections' components
+    alarms = {(d["box"], d["centroid"]) for d in found if d["kind"] == "false alarm"}
+    unmatched = np.zeros(count + 1, bool)
+    if count:
+        centroids = ndimage.center_of_mass(prediction, labels, range(1, count + 1))
+        for index, (box, centroid) in enumerate(zip(ndimage.find_objects(labels), centroids), start=1):
+            unmatched[index] = ((box[0].start, box[1].start, box[0].stop, box[1].stop),
+                                (float(centroid[0]), float(centroid[1]))) in alarms
+    beside_hits = int((prediction & ~mask & ~unmatched[labels]).sum())
+    if beside_hits:
+        text += (f"\n{beside_hits} red px are parts of hits: not in Fa" if beside_hits > 1
+                 else "\n1 red px is part of a hit: not in Fa")
+    return text
+
+
 def plot_detections(image, prediction, mask, title: str = "", crop: int = 24, max_crops: int = 6,
                     display_range: tuple[float, float] = DISPLAY_RANGE, distance: float = 3,
                     figure: Figure | None = None, panel: float = 2.2) -> Figure:
@@ -220,9 +287,9 @@ def plot_detections(image, prediction, mask, title: str = "", crop: int = 24, ma
         frame.add_patch(Rectangle((left - 1.5, top - 1.5), right - left + 2, bottom - top + 2, fill=False,
                                   linewidth=0.8, linestyle=":", edgecolor=colours[detection["kind"]]))
     frame.set_axis_off()
-    counts = {kind: sum(d["kind"] == kind for d in found) for kind in DETECTION_COLOURS}
-    summary = (f"{counts['hit']} of {len(targets)} targets hit, {counts['false alarm']} false alarm(s)"
-               + (f"; {len(found) - len(zoomed)} more boxed, not zoomed" if len(found) > len(zoomed) else ""))
+    summary = detection_summary(prediction, mask, distance, found)
+    if len(found) > len(zoomed):
+        summary += f"\n{len(found) - len(zoomed)} more boxed, not zoomed"
     frame.set_title(f"{title}\n{summary}" if title else summary, fontsize=8)
     figure.legend(handles=[Patch(facecolor=colours[kind], label=kind) for kind in DETECTION_COLOURS],
                   loc="outside lower center", ncols=3, fontsize=8, frameon=False)
@@ -238,6 +305,99 @@ def figure_to_png(figure: Figure, dpi: int | None = None) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return buffer.getvalue()
+
+
+def _text_corners(text, renderer) -> np.ndarray:
+    """The four corners (display pixels) of ``text``'s box, rotated as it is drawn: the box of the unrotated text
+    turned about the centre of its window extent (which, for a rotated box, is the extent's centre too)."""
+    extent = text.get_window_extent(renderer)
+    angle = float(text.get_rotation()) % 180.0
+    if angle in (0.0, 90.0):
+        return np.array([[extent.x0, extent.y0], [extent.x1, extent.y0], [extent.x1, extent.y1], [extent.x0, extent.y1]])
+    text.set_rotation(0)
+    try:
+        flat = text.get_window_extent(renderer)
+    finally:
+        text.set_rotation(angle)
+    half = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * np.array([flat.width, flat.height]) / 2
+    theta = np.deg2rad(angle)
+    turn = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    return half @ turn.T + np.array([(extent.x0 + extent.x1) / 2, (extent.y0 + extent.y1) / 2])
+
+
+def _overlap(a: np.ndarray, b: np.ndarray, tolerance: float) -> bool:
+    """Whether two convex quadrilaterals overlap by more than ``tolerance`` pixels (separating axis test)."""
+    for corners in (a, b):
+        for edge in np.diff(np.vstack([corners, corners[:1]]), axis=0)[:2]:
+            axis = np.array([-edge[1], edge[0]]) / (np.hypot(*edge) or 1.0)
+            pa, pb = a @ axis, b @ axis
+            if min(pa.max(), pb.max()) - max(pa.min(), pb.min()) <= tolerance:
+                return False
+    return True
+
+
+def drawn_texts(figure: Figure) -> list:
+    """Every Text artist that drawing ``figure`` (Agg) puts on the canvas with some text: titles, axis labels, tick
+    labels, annotations, legend entries, figure texts; (text, corners in display pixels) pairs."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    if not isinstance(figure.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(figure)
+    drawn = []
+    original = Text.draw
+
+    def recording(self, renderer):
+        original(self, renderer)
+        if self.get_visible() and self.get_text().strip():
+            drawn.append(self)
+
+    Text.draw = recording
+    try:
+        figure.canvas.draw()
+    finally:
+        Text.draw = original
+    renderer = figure.canvas.get_renderer()
+    unique = list(dict.fromkeys(drawn))
+    return [(text, _text_corners(text, renderer)) for text in unique]
+
+
+def overlapping_texts(figure: Figure, tolerance: float = 1.0) -> list[tuple[str, str]]:
+    """Texts of ``figure`` that collide, by matplotlib's own window extents after an Agg draw (rotated texts as
+    rotated boxes): every pair of drawn texts whose boxes overlap by more than ``tolerance`` pixels, and every
+    text that reaches more than ``tolerance`` pixels into the drawing area of an axes other than its own (a
+    title under a neighbour's colour bar). Returns ``(text, what it overlaps)`` descriptions; empty when clean."""
+    texts = drawn_texts(figure)
+    if not texts:
+        return []
+    corners = np.stack([c for _, c in texts])
+    low, high = corners.min(axis=1), corners.max(axis=1)  # upright bounds: a cheap first test
+    near = ((np.minimum(high[:, None], high[None]) - np.maximum(low[:, None], low[None])) > tolerance).all(axis=-1)
+    found = []
+    for i, j in zip(*np.nonzero(np.triu(near, k=1))):
+        if _overlap(corners[i], corners[j], tolerance):
+            found.append((repr(texts[i][0].get_text()), repr(texts[j][0].get_text())))
+    renderer = figure.canvas.get_renderer()
+    tick_labels = {id(tick.label1): ax for ax in figure.axes for axis in (ax.xaxis, ax.yaxis)
+                   for tick in axis.get_major_ticks() + axis.get_minor_ticks()}
+    tick_labels.update({id(tick.label2): ax for ax in figure.axes for axis in (ax.xaxis, ax.yaxis)
+                        for tick in axis.get_major_ticks() + axis.get_minor_ticks()})
+    for ax in figure.axes:
+        if not ax.get_visible() or not (ax.axison or ax.images or ax.collections or ax.patches or ax.lines):
+            continue
+        area = ax.get_window_extent(renderer)
+        box = np.array([[area.x0, area.y0], [area.x1, area.y0], [area.x1, area.y1], [area.x0, area.y1]])
+        for (text, text_corners), lo, hi in zip(texts, low, high):
+            if not (min(hi[0], area.x1) - max(lo[0], area.x0) > tolerance
+                    and min(hi[1], area.y1) - max(lo[1], area.y0) > tolerance):
+                continue
+            owner = text.axes or tick_labels.get(id(text))
+            if owner is ax or owner in ax.child_axes or (owner is not None and ax in owner.child_axes):
+                continue
+            if _overlap(text_corners, box, tolerance):
+                found.append((repr(text.get_text()), f"the axes titled {ax.get_title()!r}" if ax.get_title()
+                              else f"an axes at {tuple(round(v) for v in area.bounds)}"))
+    return found
 
 
 def _new_figure(nrows: int, ncols: int, size: float):
@@ -313,6 +473,32 @@ def show_images(
     return figure
 
 
+def orientation_key_rgba(size: int = 101) -> np.ndarray:
+    """RGBA (size, size, 4) of the key of :func:`orientation_rgb`: a disc whose pixel at offset (dx, dy) from the
+    centre (y down, as in an image) has the colour of a gradient g = (dx, dy) / radius; hue is the direction,
+    brightness the magnitude (black at the centre, full at the rim). Outside the disc is transparent."""
+    axis = np.linspace(-1.0, 1.0, size)
+    dx, dy = np.meshgrid(axis, axis)  # rows go down: dy > 0 is below the centre
+    rgb = orientation_rgb(dx, dy, max_magnitude=1.0)
+    alpha = (np.hypot(dx, dy) <= 1.0).astype(np.float32)
+    return np.concatenate([rgb, alpha[..., None]], axis=-1)
+
+
+def add_orientation_key(ax, size: float = 0.5, fontsize: float = 7):
+    """Put the hue wheel of :func:`orientation_rgb` beside ``ax`` (an inset to its lower right, outside the image;
+    constrained layout makes room for it): the colour of each direction of g, arrows for right, down, left and up
+    (image coordinates), brightness growing with |g| from the centre. Returns the inset axes."""
+    key = ax.inset_axes([1.04, 0.0, size, size])
+    key.imshow(orientation_key_rgba(), extent=(-1, 1, 1, -1), interpolation="bilinear")
+    for (x, y), arrow in {(1.3, 0.0): "\u2192", (0.0, 1.35): "\u2193", (-1.3, 0.0): "\u2190", (0.0, -1.35): "\u2191"}.items():
+        key.text(x, y, arrow, ha="center", va="center", fontsize=fontsize)
+    key.set_xlim(-1.6, 1.6)
+    key.set_ylim(1.6, -1.6)
+    key.set_axis_off()
+    key.set_title("key: hue = direction\nof g, brightness |g|", fontsize=fontsize)
+    return key
+
+
 def plot_quiver(ax, image, gx, gy, step: int = 3, box: tuple[int, int, int, int] | None = None, color: str = "tab:red"):
     """Grey image with its gradient vectors (every ``step`` pixels) drawn as arrows, y pointing down.
 
@@ -338,19 +524,92 @@ def plot_quiver(ax, image, gx, gy, step: int = 3, box: tuple[int, int, int, int]
     return ax
 
 
+def annotate_cells(ax, values, image_artist, fmt: str = "{:.2f}", fontsize: float = 8) -> list:
+    """Write each entry of ``values`` (k x l) on its cell of the heat map ``image_artist`` (what ``ax.imshow`` of
+    the same array returned), in black on a light cell and white on a dark one: the colour comes from the cell's
+    RGBA in the image's own colour map and limits (:func:`cell_text_colour`). Returns the Text artists."""
+    values = as_image(values, "values").astype(np.float64)
+    colours = image_artist.to_rgba(values)
+    return [ax.text(col, row, fmt.format(value + 0.0), ha="center", va="center", fontsize=fontsize,  # no "-0.00"
+                    color=cell_text_colour(colours[row, col]))
+            for (row, col), value in np.ndenumerate(values)]
+
+
 def plot_kernels(kernels: Mapping[str, object], size: float = 2.2, fmt: str = "{:.2f}"):
-    """3x3 (or k x k) kernels as annotated heat maps, one panel per name; returns the figure."""
+    """3x3 (or k x k) kernels as annotated heat maps (red positive, blue negative, white 0), one panel per name,
+    the numbers black or white by each cell's luminance (:func:`annotate_cells`); returns the figure."""
     names = list(kernels)
     figure, axes = _new_figure(1, len(names), size)
     for ax, name in zip(axes.flat, names):
         kernel = as_image(kernels[name], name).astype(np.float64)
         bound = float(np.abs(kernel).max()) or 1.0
-        ax.imshow(kernel, cmap="RdBu_r", vmin=-bound, vmax=bound)
-        for (row, col), value in np.ndenumerate(kernel):
-            ax.text(col, row, fmt.format(value), ha="center", va="center", fontsize=8)
+        shown = ax.imshow(kernel, cmap="RdBu_r", vmin=-bound, vmax=bound)
+        annotate_cells(ax, kernel, shown, fmt)
         ax.set_title(name, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
+    return figure
+
+
+def plot_level_maps(levels: Sequence[Mapping[str, object]], image_shape: tuple[int, int], targets: Sequence | None = None,
+                    cmap: str | Mapping[str, str] = "magma", colorbar: bool | Mapping[str, bool] = True,
+                    vrange: Mapping[str, tuple[float, float]] | None = None, size: float = 2.3,
+                    target_colour: str = "red"):
+    """Maps of every encoder level, one row per level (full resolution first), one column per name.
+
+    Every map is cut to the image's own area at its level (:func:`crop_to_image`): the band of padding the model
+    adds at the bottom and right is not drawn, and each panel's colour limits come from what is drawn (or from
+    ``vrange[name]``), so a bright padding stripe cannot flatten the image's own contrast.
+
+    Args:
+        levels: per level, name -> (h, w) map (NumPy, or a tensor of shape (1, h, w) / (1, 1, h, w)); the same
+            names in every row, in column order.
+        image_shape: (H, W) of the image before padding.
+        targets: per level, a bool mask of that level (cropped the same way), outlined in ``target_colour``.
+        cmap: one colour map, or name -> colour map ("magma" for names not given).
+        colorbar: a colour bar beside every panel, or name -> flag.
+        vrange: name -> (vmin, vmax) for columns on a fixed scale.
+
+    Returns:
+        the figure. Each column is titled by its name; the first panel of each row says its level and size.
+    """
+    levels = list(levels)
+    if not levels:
+        raise ValueError("plot_level_maps needs at least one level")
+    names = list(levels[0])
+    if any(list(row) != names for row in levels):
+        raise ValueError(f"every level must hold the maps {names}, in that order")
+    if targets is not None and len(targets) != len(levels):
+        raise ValueError(f"got {len(levels)} levels but {len(targets)} target masks")
+    maps_of = {name: cmap if isinstance(cmap, str) else cmap.get(name, "magma") for name in names}
+    bars = {name: colorbar if isinstance(colorbar, bool) else bool(colorbar.get(name, True)) for name in names}
+    limits = dict(vrange or {})
+    import matplotlib.pyplot as plt
+
+    height, width = inside_shape(image_shape, 0)
+    row_height = size * 0.8 * min(height / width, 1.5) + 0.45  # the image's aspect, and a title
+    figure, axes = plt.subplots(len(levels), len(names), figsize=(size * len(names), row_height * len(levels)),
+                                squeeze=False, layout="constrained")
+    for level, row in enumerate(levels):
+        for column, name in enumerate(names):
+            ax = axes[level, column]
+            value = crop_to_image(row[name], image_shape, level)
+            low, high = limits.get(name, (float(np.min(value)), float(np.max(value))))
+            shown = ax.imshow(value, cmap=maps_of[name], vmin=low, vmax=high, interpolation="nearest")
+            if bars[name]:
+                figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.02)
+            if targets is not None:
+                target = crop_to_image(np.asarray(targets[level], dtype=np.float32), image_shape, level)
+                if target.any():
+                    ax.contour(target, levels=[0.5], colors=target_colour, linewidths=0.6)
+            ax.set_title(name, fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if column == 0:
+                rows, cols = value.shape
+                ax.set_ylabel(f"level {level}\n{rows} x {cols}", fontsize=8)
     return figure
 
 
