@@ -30,6 +30,13 @@ def _health_count(rows: Sequence[Mapping[str, Any]], reading: str) -> tuple[int,
     return sum(1 for row in measured if row["in_use"]), len(measured)
 
 
+def _shut_counts(rows: Sequence[Mapping[str, Any]], reading: str) -> tuple[int, int]:
+    """(runs with both finest skips shut, runs with exactly one shut) among ``reading``'s measured runs."""
+    counts = [sum(1 for key in ("skip0_dprob", "skip1_dprob") if float(row[key]) < 0.05)
+              for row in rows if row["reading"] == reading and row.get("in_use") is not None]
+    return counts.count(2), counts.count(1)
+
+
 def conclusion(analysis: Mapping[str, Any]) -> str:
     """The block's first paragraph, in plain words, generated from the analysis; it never states a verdict the
     records cannot support (a missing run or a single seed is said instead)."""
@@ -39,9 +46,10 @@ def conclusion(analysis: Mapping[str, Any]) -> str:
     new_in_use, new_measured = _health_count(analysis["health"], reading)
     parts = [f"**Conclusion** (for {budget_sentence(analysis['budget'])}):"]
     if crossed_measured:
-        shut = crossed_measured - crossed_in_use
-        parts.append(f"under `crossed`, MSIC's fine skips (levels 0 and 1) are shut in {shut} of {crossed_measured} "
-                     f"measured run(s)" + (", whose decoder sees nothing finer than quarter resolution." if shut else "."))
+        both, one = _shut_counts(analysis["health"], "crossed")
+        parts.append(f"under `crossed`, of the {crossed_measured} measured run(s), {both} shut both of MSIC's finest skips "
+                     f"(levels 0 and 1: their decoder sees nothing finer than quarter resolution) and {one} shut one of "
+                     f"them.")
     if new_measured:
         parts.append(f"Under `{reading}` they are in use in {new_in_use} of {new_measured} runs.")
     parts.append(f"{done} of {MSIC_CELL_COUNT} `{reading}` runs are recorded.")
