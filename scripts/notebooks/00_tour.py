@@ -126,10 +126,15 @@ CELLS = [
         ## 2 · The model, its architecture and its ablation variants
 
         The figure is drawn by `gcflnet_lib.workbook.architecture.draw_architecture` from the configuration of the model used
-        here (`model.config`): change the widths and the figure changes. Every encoder level is a residual block helped
-        by an **EEM** (EFEU + CDC, notebooks 02-04) and a **GLFI** (notebook 05); every skip connection is an **MSIC**
-        (notebook 06); every decoder level has a $1\times1$ **deep-supervision head**, and the loss is the mean SoftIoU
-        over the heads (notebook 07).
+        here (`model.config`): change the widths and the figure changes. Read it with its key, one shaded band per
+        level, full resolution on top. Every encoder level is a residual block helped by an **EEM** (EFEU + CDC,
+        notebooks 02-04), which takes the block's features and the image itself, average-pooled to the level's
+        resolution, and a **GLFI** (notebook 05), which takes the features and the EEM's edges. The GLFI's output is
+        the level's skip connection and, max-pooled (dashed arrows), the next level's input. Every skip connection
+        enters an **MSIC** (notebook 06) together with the decoder features of the level below, upsampled (dash-dot
+        arrows); a decoder block fuses the two, and a $1\times1$ **deep-supervision head** on every decoder level
+        feeds the loss, the mean SoftIoU over the heads (notebook 07). Notebooks 02-06 show the same drawing, smaller,
+        with the part they build highlighted.
 
         `build_model(name)` builds GCFLNet or one of the paper's ablation variants: each of EEM, GLFI and MSIC can be
         switched off, and with all three off the model is the U-Net baseline (notebook 09).
@@ -240,6 +245,12 @@ CELLS = [
         every target and every false alarm, and a zoomed crop of each under the colour key (gold: hit, cyan: missed
         target, red: false alarm; the matching is the metric's). Frames are shown with one fixed stretch, the 8-bit
         range (`viz.DISPLAY_RANGE`), so a dark frame looks dark rather than stretched into compression blocks. `gcflnet predict` writes the same maps as PNG files.
+
+        The counts under each frame are the metric's own (`gcflnet_lib.metrics.pd_fa_image`). A false alarm is an
+        *object*: a predicted component that no target took; Fa counts its *pixels*. Red in the overlay marks every
+        predicted pixel outside the mask, so a hit drawn a little larger than its target has a red rim. Those pixels
+        belong to the hit and are not in Fa; the title counts them separately, so "0 false-alarm objects, 0 px"
+        can sit under a red rim.
         """
     ),
     code(

@@ -40,7 +40,7 @@ CELLS = [
 
         from gcflnet_lib import workbook
         from gcflnet_lib.ops import gradient_convergence, gradient_magnitude, spatial_gradient
-        from gcflnet_lib.workbook.viz import orientation_rgb, plot_quiver, show_images
+        from gcflnet_lib.workbook.viz import add_orientation_key, orientation_rgb, plot_quiver, show_images
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE)
         SMOKE = ctx.smoke  # "auto" resolved
@@ -71,6 +71,11 @@ CELLS = [
         in image coordinates (x to the right, y **down**, as OpenCV and kornia). Before trusting the library, check
         the simplest stencil by hand: central differences $\big(I(x+1) - I(x-1)\big)/2$ are what `np.gradient` computes
         inside the image.
+
+        The orientation image shows $\varphi$ as hue and $|\mathbf g|$ as brightness; the wheel beside it is its key:
+        red where $\mathbf g$ points right, yellow-green down, cyan left, violet up, black where there is no gradient.
+        Around a bright target $\mathbf g$ points inward (uphill) from every side, so a target is a small disc of
+        every hue.
         """
     ),
     code(
@@ -92,10 +97,11 @@ CELLS = [
         gx, gy = spatial_gradient(x, mode="sobel")
         magnitude = gradient_magnitude(gx, gy)
         gx_np, gy_np = gx[0, 0].numpy(), gy[0, 0].numpy()
-        show_images(
+        figure = show_images(
             [sample.image, sample.mask, magnitude[0, 0], orientation_rgb(gx_np, gy_np)],
             [f"{sample.name}", "target mask", "|g| (Sobel)", "orientation (hue), |g| (brightness)"],
-        );
+        )
+        add_orientation_key(figure.axes[3]);  # the hue wheel: the colour of each direction of g (y points down)
         """
     ),
     md(

@@ -54,7 +54,7 @@ CELLS = [
         print(f"device {ctx.device}; {len(samples)} images")
         """
     ),
-    *where_it_sits("eem", "the EEM of every level"),
+    *where_it_sits("efeu", "the EEM of every level, whose EFEU branch this notebook builds"),
     md(
         r"""
         ## Sobel initialisation and the learnable entries

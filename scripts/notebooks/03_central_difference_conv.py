@@ -56,7 +56,7 @@ CELLS = [
         print(f"device {ctx.device}; {len(samples)} images")
         """
     ),
-    *where_it_sits("eem", "the EEM of every level"),
+    *where_it_sits("cdc", "the EEM of every level, whose CDC branch this notebook builds"),
     md(
         r"""
         ## The formula by hand, and the equivalence checks

@@ -48,7 +48,6 @@ CELLS = [
     standard_parameters("a tiny model and a few steps", data="auto", extra=DISSECTION_PARAMETERS),
     dissection_setup(
         """
-        import matplotlib.pyplot as plt
         import numpy as np
         import torch
         import torch.nn.functional as F
@@ -56,6 +55,7 @@ CELLS = [
 
         from gcflnet_lib import workbook
         from gcflnet_lib.nn import EEM
+        from gcflnet_lib.workbook.viz import inside_shape, plot_level_maps
         """
     ),
     *where_it_sits("eem", "the EEM of every level"),
@@ -99,7 +99,10 @@ CELLS = [
         Rows: encoder levels (full resolution first, each next one halved). Columns: the image at that scale, the
         EFEU branch, the CDC branch and the fused edges $E_l$ of the first model, each averaged over channels; the last
         columns are the fused edges of any other model (the full-width release). The red contour marks the target.
-        The images are the model's input: padded at the bottom and right to a multiple of 16 pixels.
+        The model pads its input at the bottom and right to a multiple of 16 pixels, and every map carries that band;
+        the panels are cut to the image's own area at each level, $\lceil H/2^l\rceil \times \lceil W/2^l\rceil$
+        (`viz.crop_to_image`), so the band neither shows nor sets a colour scale. Each panel has its own colour bar.
+        A thin line can remain at the right or bottom edge: the step from the image into the padding is an edge too.
         """
     ),
     code(
@@ -115,27 +118,20 @@ CELLS = [
 
         levels = len(model.eem)
         others = {name: edge_outputs(each, sample) for name, each in list(fits.items())[1:] if len(each.model.eem) == levels}
-        fig, axes = plt.subplots(levels, 4 + len(others), figsize=(2.3 * (4 + len(others)), 2.3 * levels),
-                                 layout="constrained", squeeze=False)
-        shapes, ratios = [], {"efeu": [], "cdc": [], "fused": []}
+        shapes, rows = [], []
         for level in range(levels):
             edges = seen[f"level {level}"]
             _, level_image = seen[f"level {level}.inputs"]
             level_image = F.interpolate(level_image, size=edges.shape[-2:], mode="area")
-            shapes.append(list(edges.shape[-2:]))
-            maps = {"image": level_image[0, 0].cpu().numpy(), "efeu": channel_energy(seen[f"efeu {level}"]),
-                    "cdc": channel_energy(seen[f"cdc {level}"]), "fused": channel_energy(edges),
-                    **{f"fused, {name.split(' ')[0]}": channel_energy(out[f"level {level}"]) for name, out in others.items()}}
-            target = mask_at(sample.mask, level)[: edges.shape[-2], : edges.shape[-1]]
-            for column, (name, value) in enumerate(maps.items()):
-                ax = axes[level, column]
-                shown = ax.imshow(value, cmap="gray" if name == "image" else "magma")
-                if name != "image":
-                    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02)
-                ax.contour(target, levels=[0.5], colors="red", linewidths=0.6)
-                ax.set_title(f"level {level} {tuple(edges.shape[-2:])}: {name}", fontsize=8)
-                ax.set_axis_off()
-        print("edge map shapes per level:", shapes)
+            shapes.append(list(edges.shape[-2:]))  # the padded size the model works at
+            rows.append({"image": level_image[0, 0].cpu().numpy(), "EFEU": channel_energy(seen[f"efeu {level}"]),
+                         "CDC": channel_energy(seen[f"cdc {level}"]), f"fused\\n({label.split(' (')[0]})": channel_energy(edges),
+                         **{f"fused\\n({name.split(' (')[0]})": channel_energy(out[f"level {level}"]) for name, out in others.items()}})
+        # Each map cut to the image's own area at its level (the padding band dropped), on its own colour scale.
+        plot_level_maps(rows, sample.image.shape, [mask_at(sample.mask, level) for level in range(levels)],
+                        cmap={"image": "gray"}, colorbar={"image": False})
+        print("edge map shapes per level:", shapes, "(padded); shown:",
+              [list(inside_shape(sample.image.shape, level)) for level in range(levels)], "(the image's own area)")
         """
     ),
     md(

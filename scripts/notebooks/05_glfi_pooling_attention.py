@@ -57,7 +57,7 @@ CELLS = [
         from gcflnet_lib import workbook
         from gcflnet_lib.nn import GLFI, channel_attention_map, outer_attention
         from gcflnet_lib.ops import gradient_convergence, gradient_magnitude, spatial_gradient
-        from gcflnet_lib.workbook.viz import show_images
+        from gcflnet_lib.workbook.viz import annotate_cells, inside_shape, show_images
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET)
         SMOKE = ctx.smoke  # "auto" resolved
@@ -168,7 +168,8 @@ CELLS = [
             fig.colorbar(shown, ax=axes[2, c], fraction=0.046, pad=0.02)
             axes[2, c].contour(sample.mask, levels=[0.5], colors="cyan", linewidths=0.6)
             axes[2, c].set_title("attention sigma(r c)", fontsize=9)
-        axes[1, 0].legend(fontsize=7)
+        fig.legend(*axes[1, 0].get_legend_handles_labels(), loc="outside lower center", ncols=2, fontsize=8,
+                   title="middle row, the pooled profiles", title_fontsize=8)
         for ax in axes[[0, 2]].flat:
             ax.set_axis_off()
         """
@@ -209,6 +210,7 @@ CELLS = [
 
         fig, axes = plt.subplots(1, 3, figsize=(10, 3.2), layout="constrained")
         shown = axes[0].imshow(channel_map[0], cmap="viridis")
+        annotate_cells(axes[0], channel_map[0], shown, "{:.2f}", fontsize=7)  # black or white by the cell's luminance
         axes[0].set_xticks(range(4), NAMES, rotation=45, fontsize=7)
         axes[0].set_yticks(range(4), NAMES, fontsize=7)
         axes[0].set_title("channel reading: C x C map")
@@ -294,7 +296,13 @@ CELLS = [
         convolution): $A = \sigma(r\,c)$ as above, the released models' reading being `"outer"`. Forward hooks give each
         GLFI's inputs; from them the attention is recomputed, and the block's output by hand must equal the module's.
         Below, per level, the attention averaged over channels and the channel whose map varies most, for each trained
-        model on the same real test image (cyan: the target).
+        model on the same real test image (cyan: the target). The model pads its input at the bottom and right to a
+        multiple of 16 pixels, and every attention map carries that band, often as a bright stripe that would take the
+        eye from the image; the maps are cut to the image's own area at each level,
+        $\lceil H/2^l\rceil \times \lceil W/2^l\rceil$, so the padding band is cropped away, and the channel shown is
+        the one that varies most inside the image. Bands still seen at the edges of the coarse levels are the border
+        reaching in: each level's convolutions see zeros beyond the image, so the last few rows and columns respond to
+        the step into the padding.
         """
     ),
     code(
@@ -335,11 +343,12 @@ CELLS = [
                                      layout="constrained", squeeze=False)
             for row, (label, maps) in enumerate(trained_attention.items()):
                 for level, weights in enumerate(maps):
-                    spread = (weights.amax(dim=(2, 3)) - weights.amin(dim=(2, 3)))[0]  # per channel
+                    h, w = inside_shape(sample.mask.shape, level)  # the image's own area: the padding band cut away
+                    inside = weights[0, :, :h, :w]
+                    spread = inside.amax(dim=(1, 2)) - inside.amin(dim=(1, 2))  # per channel, inside the image
                     channel = int(spread.argmax())
-                    h, w = sample.mask.shape[0] // 2 ** level, sample.mask.shape[1] // 2 ** level
-                    for offset, (title, image) in enumerate((("mean over channels", weights[0].mean(0)),
-                                                             (f"channel {channel}", weights[0, channel]))):
+                    for offset, (title, image) in enumerate((("mean over channels", inside.mean(0)),
+                                                             (f"channel {channel}", inside[channel]))):
                         ax = axes[2 * row + offset, level]
                         shown = ax.imshow(image.cpu().numpy(), cmap="magma", vmin=0.5, vmax=1.0)
                         target = F.max_pool2d(torch.from_numpy(sample.mask).float()[None, None], 2 ** level,

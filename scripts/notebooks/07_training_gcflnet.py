@@ -30,6 +30,8 @@ CELLS = [
         $$ \theta_t = \theta_{t-1} - \eta_e\Big(\frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon} + \lambda\,\theta_{t-1}\Big). $$
 
         **Multi-step decay.** After epoch $e$ the learning rate is $\eta_e = \eta_0\,\gamma^{\lvert\{m \in M:\ m \le e\}\rvert}$.
+        With epochs counted from 1, as in the plots and `history.csv`, epoch $e + 1$ runs at $\eta_e$: a milestone $m$
+        lowers the rate from epoch $m + 1$ on.
 
         The paper gives no $\eta_0$, $\lambda$, milestones $M$ or crop size; the reading taken here (and the defaults of
         `gcflnet_lib.engine.TrainConfig` and `gcflnet train`) is $\eta_0 = 10^{-3}$, $\lambda = 10^{-2}$,
@@ -163,10 +165,17 @@ CELLS = [
                                           config.batch_size, config.crop_size)
             workbook.warn_full_size_on_cpu(ctx, f"training {config.epochs} epochs ({steps} steps)",
                                            workbook.estimate_seconds(step, steps))
-        fig, ax = plt.subplots(figsize=(5, 2.5), layout="constrained")
-        ax.step(epochs + 1, lr, where="post")
-        ax.set(xlabel="epoch", ylabel="learning rate", yscale="log",
-               title=f"multi-step decay at {config.resolved_milestones}, gamma {config.gamma}");
+        # Epochs counted from 1, as history.csv counts them. The scheduler steps once per finished epoch, so milestone m
+        # lowers the rate after epoch m: epoch m + 1 is the first at the lower rate (dotted line between the two).
+        fig, ax = plt.subplots(figsize=(5.5, 2.6), layout="constrained")
+        ax.step(epochs + 1, lr, where="mid", marker="o" if config.epochs <= 30 else None, markersize=3)
+        for milestone in config.resolved_milestones:
+            ax.axvline(milestone + 0.5, color="gray", linestyle=":", linewidth=1)
+        first = [str(m + 1) for m in config.resolved_milestones]
+        first = " and ".join([", ".join(first[:-1]), first[-1]] if len(first) > 1 else first)
+        ax.set(xlabel="epoch (counted from 1)", ylabel="learning rate", yscale="log",
+               title=f"milestones {config.resolved_milestones}: lr x {config.gamma} at the start of "
+                     f"epoch{'s' * (len(config.resolved_milestones) > 1)} {first}");
         """
     ),
     md(
@@ -192,6 +201,7 @@ CELLS = [
         trained_here = train(config)
         run_model, run_meta = workbook.load_trained_model(RUN_DIR / "final.pt", "gcflnet", ctx.device)
         run_losses = [row["loss"] for row in run_meta["history"]]
+        assert np.allclose([row["lr"] for row in run_meta["history"]], lr), "the schedule drawn above is not the run's"
         print(f"this run: {len(run_losses)} epochs, loss {run_losses[0]:.4f} -> {run_losses[-1]:.4f}")
         if CHECKPOINT:
             checkpoint, (model, meta) = CHECKPOINT, studied
@@ -214,7 +224,8 @@ CELLS = [
         (the same rows as its training record: `results/cpu_nuaa_gcflnet_s0.json` for the CPU release,
         `results/gpu_nuaa_gcflnet_s0.json` for the full-width one), next to the short run above. The loss is the mean SoftIoU of each epoch's steps; the test metrics are computed every `eval_every` epochs
         (and after the last). They are shown to follow the run, never to choose an epoch: the reported result is the
-        last one. Dotted lines mark the learning-rate milestones.
+        last one. Dotted lines mark where the learning rate drops: between epoch $m$ and $m + 1$ for each milestone
+        $m$ (epochs counted from 1, as in `history.csv`).
         """
     ),
     code(
@@ -230,8 +241,8 @@ CELLS = [
         if CHECKPOINT:
             ax_loss.plot(range(1, len(run_losses) + 1), run_losses, marker="o", label="the short run here")
             ax_loss.legend(fontsize=8)
-        for milestone in milestones:
-            ax_loss.axvline(milestone, color="gray", linestyle=":")
+        for milestone in milestones:  # the rate drops after epoch `milestone`
+            ax_loss.axvline(milestone + 0.5, color="gray", linestyle=":")
         ax_loss.set(xlabel="epoch", ylabel="SoftIoU loss (epoch mean)", title="training loss")
         for key in ("miou", "niou", "pd"):
             ax_metrics.plot([r["epoch"] for r in evaluated], [r[key] for r in evaluated], marker="o", label=key)
