@@ -219,7 +219,8 @@ def gate_histories(plan: AblationPlan, reading: str, records: Sequence[Mapping[s
     found = {}
     for name, group in (("crossed", crossed), (reading, [r for r in records if msic_reading_of(r) == reading])):
         for record in sorted(group, key=lambda r: (int(r["seed"]), TABLE_ORDER.index(r["model"]))):
-            rows = [{"epoch": row["epoch"], **{k: row.get(k) for k in ("skip0_kept", "skip1_kept", "fine_dprob")}}
+            rows = [{"epoch": row["epoch"], **{k: row.get(k) for k in ("skip0_kept", "skip1_kept", "skip0_dprob",
+                                                                        "skip1_dprob", "fine_dprob")}}
                     for row in record.get("history", []) if row.get("skip0_kept") is not None]
             if rows:
                 found[f"{name}: {record['model']} s{record['seed']}"] = rows

@@ -124,8 +124,8 @@ def readings_markdown(analysis: Mapping[str, Any], figure: str | None = None) ->
 
 
 def plot_gate(histories: Mapping[str, Sequence[Mapping[str, Any]]], path: str | os.PathLike | None = None):
-    """Kept ratio of skip levels 0 and 1, and the largest probability change when both are shuffled, against the
-    epoch, for each run that logged its skip health (``{label: history}``)."""
+    """Kept ratio of skip levels 0 and 1, and the largest probability change when each is shuffled alone (solid:
+    level 0, dashed: level 1), against the epoch, for each run that logged its skip health (``{label: history}``)."""
     import matplotlib
 
     if path is not None:
@@ -134,17 +134,17 @@ def plot_gate(histories: Mapping[str, Sequence[Mapping[str, Any]]], path: str | 
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), layout="constrained")
     panels = (("skip0_kept", "kept ratio, skip level 0 (full resolution)"), ("skip1_kept", "kept ratio, skip level 1"),
-              ("fine_dprob", "largest probability change,\nlevels 0 and 1 shuffled"))
+              ("skip0_dprob", "largest probability change, one level\nshuffled (solid: level 0, dashed: level 1)"))
     for ax, (key, title) in zip(axes, panels):
         for index, (label, history) in enumerate(histories.items()):
-            rows = [row for row in history if not _absent(row.get(key))]
-            style = "-" if "crossed" in label else "--"
-            ax.plot([row["epoch"] for row in rows], [max(float(row[key]), 1e-8) for row in rows], style,
-                    marker="o", ms=3, color=f"C{index}", label=label)
+            for level_key, style in ((key, "-"), *((("skip1_dprob", "--"),) if key == "skip0_dprob" else ())):
+                rows = [row for row in history if not _absent(row.get(level_key))]
+                ax.plot([row["epoch"] for row in rows], [max(float(row[level_key]), 1e-8) for row in rows], style,
+                        marker="o", ms=3, color=f"C{index}", label=label if style == "-" else None)
         ax.set_yscale("log")
         ax.set_xlabel("epoch")
         ax.set_title(title, fontsize=10)
-        if key == "fine_dprob":
+        if key == "skip0_dprob":
             ax.axhline(0.05, color="0.4", lw=0.8, ls=":")
             ax.text(0.02, 0.05, " in use above 0.05", transform=ax.get_yaxis_transform(), fontsize=8, va="bottom",
                     color="0.3")
