@@ -297,6 +297,7 @@ def plot_report(analysis: Mapping[str, Any], path: str | os.PathLike | None = No
             ax.text(0.5, 0.5, "main effects need a run of all 8 variants", ha="center", va="center",
                     transform=ax.transAxes, fontsize=9, color="0.4")
         ax.axvline(0, color="0.3", lw=0.8)
+        ax.xaxis.set_major_locator(plt.MaxNLocator(4))  # a quarter of the figure's width: few ticks, none touching
         ax.set_yticks(range(len(SWITCHES)), [s.upper() for s in SWITCHES])
         ax.set_title(f"main effect on {LABELS[metric]}, 95 % interval")
     axes[1][0].legend(fontsize=8, loc="best")
