@@ -240,8 +240,9 @@ CELLS = [
 
         scores = {model_label: score(model_probs, masks, roc_probs=model_floats), "top-hat (scaled)": score(tophat_probs, masks)}
         for label, result in scores.items():
-            print(f"{label}\n    at 0.5: Pd {result['pd']:.3f}, Fa {result['fa'] * 1e6:.1f}e-6, mIoU {result['miou']:.3f}\n"
-                  f"    Pd at Fa 1e-5 {result['pd_at_fa_1e-05']:.3f}, at Fa 1e-4 {result['pd_at_fa_1e-04']:.3f}; "
+            print(label)
+            print(f"    at 0.5: Pd {result['pd']:.3f}, Fa {result['fa'] * 1e6:.1f}e-6, mIoU {result['miou']:.3f}")
+            print(f"    Pd at Fa 1e-5 {result['pd_at_fa_1e-05']:.3f}, at Fa 1e-4 {result['pd_at_fa_1e-04']:.3f}; "
                   f"AUC (Fa <= 1e-4) {result['auc_pd_fa']:.3f}; pixel AUC {result['auc_pixel']:.4f}")
 
         fig, (ax, pixel_ax) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
@@ -252,8 +253,9 @@ CELLS = [
         at_half = scores[model_label]  # threshold 0.5
         if card is not None and not ctx.synthetic and len(test_samples) == card["n_images"]:
             curve_keys = ("auc_pd_fa", "auc_pixel", "pd_at_fa_1e-05", "pd_at_fa_1e-04")
-            print(f"model card of {CHECKPOINT}\n    Pd {card['pd']:.4f}, Fa {card['fa'] * 1e6:.2f}e-6, mIoU {card['miou']:.4f}\n    "
-                  + ", ".join(f"{key} {card[key]:.4f}" for key in curve_keys))
+            print(f"model card of {CHECKPOINT}")
+            print(f"    Pd {card['pd']:.4f}, Fa {card['fa'] * 1e6:.2f}e-6, mIoU {card['miou']:.4f}")
+            print("    " + ", ".join(f"{key} {card[key]:.4f}" for key in curve_keys))
             for key in ("pd", "fa", "miou", "niou"):
                 assert at_half[key] == card[key], (key, at_half[key], card[key])
             for key in curve_keys:  # float maps: to the last bits
