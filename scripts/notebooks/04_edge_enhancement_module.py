@@ -183,7 +183,9 @@ CELLS = [
         them down. The `"gate"` fusion is the alternative
         reading: same inputs, a per-pixel choice between the two branches. Which of the two trains better is measured,
         not guessed: [docs/PAPER_READING.md](../docs/PAPER_READING.md), row 6, and the lines below (read from
-        `results/readings.json`, written by `scripts/measure_readings.py`).
+        `results/readings.json`, written by `scripts/measure_readings.py`). Read them with the `default_seed1` line,
+        the default reading trained again with another seed: the last line compares the two seeds' spread with the
+        readings' distance from them, and says whether one run per reading can rank them.
         """
     ),
     code(

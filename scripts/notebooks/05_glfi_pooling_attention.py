@@ -277,9 +277,11 @@ CELLS = [
         layout, but one that cannot suppress clutter. The *signed* reading keeps that shape and can suppress, for one
         BatchNorm per GLFI. The *channel* reading can only re-mix whole channels, so it cannot single out one location.
         Which trains better is measured, not argued: the lines below are read from `results/readings.json`
-        (`scripts/measure_readings.py`; the table is in the README and in
-        [docs/PAPER_READING.md](../docs/PAPER_READING.md), rows 3 to 5). The workbook's default stays `"outer"`, the
-        reading every released checkpoint was trained with.
+        (`scripts/measure_readings.py`; the table is in
+        [docs/PAPER_READING.md](../docs/PAPER_READING.md), rows 3 to 5), with the `default_seed1` line beside them: the
+        default trained again with another seed. The last line compares that seed spread with the readings' distance
+        from the better seed. The workbook's default stays `"outer"`, the reading every released checkpoint was
+        trained with.
         """
     ),
     code(

@@ -64,6 +64,7 @@ CELLS = [
     ),
     code(
         """
+        import json
         from pathlib import Path
 
         import matplotlib.pyplot as plt
@@ -80,6 +81,8 @@ CELLS = [
         from gcflnet_lib.losses import deep_supervision_loss, soft_iou_loss
         from gcflnet_lib.models import build_model
         from gcflnet_lib.workbook.notebook_runs import markdown_table, notebook_runs_dir, synthetic_dataset_dir, training_data
+        from gcflnet_lib.released import TRAINING_RECORDS
+        from gcflnet_lib.workbook.conclusions import record_from_checkpoint, training_conclusion
         from gcflnet_lib.workbook.prob_cache import evaluate_cached
         from gcflnet_lib.workbook.viz import DISPLAY_RANGE, plot_detections, plot_roc, show_images
 
@@ -97,6 +100,27 @@ CELLS = [
               f"runs in {workbook.shown_path(RUNS)}")
         if CHECKPOINT:  # checked before anything slow: another variant stops here
             studied = workbook.load_trained_model(CHECKPOINT, "gcflnet", ctx.device)
+        """
+    ),
+    md(
+        r"""
+        ## The result
+
+        What training gave, read from the record of the model studied here (on a CPU the released CPU-recipe run), in
+        plain words and before the details; the curves below are its evidence. The short run this notebook trains on a
+        CPU is a demonstration of the loop, labelled as a toy run, not a result.
+        """
+    ),
+    code(
+        """
+        if CHECKPOINT:
+            conclusion = training_conclusion(record_from_checkpoint(studied[1]), label=f"`{CHECKPOINT}`")
+            display(Markdown(conclusion))
+            if str(CHECKPOINT) in TRAINING_RECORDS:  # a release: the page says what its committed record says
+                committed = json.loads((Path("../results") / TRAINING_RECORDS[str(CHECKPOINT)]).read_text())
+                assert conclusion == training_conclusion(committed, label=f"`{CHECKPOINT}`"), "not its record's conclusion"
+        else:
+            print("No trained model is studied here (CHECKPOINT = \"\"): the run below is what this notebook shows.")
         """
     ),
     md(

@@ -86,6 +86,26 @@ CELLS = [
     ),
     md(
         r"""
+        ## The result
+
+        What the metrics say about the model scored here, in plain words and before the rules behind them: read from
+        its model card's evaluation (`results/eval_cpu_NAME.json`, the whole test split), which the ROC section below
+        reproduces exactly. A model trained here briefly has no card, and nothing is concluded about it.
+        """
+    ),
+    code(
+        """
+        from gcflnet_lib.workbook.conclusions import metrics_conclusion
+
+        card_record = workbook.model_card_metrics(CHECKPOINT) if CHECKPOINT else None
+        if card_record is not None:
+            display(Markdown(metrics_conclusion(card_record, label=f"`{CHECKPOINT}`")))
+        else:
+            print("no model card for the model scored here: the numbers below describe it, and no conclusion is drawn")
+        """
+    ),
+    md(
+        r"""
         ## The rules by hand
 
         Four $12\times12$ images (truth and prediction already binary):
