@@ -197,8 +197,11 @@ CELLS = [
             ax.axvline(milestone + 0.5, color="gray", linestyle=":", linewidth=1)
         first = [str(m + 1) for m in config.resolved_milestones]
         first = " and ".join([", ".join(first[:-1]), first[-1]] if len(first) > 1 else first)
+        # A short run on generated scenes is a demonstration: its figures say so in their title.
+        TOY = (f"toy run: {config.epochs} epochs on synthetic scenes, not a result\\n"
+               if run_dataset == "Synthetic" and config.epochs < 100 else "")
         ax.set(xlabel="epoch (counted from 1)", ylabel="learning rate", yscale="log",
-               title=f"milestones {config.resolved_milestones}: lr x {config.gamma} at the start of "
+               title=f"{TOY}milestones {config.resolved_milestones}: lr x {config.gamma} at the start of "
                      f"epoch{'s' * (len(config.resolved_milestones) > 1)} {first}");
         """
     ),
@@ -263,7 +266,8 @@ CELLS = [
         fig, (ax_loss, ax_metrics) = plt.subplots(1, 2, figsize=(10, 3.4), layout="constrained")
         ax_loss.plot(epoch_axis, losses, marker=".", label="studied model" if CHECKPOINT else "this run")
         if CHECKPOINT:
-            ax_loss.plot(range(1, len(run_losses) + 1), run_losses, marker="o", label="the short run here")
+            ax_loss.plot(range(1, len(run_losses) + 1), run_losses, marker="o",
+                         label=f"the short run here ({TOY.strip() or 'trained here'})")
             ax_loss.legend(fontsize=8)
         for milestone in milestones:  # the rate drops after epoch `milestone`
             ax_loss.axvline(milestone + 0.5, color="gray", linestyle=":")
