@@ -321,8 +321,10 @@ class TestAutoResolution:
         assert workbook.find_sirst({}, repo) == shared.resolve()
         elsewhere = _sirst(tmp_path / "elsewhere")
         assert workbook.find_sirst({"GCFLNET_SIRST": str(elsewhere)}, repo) == elsewhere.resolve()
-        # A variable naming a folder without the split file is passed over.
-        assert workbook.find_sirst({"GCFLNET_SIRST": str(tmp_path / "nope")}, repo) == shared.resolve()
+        # A set variable is the only place looked at: naming a folder without the split file finds nothing (how a
+        # run hides the datasets), rather than another copy; an empty one counts as unset.
+        assert workbook.find_sirst({"GCFLNET_SIRST": str(tmp_path / "nope")}, repo) is None
+        assert workbook.find_sirst({"GCFLNET_SIRST": " "}, repo) == shared.resolve()
 
     def test_resolve_data_dir(self, tmp_path):
         repo = tmp_path / "repo"
@@ -334,6 +336,9 @@ class TestAutoResolution:
         assert value == str(found.resolve()) and str(found.resolve()) not in note  # the page shows no machine path
         assert note.endswith("NUAA-SIRST at ../x")  # relative to the repository, beside which it lies
         assert workbook.resolve_data_dir("/some/path", {}, repo) == ("/some/path", "")
+        value, note = workbook.resolve_data_dir("auto", {"GCFLNET_SIRST": str(tmp_path / "nope")}, repo)
+        assert value == "" and "$GCFLNET_SIRST names a folder without" in note and "synthetic" in note
+        assert str(tmp_path) not in note and "\n" not in note
         assert workbook.resolve_data_dir("", {}, repo) == ("", "")
 
     def test_shown_path_is_relative_to_the_repository_or_only_a_name(self, tmp_path):

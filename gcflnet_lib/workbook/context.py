@@ -32,7 +32,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 LAYOUT_FOLDERS = ("images", "masks", "img_idx")
 
 
-# Where DATA_DIR = "auto" looks for NUAA-SIRST, after $GCFLNET_SIRST (relative paths: from the repository root).
+# Where DATA_DIR = "auto" looks for NUAA-SIRST when $GCFLNET_SIRST is not set (relative paths: from the repository root).
 SIRST_ENV = "GCFLNET_SIRST"
 SIRST_CANDIDATES = ("../shared/datasets/NUAA-SIRST", "data/NUAA-SIRST")
 SIRST_DATASET = "NUAA-SIRST"
@@ -127,14 +127,17 @@ def known_defects_note() -> str:
 
 
 def find_sirst(environ: Mapping[str, str] | None = None, root: str | os.PathLike = REPO_ROOT) -> Path | None:
-    """Where NUAA-SIRST is: ``$GCFLNET_SIRST``, else ``../shared/datasets/NUAA-SIRST`` then ``data/NUAA-SIRST``
-    relative to the repository root ``root``; ``None`` when none holds ``img_idx/test_NUAA-SIRST.txt``.
+    """Where NUAA-SIRST is: ``$GCFLNET_SIRST`` when it is set, else ``../shared/datasets/NUAA-SIRST`` then
+    ``data/NUAA-SIRST`` relative to the repository root ``root``; ``None`` when the place looked at holds no
+    ``img_idx/test_NUAA-SIRST.txt``.
 
-    The dataset is read where it lies, never copied into the project.
+    A set, non-empty ``$GCFLNET_SIRST`` is the only place looked at: naming a folder without the dataset (a typo,
+    or on purpose, to run without it) gives ``None`` rather than another copy found elsewhere. An empty one counts
+    as unset. The dataset is read where it lies, never copied into the project.
     """
     environ = os.environ if environ is None else environ
-    candidates = [environ[SIRST_ENV]] if environ.get(SIRST_ENV) else []
-    candidates += [str(Path(root) / relative) for relative in SIRST_CANDIDATES]
+    configured = environ.get(SIRST_ENV, "").strip()
+    candidates = [configured] if configured else [str(Path(root) / relative) for relative in SIRST_CANDIDATES]
     for candidate in candidates:
         path = Path(candidate).expanduser()
         if (path / "img_idx" / f"test_{SIRST_DATASET}.txt").is_file():
@@ -148,14 +151,19 @@ def resolve_data_dir(value: str | os.PathLike | None, environ: Mapping[str, str]
 
     Returns:
         ``(data_dir, note)``: the value for :func:`check_data_dir` (any other value is returned unchanged, to be
-        checked there) and one line saying what "auto" found ("" when ``value`` is not "auto").
+        checked there) and one line saying what "auto" found ("" when ``value`` is not "auto"); the line names no
+        machine path outside the repository.
     """
     if value is None or str(value) != "auto":
         return ("" if value is None else str(value)), ""
+    environ = os.environ if environ is None else environ
     found = find_sirst(environ, root)
     if found is None:
-        where = ", ".join([f"${SIRST_ENV}", *SIRST_CANDIDATES])
-        return "", f'DATA_DIR "auto": NUAA-SIRST not found ({where}); using generated synthetic scenes instead'
+        if environ.get(SIRST_ENV, "").strip():
+            where = f"${SIRST_ENV} names a folder without img_idx/test_{SIRST_DATASET}.txt"
+        else:
+            where = ", ".join([f"${SIRST_ENV}", *SIRST_CANDIDATES])
+        return "", f'DATA_DIR "auto": {SIRST_DATASET} not found ({where}); using generated synthetic scenes instead'
     return str(found), f'DATA_DIR "auto": NUAA-SIRST at {shown_path(found, root)}'
 
 

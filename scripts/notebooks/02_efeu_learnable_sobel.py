@@ -51,7 +51,7 @@ CELLS = [
         STEPS = 40 if SMOKE else 300
         samples = workbook.load_samples(ctx, DATASET, split="train", n=N_IMAGES, size=128 if SMOKE else 256)
         sample = next(s for s in samples if s.mask.any())
-        print(f"device {ctx.device}; {len(samples)} images")
+        print(f"device {ctx.device}; {len(samples)} images from", "generated synthetic scenes" if ctx.synthetic else workbook.shown_path(ctx.data_dir))
         """
     ),
     *where_it_sits("efeu", "the EEM of every level, whose EFEU branch this notebook builds"),

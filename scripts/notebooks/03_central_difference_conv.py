@@ -53,7 +53,7 @@ CELLS = [
         N_IMAGES = 8 if SMOKE else 40
         samples = workbook.load_samples(ctx, DATASET, split="test", n=N_IMAGES, size=128 if SMOKE else 256)
         THETAS = [0.0, 0.25, 0.5, 0.7, 1.0]
-        print(f"device {ctx.device}; {len(samples)} images")
+        print(f"device {ctx.device}; {len(samples)} images from", "generated synthetic scenes" if ctx.synthetic else workbook.shown_path(ctx.data_dir))
         """
     ),
     *where_it_sits("cdc", "the EEM of every level, whose CDC branch this notebook builds"),

@@ -348,12 +348,17 @@ CELLS = [
         """
         pair_rows = []
         if pair:
-            test_pair = workbook.load_samples(ctx, ctx.dataset, split="test",
-                                              n=0 if workbook.scores_whole_split(ctx, CHECKPOINT) else 24, size=256)
+            # Generated scenes have no whole split: 24 of them, which the line below names.
+            whole = workbook.scores_whole_split(ctx, CHECKPOINT) and not ctx.synthetic
+            test_pair = workbook.load_samples(ctx, ctx.dataset, split="test", n=0 if whole else 24, size=256)
+            if ctx.synthetic:
+                print(f'without NUAA-SIRST the rows "here" score the pair on {len(test_pair)} generated scenes, '
+                      "not on the test split of the card's rows")
             for name, (model, meta) in pair.items():
                 release = CHECKPOINT if name == "gcflnet" else PARTNER
                 scored = evaluate_cached(release, test_pair, ctx.device)  # == evaluate_model; maps once per file
-                pair_rows.append({"model": name, "release": release, "where": f"here ({scored['n_images']} images)",
+                what = "generated scenes" if ctx.synthetic else "images"
+                pair_rows.append({"model": name, "release": release, "where": f"here ({scored['n_images']} {what})",
                                   **{k: scored[k] for k in ("miou", "niou", "pd", "fa")}})
                 card = workbook.model_card_metrics(release)
                 if card is not None and meta.get("dataset") == ctx.dataset and len(test_pair) == card["n_images"]:
