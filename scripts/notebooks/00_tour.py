@@ -1,6 +1,6 @@
 """Generator of notebooks/00_tour.ipynb."""
 
-from _cells import NOTEBOOKS, about, checks, code, ending, link, md, parameters, top
+from _cells import NOTEBOOKS, PAPER_CITATION, about, checks, code, ending, link, md, parameters, top
 
 _INDEX = "\n".join(f"| {link(n)} | {topic} |" for n, topic in [
     ("00", "this tour: data, the model and its architecture, a trained model's learning curve, metrics, predictions"),
@@ -34,9 +34,7 @@ CELLS = [
         released GCFLNet trained on NUAA-SIRST (`checkpoints/README.md` is its model card) on the real NUAA-SIRST test
         images; on a GPU it trains its own model at full size.
 
-        **The paper.** Gradient Compensation-Based Feature Learning Network (GCFLNet) for infrared small target
-        detection. (The paper's text in `../shared/paper/gcflnet-paper.txt`, which this workbook follows, prints no
-        author list, venue or year; they are therefore not given here.)
+        **The paper.** {paper}.
 
         ## The eleven notebooks
 
@@ -46,7 +44,7 @@ CELLS = [
 
         Read 00 first, then 01-06 in order (each opens one piece of the network), then 07-10 (training, metrics,
         ablation, comparison). The README's "Learning path" says what a CPU-only learner gets.
-        """, index=_INDEX,
+        """, index=_INDEX, paper=PAPER_CITATION,
     ),
     about("00", [
         "what GCFLNet is made of, in a figure drawn from the model's own configuration",

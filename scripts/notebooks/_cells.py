@@ -261,11 +261,15 @@ PREREQUISITES: dict[str, tuple[str, ...]] = {
     "06": ("unet", "attention"), "07": ("pytorch", "training", "unet"), "08": ("python", "roc"),
     "09": ("training", "roc"), "10": ("python", "morphology", "roc"),
 }
+# The paper as published (CITATION.cff cites it too; tests/test_citation.py checks that the two agree). The text this
+# project works from (../shared/paper/gcflnet-paper.txt) prints no author list, so the citation names none.
+PAPER_TITLE = "Gradient Compensation-Based Feature Learning Network (GCFLNet) for Infrared Small Target Detection"
+PAPER_DOI = "10.3390/electronics15040868"
+PAPER_CITATION = (f"*{PAPER_TITLE}*, *Electronics* 2026, 15(4), 868, "
+                  f"[doi:{PAPER_DOI}](https://doi.org/{PAPER_DOI})")
 # The works every notebook rests on: the paper, the datasets and the protocol, and the operator EEM borrows.
-# The paper's text (../shared/paper/gcflnet-paper.txt) prints no authors, venue or year; none are guessed here.
 REFERENCES = (
-    "*Gradient Compensation-Based Feature Learning Network (GCFLNet) for Infrared Small Target Detection*: the paper "
-    "this workbook follows (its text prints no author list, venue or year).",
+    f"{PAPER_CITATION}: the paper this workbook follows.",
     "Y. Dai, Y. Wu, F. Zhou, K. Barnard, *Asymmetric Contextual Modulation for Infrared Small Target Detection*, "
     "WACV 2021 ([arXiv:2009.14530](https://arxiv.org/abs/2009.14530)): ACM and the SIRST (NUAA-SIRST) dataset, "
     "[github.com/YimianDai/sirst](https://github.com/YimianDai/sirst).",
