@@ -11,9 +11,10 @@ model, weights and batch are timed, alternating round by round in one process so
 all alike:
 
     nchw            the plain layout (``--no-channels-last``)
-    nhwc-as-is      channels-last with the library's ``match_layout`` calls switched off: where an op's inputs
-                    disagree (a 1-channel image or map beside the features) torch falls back to NCHW and the
-                    network runs NCHW from there to the next convolution
+    nhwc-as-is      channels-last with the library's layout keeping switched off (``cat_channels`` becomes
+                    ``torch.cat``, GLFI's outer product is taken as for NCHW): where an op's inputs disagree (a
+                    1-channel image or map beside the features) torch falls back to NCHW and the network runs NCHW
+                    from there to the next convolution
     nhwc            channels-last as ``gcflnet train`` runs it (the default)
 
 The speed-up column is nchw time / nhwc time. Figures are printed, never asserted: timing goals live here, not
@@ -33,30 +34,35 @@ from pathlib import Path
 
 import torch
 
+import gcflnet_lib.nn.blocks as blocks_module
 import gcflnet_lib.nn.eem as eem_module
 import gcflnet_lib.nn.glfi as glfi_module
 import gcflnet_lib.nn.msic as msic_module
-import gcflnet_lib.ops.gradients as gradients_module
 from gcflnet_lib.engine import bench, cpu_threads
 from gcflnet_lib.models import build_model
 
 FORMS = ("nchw", "nhwc-as-is", "nhwc")
-# Every module that calls ``match_layout`` by its own name.
-_LAYOUT_USERS = (eem_module, glfi_module, msic_module, gradients_module)
+# Every (module, name) through which the library keeps a channels-last network channels-last, and what stands in
+# for it when that is switched off.
+_LAYOUT_KEEPERS = (
+    *((module, "cat_channels", lambda tensors, like=None: torch.cat(list(tensors), dim=1))
+      for module in (blocks_module, eem_module, glfi_module, msic_module)),
+    (glfi_module, "is_channels_last", lambda x: False),
+)
 
 
 @contextlib.contextmanager
 def layout_kept(keep: bool) -> Iterator[None]:
-    """Inside, the library's ``match_layout`` calls pass their tensor through unchanged unless ``keep``."""
-    saved = [module.match_layout for module in _LAYOUT_USERS]
+    """Inside, the library's layout keeping (``_LAYOUT_KEEPERS``) is switched off unless ``keep``."""
+    saved = [getattr(module, name) for module, name, _ in _LAYOUT_KEEPERS]
     if not keep:
-        for module in _LAYOUT_USERS:
-            module.match_layout = lambda x, like: x
+        for module, name, stand_in in _LAYOUT_KEEPERS:
+            setattr(module, name, stand_in)
     try:
         yield
     finally:
-        for module, function in zip(_LAYOUT_USERS, saved):
-            module.match_layout = function
+        for (module, name, _), function in zip(_LAYOUT_KEEPERS, saved):
+            setattr(module, name, function)
 
 
 def compare(model_name: str, channels: tuple[int, ...], crop: int, batch: int, rounds: int, steps: int) -> dict:

@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gcflnet_lib.ops.layout import cat_channels
+
 
 class ConvBNReLU(nn.Sequential):
     """``k x k`` convolution (bias-free, 'same' padding, optional dilation) -> BatchNorm -> ReLU.
@@ -65,7 +67,7 @@ class PointwiseFusion(nn.Module):
         self.fuse = ConvBNReLU(channels + edge_channels, out_channels or channels, kernel_size=1)
 
     def forward(self, features: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
-        return self.fuse(torch.cat([features, edges], dim=1))
+        return self.fuse(cat_channels([features, edges]))
 
 
 def upsample_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -88,7 +90,7 @@ class ConcatSkip(nn.Module):
         self.fuse = ResidualBlock(low_channels + high_channels, out_channels or low_channels)
 
     def forward(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
-        return self.fuse(torch.cat([low, upsample_to(high, low)], dim=1))
+        return self.fuse(cat_channels([low, upsample_to(high, low)]))
 
     def skip_output(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
         """The skip's share of what enters the fusion: the encoder features, unchanged."""

@@ -27,7 +27,7 @@ from gcflnet_lib.nn.blocks import ConvBNReLU
 from gcflnet_lib.nn.cdc import CDC
 from gcflnet_lib.nn.efeu import EFEU
 from gcflnet_lib.ops._checks import check_choice
-from gcflnet_lib.ops.layout import match_layout
+from gcflnet_lib.ops.layout import cat_channels
 
 EEM_FUSIONS = ("concat", "gate")
 
@@ -66,11 +66,11 @@ class EEM(nn.Module):
             self.gate = nn.Conv2d(joint + channels, channels, 1)
 
     def forward(self, features: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        # The 1-channel image counts as NCHW, so the cat would leave a channels-last network here.
-        x = match_layout(torch.cat([features, resize_image_to(image, features)], dim=1), features)
+        # cat_channels: the 1-channel image counts as NCHW, so torch.cat would leave a channels-last network here.
+        x = cat_channels([features, resize_image_to(image, features)])
         fine = self.efeu_norm(self.efeu(x))
         contour = self.cdc(x)
-        both = torch.cat([fine, contour], dim=1)
+        both = cat_channels([fine, contour])
         if self.fusion == "concat":
             return self.fuse(both)
         gate = torch.sigmoid(self.gate(both))

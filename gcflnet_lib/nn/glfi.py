@@ -38,7 +38,7 @@ from torch import nn
 
 from gcflnet_lib.nn.blocks import ConvBNReLU, PointwiseFusion
 from gcflnet_lib.ops._checks import check_choice
-from gcflnet_lib.ops.layout import match_layout
+from gcflnet_lib.ops.layout import cat_channels, is_channels_last
 
 GLFI_ATTENTIONS = ("outer", "channel", "signed")
 
@@ -59,8 +59,14 @@ def outer_attention(x: torch.Tensor, fc: ChannelMap | None = None) -> torch.Tens
     column_profile = x.mean(dim=2, keepdim=True)  # (B, C, 1, W)
     if fc is not None:
         row_profile, column_profile = along_channels(fc, row_profile), along_channels(fc, column_profile)
-    # The matmul writes NCHW; a channels-last network gets its map back in its own layout.
-    return match_layout(torch.sigmoid(torch.matmul(row_profile, column_profile)), x)
+    # The outer product of the two profiles (a matmul over an axis of length 1: one product per entry), written in
+    # x's layout: for a channels-last x, dense (B, H, 1, C) * dense (B, 1, W, C) is a dense (B, H, W, C).
+    if is_channels_last(x):
+        rows, columns = (profile.permute(0, 2, 3, 1).contiguous() for profile in (row_profile, column_profile))
+        product = (rows * columns).permute(0, 3, 1, 2)
+    else:
+        product = row_profile.contiguous() * column_profile.contiguous()
+    return torch.sigmoid(product)
 
 
 def channel_attention_map(x: torch.Tensor, fc: ChannelMap | None = None) -> torch.Tensor:
@@ -117,7 +123,7 @@ class GLFI(nn.Module):
                 f"GLFI built with edge_channels={self.edge_channels} was called "
                 f"{'without' if edges is None else 'with'} edge features"
             )
-        local = self.reduce(torch.cat([branch(features) for branch in self.branches], dim=1))
+        local = self.reduce(cat_channels([branch(features) for branch in self.branches]))
         fused = features if self.edge_fusion is None else self.edge_fusion(features, edges)
         fc = self.fc if self.uses_fc else None
         if self.attention == "outer":

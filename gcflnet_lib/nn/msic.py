@@ -42,7 +42,7 @@ from torch import nn
 
 from gcflnet_lib.nn.blocks import ConvBNReLU, ResidualBlock, upsample_to
 from gcflnet_lib.ops._checks import check_choice
-from gcflnet_lib.ops.layout import match_layout
+from gcflnet_lib.ops.layout import cat_channels
 
 MSIC_READINGS = ("crossed", "literal", "unit_gain")
 
@@ -61,8 +61,8 @@ class SpatialAttention(nn.Module):
         nn.init.zeros_(self.conv.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
-        pooled = match_layout(pooled, x)  # 1-channel maps count as NCHW: keep a channels-last network's layout
+        # 1-channel maps count as NCHW: cat_channels keeps a channels-last network's layout.
+        pooled = cat_channels([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], like=x)
         return torch.sigmoid(self.conv(pooled))
 
 
@@ -136,13 +136,13 @@ class MSIC(nn.Module):
             return 2.0 * low * self.channel(low), 2.0 * high * self.spatial(high), None
         high_refined = high * self.spatial(high)
         low_refined = low * self.channel(low)
-        gate = torch.sigmoid(self.gate(torch.cat([low_refined, high_refined], dim=1)))
+        gate = torch.sigmoid(self.gate(cat_channels([low_refined, high_refined])))
         return low_refined, high_refined, gate
 
     def forward(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
         low_modulated, high_modulated, gate = self._modulate(low, high)
         if gate is None:
-            return self.fuse(torch.cat([low_modulated, high_modulated], dim=1))
+            return self.fuse(cat_channels([low_modulated, high_modulated]))
         return self.fuse(gate * low_modulated + (1.0 - gate) * high_modulated)
 
     def skip_output(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:

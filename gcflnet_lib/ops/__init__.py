@@ -13,13 +13,14 @@ from gcflnet_lib.ops.gradients import (
     gradient_orientation,
     spatial_gradient,
 )
-from gcflnet_lib.ops.layout import is_channels_last, match_layout
+from gcflnet_lib.ops.layout import cat_channels, is_channels_last, match_layout
 from gcflnet_lib.ops.padding import PAD_MODES, pad_bottom_right, pad_to_multiple_of
 
 __all__ = [
     "BORDERS",
     "GRADIENT_MODES",
     "PAD_MODES",
+    "cat_channels",
     "cdc_kernel",
     "central_difference_conv2d",
     "convergence_kernels",

@@ -20,7 +20,6 @@ import torch
 import torch.nn.functional as F
 
 from gcflnet_lib.ops._checks import check_bchw, check_choice
-from gcflnet_lib.ops.layout import match_layout
 
 GRADIENT_MODES = ("sobel", "central")
 BORDERS = ("replicate", "reflect", "zeros")
@@ -73,28 +72,25 @@ def directional_gradients(
     Returns:
         ``(gx, gy)``, each (B, C, H, W).
     """
-    both = _paired_responses(x, kx, ky, border)
-    return both[:, :, 0], both[:, :, 1]
+    return _depthwise_responses(x, kx, ky, border)
 
 
 def directional_magnitude(
     x: torch.Tensor, kx: torch.Tensor, ky: torch.Tensor, border: str = "replicate", eps: float = 0.0
 ) -> torch.Tensor:
-    """``gradient_magnitude(*directional_gradients(x, kx, ky, border), eps)`` without splitting ``(gx, gy)``.
+    """``gradient_magnitude(*directional_gradients(x, kx, ky, border), eps)``: the same values, bit for bit.
 
-    The same values, bit for bit, in ``x``'s memory layout. In training it is cheaper: the backward of the
-    two slices of :func:`directional_gradients` writes two zero-filled tensors of twice the input's size.
-
-    Shapes: x (B, C, H, W), kx and ky (C, 3, 3) or (3, 3) -> (B, C, H, W).
+    Shapes: x (B, C, H, W), kx and ky (C, 3, 3) or (3, 3) -> (B, C, H, W), in ``x``'s memory layout.
     """
     if eps < 0:
         raise ValueError(f"eps must be >= 0, got {eps}")
-    squares = match_layout(_paired_responses(x, kx, ky, border).square().sum(dim=2), x)  # the sum writes NCHW
-    return torch.sqrt(squares + eps)
+    return gradient_magnitude(*_depthwise_responses(x, kx, ky, border), eps)
 
 
-def _paired_responses(x: torch.Tensor, kx: torch.Tensor, ky: torch.Tensor, border: str) -> torch.Tensor:
-    """(B, C, 2, H, W): ``[:, c, 0]`` is ``x[:, c]`` correlated with ``kx[c]``, ``[:, c, 1]`` with ``ky[c]``."""
+def _depthwise_responses(
+    x: torch.Tensor, kx: torch.Tensor, ky: torch.Tensor, border: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(gx, gy)``, each (B, C, H, W): channel ``c`` of ``x`` correlated with ``kx[c]`` and with ``ky[c]``."""
     check_bchw(x, "x")
     check_choice(border, BORDERS, "border")
     channels = x.shape[1]
@@ -104,10 +100,14 @@ def _paired_responses(x: torch.Tensor, kx: torch.Tensor, ky: torch.Tensor, borde
         kx, ky = kx.expand(channels, 3, 3), ky.expand(channels, 3, 3)
     elif kx.shape[0] != channels:
         raise ValueError(f"kx and ky hold {kx.shape[0]} kernels but x has {channels} channels")
-    # One grouped conv for both directions: output channel 2c is gx of channel c, 2c + 1 is gy.
-    weight = torch.stack([kx, ky], dim=1).reshape(2 * channels, 1, 3, 3).to(x.dtype)
     padded, conv_padding = _pad(x, border, 1)
-    return F.conv2d(padded, weight, padding=conv_padding, groups=channels).unflatten(1, (channels, 2))
+    # Two depthwise convolutions (one output per group), not one grouped convolution with two outputs per group
+    # (gx and gy of a channel together): oneDNN's CPU kernel for the depthwise form is several times faster in a
+    # training step, the grouped form falls to a slow path, forward and backward (docs/PERFORMANCE.md).
+    return tuple(  # type: ignore[return-value]
+        F.conv2d(padded, kernel.unsqueeze(1).to(x.dtype), padding=conv_padding, groups=channels)
+        for kernel in (kx, ky)
+    )
 
 
 def spatial_gradient(
@@ -139,7 +139,26 @@ def gradient_magnitude(gx: torch.Tensor, gy: torch.Tensor, eps: float = 0.0) -> 
         raise ValueError(f"gx and gy must have the same shape, got {tuple(gx.shape)} and {tuple(gy.shape)}")
     if eps < 0:
         raise ValueError(f"eps must be >= 0, got {eps}")
-    return torch.sqrt(gx * gx + gy * gy + eps)
+    return _Magnitude.apply(gx, gy, eps)
+
+
+class _Magnitude(torch.autograd.Function):
+    """``sqrt(gx^2 + gy^2 + eps)`` with a backward of three passes over memory (``d/dgx = grad * gx / m``) where
+    autograd's chain of five ops takes about ten. The forward is ``torch.sqrt(gx * gx + gy * gy + eps)`` bit for
+    bit (the same operations in the same order, in place where autograd would allocate)."""
+
+    @staticmethod
+    def forward(ctx, gx: torch.Tensor, gy: torch.Tensor, eps: float) -> torch.Tensor:  # type: ignore[override]
+        magnitude = (gx * gx).add_(gy * gy).add_(eps).sqrt_()
+        ctx.save_for_backward(gx, gy, magnitude)
+        return magnitude
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:  # type: ignore[override]
+        gx, gy, magnitude = ctx.saved_tensors
+        scale = grad / magnitude
+        return (scale * gx if ctx.needs_input_grad[0] else None,
+                scale * gy if ctx.needs_input_grad[1] else None, None)
 
 
 def gradient_orientation(gx: torch.Tensor, gy: torch.Tensor) -> torch.Tensor:
