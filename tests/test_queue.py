@@ -192,3 +192,55 @@ class TestQueue:
             run_queue([tiny_job("a", tiny_data)], tmp_path / "runs", tmp_path / "results",
                       [CrossData("nuaa", str(tmp_path / "absent"), "NUAA-SIRST")])
         assert not (tmp_path / "runs").exists()
+
+
+class TestResumeAcrossSessions:
+    def test_a_job_killed_mid_run_resumes_at_the_saved_epoch_and_ends_with_the_unbroken_runs_weights(
+            self, tiny_data, tmp_path, monkeypatch):
+        import os
+        import re
+        import time
+
+        import torch
+
+        from gcflnet_lib.engine import experiments
+        from gcflnet_lib.engine.experiments import saved_epoch
+
+        # One thread in every child (OMP_NUM_THREADS caps --threads auto), so that both runs add up the same way.
+        monkeypatch.setattr(experiments, "usable_cores", lambda: 1)
+        job = tiny_job("long", tiny_data, "--epochs", "6", "--save-every", "1")
+        say = []
+        unbroken = tmp_path / "unbroken"
+        assert run_queue([job], unbroken / "runs", unbroken / "results", say=say.append) == {"long": "finished"}
+        assert "(new, starting afresh)" in say[0]
+
+        # The same job, its training killed (as a session's end kills it) once an epoch is saved.
+        runs, results = tmp_path / "broken" / "runs", tmp_path / "broken" / "results"
+        run_dir = runs / "long"
+        run_dir.mkdir(parents=True)
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+        child = subprocess.Popen(train_command(job, run_dir, resume=False), env=env, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.STDOUT)
+        try:
+            deadline = time.time() + 120
+            while (saved_epoch(run_dir) or 0) < 1 and child.poll() is None and time.time() < deadline:
+                time.sleep(0.02)
+            child.kill()
+        finally:
+            child.wait()
+        killed_at = saved_epoch(run_dir)
+        assert killed_at is not None and 1 <= killed_at < 6, f"killed at epoch {killed_at} (return code {child.returncode})"
+        assert not (run_dir / "final.pt").exists()
+
+        # Restarted with the same command: it says where it resumed, and ends where the unbroken run ended.
+        say.clear()
+        assert run_queue([job], runs, results, say=say.append) == {"long": "finished"}
+        match = re.search(r"start long \(resumed at epoch (\d+)\)", say[0])
+        assert match and int(match.group(1)) == killed_at, say[0]
+        assert " --resume " in (runs / "long.log").read_text().splitlines()[0]
+        final = torch.load(run_dir / "final.pt", map_location="cpu", weights_only=True)["model"]
+        reference = torch.load(unbroken / "runs" / "long" / "final.pt", map_location="cpu", weights_only=True)["model"]
+        assert final.keys() == reference.keys()
+        assert all(torch.equal(final[key], reference[key]) for key in reference)
+        record = json.loads((results / "long.json").read_text())
+        assert [row["epoch"] for row in record["history"]] == list(range(1, 7))
