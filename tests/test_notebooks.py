@@ -449,11 +449,21 @@ def test_notebook_08_default_cpu_path_reproduces_the_model_card(tmp_path, python
 
 
 def _tiny_checkpoint(path: Path, name: str) -> Path:
-    """An untrained ``name`` model saved as the engine saves a run (enough for notebooks to load it)."""
+    """An untrained ``name`` model saved as the engine saves a run (enough for notebooks to load it).
+
+    Seeded, and with its output head scaled by 100: an untrained net's logits sit in a band about 0.1 wide, about
+    one step of the ROC's 0.1 logit grid, so how many ROC points it gave depended on the draw of its weights
+    (4 to 8 in failed runs). Scaled, its scores spread over several logits, as a trained model's do.
+    """
+    import torch
+
     from gcflnet_lib.engine.checkpoint import save_checkpoint
     from gcflnet_lib.models import build_model
 
+    torch.manual_seed(0)
     model = build_model(name, channels=(8, 16, 32, 64))
+    with torch.no_grad():
+        model.heads[-1].weight.mul_(100.0)
     return save_checkpoint(path, {"model": model.state_dict(), "model_config": model.config, "epoch": 1,
                                   "norm": {"mean": 100.0, "std": 30.0}, "dataset": "Synthetic"})
 
