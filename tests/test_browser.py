@@ -191,7 +191,10 @@ def _run_all_cells(page, attempts: int = 3) -> None:
     pytest.fail(f"Run All Cells started no cell in {attempts} attempts")
 
 
-COUNT_RUN = ("() => { const prompts = Array.from(document.querySelectorAll('.jp-CodeCell .jp-InputPrompt'));"
+# A folded cell (source_hidden: the checks) shows a placeholder whose prompt is a .jp-InputPrompt too but never
+# gets an execution number: count the input areas' prompts only.
+COUNT_RUN = ("() => { const prompts = Array.from(document.querySelectorAll("
+             "'.jp-CodeCell .jp-InputPrompt:not(.jp-Placeholder-prompt)'));"
              " return [prompts.length, prompts.filter(p => /\\[\\d+\\]/.test(p.textContent)).length,"
              " prompts.some(p => /\\[\\*\\]/.test(p.textContent))]; }")
 
