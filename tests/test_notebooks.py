@@ -307,6 +307,16 @@ def check_00(r):
     assert 0.0 <= r["miou"] <= 1.0 and 0.0 <= r["pd"] <= 1.0
     if used_release(r):  # a trained model on real images: real detections
         assert r["n_scored"] == 24 and r["pd"] > 0.7 and r["miou"] > 0.3 and r["fa"] < 1e-4
+    if r["checkpoint"]:  # the section opens with the conclusion its records give
+        from gcflnet_lib.workbook.conclusions import pair_conclusion
+
+        assert r["conclusion"] == pair_conclusion(r["scored_metrics"], r["partner_metrics"] or None, r["budget"],
+                                                  health_note=r["health_sentence"])
+        assert f"{r['n_scored']} test images" in r["conclusion"] and "seed 0, one run" in r["budget"]
+        if r["partner"]:
+            assert "One seed each" in r["conclusion"] and ("ahead on" in r["conclusion"] or "tied on" in r["conclusion"])
+    else:
+        assert r["conclusion"].startswith("**Toy run**") and "not a result" in r["conclusion"]
 
 
 def check_07(r):
@@ -357,6 +367,13 @@ def check_10(r):
     assert all(0.0 <= row[k] <= 1.0 for row in r["table"] for k in ("miou", "niou", "pd", "fa", *curve_keys))
     assert all(row["pd_at_fa_1e-05"] <= row["pd_at_fa_1e-04"] for row in r["table"])
     assert all(r["flagged_pixels_k0"][m] >= r["flagged_pixels_k20"][m] for m in r["methods"][:-1])
+    if r["n_images_whole_split"]:  # the first table: every row on the whole split, its conclusion the one it gives
+        from gcflnet_lib.workbook.conclusions import comparison_conclusion
+
+        assert {row["n_images"] for row in r["whole_table"]} == {r["n_images_whole_split"]}
+        assert r["conclusion"] == comparison_conclusion(r["whole_table"], r["budget"])
+    else:
+        assert r["whole_table"] == [] and r["conclusion"] == ""
 
 
 CHECKS = {"00": check_00, "01": check_01, "02": check_02, "03": check_03, "04": check_04,
@@ -446,6 +463,30 @@ def test_notebook_08_default_cpu_path_reproduces_the_model_card(tmp_path, python
     check_08(results)
     assert results["checkpoint_name"] == release and results["matches_model_card"] is True
     assert model_card_check(results, "08")
+
+
+@pytest.mark.skipif(torch_cuda_available(), reason="the CPU default path needs a machine without a GPU")
+def test_notebook_10_default_cpu_path_leads_with_the_whole_split(tmp_path, python3_kernel):
+    """10 with its defaults on a CPU: its first table scores the four fast classical detectors and both released
+    networks on all 214 NUAA-SIRST test images, and opens with the conclusion those rows give."""
+    release = expected_release()
+    if not release:
+        pytest.skip("needs a released checkpoint and NUAA-SIRST (set GCFLNET_SIRST)")
+    (path,) = [p for p in NOTEBOOKS if p.stem.startswith("10")]
+    results_dir = tmp_path / "results"
+    executed = execute(path, tmp_path, python3_kernel, RESULTS_DIR=str(results_dir))
+    results = json.loads((results_dir / f"{path.stem}.json").read_text())
+    check_10(results)
+    assert results["n_images_whole_split"] == 214 and results["checkpoint_name"] == release
+    assert [row["name"] for row in results["whole_table"]] == ["tophat", "max_median", "tllcm", "wslcm", "gcflnet", "unet"]
+    assert "each trained on NUAA-SIRST" in results["budget"] and "seed 0, one run" in results["budget"]
+    # On the page, the conclusion comes first and the first table is the whole split's.
+    shown = [text for cell in executed.cells if cell.cell_type == "code" for output in cell.get("outputs", [])
+             if "text/markdown" in output.get("data", {}) for text in [output["data"]["text/markdown"]]]
+    assert shown[0] == results["conclusion"]
+    first_table = next(text for text in shown if "|---" in text)
+    counts = [line.split("|")[3].strip() for line in first_table.splitlines()[2:]]
+    assert counts == ["214"] * 6, first_table
 
 
 def _tiny_checkpoint(path: Path, name: str) -> Path:

@@ -13,7 +13,7 @@ make them comparable, both used by the CLI as well (``gcflnet classical`` then `
 
 :func:`method_row` / :func:`network_row` turn either into one row of the comparison table:
 ``name, kind, decision, miou, niou, pd, fa, auc_pd_fa, auc_pixel, pd_at_fa_1e-05, pd_at_fa_1e-04,
-seconds_per_image, roc``.
+n_images, n_targets, seconds_per_image, roc``.
 """
 
 from __future__ import annotations
@@ -109,6 +109,8 @@ def _row(name: str, kind: str, decision: str, point: Mapping[str, Any], curve: M
         "decision": decision,
         **{key: float(point[key]) for key in ("miou", "niou", "pd", "fa")},
         **{key: float(curve[key]) for key in CURVE_KEYS},
+        "n_images": int(curve["n_images"]),
+        "n_targets": int(curve["n_targets"]),
         "seconds_per_image": float(seconds),
         "roc": {key: list(curve["roc"][key]) for key in ("thresholds", "pd", "fa", "tpr", "fpr")},
     }

@@ -1,12 +1,17 @@
-"""The conclusions that open the results pages (notebooks 07 and 08; 09's is ``gcflnet_lib.ablation.render``), in plain
+"""The conclusions that open the results pages (notebooks 00, 07, 08 and 10; 09's is ``gcflnet_lib.ablation.render``), in plain
 words and generated from the records, never typed. Each states the budget it holds for (data, widths, steps, seeds)
 before its evidence, and says so where a record cannot support a statement rather than guess.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+RESULTS_DIR = Path(__file__).resolve().parents[2] / "results"
 
 # Full batches of 16 per epoch of each dataset's training split (drop_last): NUAA-SIRST 213 // 16, NUDT-SIRST 663 // 16.
 STEPS_PER_EPOCH = {"NUAA-SIRST": 13, "NUDT-SIRST": 41}
@@ -78,4 +83,140 @@ def metrics_conclusion(metrics: Mapping[str, Any], label: str = "the released GC
                      f"{metrics['auc_pixel']:.4f}.")
     else:
         parts.append("No ROC was computed for it, so no other operating point is stated.")
+    return " ".join(parts)
+
+
+# The metrics on which notebook 10 compares detectors (higher is better for each), in the order the sentence lists them.
+COMPARED_METRICS = {"miou": "mIoU", "niou": "nIoU", "pd": "Pd at its own decision", "pd_at_fa_1e-05": "Pd at Fa <= 1e-5",
+                    "pd_at_fa_1e-04": "Pd at Fa <= 1e-4", "auc_pd_fa": "AUC (Fa <= 1e-4)", "auc_pixel": "pixel AUC"}
+METHOD_LABELS = {"tophat": "Top-Hat", "max_median": "Max-Median", "tllcm": "TLLCM", "wslcm": "WSLCM", "ipi": "IPI",
+                 "ript": "RIPT", "gcflnet": "GCFLNet", "unet": "U-Net"}
+
+
+def _label(row: Mapping[str, Any]) -> str:
+    return METHOD_LABELS.get(row["name"], row["name"])
+
+
+def released_budget(records: Mapping[str, str | None], n_images: int, dataset: str,
+                    results_dir: str | os.PathLike = RESULTS_DIR) -> str:
+    """"the 214 NUAA-SIRST test images; GCFLNet and U-Net each trained on <budget>": each network's training
+    (``budget`` of its record under ``results_dir``; "no training record" where there is none) and the test set.
+
+    ``records``: network name (``gcflnet``, ``unet``) -> its training record's file name (``released.TRAINING_RECORDS``).
+    """
+    trained = {}
+    for name, file_name in records.items():
+        path = Path(results_dir) / file_name if file_name else None
+        trained[name] = budget(json.loads(path.read_text())) if path is not None and path.is_file() else "no training record"
+    if len(set(trained.values())) == 1:
+        networks = " and ".join(METHOD_LABELS.get(name, name) for name in trained) + (
+            " each" if len(trained) > 1 else "") + f" trained on {next(iter(trained.values()))}"
+    else:
+        networks = "; ".join(f"{METHOD_LABELS.get(name, name)} trained on {text}" for name, text in trained.items())
+    return f"the {n_images} {dataset} test images; {networks}"
+
+
+def networks_budget(records: Mapping[str, str | None], k: float, n_images: int, dataset: str,
+                    results_dir: str | os.PathLike = RESULTS_DIR) -> str:
+    """Notebook 10's budget: :func:`released_budget`, and the classical detectors' cut."""
+    return (f"{released_budget(records, n_images, dataset, results_dir)}; the classical detectors at their papers' "
+            f"settings, cut at mean + {k:g} std")
+
+
+def comparison_conclusion(rows: list[Mapping[str, Any]], budget_text: str) -> str:
+    """What notebook 10's table says: on which metrics the best network leads the best classical detector and on
+    which a classical detector leads, with both values and the margin, for the image set every row was scored on.
+
+    ``rows``: ``gcflnet_lib.workbook.compare`` rows (``kind`` "deep" or "classical", ``n_images``, ``n_targets`` and
+    the metrics of :data:`COMPARED_METRICS`). ``budget_text``: what the networks are (data, widths, steps, seeds).
+    Rows on different image sets, or a table without a network or a classical row, give no comparison; a metric
+    that is undefined (NaN) for some row is named and left out.
+    """
+    head = f"**Conclusion** (for {budget_text}):"
+    networks = [row for row in rows if row.get("kind") == "deep"]
+    classical = [row for row in rows if row.get("kind") == "classical"]
+    if not networks or not classical:
+        missing = "network" if not networks else "classical detector"
+        return f"{head} the table has no {missing} row, so no comparison is drawn."
+    image_sets = sorted({(int(row["n_images"]), int(row["n_targets"])) for row in rows})
+    if len(image_sets) != 1:
+        return (f"{head} its rows were scored on different image sets ({', '.join(f'{n} images' for n, _ in image_sets)}), "
+                "so no comparison is drawn.")
+    (n_images, n_targets), = image_sets
+    network_leads, classical_leads, ties, undefined = [], [], [], []
+    for key, text in COMPARED_METRICS.items():
+        if any(not float(row[key]) == float(row[key]) for row in rows):
+            undefined.append(text)
+            continue
+        net = max(networks, key=lambda row: float(row[key]))
+        other = max(classical, key=lambda row: float(row[key]))
+        margin = float(net[key]) - float(other[key])
+        if margin == 0:
+            ties.append(f"{text} ({float(net[key]):.3f})")
+        else:
+            ahead, behind = (net, other) if margin > 0 else (other, net)
+            item = (f"{text} ({_label(ahead)} {float(ahead[key]):.3f} against {_label(behind)} {float(behind[key]):.3f}, "
+                    f"by {abs(margin):.3f})")
+            (network_leads if margin > 0 else classical_leads).append((text, item))
+    parts = [f"{head} on the same {n_images} test images ({n_targets} targets),"]
+    if network_leads:
+        parts.append("the best network leads the best classical detector on " +
+                     "; ".join(item for _, item in network_leads) + ".")
+    else:
+        parts.append("no network leads the best classical detector on any metric.")
+    if classical_leads:
+        parts.append("A classical detector leads on " + "; ".join(item for _, item in classical_leads) + ".")
+    else:
+        parts.append("No classical detector leads on any metric.")
+    if ties:
+        parts.append("Tied: " + "; ".join(ties) + ".")
+    if undefined:
+        parts.append("Undefined for some row, so left out: " + ", ".join(undefined) + ".")
+    if network_leads and classical_leads:
+        parts.append(f"Here a learned model buys {', '.join(text for text, _ in network_leads)}, and not "
+                     f"{', '.join(text for text, _ in classical_leads)}.")
+    parts.append("Each network is one training run, so no margin here carries a seed interval.")
+    return " ".join(parts)
+
+
+def dead_skips_sentence(health: Mapping[str, Any] | None, label: str) -> str:
+    """One sentence from a skip-health record (``results/health/<release>.json``): which skip levels are dead, or
+    that all are in use; empty when there is no record."""
+    if not health or not health.get("levels"):
+        return ""
+    dead = [int(level["level"]) for level in health["levels"] if level.get("status") == "dead"]
+    if not dead:
+        return f"Every skip level of {label} is in use (shuffling any of them changes its predictions)."
+    levels = " and ".join(str(level) for level in dead)
+    change = max(float(level["max_probability_change"]) for level in health["levels"] if level.get("status") == "dead")
+    return (f"{label} has shut skip level{'s' if len(dead) > 1 else ''} {levels} (0 is the finest): shuffling "
+            f"{'their' if len(dead) > 1 else 'its'} pixels moves no output probability by more than {change:.0e} "
+            f"(skip-health record; notebook 06 shows why).")
+
+
+def pair_conclusion(first: Mapping[str, Any], second: Mapping[str, Any] | None, budget_text: str,
+                    names: tuple[str, str] = ("the released GCFLNet", "its U-Net partner"),
+                    health_note: str = "") -> str:
+    """What notebook 00's two released models say side by side: each one's mIoU, Pd and Fa on the same images, and
+    which is ahead on which metric (``results.who_is_ahead``), for one seed each, so no verdict."""
+    from gcflnet_lib.workbook.results import who_is_ahead
+
+    head = f"**Conclusion** (for {budget_text}):"
+
+    def scores(metrics: Mapping[str, Any]) -> str:
+        return f"mIoU {metrics['miou']:.4f}, Pd {metrics['pd']:.4f} and Fa {metrics['fa'] * 1e6:.2f}e-6"
+
+    parts = [f"{head} on {first['n_images']} test images ({first['n_targets']} targets) {names[0]} reaches {scores(first)}."]
+    if second is None:
+        parts.append(f"No {names[1]} was scored, so no comparison is drawn.")
+    elif (second["n_images"], second["n_targets"]) != (first["n_images"], first["n_targets"]):
+        parts.append(f"{names[1]} was scored on other images ({second['n_images']}), so no comparison is drawn.")
+    else:
+        short = ("GCFLNet", "U-Net")
+        parts.append(f"{names[1][0].upper() + names[1][1:]} reaches {scores(second)}: "
+                     f"{who_is_ahead(first, second, short)}.")
+        parts.append("One seed each, so this is what was measured, not a verdict; notebook 09 measures the modules "
+                     "over seeds with intervals.")
+    if health_note:
+        parts.append(health_note)
     return " ".join(parts)

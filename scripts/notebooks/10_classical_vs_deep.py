@@ -27,21 +27,21 @@ CELLS = [
           AUC over $\mathrm{Fa} \in [0, 10^{-4}]$ (divided by $10^{-4}$), the best Pd at $\mathrm{Fa} \le 10^{-5}$ and
           $\le 10^{-4}$, and the pixel-level ROC's AUC (target against background pixels, as DNANet and ACM report).
 
-        On a CPU (`SMOKE = "auto"`) the network is the released GCFLNet (`CHECKPOINT = "auto"`). The comparison of all
-        seven runs on a **subset**: the first 6 NUAA-SIRST test images that hold a target, each cropped to
-        $128\times128$ around it, because IPI and RIPT take seconds per full-size image (minutes for the split). The
-        section "On the whole test split" then scores the released GCFLNet, the two filters and the two local-contrast
-        methods, which take milliseconds to a few hundredths of a second per image, on all 214 test images. Without
-        the dataset every table scores a few generated scenes instead, and the whole-split table is left out (the
-        outputs say so).
+        **The result comes first**: with the defaults on a CPU (`SMOKE = "auto"`), the released GCFLNet and its released
+        U-Net partner (same data, recipe and seed) are scored with Top-Hat, Max-Median, TLLCM and WSLCM on **all 214
+        NUAA-SIRST test images**, and a conclusion generated from that table opens the section. IPI and RIPT take
+        seconds per full-size image (minutes for the split), so they are scored afterwards, with every other method
+        for a fair row, on a named **subset**: the first 6 test images that hold a target, each cropped to
+        $128\times128$ around it. Without the dataset the workbook scores a few generated scenes instead, leaves the
+        whole-split table out and draws no conclusion (the outputs say so).
         """
     ),
     about("10", [
         "six classical detectors (filters, local contrast, low rank) and the adaptive threshold they are cut with",
         "how to compare a saliency map with a probability map fairly: own decision, and the whole Pd-Fa curve",
-        "where classical methods fail (clutter, edges, low contrast) and what a trained network does instead",
-    ], ["01", "08"], "released checkpoint; all seven methods on 6 NUAA-SIRST crops of 128x128, all but IPI and RIPT "
-       "on the whole test split (214 images)"),
+        "what a trained network buys over a local-contrast detector here (masks, mIoU) and what it does not (Pd at a fixed Fa)",
+    ], ["01", "08"], "released GCFLNet and U-Net with Top-Hat, Max-Median, TLLCM and WSLCM on the whole test split "
+       "(214 images); IPI and RIPT with all the others on 6 NUAA-SIRST crops of 128x128"),
     parameters(
         """
         SMOKE = "auto"         # "auto": the fast path on a CPU (a handful of images), full size on a GPU; True / False to choose
@@ -68,8 +68,10 @@ CELLS = [
         from gcflnet_lib.data.dataset import load_split
         from gcflnet_lib.engine import predict_probabilities
         from gcflnet_lib.models import build_model
+        from gcflnet_lib.released import TRAINING_RECORDS, available
         from gcflnet_lib.workbook.compare import (adaptive_threshold_stats, crop_around_targets, method_row, network_row,
                                                   run_detector)
+        from gcflnet_lib.workbook.conclusions import comparison_conclusion, networks_budget
         from gcflnet_lib.workbook.notebook_runs import markdown_table, synthetic_dataset_dir, training_data
         from gcflnet_lib.workbook.prob_cache import cached_probabilities, evaluate_probabilities
         from gcflnet_lib.workbook.viz import overlay_prediction, plot_detections, plot_pixel_roc, plot_roc, show_images
@@ -94,6 +96,56 @@ CELLS = [
         if ctx.synthetic:
             print(f"without NUAA-SIRST every table below scores these {len(test)} generated scenes, "
                   "not NUAA-SIRST test images")
+        """
+    ),
+    md(
+        r"""
+        ## The result: the whole test split
+
+        Four classical detectors and two released networks on every NUAA-SIRST test image. Each classical map is cut
+        at its own adaptive threshold $\mu_S + k\,\sigma_S$ (`K` of the parameters), each network at $p > 0.5$;
+        the curve columns read every method on the same false-alarm axis (notebook 08). The released GCFLNet is the
+        one whose MSIC shut its two finest skips (notebook 06), so it is scored as released. The networks' maps come from
+        `build/cache/` when an earlier notebook computed them (`gcflnet_lib.workbook.prob_cache`), so their numbers at
+        0.5 are their model cards'. The conclusion is generated from the table (`comparison_conclusion`); it names the
+        budget the networks were trained with. Fa is in units of $10^{-6}$.
+        """
+    ),
+    code(
+        """
+        WHOLE_SPLIT_METHODS = ("tophat", "max_median", "tllcm", "wslcm")  # fast enough for 214 full-size images on a CPU
+        PARTNER = str(CHECKPOINT).replace("gcflnet", "unet", 1) if str(CHECKPOINT) in available() else ""
+        whole, whole_rows, whole_probs, conclusion, budget_text = [], [], {}, "", ""
+        if workbook.scores_whole_split(ctx, CHECKPOINT) and not ctx.synthetic:
+            whole = load_split(root, dataset, "test")
+            whole_images, whole_masks = [s.image for s in whole], [s.mask for s in whole]
+            for name in WHOLE_SPLIT_METHODS:
+                maps, per_image = run_detector(METHODS[name], whole_images, progress=True)
+                whole_rows.append(method_row(name, maps, whole_masks, K, per_image))
+            networks = {"gcflnet": CHECKPOINT, **({"unet": PARTNER} if PARTNER in available() else {})}
+            for name, checkpoint in networks.items():
+                whole_probs[name] = cached_probabilities(checkpoint, whole_images, ctx.device)
+                whole_rows.append(network_row(name, whole_probs[name], whole_masks, 0.5))
+            budget_text = networks_budget({name: TRAINING_RECORDS.get(str(checkpoint)) for name, checkpoint in networks.items()},
+                                          K, len(whole), dataset)
+            conclusion = comparison_conclusion(whole_rows, budget_text)
+            display(Markdown(conclusion))
+            for row in whole_rows:
+                row["fa_e6"] = row["fa"] * 1e6
+            display(Markdown(markdown_table(whole_rows, {"name": None, "decision": None, "n_images": "d", "miou": ".4f",
+                                                         "niou": ".4f", "pd": ".4f", "fa_e6": ".1f", "pd_at_fa_1e-05": ".3f",
+                                                         "pd_at_fa_1e-04": ".3f", "auc_pd_fa": ".3f", "auc_pixel": ".4f"})))
+            fig, (ax, pixel_ax) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+            plot_roc({row["name"]: row for row in whole_rows}, ax=ax)
+            ax.set_title(f"Pd against Fa, all {len(whole)} test images")
+            plot_pixel_roc({row["name"]: row for row in whole_rows}, ax=pixel_ax)
+            pixel_ax.set_title("pixel-level ROC");
+        elif ctx.synthetic:
+            print("no whole-split table and no conclusion: they need the NUAA-SIRST test split, and this run has "
+                  "generated scenes only; the subset table below is an illustration")
+        else:
+            print("no whole-split table and no conclusion: SMOKE = True or no trained CHECKPOINT; the subset table "
+                  "below is an illustration")
         """
     ),
     md(
@@ -152,10 +204,13 @@ CELLS = [
     ),
     md(
         r"""
-        ## Metrics table and ROC curves
+        ## IPI and RIPT, with every method, on a subset
 
-        Classical rows use their adaptive threshold with the `K` of the parameters; the network uses $p > 0.5$.
-        Fa is shown in units of $10^{-6}$, as in the paper.
+        The low-rank methods are too slow for the whole split on a CPU, so all seven are scored here on the subset
+        named in the first output (on a CPU with the dataset: 6 crops of $128\times128$ around targets). A few small
+        crops decide little: one large missed target can reorder the table, so read it as where IPI and RIPT stand
+        beside the others, not as a ranking. Classical rows use their adaptive threshold with `K`; the network uses
+        $p > 0.5$. Fa is shown in units of $10^{-6}$.
         """
     ),
     code(
@@ -165,7 +220,7 @@ CELLS = [
         for row in rows:
             row["fa_e6"] = row["fa"] * 1e6
             row["ms_per_image"] = row["seconds_per_image"] * 1000
-        display(Markdown(markdown_table(rows, {"name": None, "decision": None, "miou": ".4f", "niou": ".4f", "pd": ".4f",
+        display(Markdown(markdown_table(rows, {"name": None, "decision": None, "n_images": "d", "miou": ".4f", "niou": ".4f", "pd": ".4f",
                                                "fa_e6": ".1f", "pd_at_fa_1e-05": ".3f", "pd_at_fa_1e-04": ".3f",
                                                "auc_pd_fa": ".3f", "auc_pixel": ".4f", "ms_per_image": ".1f"})))
 
@@ -175,54 +230,9 @@ CELLS = [
         ax.set_xscale("symlog", linthresh=1.0)
         ax.set_xlim(0, 1e6)
         ax.set_xlabel("Fa (x1e-6), symlog: linear below 1")
-        ax.set_title("Pd against Fa over thresholds of the [0, 1] maps")
+        ax.set_title(f"Pd against Fa, the subset of {len(test)} images")
         plot_pixel_roc({row["name"]: row for row in rows}, ax=pixel_ax)
         pixel_ax.set_title("pixel-level ROC");
-        """
-    ),
-    md(
-        r"""
-        ## On the whole test split
-
-        The table above is a subset (its images are named in the first output). With the defaults on a CPU and real
-        data, the released GCFLNet is scored here on the whole test split, with Top-Hat, Max-Median, TLLCM and WSLCM
-        (measured here on full-size NUAA-SIRST images: about 1, 3, 40 and 60 ms per image). The low-rank methods, IPI
-        and RIPT, stay on the subset: IPI takes about 1.7 s per full-size image here, six minutes or more for the
-        split on two cores. The network's maps come from `build/cache/` when an earlier
-        notebook computed them (`gcflnet_lib.workbook.prob_cache`), and its numbers at 0.5 are the model card's.
-        """
-    ),
-    code(
-        """
-        WHOLE_SPLIT_METHODS = ("tophat", "max_median", "tllcm", "wslcm")  # fast enough for 214 full-size images on a CPU
-        whole_rows = []
-        if workbook.scores_whole_split(ctx, CHECKPOINT) and not ctx.synthetic:
-            whole = load_split(root, dataset, "test")
-            whole_images, whole_masks = [s.image for s in whole], [s.mask for s in whole]
-            for name in WHOLE_SPLIT_METHODS:
-                maps, per_image = run_detector(METHODS[name], whole_images, progress=True)
-                whole_rows.append(method_row(name, maps, whole_masks, K, per_image))
-            whole_probs = cached_probabilities(CHECKPOINT, whole_images, ctx.device)
-            whole_rows.append(network_row("gcflnet", whole_probs, whole_masks, 0.5))
-            for row in whole_rows:
-                row["fa_e6"] = row["fa"] * 1e6
-            print(f"the whole {dataset} test split: {len(whole)} images, {sum(int(m.any()) for m in whole_masks)} with targets")
-            display(Markdown(markdown_table(whole_rows, {"name": None, "decision": None, "miou": ".4f", "niou": ".4f",
-                                                         "pd": ".4f", "fa_e6": ".1f", "pd_at_fa_1e-05": ".3f",
-                                                         "auc_pd_fa": ".3f", "auc_pixel": ".4f"})))
-            card = workbook.model_card_metrics(CHECKPOINT)
-            if card is not None and len(whole) == card["n_images"]:
-                # The card scores the 8-bit maps gcflnet evaluate saves; the row above the float maps (as compare does).
-                as_card = evaluate_probabilities(whole_probs, whole)
-                assert all(as_card[key] == card[key] for key in ("miou", "niou", "pd", "fa")), "not the model card's scores"
-                print(f"{CHECKPOINT} from its 8-bit maps, as its model card scores it: mIoU {as_card['miou']:.4f}, "
-                      f"Pd {as_card['pd']:.4f}, Fa {as_card['fa'] * 1e6:.2f}e-6 (the card's numbers exactly)")
-            # On the whole split (not a handful of crops) the trained network must beat every classical row in mIoU.
-            assert all(whole_rows[-1]["miou"] > row["miou"] for row in whole_rows[:-1]), whole_rows
-        elif ctx.synthetic:
-            print("no whole-split table: it needs the NUAA-SIRST test split, and this run has generated scenes only")
-        else:
-            print("the subset only: SMOKE = True or no trained CHECKPOINT")
         """
     ),
     md(
@@ -331,6 +341,18 @@ CELLS = [
             assert all(a >= b for a, b in zip(flagged[name], flagged[name][1:])), name
         if not SMOKE:
             assert deep_wins, f"gcflnet mIoU {rows[-1]['miou']:.3f} <= {best_classical['name']} {best_classical['miou']:.3f}"
+        if whole_rows:
+            # The first table: every row on the whole split, and the conclusion is the one its rows give.
+            assert all(row["n_images"] == len(whole) for row in whole_rows), [(row["name"], row["n_images"]) for row in whole_rows]
+            assert conclusion == comparison_conclusion(whole_rows, budget_text)
+            card = workbook.model_card_metrics(CHECKPOINT)
+            if card is not None and len(whole) == card["n_images"]:
+                # The card scores the 8-bit maps gcflnet evaluate saves; the table the float maps (as compare does).
+                as_card = evaluate_probabilities(whole_probs["gcflnet"], whole)
+                assert all(as_card[key] == card[key] for key in ("miou", "niou", "pd", "fa")), "not the model card's scores"
+            gcflnet_whole = next(row for row in whole_rows if row["name"] == "gcflnet")
+            # On the whole split (not a handful of crops) the trained network must beat every classical row in mIoU.
+            assert all(gcflnet_whole["miou"] > row["miou"] for row in whole_rows if row["kind"] == "classical"), whole_rows
 
         workbook.record_results("10_classical_vs_deep", {
             "methods": [row["name"] for row in rows],
@@ -341,6 +363,11 @@ CELLS = [
             "n_images": len(test),
             "n_images_whole_split": len(whole) if whole_rows else 0,
             "whole_split_miou": {row["name"]: row["miou"] for row in whole_rows},
+            "whole_table": [{key: row[key] for key in ("name", "kind", "decision", "n_images", "n_targets", "miou", "niou",
+                                                       "pd", "fa", "auc_pd_fa", "auc_pixel", "pd_at_fa_1e-05",
+                                                       "pd_at_fa_1e-04")} for row in whole_rows],
+            "budget": budget_text,
+            "conclusion": conclusion,
             "best_classical_miou": best_classical["name"],
             "deep_beats_best_classical_miou": deep_wins,
             "flagged_pixels_k0": {name: flagged[name][0] for name in METHODS},
@@ -353,11 +380,27 @@ CELLS = [
         """
     ),
     ending("10", r"""
-        Classical detectors score a saliency map and cut it with $\mu + k\sigma$; they need no training but respond to
-        any structure their prior favours, so clutter and edges become false alarms and faint targets are missed. The
-        network's probabilities are cut at 0.5; both are scored by the same protocol and compared on their own decision
-        and on the whole Pd-Fa curve.
+        Classical detectors score a saliency map and cut it with $\mu + k\sigma$; they need no training, and they
+        respond to any structure their prior favours, so clutter and edges can become false alarms. The network's
+        probabilities are cut at 0.5. Both are scored by the same protocol, on their own decision and on the whole
+        Pd-Fa curve, and which one leads depends on the metric: the conclusion at the top, generated from the
+        whole-split table, says where each leads and by how much.
         """, [
+        ("A local-contrast detector such as TLLCM can find more targets than the network at the same false-alarm "
+         "rate (compare `pd_at_fa_1e-05` and `pd_at_fa_1e-04` in the whole-split table). Why can a hand-made "
+         "contrast measure beat a trained network on Pd at a fixed Fa, while losing on mIoU?",
+         r"""
+         Pd asks only whether some predicted blob has its centroid within 3 pixels of a target; it does not ask
+         for the target's shape. A local-contrast measure is built for exactly that question: it peaks on any
+         compact spot brighter than every ring around it, whatever the scene, so its highest scores sit on
+         targets and a low threshold finds most of them while flagging few pixels. The network learned from 213
+         images with a SoftIoU loss, which rewards masks that overlap their targets; its probabilities are
+         nearly binary, so a faint target it is unsure of sits in the same low-probability tail as the
+         background, and no threshold brings it back without many false pixels. mIoU rewards shape, which the
+         network learned and a contrast measure does not model, so the network leads there. More and more varied
+         training data, a loss that weighs detection (for example a Pd-aware or a focal term), or fusing a
+         contrast prior into the network are the usual remedies.
+         """),
         ("Move the widget's k for `wslcm` and for `tophat` (`WIDGET_METHOD`): at which k does each lose its first "
          "target, and how many pixels does each flag there (`flagged`)?",
          r"""
