@@ -66,8 +66,11 @@ CELLS = [
     ),
     code(
         """
+        import json
+
         import matplotlib.pyplot as plt
         import numpy as np
+        from IPython.display import Markdown, display
 
         from gcflnet_lib import workbook
         from gcflnet_lib.data.dataset import load_split
@@ -75,9 +78,10 @@ CELLS = [
         from gcflnet_lib.models import build_model, list_models
         from gcflnet_lib.workbook.architecture import draw_architecture
         from gcflnet_lib.workbook.notebook_runs import ensure_synthetic_dataset, synthetic_dataset_dir
-        from gcflnet_lib.released import available
+        from gcflnet_lib.released import TRAINING_RECORDS, available
         from gcflnet_lib.workbook.prob_cache import evaluate_cached
-        from gcflnet_lib.workbook.results import who_is_ahead
+        from gcflnet_lib.workbook.conclusions import dead_skips_sentence, pair_conclusion, released_budget
+        from gcflnet_lib.workbook.results import PAIR_METRICS
         from gcflnet_lib.workbook.viz import DISPLAY_RANGE, overlay_prediction, plot_detections, plot_roc, show_images
 
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET,
@@ -200,9 +204,10 @@ CELLS = [
         shares, Fa from 0 to $10^{-4}$ (the pixel-level ROC's AUC beside it). Notebook 08 works these out by hand. With the
         defaults on a CPU the released model is scored on the whole test split (214 NUAA-SIRST images), so the numbers
         are its model card's, and its released U-Net partner (the paper's baseline, trained with the same recipe and
-        seed) is scored beside it: which of the two is ahead on which metric is counted from the numbers. One seed
-        each, so the comparison shows what was measured, not a verdict (notebook 09 has the seeds and intervals);
-        and the released GCFLNet has shut its two finest skip connections (notebook 06). its probability maps are computed once per checkpoint file (`gcflnet_lib.workbook.prob_cache`,
+        seed) is scored beside it. The section opens with a conclusion generated from those two scores, their
+        training records and the release's skip-health record: which of the two is ahead on which metric, counted
+        from the numbers, for one seed each, so what was measured, not a verdict (notebook 09 has the seeds and
+        intervals). The release's probability maps are computed once per checkpoint file (`gcflnet_lib.workbook.prob_cache`,
         kept in `build/cache/`) and notebooks 07-10 read them again. `SMOKE = True` (tests, CI) scores the first 24
         images only.
         """
@@ -210,28 +215,40 @@ CELLS = [
     code(
         """
         mean, std = float(meta["norm"]["mean"]), float(meta["norm"]["std"])  # the normalisation the model trained with
+        # The released GCFLNet beside its released U-Net partner: same data, recipe, seed and epochs.
+        PARTNER = str(CHECKPOINT).replace("gcflnet", "unet", 1) if released and str(CHECKPOINT) in available() else ""
         if released:
             scored = test_samples if WHOLE_SPLIT else test_samples[:FAST_N]
             final = evaluate_cached(CHECKPOINT, scored, ctx.device)  # == evaluate_model, its maps kept in build/cache/
-            card = workbook.model_card_metrics(CHECKPOINT)
-            if card is not None:
-                print(f"model card, whole test split: mIoU {card['miou']:.4f}  Pd {card['pd']:.4f}  Fa {card['fa'] * 1e6:.1f}e-6")
-                if dataset == meta.get("dataset") and len(scored) == card["n_images"]:  # the card's own split
-                    assert all(final[key] == card[key] for key in ("miou", "niou", "pd", "fa")), "not the model card's scores"
-                    print(f"scored here on the same {len(scored)} images: the model card's numbers exactly")
+            partner = evaluate_cached(PARTNER, scored, ctx.device) if PARTNER in available() else None
+            # The conclusion first, generated from the two scores, the training records and the skip-health record.
+            health_file = workbook.REPO_ROOT / "results" / "health" / f"{CHECKPOINT}.json"
+            health = json.loads(health_file.read_text()) if health_file.is_file() else None
+            budget_text = released_budget({"gcflnet": TRAINING_RECORDS.get(str(CHECKPOINT)),
+                                           **({"unet": TRAINING_RECORDS.get(PARTNER)} if partner else {})},
+                                          final["n_images"], dataset)
+            conclusion = pair_conclusion(final, partner, budget_text,
+                                         health_note=dead_skips_sentence(health, "The released GCFLNet"))
         else:
-            final = run["final"]
-        print(f"mIoU {final['miou']:.4f}  nIoU {final['niou']:.4f}  Pd {final['pd']:.4f}  Fa {final['fa'] * 1e6:.1f}e-6  "
+            final, partner, budget_text = run["final"], None, ""
+            conclusion = (f"**Toy run**: {len(losses)} epochs trained here on {dataset}, a demonstration of the pipeline, "
+                          "not a result; no conclusion is drawn from it.")
+        display(Markdown(conclusion))
+
+        print(f"GCFLNet: mIoU {final['miou']:.4f}  nIoU {final['niou']:.4f}  Pd {final['pd']:.4f}  Fa {final['fa'] * 1e6:.1f}e-6  "
               f"AUC (Fa <= 1e-4) {final['auc_pd_fa']:.4f}  pixel AUC {final['auc_pixel']:.4f}  "
               f"({final['n_targets']} targets in {final['n_images']} images)")
-        # The released GCFLNet beside its released U-Net partner: same data, recipe, seed and epochs.
-        PARTNER = str(CHECKPOINT).replace("gcflnet", "unet", 1) if released and str(CHECKPOINT) in available() else ""
         curves = {"GCFLNet": final}
-        if PARTNER in available():
-            partner = curves["U-Net (its partner)"] = evaluate_cached(PARTNER, scored, ctx.device)
+        if partner is not None:
+            curves["U-Net (its partner)"] = partner
             print(f"{PARTNER}: mIoU {partner['miou']:.4f}  nIoU {partner['niou']:.4f}  Pd {partner['pd']:.4f}  "
                   f"Fa {partner['fa'] * 1e6:.1f}e-6  AUC (Fa <= 1e-4) {partner['auc_pd_fa']:.4f}  pixel AUC {partner['auc_pixel']:.4f}")
-            print(f"Same recipe, one seed each: {who_is_ahead(final, partner)}.")
+        card = workbook.model_card_metrics(CHECKPOINT) if released else None
+        if card is not None and dataset == meta.get("dataset") and len(scored) == card["n_images"]:  # the card's own split
+            assert all(final[key] == card[key] for key in ("miou", "niou", "pd", "fa")), "not the model card's scores"
+            print(f"GCFLNet scored here on the same {len(scored)} images as its model card: the card's numbers exactly")
+        elif card is not None:
+            print(f"model card, whole test split: mIoU {card['miou']:.4f}  Pd {card['pd']:.4f}  Fa {card['fa'] * 1e6:.1f}e-6")
         plot_roc(curves);  # Fa on a symlog axis; the dotted line ends the AUC's shared range
         """
     ),
@@ -271,6 +288,7 @@ CELLS = [
         def finite(value):
             return float(value) if np.isfinite(value) else -1.0  # -1 marks "undefined"
 
+        PAIR_KEYS = (*PAIR_METRICS, "n_images", "n_targets")
         workbook.record_results("00_tour", {
             "miou": final["miou"],
             "pd": final["pd"],
@@ -289,7 +307,13 @@ CELLS = [
             "checkpoint_name": str(CHECKPOINT),
             "n_scored": final["n_images"],
             "partner": PARTNER,
-            "partner_miou": curves["U-Net (its partner)"]["miou"] if PARTNER in available() else -1.0,
+            "partner_miou": partner["miou"] if partner is not None else -1.0,
+            # what the conclusion was computed from: every metric who_is_ahead compares, and the image counts
+            "partner_metrics": {key: partner[key] for key in PAIR_KEYS} if partner is not None else {},
+            "scored_metrics": {key: final[key] for key in PAIR_KEYS} if released else {},
+            "budget": budget_text,
+            "health_sentence": dead_skips_sentence(health, "The released GCFLNet") if released else "",
+            "conclusion": conclusion,
         }, RESULTS_DIR)
         """
     ),
