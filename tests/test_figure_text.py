@@ -165,3 +165,14 @@ class TestTheCheck:
         assert viz.overlapping_texts(figure) == []
         extents = [t.get_window_extent() for t in ax.get_xticklabels()]
         assert extents[0].overlaps(extents[1])  # the upright boxes would have counted as a collision
+
+    def test_a_legend_inside_a_twin_axes_is_not_a_collision_but_two_legends_on_one_spot_are(self):
+        figure, ax = plt.subplots(figsize=(5, 3), layout="constrained")
+        ax.plot([0, 1], [0, 1], label="miou")
+        twin = ax.twinx()
+        twin.plot([0, 1], [1, 0], label="Fa")
+        ax.legend(loc="center left")
+        twin.legend(loc="center right")
+        assert viz.overlapping_texts(figure) == []  # each legend lies inside both axes: they share one area
+        twin.legend(loc="center left")
+        assert ("'miou'", "'Fa'") in viz.overlapping_texts(figure) or ("'Fa'", "'miou'") in viz.overlapping_texts(figure)

@@ -380,8 +380,49 @@ CHECKS = {"00": check_00, "01": check_01, "02": check_02, "03": check_03, "04": 
           "05": check_05, "06": check_06, "07": check_07, "08": check_08, "09": check_09, "10": check_10}
 
 
+@pytest.fixture
+def figure_text_log(tmp_path, monkeypatch):
+    """Every figure a notebook's cells show is checked for overlapping text before it is drawn on the page: the
+    kernel starts with ``tests/figure_hook/figure_text_startup.py`` (an IPython startup file, through IPYTHONDIR)
+    and appends each collision it finds to the returned file. ``figure_text_problems`` reads it back."""
+    import shutil
+
+    startup = tmp_path / "ipython" / "profile_default" / "startup"
+    startup.mkdir(parents=True)
+    shutil.copy(Path(__file__).parent / "figure_hook" / "figure_text_startup.py", startup / "00-figure-text.py")
+    log = tmp_path / "figure_text.jsonl"
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.setenv("GCFLNET_FIGURE_TEXT_LOG", str(log))
+    return log
+
+
+def figure_text_problems(log: Path) -> list[str]:
+    """One line per figure with colliding text, naming the cell (its first line) and the first collisions."""
+    if not log.is_file():
+        return []
+    found = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [f"cell '{item['cell']}', figure {item['titles']}: {item['overlaps']}" for item in found]
+
+
+def test_the_figure_check_runs_in_the_kernel(tmp_path, python3_kernel, figure_text_log):
+    """The hook is live: a cell that draws two texts on one spot is reported, naming the cell; a clean one is not."""
+    import papermill
+
+    from gcflnet_lib.workbook.runner import kernel_config
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\n"
+                                                "ax.text(0.5, 0.5, 'one'); ax.text(0.5, 0.5, 'two');"),
+                      nbformat.v4.new_code_cell("fig, ax = plt.subplots(); ax.set_title('alone');")]
+    nbformat.write(notebook, tmp_path / "probe.ipynb")
+    papermill.execute_notebook(str(tmp_path / "probe.ipynb"), str(tmp_path / "probe.out.ipynb"), kernel_name=python3_kernel,
+                               progress_bar=False, config=kernel_config())
+    problems = figure_text_problems(figure_text_log)
+    assert len(problems) == 1 and "cell 'import matplotlib.pyplot as plt'" in problems[0] and "'one'" in problems[0]
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
-def test_notebook_runs_in_smoke_size(path, tmp_path, python3_kernel):
+def test_notebook_runs_in_smoke_size(path, tmp_path, python3_kernel, figure_text_log):
     results_dir = tmp_path / "results"
     extra = {"RUN_DIR": str(tmp_path / "run")} if "RUN_DIR" in parameter_values(read_notebook(path)) else {}
     executed = execute(path, tmp_path, python3_kernel, SMOKE=True, RESULTS_DIR=str(results_dir), **extra)
@@ -394,6 +435,8 @@ def test_notebook_runs_in_smoke_size(path, tmp_path, python3_kernel):
     page = export_html(tmp_path / f"{path.stem}.out.ipynb", tmp_path / f"{path.stem}.html", "mathjax/MathJax.js")
     machinery = machinery_on_page(page.read_text(encoding="utf-8"))
     assert not machinery, f"{path.name}'s page shows the workbook's machinery: " + "; ".join(machinery)
+    collisions = figure_text_problems(figure_text_log)
+    assert not collisions, f"{path.name} shows figures with overlapping text: " + "; ".join(collisions)
     results = json.loads((results_dir / f"{path.stem}.json").read_text())
     assert results, f"{path.name} recorded an empty dict"
     check = CHECKS.get(path.stem[:2])
@@ -450,7 +493,7 @@ def test_missing_checkpoint_stops_at_setup_with_clear_message(path, tmp_path, py
 
 
 @pytest.mark.skipif(torch_cuda_available(), reason="the CPU default path needs a machine without a GPU")
-def test_notebook_08_default_cpu_path_reproduces_the_model_card(tmp_path, python3_kernel):
+def test_notebook_08_default_cpu_path_reproduces_the_model_card(tmp_path, python3_kernel, figure_text_log):
     """08 with its defaults on a CPU (SMOKE, DATA_DIR, CHECKPOINT "auto"): the released model on the 214
     NUAA-SIRST test images, Pd, Fa and mIoU at 0.5 equal to the model card's record."""
     release = expected_release()
@@ -463,10 +506,11 @@ def test_notebook_08_default_cpu_path_reproduces_the_model_card(tmp_path, python
     check_08(results)
     assert results["checkpoint_name"] == release and results["matches_model_card"] is True
     assert model_card_check(results, "08")
+    assert not figure_text_problems(figure_text_log), figure_text_problems(figure_text_log)
 
 
 @pytest.mark.skipif(torch_cuda_available(), reason="the CPU default path needs a machine without a GPU")
-def test_notebook_10_default_cpu_path_leads_with_the_whole_split(tmp_path, python3_kernel):
+def test_notebook_10_default_cpu_path_leads_with_the_whole_split(tmp_path, python3_kernel, figure_text_log):
     """10 with its defaults on a CPU: its first table scores the four fast classical detectors and both released
     networks on all 214 NUAA-SIRST test images, and opens with the conclusion those rows give."""
     release = expected_release()
@@ -487,6 +531,7 @@ def test_notebook_10_default_cpu_path_leads_with_the_whole_split(tmp_path, pytho
     first_table = next(text for text in shown if "|---" in text)
     counts = [line.split("|")[3].strip() for line in first_table.splitlines()[2:]]
     assert counts == ["214"] * 6, first_table
+    assert not figure_text_problems(figure_text_log), figure_text_problems(figure_text_log)
 
 
 def _tiny_checkpoint(path: Path, name: str) -> Path:

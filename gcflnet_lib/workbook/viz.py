@@ -394,6 +394,8 @@ def overlapping_texts(figure: Figure, tolerance: float = 1.0) -> list[tuple[str,
             owner = text.axes or tick_labels.get(id(text))
             if owner is ax or owner in ax.child_axes or (owner is not None and ax in owner.child_axes):
                 continue
+            if owner is not None and owner.get_position().bounds == ax.get_position().bounds:
+                continue  # a twin (twinx/twiny) shares its axes' area: a legend inside one lies inside both
             if _overlap(text_corners, box, tolerance):
                 found.append((repr(text.get_text()), f"the axes titled {ax.get_title()!r}" if ax.get_title()
                               else f"an axes at {tuple(round(v) for v in area.bounds)}"))
