@@ -176,24 +176,13 @@ def saved_train_config(out: str) -> dict | None:
 
     A damaged or missing file gives None: the trainer then reports it, naming the file.
     """
-    import warnings
     from pathlib import Path
 
-    import torch
+    from gcflnet_lib.engine.checkpoint import peek_run_state
 
-    path = Path(out) / "last.pt"
-    if not path.is_file():
-        return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # noqa: BLE001 - any damage; load_checkpoint names it later
-        return None
-    from gcflnet_lib.engine.checkpoint import RUN_STATE_KEYS
-
-    if not isinstance(state, dict) or any(key not in state for key in RUN_STATE_KEYS):
-        return None  # weights only (a release copied in): no run whose settings could be kept
+    state = peek_run_state(Path(out) / "last.pt")
+    if state is None:
+        return None  # none, damaged, or weights only (a release copied in): no run whose settings could be kept
     saved = state.get("train_config")
     return saved if isinstance(saved, dict) else None
 

@@ -47,6 +47,24 @@ _LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19."
 _ZIP_MAGIC = b"PK\x03\x04"
 
 
+def peek_run_state(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The state dict of a run checkpoint (``last.pt``), read lazily (mmap, ``weights_only``) to look at its
+    bookkeeping (epoch, train_config) without loading it for use; None where there is none to read: missing, half
+    written or damaged, or weights without the optimizer state a resume needs (a release copied in)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - any damage; load_checkpoint names it when the file is used
+        return None
+    if not isinstance(state, dict) or any(key not in state for key in RUN_STATE_KEYS):
+        return None
+    return state
+
+
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     """Write ``state`` with ``torch.save`` to a temporary sibling, then ``os.replace`` it over ``path``.
 

@@ -132,22 +132,10 @@ def busy(run_dir: Path) -> bool:
 def saved_epoch(run_dir: Path) -> int | None:
     """The epoch ``run_dir/last.pt`` was saved at, or None where there is no readable run checkpoint (missing,
     half written, damaged, or weights without the optimizer state a resume needs)."""
-    import warnings
+    from gcflnet_lib.engine.checkpoint import peek_run_state
 
-    import torch
-
-    from gcflnet_lib.engine.checkpoint import RUN_STATE_KEYS
-
-    path = run_dir / "last.pt"
-    if not path.is_file():
-        return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # noqa: BLE001 - any damage means: do not resume from it
-        return None
-    if not isinstance(state, dict) or any(key not in state for key in RUN_STATE_KEYS):
+    state = peek_run_state(run_dir / "last.pt")
+    if state is None:
         return None
     epoch = state.get("epoch")
     return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0 else None
