@@ -27,3 +27,11 @@ def add_batch_size(parser: argparse.ArgumentParser, default: int) -> None:
     """``--batch-size`` of inference: images of one size go through the network together."""
     parser.add_argument("--batch-size", type=int, default=default,
                         help=f"images of one size per forward pass (default {default})")
+
+
+def add_split(parser: argparse.ArgumentParser, what: str = "split to score") -> None:
+    """``--data ROOT``, ``--dataset NAME`` (default: the checkpoint's) and ``--split`` (default test): which images."""
+    parser.add_argument("--data", required=True, metavar="ROOT", help="dataset root with images/, masks/, img_idx/")
+    parser.add_argument("--dataset", default=None, metavar="NAME",
+                        help="split files img_idx/{split}_NAME.txt (default: the checkpoint's)")
+    parser.add_argument("--split", default="test", help=f"{what} (default test)")

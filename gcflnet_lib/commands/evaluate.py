@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from gcflnet_lib.commands.arguments import add_batch_size, add_checkpoint, add_device, add_threshold
+from gcflnet_lib.commands.arguments import add_batch_size, add_checkpoint, add_device, add_split, add_threshold
 from gcflnet_lib.ops import PAD_MODES
 
 NAME = "evaluate"
@@ -19,9 +19,7 @@ HELP = "Evaluate a checkpoint on a dataset split; optionally save its 8-bit prob
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_checkpoint(parser)
-    parser.add_argument("--data", required=True, metavar="ROOT", help="dataset root with images/, masks/, img_idx/")
-    parser.add_argument("--dataset", default=None, metavar="NAME", help="split files img_idx/{split}_NAME.txt (default: the checkpoint's)")
-    parser.add_argument("--split", default="test", help="split to score (default test)")
+    add_split(parser)
     parser.add_argument("--json", default=None, metavar="OUT", help="write the metrics and the ROC curves as JSON")
     parser.add_argument("--save-maps", default=None, metavar="DIR", help="write 8-bit probability maps DIR/NAME.png")
     parser.add_argument("--overwrite", action="store_true",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from gcflnet_lib.commands.arguments import add_checkpoint, add_device
+from gcflnet_lib.commands.arguments import add_checkpoint, add_device, add_split
 
 NAME = "inspect"
 HELP = "Skip health of a checkpoint: kept ratio and shuffle test of every skip connection, per level."
@@ -22,9 +22,7 @@ HELP = "Skip health of a checkpoint: kept ratio and shuffle test of every skip c
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_checkpoint(parser)
-    parser.add_argument("--data", required=True, metavar="ROOT", help="dataset root with images/, masks/, img_idx/")
-    parser.add_argument("--dataset", default=None, metavar="NAME", help="split files img_idx/{split}_NAME.txt (default: the checkpoint's)")
-    parser.add_argument("--split", default="test", help="split to take the images from (default test)")
+    add_split(parser, "split to take the images from")
     parser.add_argument("--images", type=int, default=10, metavar="N",
                         help="crops measured: the first N images of the split that hold a target (default 10)")
     parser.add_argument("--crop", type=int, default=128, metavar="S", help="side of the crops, centred on a target (default 128)")
