@@ -108,7 +108,9 @@ CELLS = [
         one whose MSIC shut its two finest skips (notebook 06), so it is scored as released. The networks' maps come from
         `build/cache/` when an earlier notebook computed them (`gcflnet_lib.workbook.prob_cache`), so their numbers at
         0.5 are their model cards'. The conclusion is generated from the table (`comparison_conclusion`); it names the
-        budget the networks were trained with. Fa is in units of $10^{-6}$.
+        budget the networks were trained with. Fa is in units of $10^{-6}$. A Pd of 0.000 at
+        $\mathrm{Fa} \le 10^{-5}$ means the curve never gets that low: even at the highest threshold the model keeps
+        more false-alarm pixels than that budget allows, pixels whose float32 probability is exactly 1 (notebook 08).
         """
     ),
     code(
