@@ -290,6 +290,12 @@ def model_card_check(r, prefix):
 
 
 def check_08(r):
+    from gcflnet_lib import workbook
+    from gcflnet_lib.workbook.conclusions import metrics_conclusion
+
+    card = workbook.model_card_metrics(r["checkpoint_name"]) if r["checkpoint_name"] else None
+    # the page opens with the conclusion its model card gives, and draws none without a card
+    assert r["conclusion"] == (metrics_conclusion(card, label=f"`{r['checkpoint_name']}`") if card is not None else "")
     assert _close(r["hand_pd"], r["library_pd"]) and _close(r["hand_fa"], r["library_fa"])
     assert _close(r["hand_miou"], r["library_miou"]) and _close(r["hand_niou"], r["library_niou"])
     assert 0.0 <= r["auc_pd_fa"] <= 1.0 and 0.0 <= r["auc_pixel"] <= 1.0 and r["roc_points"] >= 10

@@ -98,8 +98,9 @@ CELLS = [
         from gcflnet_lib.workbook.conclusions import metrics_conclusion
 
         card_record = workbook.model_card_metrics(CHECKPOINT) if CHECKPOINT else None
-        if card_record is not None:
-            display(Markdown(metrics_conclusion(card_record, label=f"`{CHECKPOINT}`")))
+        conclusion = metrics_conclusion(card_record, label=f"`{CHECKPOINT}`") if card_record is not None else ""
+        if conclusion:
+            display(Markdown(conclusion))
         else:
             print("no model card for the model scored here: the numbers below describe it, and no conclusion is drawn")
         """
@@ -437,6 +438,7 @@ CELLS = [
             "predicted_pixels_high_threshold": predicted[0.9],
             "checkpoint": bool(CHECKPOINT),
             "checkpoint_name": str(CHECKPOINT),
+            "conclusion": conclusion,
             "pd": at_half["pd"],
             "fa": at_half["fa"],
             "miou": at_half["miou"],
