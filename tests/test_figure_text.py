@@ -55,6 +55,19 @@ def _curves():
                               "fpr": [1e-7, 1e-5, 1e-4, 1e-3, 1e-2]}, "auc_pd_fa": 0.74, "auc_pixel": 0.9}}
 
 
+def close_targets():
+    """Two targets 8 px apart near a 258 x 374 frame's top and one false-alarm blob joining them, as the released
+    GCFLNet predicts NUAA-SIRST's Misc_301: the three boxes' number labels would sit on one spot."""
+    rng = np.random.default_rng(1)
+    image = rng.uniform(20, 60, (258, 374))
+    mask = np.zeros((258, 374), bool)
+    mask[26:30, 54:60] = True
+    mask[26:31, 62:67] = True
+    prediction = np.zeros_like(mask)
+    prediction[27:30, 52:70] = True  # one component, its centroid more than 3 px from both targets
+    return viz.plot_detections(image, prediction, mask, title="Misc_301, p > 0.5", max_crops=4)
+
+
 def _figures():
     """(name, zero-argument function returning a figure) for every figure function."""
     image, prediction, mask = _scene()
@@ -117,6 +130,7 @@ def _figures():
         ("plot_detections, as the threshold widget draws it", lambda: viz.plot_detections(
             image, prediction, mask, title="image 3, p > 0.50, min size 0", panel=1.6,
             figure=Figure(figsize=(7.2, 3.6), layout="constrained"))),
+        ("plot_detections, three targets a few pixels apart on a large frame", close_targets),
         ("plot_roc", roc),
         ("plot_pixel_roc", pixel_roc),
         ("draw_architecture", lambda: draw_architecture(build_model("gcflnet").config).figure),
@@ -176,3 +190,9 @@ class TestTheCheck:
         assert viz.overlapping_texts(figure) == []  # each legend lies inside both axes: they share one area
         twin.legend(loc="center left")
         assert ("'miou'", "'Fa'") in viz.overlapping_texts(figure) or ("'Fa'", "'miou'") in viz.overlapping_texts(figure)
+
+
+def test_close_boxes_share_one_label():
+    figure = close_targets()
+    assert [d["kind"] for d in figure.detections] == ["miss", "miss", "false alarm"]
+    assert [text.get_text() for text in figure.axes[0].texts] == ["1,2,3"]

@@ -21,6 +21,7 @@ import torch
 from matplotlib.colors import hsv_to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
+from matplotlib.text import Text
 from scipy import ndimage
 
 from gcflnet_lib.metrics import FA_RANGE, pd_fa_image
@@ -268,12 +269,13 @@ def plot_detections(image, prediction, mask, title: str = "", crop: int = 24, ma
     frame = figure.add_subplot(grid[:, :2])
     frame.imshow(overlay, interpolation="nearest")
     colours = {kind: np.asarray(colour) / 255.0 for kind, colour in DETECTION_COLOURS.items()}
+    labels = []
     for index, detection in enumerate(zoomed):
         rows_, cols_ = _crop_window(detection["box"], overlay.shape[:2], crop)
         frame.add_patch(Rectangle((cols_.start - 0.5, rows_.start - 0.5), cols_.stop - cols_.start,
                                   rows_.stop - rows_.start, fill=False, linewidth=1.2, edgecolor=colours[detection["kind"]]))
-        frame.text(cols_.start, rows_.start - 1.5, str(index + 1), color=colours[detection["kind"]], fontsize=7,
-                   va="bottom")
+        labels.append((frame.text(cols_.start, rows_.start - 1.5, str(index + 1), color=colours[detection["kind"]],
+                                  fontsize=7, va="bottom"), [index + 1]))
         ax = figure.add_subplot(grid[index // columns, 2 + index % columns])
         ax.imshow(overlay[rows_, cols_], interpolation="nearest")
         ax.set_xticks([])
@@ -293,8 +295,37 @@ def plot_detections(image, prediction, mask, title: str = "", crop: int = 24, ma
     frame.set_title(f"{title}\n{summary}" if title else summary, fontsize=8)
     figure.legend(handles=[Patch(facecolor=colours[kind], label=kind) for kind in DETECTION_COLOURS],
                   loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+    _join_colliding_labels(figure, labels)
     figure.detections = found
     return figure
+
+
+def _join_colliding_labels(figure: Figure, labels: list[tuple[Text, list[int]]], tolerance: float = 1.0) -> None:
+    """Boxes a few pixels apart get their numbers on one spot: where two labels would overlap once the figure is laid
+    out, the later one's number joins the earlier label ("1,3") and the later label is removed."""
+    if len(labels) < 2:
+        return
+    joined = True
+    while joined:  # a label that grew may now reach a third one: go again until nothing joins
+        joined = False
+        figure.draw_without_rendering()  # the final layout, so the extents are the drawn ones
+        kept: list[tuple[Text, list[int]]] = []
+        for text, numbers in labels:
+            box = text.get_window_extent()
+            host = next((k for k in kept if _boxes_overlap(k[0].get_window_extent(), box, tolerance)), None)
+            if host is None:
+                kept.append((text, numbers))
+                continue
+            host[1].extend(numbers)
+            host[0].set_text(",".join(str(number) for number in sorted(host[1])))
+            text.remove()
+            joined = True
+        labels = kept
+
+
+def _boxes_overlap(first, second, tolerance: float) -> bool:
+    return (min(first.x1, second.x1) - max(first.x0, second.x0) > tolerance
+            and min(first.y1, second.y1) - max(first.y0, second.y0) > tolerance)
 
 
 # ------------------------------------------------------------------------------------------ matplotlib
