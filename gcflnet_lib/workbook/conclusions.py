@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-RESULTS_DIR = Path(__file__).resolve().parents[2] / "results"
+from gcflnet_lib.workbook.context import REPO_ROOT
+
+RESULTS_DIR = REPO_ROOT / "results"
 
 # Full batches of 16 per epoch of each dataset's training split (drop_last): NUAA-SIRST 213 // 16, NUDT-SIRST 663 // 16.
 STEPS_PER_EPOCH = {"NUAA-SIRST": 13, "NUDT-SIRST": 41}
