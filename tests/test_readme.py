@@ -44,3 +44,18 @@ def test_the_generated_ablation_blocks_have_one_home():
     assert "<!-- ablation" not in README.read_text(encoding="utf-8")
     assert "<!-- results-table:begin -->" in (ROOT / "docs/RESULTS.md").read_text(encoding="utf-8")
     assert "<!-- readings:begin -->" in (ROOT / "docs/PAPER_READING.md").read_text(encoding="utf-8")
+
+
+def test_the_claims_sentence_counts_verdicts_and_shows_the_interval_only_when_there_is_one():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import readme_summary
+
+    analysis = {"verdicts": {"a": {"verdict": "supported"}, "b": {"verdict": "contradicted"},
+                             "c": {"verdict": "supported"}},
+                "table": [{"variant": "gcflnet", "miou": 0.8}, {"variant": "unet", "miou": 0.75}],
+                "effects": {"gcflnet_vs": {"unet": {"miou": {"estimate": 0.05, "low": 0.01, "high": 0.09}}}}}
+    sentence = readme_summary._claims_and_gcflnet(analysis)
+    assert sentence == ("of the 3 claims, 2 supported, 1 contradicted; GCFLNet's mIoU 0.8000 against the U-Net's "
+                        "0.7500 (difference +0.0500 [+0.0100, +0.0900], 95 % interval)")
+    analysis["effects"]["gcflnet_vs"]["unet"]["miou"] = {"estimate": 0.05, "low": None, "high": None}
+    assert readme_summary._claims_and_gcflnet(analysis).endswith("(difference +0.0500, no interval: a cell with one seed)")
