@@ -451,3 +451,10 @@ class TestMsicReadings:
         done = subprocess.run([sys.executable, str(ROOT / "scripts/ablation_report.py"), "--msic-reading", "unit_gain",
                                "--check"], capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
+
+
+def test_the_library_default_is_the_msic_reading_the_pre_registered_rule_chose():
+    from gcflnet_lib.models import READING_DEFAULTS
+
+    analysis = json.loads((Path(__file__).resolve().parents[1] / "results/ablation_nudt_msic_unit_gain.json").read_text())
+    assert analysis["decision"]["default"] == READING_DEFAULTS["msic_reading"], analysis["decision"]

@@ -92,6 +92,12 @@ class TestVariants:
     def test_every_parameter_receives_a_gradient(self, name):
         model = build_model(name, **SMALL).train()
         target = (torch.rand(2, 1, 24, 20) > 0.9).float()
+        if model.config["msic"]:
+            # unit_gain MSIC starts with the attentions' last layers at zero, so the layers before them get no
+            # gradient on the first step (by design: MSIC starts as the identity); after one step they do.
+            deep_supervision_loss(model(torch.randn(2, 1, 24, 20)), target).backward()
+            torch.optim.SGD(model.parameters(), lr=0.1).step()
+            model.zero_grad()
         deep_supervision_loss(model(torch.randn(2, 1, 24, 20)), target).backward()
         missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
         assert not missing
@@ -318,7 +324,7 @@ class TestModelInfoCommand:
             assert float(row[3]) > 0
             assert row[4] == ",".join(map(str, model.channels))
         assert rows["unet_wide"][4] == "13,26,52"
-        assert lines[-1] == "readings: glfi_attention=outer glfi_fc=False eem_fusion=concat msic_reading=crossed pad_mode=zeros"
+        assert lines[-1] == "readings: glfi_attention=outer glfi_fc=False eem_fusion=concat msic_reading=unit_gain pad_mode=zeros"
 
     def test_flops_grow_with_the_pixel_count(self):
         model = build_model("gcflnet", **SMALL)

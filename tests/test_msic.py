@@ -48,7 +48,7 @@ class TestMSIC:
 
     def test_each_level_is_modulated_by_the_other(self):
         """Encoder half = low x spatial(high); decoder half = projected high x channel(low)."""
-        msic = MSIC(4, 8).eval()
+        msic = MSIC(4, 8, reading="crossed").eval()
         low, high = torch.rand(1, 4, 8, 8), torch.rand(1, 8, 4, 4)
         seen = {}
         msic.fuse.register_forward_pre_hook(lambda module, args: seen.setdefault("fused_input", args[0]))
@@ -62,7 +62,7 @@ class TestMSIC:
 
     def test_every_parameter_gets_a_gradient(self):
         torch.manual_seed(0)
-        msic = MSIC(4, 8)
+        msic = MSIC(4, 8, reading="crossed")
         low = torch.rand(2, 4, 8, 8, requires_grad=True)
         high = torch.rand(2, 8, 4, 4, requires_grad=True)
         msic(low, high).square().sum().backward()

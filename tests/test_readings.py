@@ -20,7 +20,7 @@ from gcflnet_lib.engine.param_groups import group_weight_decay, parameter_groups
 from gcflnet_lib.errors import CheckpointError, UserError
 from gcflnet_lib.losses import deep_supervision_loss
 from gcflnet_lib.models import READING_DEFAULTS, READINGS, build_model, config_differences, list_models, upgrade_config, widen
-from gcflnet_lib.models.readings import applicable_readings
+from gcflnet_lib.models.readings import LEGACY_MEANING, applicable_readings
 from gcflnet_lib.models.registry import reading_of_weights
 from gcflnet_lib.nn import EFEU, GLFI, MSIC, outer_attention
 from gcflnet_lib.ops import pad_bottom_right
@@ -177,13 +177,19 @@ class TestSwitchCombinations:
             "glfi_attention": "signed", "glfi_fc": True, "pad_mode": "reflect"}
 
 
-class TestDefaultsUnchanged:
-    """The defaults are the readings the project started with: same keys, same outputs, old configs load."""
+class TestLegacyReadingsUnchanged:
+    """The readings the project started with (``LEGACY_MEANING``) build the same models as before, and old configs load
+    as them, whatever today's defaults are (``msic_reading`` moved to ``unit_gain`` by the pre-registered rule)."""
+
+    def test_only_msic_moved_from_the_readings_the_project_started_with(self):
+        assert {k: v for k, v in READING_DEFAULTS.items() if LEGACY_MEANING[k] != v} == {"msic_reading": "unit_gain"}
 
     @pytest.mark.parametrize("name", list_models())
     def test_same_state_dict_keys_and_outputs_as_before(self, name, reference):
         torch.manual_seed(0)
-        model = build_model(name, channels=tuple(reference["channels"])).eval()
+        switches = {key: reference["variants"][name]["config"][key] for key in ("eem", "glfi", "msic")}
+        model = build_model(name, channels=tuple(reference["channels"]),
+                            **applicable_readings(switches, LEGACY_MEANING)).eval()
         before = reference["variants"][name]
         assert list(model.state_dict()) == before["keys"]
         with torch.no_grad():
@@ -197,9 +203,16 @@ class TestDefaultsUnchanged:
         assert "attention" in old and "msic_reading" not in old
         upgraded = upgrade_config(old)
         assert "attention" not in upgraded and upgraded["glfi_attention"] == old["attention"]
-        assert {key: upgraded[key] for key in READING_DEFAULTS} == READING_DEFAULTS
-        assert build_model(**old).config == upgraded
-        assert config_differences(old, build_model(**old).config) == []
+        switches = {key: old[key] for key in ("eem", "glfi", "msic")}
+        assert {key: upgraded[key] for key in READING_DEFAULTS} == {**READING_DEFAULTS,
+                                                                   **applicable_readings(switches, LEGACY_MEANING)}
+        assert build_model(**upgraded).config == upgraded
+        assert config_differences(old, build_model(**upgraded).config) == []
+        if old["msic"]:  # built today without the keyword, it is the new default, and the difference is named
+            assert config_differences(old, build_model(**old).config) == [
+                "msic_reading='crossed' (saved) vs msic_reading='unit_gain' (asked)"]
+        else:
+            assert config_differences(old, build_model(**old).config) == []
 
     def test_old_checkpoint_loads_and_gives_the_same_output(self, reference):
         model, meta = load_model_from_checkpoint(DATA / "pre_readings_checkpoint.pt")
@@ -275,9 +288,9 @@ class TestCheckpointReadings:
         model = build_model("gcflnet", **TINY)
         path = save_checkpoint(tmp_path / "c.pt", {"model": model.state_dict(), "model_config": model.config,
                                                    "epoch": 1, "norm": {"mean": 0.0, "std": 1.0}})
-        with pytest.raises(CheckpointError, match=r"msic_reading='crossed' \(saved\) vs msic_reading='literal' \(asked\)"):
+        with pytest.raises(CheckpointError, match=r"msic_reading='unit_gain' \(saved\) vs msic_reading='literal' \(asked\)"):
             load_model_from_checkpoint(path, expect={"msic_reading": "literal"})
-        loaded, _ = load_model_from_checkpoint(path, expect={"msic_reading": "crossed"})
+        loaded, _ = load_model_from_checkpoint(path, expect={"msic_reading": "unit_gain"})
         assert loaded.config == model.config
 
     def test_weights_of_another_reading_are_named(self, tmp_path):
@@ -285,11 +298,13 @@ class TestCheckpointReadings:
         config = {**model.config, "msic_reading": "literal"}
         path = save_checkpoint(tmp_path / "c.pt", {"model": model.state_dict(), "model_config": config,
                                                    "epoch": 1, "norm": {"mean": 0.0, "std": 1.0}})
-        with pytest.raises(CheckpointError, match="weights were saved with msic_reading='crossed', but the checkpoint's "
-                                                  "model_config says msic_reading='literal'"):
+        # crossed and unit_gain have parameters of the same shapes: the weights cannot say which, so both are named
+        with pytest.raises(CheckpointError, match="weights were saved with msic_reading='crossed' or "
+                                                  "msic_reading='unit_gain', but the checkpoint's model_config says "
+                                                  "msic_reading='literal'"):
             load_model_from_checkpoint(path)
         assert reading_of_weights(model.config, build_model("gcflnet", **TINY, eem_fusion="gate").state_dict()) == (
-            "eem_fusion", "gate")
+            "eem_fusion", ("gate",))
 
     def test_resume_with_another_reading_is_refused_naming_both(self, tmp_path):
         saved = build_model("gcflnet", **TINY).config
@@ -298,14 +313,19 @@ class TestCheckpointReadings:
         with pytest.raises(CheckpointError, match=r"glfi_attention='outer' \(saved\) vs glfi_attention='signed' \(asked\)"):
             trainer._check_resume_fits(_legacy_state(saved), net, config, tmp_path / "last.pt")
 
-    def test_resume_of_an_old_run_fits_the_default_model(self, tmp_path, reference):
-        old = reference["variants"]["gcflnet"]["config"]
-        net = build_model("gcflnet", channels=tuple(reference["channels"]))
-        config = TrainConfig(data_root="d", dataset="Toy", out_dir="o")
+    def test_resume_of_an_old_run_fits_its_legacy_readings_not_the_new_default(self, tmp_path, reference):
+        old = reference["variants"]["gcflnet"]["config"]  # saved before msic_reading existed: crossed
+        net = build_model("gcflnet", channels=tuple(reference["channels"]), msic_reading="crossed")
+        config = TrainConfig(data_root="d", dataset="Toy", out_dir="o", msic_reading="crossed")
         trainer._check_resume_fits(_legacy_state(old), net, config, tmp_path / "last.pt")  # no error
         with pytest.raises(CheckpointError, match="decay_exclude=False, this run asks for decay_exclude=True"):
             trainer._check_resume_fits(_legacy_state(old), net, TrainConfig(data_root="d", dataset="Toy", out_dir="o",
-                                                                            decay_exclude=True), tmp_path / "last.pt")
+                                                                            decay_exclude=True, msic_reading="crossed"),
+                                       tmp_path / "last.pt")
+        default = build_model("gcflnet", channels=tuple(reference["channels"]))
+        with pytest.raises(CheckpointError, match=r"msic_reading='crossed' \(saved\) vs msic_reading='unit_gain' \(asked\)"):
+            trainer._check_resume_fits(_legacy_state(old), default, TrainConfig(data_root="d", dataset="Toy", out_dir="o"),
+                                       tmp_path / "last.pt")
 
 
 class TestTraining:
@@ -333,6 +353,9 @@ class TestConfigAndCLI:
                              glfi_fc=True)
         assert config.model_kwargs() == {"channels": (4, 8), "msic_reading": "literal", "glfi_fc": True}
         assert TrainConfig.from_dict(config.to_dict()) == config
+        # A U-Net record of the crossed era: its MSIC reading changes nothing, so it is not passed (and the U-Net builds)
+        unet = TrainConfig(data_root="d", dataset="D", out_dir="o", model="unet", msic_reading="crossed")
+        assert unet.model_kwargs() == {} and build_model("unet", **unet.model_kwargs()).config["msic"] is False
         with pytest.raises(UserError, match=r"^--glfi-attention must be one of outer, channel, signed \(got self\)$"):
             TrainConfig(data_root="d", dataset="D", out_dir="o", glfi_attention="self")
 
@@ -348,7 +371,7 @@ class TestConfigAndCLI:
                 "--pad-mode", "replicate", "--decay-exclude", "--preset", "cpu"]
         assert cli_main(argv) == 0
         config = seen["config"]
-        assert (config.model, config.pad_mode, config.decay_exclude, config.msic_reading) == ("unet_wide", "replicate", True, "crossed")
+        assert (config.model, config.pad_mode, config.decay_exclude, config.msic_reading) == ("unet_wide", "replicate", True, "unit_gain")
         assert build_model(config.model, **config.model_kwargs()).channels == (13, 26, 52, 104, 208)
 
     def test_unknown_reading_flag_is_one_line(self, capsys, tmp_path):

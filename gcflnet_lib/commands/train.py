@@ -123,7 +123,8 @@ def add_reading_arguments(group) -> None:
         return "|".join(READINGS[key][0])
 
     group.add_argument("--msic-reading", default=READING_DEFAULTS["msic_reading"], metavar=known("msic_reading"),
-                       help="MSIC: which level each attention is computed from and applied to (default crossed)")
+                       help="MSIC: which level each attention is computed from and applied to "
+                            f"(default {READING_DEFAULTS['msic_reading']}, chosen by the rule of docs/ABLATION.md)")
     group.add_argument("--glfi-attention", default=READING_DEFAULTS["glfi_attention"], metavar=known("glfi_attention"),
                        help="GLFI attention: outer (default, can only pass), signed (can suppress) or channel")
     group.add_argument("--glfi-fc", action="store_true", help="add GLFI's fully connected layer on the pooled profiles")

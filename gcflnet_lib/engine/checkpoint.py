@@ -234,8 +234,9 @@ def load_model_from_checkpoint(
         first_line = str(exc).strip().splitlines()[0]
         found = reading_of_weights(config, state["model"]) if isinstance(exc, RuntimeError) else None
         if found is not None:
-            key, value = found
-            raise CheckpointError(f"{path}: the weights were saved with {key}={value!r}, but the checkpoint's "
+            key, values = found
+            saved_with = " or ".join(f"{key}={value!r}" for value in values)
+            raise CheckpointError(f"{path}: the weights were saved with {saved_with}, but the checkpoint's "
                                   f"model_config says {key}={config.get(key)!r}") from exc
         raise CheckpointError(f"{path}: weights do not fit model {config.get('name')!r} ({first_line})") from exc
     model.to(device).eval()

@@ -17,7 +17,8 @@ from gcflnet_lib.engine.cpu_threads import parse_threads
 from gcflnet_lib.engine.presets import milestones_for, preset_values
 from gcflnet_lib.engine.speed_paths import PATHS
 from gcflnet_lib.errors import UserError
-from gcflnet_lib.models.readings import READING_DEFAULTS, READINGS
+from gcflnet_lib.models.readings import READING_DEFAULTS, READINGS, applicable_readings
+from gcflnet_lib.models.registry import MODELS
 
 AMP_DTYPES = ("bf16", "fp16")
 DEFAULT_MILESTONE_FRACTIONS = (0.5, 0.75)
@@ -189,12 +190,13 @@ class TrainConfig:
     def model_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``build_model`` besides the name: the widths and the readings not at their default.
 
-        Defaults are left out so that a model without the module a reading changes (``unet``) still builds.
+        Defaults, and readings of a module the model does not have, are left out, so that a model without the module
+        a reading changes (``unet``) still builds, also from a config saved when that reading's default was another
+        (a U-Net record of the ``crossed`` era).
         """
         kwargs: dict[str, Any] = {} if self.channels is None else {"channels": self.channels}
-        for key, default in READING_DEFAULTS.items():
-            if getattr(self, key) != default:
-                kwargs[key] = getattr(self, key)
+        changed = {key: getattr(self, key) for key, default in READING_DEFAULTS.items() if getattr(self, key) != default}
+        kwargs.update(applicable_readings(MODELS.get(self.model, {}), changed))
         return kwargs
 
     def to_dict(self) -> dict[str, Any]:

@@ -69,8 +69,8 @@ class GCFLNet(nn.Module):
             ``"signed"`` (the same on standardised features, so it can suppress) or ``"channel"`` (C x C).
         glfi_fc: add GLFI's fully connected layer on the pooled profiles.
         eem_fusion: how EEM fuses EFEU and CDC, ``"concat"`` or ``"gate"``.
-        msic_reading: which level each MSIC attention is computed from and applied to, ``"crossed"`` or
-            ``"literal"`` (see ``gcflnet_lib.nn.msic``).
+        msic_reading: which level each MSIC attention is computed from and applied to, and at which gain:
+            ``"unit_gain"`` (default), ``"crossed"`` or ``"literal"`` (see ``gcflnet_lib.nn.msic``).
         pad_mode: how the input is padded to a multiple of ``2 ** (levels - 1)``: ``"zeros"``,
             ``"reflect"`` or ``"replicate"``.
 

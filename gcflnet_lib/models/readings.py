@@ -1,9 +1,11 @@
 """The choices the paper leaves open that GCFLNet exposes as keywords ("readings"), and their bookkeeping.
 
 Each reading is a keyword of :class:`~gcflnet_lib.models.GCFLNet` (``docs/PAPER_READING.md`` quotes the
-paper's words for each). Its default is the reading this project started with, so a ``model_config``
-written before the keyword existed means the default: :func:`upgrade_config` fills it in, and renames
-``attention`` (the GLFI keyword's name before issue 14) to ``glfi_attention``.
+paper's words for each). Each default is the reading this project started with, except ``msic_reading``: the
+pre-registered rule of ``docs/ABLATION.md`` moved it from ``crossed`` to ``unit_gain``. A ``model_config``
+written before a keyword existed means the reading the code had then (:data:`LEGACY_MEANING`, not today's
+default): :func:`upgrade_config` fills it in, and renames ``attention`` (the GLFI keyword's name before issue 14)
+to ``glfi_attention``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ READINGS: dict[str, tuple[tuple[Any, ...], Any, str | None]] = {
     "glfi_attention": (GLFI_ATTENTIONS, "outer", "glfi"),
     "glfi_fc": ((False, True), False, "glfi"),
     "eem_fusion": (EEM_FUSIONS, "concat", "eem"),
-    "msic_reading": (MSIC_READINGS, "crossed", "msic"),
+    "msic_reading": (MSIC_READINGS, "unit_gain", "msic"),
     "pad_mode": (PAD_MODES, "zeros", None),
 }
 READING_DEFAULTS: dict[str, Any] = {key: default for key, (_, default, _) in READINGS.items()}
@@ -45,9 +47,15 @@ def upgrade_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """A stored ``model_config`` as today's ``model.config`` would write it.
 
     Legacy keys are renamed and every reading the config does not record gets :data:`LEGACY_MEANING`, the
-    only behaviour the code had when the config was written (not today's default, which may have moved).
+    only behaviour the code had when the config was written (not today's default, which may have moved). A
+    reading of a module the config switches off changes nothing, so it takes today's default: a U-Net saved when
+    the default MSIC reading was ``crossed`` rebuilds, and compares equal to a U-Net built today.
     """
-    return {**LEGACY_MEANING, **rename_legacy_keys(config)}
+    upgraded = {**LEGACY_MEANING, **rename_legacy_keys(config)}
+    for key, (_, default, switch) in READINGS.items():
+        if switch is not None and upgraded.get(switch) is False:
+            upgraded[key] = default
+    return upgraded
 
 
 def check_readings_apply(name: str, switches: Mapping[str, bool], kwargs: Mapping[str, Any]) -> None:

@@ -76,16 +76,19 @@ def build_model(name: str = "gcflnet", **kwargs) -> nn.Module:
     return GCFLNet(**switches, **kwargs)
 
 
-def reading_of_weights(config: Mapping[str, Any], weights: Mapping[str, Any]) -> tuple[str, Any] | None:
-    """The one reading, different from ``config``'s, whose model has exactly the state_dict ``weights``.
+def reading_of_weights(config: Mapping[str, Any], weights: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]] | None:
+    """The reading, different from ``config``'s, whose models have exactly the state_dict ``weights``, with every
+    value of it that fits.
 
     For a message when a checkpoint's weights do not fit its (or the asked) config: ``("msic_reading",
-    "crossed")`` means the weights were saved by a model with the crossed MSIC. None when no single
-    reading explains the difference (or only ``pad_mode`` could, which has no weights).
+    ("crossed", "unit_gain"))`` means the weights were saved by a model with the crossed or the unit_gain MSIC
+    (their parameters have the same shapes, so the weights cannot tell them apart). None when no reading explains
+    the difference (or only ``pad_mode`` could, which has no weights).
     """
     config = upgrade_config(config)
     shapes = {key: tuple(value.shape) for key, value in weights.items() if hasattr(value, "shape")}
     for key, (known, _, _) in READINGS.items():
+        fitting = []
         for value in known:
             if value == config.get(key):
                 continue
@@ -94,5 +97,7 @@ def reading_of_weights(config: Mapping[str, Any], weights: Mapping[str, Any]) ->
             except (TypeError, ValueError):
                 continue
             if {k: tuple(v.shape) for k, v in candidate.state_dict().items()} == shapes:
-                return key, value
+                fitting.append(value)
+        if fitting:
+            return key, tuple(fitting)
     return None

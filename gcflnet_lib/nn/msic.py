@@ -9,7 +9,8 @@ starting from the high-level decoder features projected to the low level's width
 and upsampled, with CBAM's spatial attention (channel mean and max -> 7x7 conv -> sigmoid) and
 channel attention (global average and max pool -> shared MLP -> sigmoid):
 
-- ``"crossed"`` (default, the reading of the design notes): the spatial map computed from the
+- ``"crossed"`` (the reading of the design notes, and of every GCFLNet released so far; the default until the
+  pre-registered rule of ``docs/ABLATION.md`` chose ``"unit_gain"``): the spatial map computed from the
   high-level features re-weights the *low-level* features (the decoder's sense of where the target
   is); the channel vector computed from the low-level features re-weights the *high-level* ones. The
   two modulated maps are concatenated and fused by a residual block (2C -> C).
@@ -18,7 +19,7 @@ channel attention (global average and max pool -> shared MLP -> sigmoid):
   gate, not by concatenation or addition of features: ``g = sigmoid(conv1x1([low', high']))``
   (per pixel and channel), ``fused = g * low' + (1 - g) * high'``, then the decoder's basic residual
   block (C -> C), the same block every decoder level and the U-Net use.
-- ``"unit_gain"``: the paper's assignment (spatial attention re-weights the high-level features, channel
+- ``"unit_gain"`` (default): the paper's assignment (spatial attention re-weights the high-level features, channel
   attention the low-level ones, each computed from the features it re-weights), with every modulation at
   unit gain when training starts: ``high' = 2 * high * SA(high)``, ``low' = 2 * low * CA(low)``, and the
   last layer of each attention (SA's 7x7 convolution, CA's second MLP layer) zero-initialised, so that
@@ -110,7 +111,7 @@ class MSIC(nn.Module):
         out_channels: int | None = None,
         reduction: int = 4,
         spatial_kernel: int = 7,
-        reading: str = "crossed",
+        reading: str = "unit_gain",
     ):
         super().__init__()
         check_choice(reading, MSIC_READINGS, "msic_reading")

@@ -143,9 +143,11 @@ def model_for_notebook(
     channels: Sequence[int] | None = None,
     crop_size: int = 64,
     batch_size: int = 8,
+    **readings: Any,
 ) -> QuickFit:
     """A model to look inside: the trained one in ``checkpoint`` (refused unless it is ``name``), else a
-    ``name`` model with ``channels`` briefly trained by :func:`quick_train` on ``train_samples``.
+    ``name`` model with ``channels`` and ``readings`` (e.g. ``msic_reading="crossed"``) briefly trained by
+    :func:`quick_train` on ``train_samples``.
 
     Returns:
         :class:`QuickFit` in eval mode on ``context.device``; ``losses`` is empty for a checkpoint.
@@ -154,7 +156,7 @@ def model_for_notebook(
         model, meta = load_trained_model(checkpoint, name, context.device)
         return QuickFit(model, float(meta["norm"]["mean"]), float(meta["norm"]["std"]), [])
     torch.manual_seed(context.seed)
-    model = build_model(name, **({"channels": tuple(channels)} if channels is not None else {}))
+    model = build_model(name, **({"channels": tuple(channels)} if channels is not None else {}), **readings)
     return quick_train(model, train_samples, steps, context.device, crop_size, batch_size, seed=context.seed)
 
 
@@ -234,10 +236,11 @@ def samples_with_targets(context: WorkbookContext, dataset: str, n: int, size: i
     return [sample for sample in samples if sample.mask.any()][:n]
 
 
-def dissection_fits(context: WorkbookContext, checkpoint: str | os.PathLike, train_steps: int) -> dict[str, Any]:
+def dissection_fits(context: WorkbookContext, checkpoint: str | os.PathLike, train_steps: int,
+                    **readings: Any) -> dict[str, Any]:
     """The GCFLNets notebooks 04-06 take apart, label -> fit: the released ones of :func:`dissection_checkpoints`,
-    or, for ``checkpoint = ""`` (the exercise), a small model trained here for ``train_steps`` steps (20 on the fast
-    path); each line printed says where its weights came from."""
+    or, for ``checkpoint = ""`` (the exercise), a small model with ``readings`` trained here for ``train_steps`` steps
+    (20 on the fast path); each line printed says where its weights came from."""
     models = dissection_checkpoints(checkpoint, context.dataset)
     if models:
         fits = {label: model_for_notebook(context, "gcflnet", name) for label, name in models.items()}
@@ -251,7 +254,7 @@ def dissection_fits(context: WorkbookContext, checkpoint: str | os.PathLike, tra
         fits = {"trained here": model_for_notebook(
             context, "gcflnet", "", train_samples, steps=20 if smoke else train_steps,
             channels=(8, 16, 32, 64) if smoke else (16, 32, 64, 128, 256),
-            crop_size=48 if smoke else 128, batch_size=4 if smoke else 8)}
+            crop_size=48 if smoke else 128, batch_size=4 if smoke else 8, **readings)}
     for name, each in fits.items():
         source = (f"{len(each.losses)} steps here (loss {each.losses[0]:.3f} -> {each.losses[-1]:.3f})" if each.losses
                   else "trained checkpoint")

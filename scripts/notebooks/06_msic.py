@@ -16,9 +16,10 @@ CELLS = [
         compensation is implemented through attention-based feature modulation rather than direct concatenation or
         residual addition."*
 
-        The paper does not say which features each attention re-weights. The default reading of `gcflnet_lib.nn.MSIC`,
-        `msic_reading="crossed"`: the attention maps are *computed* where the paper says, and each *modulates the other
-        level*, which is what makes it a compensation (the other reading, `"literal"`, is compared below). With low-level features $L$
+        The paper does not say which features each attention re-weights. The reading every released GCFLNet was
+        trained with, `msic_reading="crossed"` (the default until the pre-registered rule chose `"unit_gain"`, below):
+        the attention maps are *computed* where the paper says, and each *modulates the other level*, which is what
+        makes it a compensation (the other reading, `"literal"`, is compared below). With low-level features $L$
         ($C$ channels, $H\times W$) and high-level features $H$ (coarser, more channels):
 
         $$
@@ -78,7 +79,10 @@ CELLS = [
         """
         skips = list(model.decoder)  # decoder[k] works at level levels-2-k: coarsest skip first
         assert all(isinstance(skip, MSIC) for skip in skips)
-        """
+        """,
+        # The sections below take the crossed form apart, the one every released GCFLNet has; a model trained here
+        # (CHECKPOINT = "") is built with it too. The unit_gain reading has its own section.
+        readings='msic_reading="crossed"',
     ),
     *where_it_sits("msic", "the MSIC of every level"),
     md(
@@ -231,8 +235,9 @@ CELLS = [
         lines above come from `results/readings.json` (`scripts/measure_readings.py`, one 30-epoch run per reading,
         also in [docs/PAPER_READING.md](../docs/PAPER_READING.md), row 1). Read them with the `default_seed1` line:
         the same default reading trained with another seed moves mIoU about as far as any reading does, so one run
-        per reading at this length cannot rank the readings. `"crossed"` stays the default until the pre-registered
-        rule chooses (docs/ABLATION.md), and every released checkpoint was trained with it.
+        per reading at this length cannot rank the readings. The longer factorial at the end of this notebook does, by
+        a rule written down before its runs: it chose the default (docs/ABLATION.md). Every released checkpoint was
+        trained with `"crossed"`.
         """
     ),
     md(
@@ -495,8 +500,8 @@ CELLS = [
         channel attention from the encoder features, and fuses the two re-weighted streams. In the released GCFLNets
         (`crossed`) the spatial gate of the two finest skips has learned to shut them: the kept ratio and the shuffle
         test show it, and a sigmoid computed from standardised decoder features explains why it cannot reopen. The
-        `unit_gain` reading starts as the identity; whether it keeps its skips open, and whether the default changes,
-        the records decide.
+        `unit_gain` reading starts as the identity; the conclusion above, generated from its records, says whether its
+        runs kept their finest skips in use and which reading the pre-registered rule made the default.
         """, [
         ("From `per_skip`, which skip's spatial attention varies most (max minus min)? Relate it to that level's resolution.",
          """
