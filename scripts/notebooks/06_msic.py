@@ -40,7 +40,7 @@ CELLS = [
         finest skips (levels 0 and 1) has learned to be almost zero everywhere, at the target most of all: those skips
         are shut, and the decoder sees nothing finer than quarter resolution. The sections "The finest skips are
         shut" and "Why a sigmoid gate shuts at a small bright target" measure it and explain it; "The `unit_gain`
-        reading" shows the form of MSIC built so that it cannot start shut, and what its training runs show so far.
+        reading" shows the form of MSIC built so that it cannot start shut, and what its training runs show.
 
         We look at $S$, $A$ and their effect on the real features of trained GCFLNets on NUAA-SIRST test images
         (`CHECKPOINT = "auto"`): the released CPU-recipe model (`gcflnet-cpu-nuaa-sirst`) and, beside it, the full-width

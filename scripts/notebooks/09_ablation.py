@@ -164,7 +164,7 @@ CELLS = [
         Under `crossed`, the MSIC of these runs shuts GCFLNet's two finest skips (notebook 06), so the rows with MSIC
         measure that network. A second factorial trains the four MSIC cells with the `unit_gain` reading, which starts
         as the identity; its records, each run's skip health and the pre-registered rule that chooses the default
-        reading are in [docs/ABLATION.md](../docs/ABLATION.md). What they say so far, generated from the records:
+        reading are in [docs/ABLATION.md](../docs/ABLATION.md). What they say, generated from the records:
         """
     ),
     code(
