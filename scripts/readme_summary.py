@@ -93,11 +93,11 @@ def summary_lines() -> list[str]:
     outcome = (f"the pre-registered rule chooses `{decision['default']}`; under `unit_gain`, "
                f"{_claims_and_gcflnet(readings)}" if decision["default"]
                else "the pre-registered rule waits for all of them")
-    from gcflnet_lib.models import READING_DEFAULTS
+    from gcflnet_lib.models import READING_DEFAULTS, upgrade_config
 
     if decision["default"] and decision["default"] == READING_DEFAULTS["msic_reading"] != "crossed":
-        still_crossed = [name for name, report in health.items()
-                         if report["model_config"].get("msic") and report["model_config"].get("msic_reading") == "crossed"]
+        configs = {name: upgrade_config(report["model_config"]) for name, report in health.items()}  # legacy: crossed
+        still_crossed = [name for name, config in configs.items() if config["msic"] and config["msic_reading"] == "crossed"]
         outcome += (f"; `gcflnet train` defaults to it, while {len(still_crossed)} of the "
                     f"{sum(1 for n in health if n.startswith('gcflnet'))} released GCFLNets were trained with `crossed`")
     lines.append(f"- **A second MSIC reading** (`unit_gain`, the identity at step 0): {done} of its 8 runs recorded; "
