@@ -40,9 +40,14 @@ def _free_port() -> int:
 
 
 def _config(root: Path, out: Path) -> TrainConfig:
+    # MSIC as crossed, the model this comparison's tolerance was set on. Under unit_gain the two runs also agree
+    # everywhere to ~1e-4, but the reduction-order noise between 2 ranks and 1 process grows to 2.2e-4 (5 %) on 2
+    # of 576 small GLFI weights after 2 epochs of AdamW, past the 1e-4 bound; what this test checks, the gradient and
+    # BatchNorm synchronisation, does not depend on MSIC's reading.
     return TrainConfig(
         data_root=str(root), dataset="Toy", out_dir=str(out), model="gcflnet", channels=(4, 8), epochs=2,
         batch_size=GLOBAL_BATCH, crop_size=32, eval_every=0, progress=False, device="cpu", seed=3,
+        msic_reading="crossed",
     )
 
 
@@ -105,7 +110,7 @@ class TestDistributedTraining:
         # The tolerance is far below what training moved: AdamW steps are ~lr = 1e-3 per parameter per step,
         # so ranks with unsynchronised BatchNorm statistics or loss sums would fall outside it.
         seed_everything(3)
-        initial = build_model("gcflnet", channels=(4, 8)).state_dict()
+        initial = build_model("gcflnet", channels=(4, 8), msic_reading="crossed").state_dict()
         moved = max((single[k] - initial[k]).abs().max().item() for k in single if single[k].is_floating_point())
         assert moved > 2e-3
 
@@ -153,7 +158,7 @@ def test_cli_under_torchrun_matches_the_spawned_run(runs, tmp_path):
         torchrun, "--nnodes=1", f"--nproc_per_node={WORLD}", f"--master_port={_free_port()}", "--master_addr=127.0.0.1",
         "-m", "gcflnet_lib", "train", "--data", str(runs["root"]), "--dataset", "Toy", "--out", str(out),
         "--model", "gcflnet", "--channels", "4,8", "--epochs", "2", "--batch-size", str(GLOBAL_BATCH), "--crop-size", "32",
-        "--eval-every", "0", "--device", "cpu", "--seed", "3", "--no-progress",
+        "--eval-every", "0", "--device", "cpu", "--seed", "3", "--no-progress", "--msic-reading", "crossed",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
