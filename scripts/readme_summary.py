@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gcflnet_lib.models import READING_DEFAULTS, upgrade_config  # noqa: E402
 from gcflnet_lib.provenance import replace_generated_block  # noqa: E402
 
 SUMMARY = ("<!-- summary:begin -->", "<!-- summary:end -->")
@@ -55,8 +56,8 @@ def _triple(metrics: dict) -> str:
 
 
 def _claims_and_gcflnet(analysis: dict) -> str:
-    """"of its 4 claims, 3 inconclusive, 1 contradicted; GCFLNet's mIoU 0.67 against the U-Net's 0.73 (difference
-    -0.06 [-0.14, +0.02])" from an ablation analysis (``results/ablation_nudt.json`` or a reading's)."""
+    """"of the 4 claims, 3 inconclusive, 1 contradicted; GCFLNet's mIoU 0.67 against the U-Net's 0.73 (difference
+    -0.06 [-0.14, +0.02], 95 % interval)" from an ablation analysis (``results/ablation_nudt.json`` or a reading's)."""
     verdicts = [v["verdict"] for v in analysis["verdicts"].values()]
     counts = ", ".join(f"{verdicts.count(v)} {v}" for v in ("supported", "inconclusive", "contradicted") if v in verdicts)
     table = {row["variant"]: row for row in analysis["table"]}
@@ -93,13 +94,11 @@ def summary_lines() -> list[str]:
     outcome = (f"the pre-registered rule chooses `{decision['default']}`; under `unit_gain`, "
                f"{_claims_and_gcflnet(readings)}" if decision["default"]
                else "the pre-registered rule waits for all of them")
-    from gcflnet_lib.models import READING_DEFAULTS, upgrade_config
-
     if decision["default"] and decision["default"] == READING_DEFAULTS["msic_reading"] != "crossed":
-        configs = {name: upgrade_config(report["model_config"]) for name, report in health.items()}  # legacy: crossed
-        still_crossed = [name for name, config in configs.items() if config["msic"] and config["msic_reading"] == "crossed"]
-        outcome += (f"; `gcflnet train` defaults to it, while {len(still_crossed)} of the "
-                    f"{sum(1 for n in health if n.startswith('gcflnet'))} released GCFLNets were trained with `crossed`")
+        configs = [upgrade_config(report["model_config"]) for report in health.values()]  # no keyword: crossed
+        still_crossed = sum(1 for config in configs if config["msic"] and config["msic_reading"] == "crossed")
+        outcome += (f"; `gcflnet train` defaults to it, while {still_crossed} of the "
+                    f"{sum(1 for config in configs if config['msic'])} released GCFLNets were trained with `crossed`")
     lines.append(f"- **A second MSIC reading** (`unit_gain`, the identity at step 0): {done} of its 8 runs recorded; "
                  f"{outcome} ([docs/ABLATION.md](docs/ABLATION.md#msics-readings-measured)).")
     rows = {row["reading"]: row for row in _read("results/readings.json")["rows"]}

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gcflnet_lib.nn import EEM_FUSIONS, GLFI_ATTENTIONS, MSIC_READINGS
+from gcflnet_lib.nn.msic import DEFAULT_MSIC_READING
 from gcflnet_lib.ops import PAD_MODES
 
 # keyword -> (known values, default, the ablation switch of the module it changes; None: every model)
@@ -21,7 +22,7 @@ READINGS: dict[str, tuple[tuple[Any, ...], Any, str | None]] = {
     "glfi_attention": (GLFI_ATTENTIONS, "outer", "glfi"),
     "glfi_fc": ((False, True), False, "glfi"),
     "eem_fusion": (EEM_FUSIONS, "concat", "eem"),
-    "msic_reading": (MSIC_READINGS, "unit_gain", "msic"),
+    "msic_reading": (MSIC_READINGS, DEFAULT_MSIC_READING, "msic"),
     "pad_mode": (PAD_MODES, "zeros", None),
 }
 READING_DEFAULTS: dict[str, Any] = {key: default for key, (_, default, _) in READINGS.items()}

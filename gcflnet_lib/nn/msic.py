@@ -46,6 +46,7 @@ from gcflnet_lib.ops._checks import check_choice
 from gcflnet_lib.ops.layout import cat_channels
 
 MSIC_READINGS = ("crossed", "literal", "unit_gain")
+DEFAULT_MSIC_READING = "unit_gain"  # chosen by the pre-registered rule (docs/ABLATION.md); models.readings uses it
 
 
 class SpatialAttention(nn.Module):
@@ -111,7 +112,7 @@ class MSIC(nn.Module):
         out_channels: int | None = None,
         reduction: int = 4,
         spatial_kernel: int = 7,
-        reading: str = "unit_gain",
+        reading: str = DEFAULT_MSIC_READING,
     ):
         super().__init__()
         check_choice(reading, MSIC_READINGS, "msic_reading")
