@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from gcflnet_lib.ablation.plans import PLANS, AblationPlan  # noqa: E402
 from gcflnet_lib.engine.experiments import CrossData, Job, job_state, run_queue, train_command  # noqa: E402
+from gcflnet_lib.ablation.budget import BUDGET_VARIANTS  # noqa: E402  (the cells trained longer, seed 0 of all first)
 from gcflnet_lib.engine.presets import preset_values  # noqa: E402
 from gcflnet_lib.models.registry import VARIANTS  # noqa: E402
 from gcflnet_lib.nn import MSIC_READINGS  # noqa: E402
@@ -71,7 +72,6 @@ def ablation_jobs(data: str, plan: AblationPlan = PLANS["NUDT-SIRST"], extra: tu
     return jobs
 
 
-BUDGET_VARIANTS = ("unet", "gcflnet_eem", "gcflnet")  # the cells the budget study trains longer, seed 0 of all first
 
 
 def budget_jobs(data: str, plan: AblationPlan, factor: int, extra: tuple[str, ...] = (),

@@ -4,6 +4,7 @@
     python scripts/ablation_report.py --dataset NUAA-SIRST    # the same factorial on NUAA-SIRST (docs/ABLATION.md only)
     python scripts/ablation_report.py --check                 # exit 1 when a committed block differs from what the records give
     python scripts/ablation_report.py --msic-reading unit_gain [--check]   # MSIC's readings side by side, the rule
+    python scripts/ablation_report.py --budget 4 [--check]    # the budget study: 1x against 4x (its own block)
 
 What is computed and how: ``gcflnet_lib.ablation`` (analysis, checks, render); which files belong to which dataset:
 ``gcflnet_lib.ablation.plans``. The README and docs/ABLATION.md hold the same generated NUDT-SIRST markdown between
@@ -21,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gcflnet_lib.ablation.budget import analyse_budget, budget_markdown, plot_budget  # noqa: E402
 from gcflnet_lib.ablation.plans import PLANS, AblationPlan  # noqa: E402
 from gcflnet_lib.ablation.msic_readings import analyse_readings  # noqa: E402
 from gcflnet_lib.ablation.render_msic import plot_gate, readings_markdown  # noqa: E402
@@ -85,6 +87,44 @@ def readings(plan: AblationPlan, reading: str, check_only: bool) -> int:
     return 0
 
 
+def budget_paths(plan: AblationPlan, factor: int) -> tuple[str, str, tuple[str, str]]:
+    """(analysis JSON, figure, markers of its docs/ABLATION.md block) of the budget study at ``factor``."""
+    tag = f"ablation-budget{factor}x-{plan.key}"
+    return (f"results/ablation_{plan.key}_budget{factor}x.json", f"results/plots/budget{factor}x_{plan.key}.png",
+            (f"<!-- {tag}:begin -->", f"<!-- {tag}:end -->"))
+
+
+def budget(plan: AblationPlan, factor: int, reading: str, check_only: bool) -> int:
+    """The budget study's block of docs/ABLATION.md, its JSON and figure (or, with ``check_only``, 1 when a committed
+    one differs from what the records give); GCFLNet's 1x cells are those of MSIC ``reading``."""
+    try:
+        analysis = json.loads(json.dumps(json_safe(analyse_budget(plan, factor, reading, ROOT))))
+    except UserError as exc:
+        print(f"ablation_report: {exc}", file=sys.stderr)
+        return 2
+    json_name, figure, markers = budget_paths(plan, factor)
+    doc = "docs/ABLATION.md"
+    block = budget_markdown(analysis, "../" + figure)
+    if check_only:
+        begin, end = markers
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        start, stop = text.find(begin), text.find(end)
+        committed = None if start < 0 or stop < start else text[start + len(begin):stop].strip("\n")
+        stale = [doc] if committed != block else []
+        json_path = ROOT / json_name
+        if not json_path.exists() or json.loads(json_path.read_text()) != analysis:
+            stale.append(json_name)
+        for name in stale:
+            print(f"{name}: differs from what the records give; run python scripts/ablation_report.py --budget {factor}",
+                  file=sys.stderr)
+        return 1 if stale else 0
+    atomic_write_json(ROOT / json_name, analysis)
+    replace_generated_block(ROOT / doc, *markers, block)
+    plot_budget(analysis, ROOT / figure)
+    print(f"wrote {json_name}, {doc} and {figure}; {6 - len(analysis['missing'])} of 6 runs at {factor}x recorded")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=sorted(PLANS), default="NUDT-SIRST", help="which ablation (default NUDT-SIRST)")
@@ -93,8 +133,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="compare the committed blocks and JSON; write nothing")
     parser.add_argument("--msic-reading", default=None, metavar="NAME",
                         help="MSIC's reading NAME beside crossed: the side-by-side block, the skip health, the rule")
+    parser.add_argument("--budget", type=int, default=None, metavar="K",
+                        help="the budget study: U-Net, + EEM and GCFLNet at K x the steps against the recipe "
+                             "(GCFLNet's reading: --msic-reading, default unit_gain)")
     args = parser.parse_args(argv)
     plan = PLANS[args.dataset]
+    if args.budget is not None:
+        if args.budget < 2:
+            parser.error(f"--budget must be at least 2 (got {args.budget}); the recipe itself is budget 1")
+        return budget(plan, args.budget, args.msic_reading or "unit_gain", args.check)
     if args.msic_reading:
         return readings(plan, args.msic_reading, args.check)
     records = Path(args.records or ROOT / plan.records)

@@ -1,0 +1,310 @@
+"""The budget study: U-Net, + EEM and GCFLNet at K times the recipe's steps, set against the recipe itself (1x).
+
+Every run of the NUDT-SIRST factorial stops at about 2600 optimizer steps while its test mIoU is still climbing, so
+its verdicts may measure how fast a variant learns early rather than what it can reach. The study trains three of
+its cells K times longer (``scripts/ablation_queue.py --budget K --msic-reading unit_gain``: ``--epochs 64 K``,
+milestones at the same fractions) and reads them as ``docs/ABLATION.md`` pre-registers:
+
+- **records**: 1x, U-Net and + EEM of the measured factorial (``results/ablation_nudt/``) and GCFLNet of the
+  ``unit_gain`` factorial (the reading the 4x GCFLNet trains with); Kx, ``results/ablation_nudt_budgetKx/``;
+- **contrasts** GCFLNet - U-Net, + EEM - U-Net, GCFLNet - + EEM on the test split's mIoU and Fa, per budget, with the
+  95 % interval ``± t(0.975, df) s sqrt(1/n1 + 1/n2)``, ``s²`` pooled over that budget's three cells (df 3);
+- **verdict at one budget**: "first ahead" or "second ahead" when the interval lies wholly on one side (higher mIoU,
+  lower Fa is ahead), "no difference shown" otherwise, none without both seeds in both cells;
+- **kept or overturned**: a 1x verdict is kept when the Kx verdict is the same; a change is one of significance
+  (between "ahead" and "no difference shown") or of direction (between the two "ahead"s); a change of the
+  estimate's sign is said apart.
+
+:func:`analyse_budget` computes it from the records (a JSON-ready dict), :func:`budget_markdown` writes the block,
+opening with the conclusion in plain words, and :func:`plot_budget` draws test mIoU against optimizer steps.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from gcflnet_lib.ablation.analysis import contrast, difference_weights
+from gcflnet_lib.ablation.plans import AblationPlan
+from gcflnet_lib.ablation.render import _absent
+from gcflnet_lib.ablation.records import SEEDS, cells, load_records, pooled_variance
+from gcflnet_lib.engine.presets import preset_values
+from gcflnet_lib.models.registry import VARIANTS
+
+BUDGET_VARIANTS = ("unet", "gcflnet_eem", "gcflnet")  # the cells trained longer; the queue runs seed 0 of all first
+NAMES = {"unet": "U-Net", "gcflnet_eem": "+ EEM", "gcflnet": "GCFLNet"}
+CONTRASTS = (("gcflnet", "unet"), ("gcflnet_eem", "unet"), ("gcflnet", "gcflnet_eem"))
+JUDGED = ("miou", "fa")  # the metrics the pre-registered reading judges; Fa in units of 1e-6
+DIGITS = {"miou": 4, "fa": 2}
+LABELS = {"miou": "mIoU", "fa": "Fa (x1e-6)"}
+
+
+def one_x_folders(plan: AblationPlan, reading: str) -> dict[str, str]:
+    """Variant -> the folder of its 1x records: the measured factorial, and for the cells with MSIC the factorial of
+    ``reading`` (the reading the longer GCFLNet trains with)."""
+    return {name: plan.reading_records(reading) if VARIANTS[name]["msic"] else plan.records for name in BUDGET_VARIANTS}
+
+
+def budget_folder(plan: AblationPlan, factor: int) -> str:
+    return f"results/ablation_{plan.key}_budget{factor}x"
+
+
+def _records_of(folder: Path, variants: Sequence[str]) -> list[dict[str, Any]]:
+    """The finished records of ``variants`` in ``folder`` (none when the folder does not exist yet)."""
+    if not folder.is_dir() or not any(folder.glob("*.json")):
+        return []
+    finished, _ = load_records(folder)
+    return [record for record in finished if record["model"] in variants]
+
+
+def verdict_of(item: Mapping[str, Any], metric: str) -> str | None:
+    """"first ahead", "second ahead" or "no difference shown" for a ``first - second`` contrast; None without an
+    interval."""
+    if item["missing"] or item["no_interval"] or _absent(item["low"]):
+        return None
+    sign = -1 if metric == "fa" else 1  # lower Fa is ahead
+    low, high = sorted((sign * item["low"], sign * item["high"]))
+    return "first ahead" if low > 0 else ("second ahead" if high < 0 else "no difference shown")
+
+
+def _cell_rows(table: Mapping[str, Mapping[int, Mapping[str, float]]]) -> dict[str, dict[str, Any]]:
+    rows = {}
+    for name in BUDGET_VARIANTS:
+        seeds = table.get(name, {})
+        row: dict[str, Any] = {"seeds": sorted(seeds)}
+        for metric in ("miou", "niou", "pd", "fa"):
+            values = [scores[metric] for scores in seeds.values()]
+            row[metric] = sum(values) / len(values) if values else math.nan
+            row[f"{metric}_half_range"] = (max(values) - min(values)) / 2 if len(values) >= 2 else math.nan
+        rows[name] = row
+    return rows
+
+
+def _curve(record: Mapping[str, Any], steps_per_epoch: int) -> list[tuple[int, float]]:
+    return [(int(row["epoch"]) * steps_per_epoch, float(row["miou"])) for row in record.get("history", []) if "miou" in row]
+
+
+def _one_budget(records: Sequence[Mapping[str, Any]], steps_per_epoch: int, cross_key: str) -> dict[str, Any]:
+    table = cells(records)
+    variance = {metric: pooled_variance(table, metric, BUDGET_VARIANTS) for metric in JUDGED}
+    found = {}
+    for first, second in CONTRASTS:
+        for metric in JUDGED:
+            item = contrast(table, difference_weights(first, second), metric, variance[metric])
+            found[f"{first}-{second}:{metric}"] = {**item, "verdict": verdict_of(item, metric)}
+    epochs = sorted({int(record["config"]["epochs"]) for record in records})
+    return {
+        "cells": _cell_rows(table),
+        "cross_cells": _cell_rows(cells(records, cross_key)),
+        "df": variance["miou"][1],
+        "contrasts": found,
+        "epochs": epochs,
+        "steps": [epoch * steps_per_epoch for epoch in epochs],
+        "runs": {f"{record['model']}_s{record['seed']}": {
+            "minutes": float(record["wall_time_s"]) / 60, "device": record["device"], "file": record["file"],
+            "curve": _curve(record, steps_per_epoch)} for record in records},
+    }
+
+
+def _change(before: str | None, after: str | None) -> str | None:
+    if before is None or after is None:
+        return None
+    if before == after:
+        return "kept"
+    return "overturned (direction)" if "no difference shown" not in (before, after) else "overturned (significance)"
+
+
+def analyse_budget(plan: AblationPlan, factor: int, reading: str, root: str | os.PathLike) -> dict[str, Any]:
+    """The budget study at ``factor`` x the recipe, against the recipe's own runs (see the module docstring).
+
+    Raises:
+        UserError: a records folder that mixes recipes or MSIC readings (``load_records``).
+    """
+    root = Path(root)
+    one_x = []
+    for name, folder in one_x_folders(plan, reading).items():
+        one_x += _records_of(root / folder, (name,))
+    longer = _records_of(root / budget_folder(plan, factor), BUDGET_VARIANTS)
+    budgets = {"1x": _one_budget(one_x, plan.steps_per_epoch, plan.cross_key),
+               f"{factor}x": _one_budget(longer, plan.steps_per_epoch, plan.cross_key)}
+    expected = [f"{name}_s{seed}" for seed in SEEDS for name in BUDGET_VARIANTS]
+    changes = {}
+    for key, item in budgets["1x"]["contrasts"].items():
+        after = budgets[f"{factor}x"]["contrasts"][key]
+        flipped = (None if _absent(item["estimate"]) or _absent(after["estimate"])
+                   else (item["estimate"] > 0) != (after["estimate"] > 0))
+        changes[key] = {"change": _change(item["verdict"], after["verdict"]), "sign_changes": flipped}
+    config = (longer or one_x)[0]["config"] if (longer or one_x) else {}
+    return {
+        "dataset": plan.dataset, "factor": factor, "msic_reading": reading,
+        "recipe_epochs": int(preset_values(plan.preset)["epochs"]), "steps_per_epoch": plan.steps_per_epoch,
+        "channels": list(config.get("channels", [])), "batch_size": config.get("batch_size"),
+        "crop_size": config.get("crop_size"), "seeds": list(SEEDS),
+        "records": {"1x": sorted(f"{folder}/{name}_s{seed}.json" for name, folder in one_x_folders(plan, reading).items()
+                                 for seed in SEEDS),
+                    f"{factor}x": budget_folder(plan, factor)},
+        "missing": [name for name in expected if name not in budgets[f"{factor}x"]["runs"]],
+        "missing_1x": [name for name in expected if name not in budgets["1x"]["runs"]],
+        "budgets": budgets,
+        "changes": changes,
+    }
+
+
+def _contrast_name(key: str) -> tuple[str, str]:
+    pair, metric = key.split(":")
+    first, second = pair.split("-")
+    return f"{NAMES[first]} - {NAMES[second]}", metric
+
+
+def _said(verdict: str | None, key: str) -> str:
+    pair, _ = key.split(":")
+    first, second = (NAMES[name] for name in pair.split("-"))
+    return {"first ahead": f"{first} ahead", "second ahead": f"{second} ahead",
+            "no difference shown": "no difference shown", None: "no verdict"}[verdict]
+
+
+def budget_conclusion(analysis: Mapping[str, Any]) -> str:
+    """The study's result in plain words, generated from the analysis, with the budget it holds for first; while
+    runs are missing it names them and concludes nothing about the longer budget."""
+    factor = analysis["factor"]
+    longer = analysis["budgets"][f"{factor}x"]
+    short = analysis["budgets"]["1x"]
+    widths = analysis["channels"]
+    epochs = analysis["recipe_epochs"]
+    steps = (f"{epochs * analysis['steps_per_epoch']} optimizer steps ({epochs} epochs) against "
+             f"{factor * epochs * analysis['steps_per_epoch']} ({factor * epochs} epochs)")
+    head = (f"**Conclusion** (for {analysis['dataset']}, widths {widths[0]}..{widths[-1]}, "
+            f"{analysis['crop_size']}x{analysis['crop_size']} crops, batch {analysis['batch_size']}, {steps}, seeds "
+            f"{' and '.join(map(str, analysis['seeds']))}, GCFLNet with MSIC `{analysis['msic_reading']}`):")
+    done = 6 - len(analysis["missing"])
+    if analysis["missing"]:
+        return (f"{head} {done} of the 6 runs at {factor}x are recorded; the comparison waits for "
+                f"{', '.join(analysis['missing'])}, so nothing is yet said about which of the 1x verdicts the longer "
+                f"budget keeps.")
+    kept = [key for key, item in analysis["changes"].items() if item["change"] == "kept"]
+    overturned = [key for key, item in analysis["changes"].items() if item["change"] and item["change"] != "kept"]
+
+    def listed(keys: Sequence[str]) -> str:
+        parts = []
+        for key in keys:
+            name, metric = _contrast_name(key)
+            parts.append(f"{name} on {LABELS[metric]} ({_said(short['contrasts'][key]['verdict'], key)} at 1x, "
+                         f"{_said(longer['contrasts'][key]['verdict'], key)} at {factor}x)")
+        return "; ".join(parts)
+
+    text = [head, f"the longer budget keeps {len(kept)} of the {len(analysis['changes'])} verdicts of the recipe"]
+    text[-1] += f": {listed(kept)}." if kept else "."
+    if overturned:
+        text.append(f"It overturns {len(overturned)}: {listed(overturned)}.")
+    flips = [_contrast_name(key) for key, item in analysis["changes"].items() if item["sign_changes"]]
+    if flips:
+        text.append("The estimate changes sign for " + ", ".join(f"{name} on {LABELS[m]}" for name, m in flips) + ".")
+    gcflnet, unet = longer["cells"]["gcflnet"], longer["cells"]["unet"]
+    text.append(f"At {factor}x GCFLNet reaches mIoU {gcflnet['miou']:.4f} and the U-Net {unet['miou']:.4f} "
+                f"(two seeds each, intervals with df {longer['df']}).")
+    return " ".join(text)
+
+
+def _interval(item: Mapping[str, Any], metric: str) -> str:
+    if item["missing"]:
+        return "–"
+    digits = DIGITS[metric]
+    if _absent(item["low"]):
+        return f"{item['estimate']:+.{digits}f} (no interval)"
+    return f"{item['estimate']:+.{digits}f} [{item['low']:+.{digits}f}, {item['high']:+.{digits}f}]"
+
+
+def _mean_range(row: Mapping[str, Any], metric: str) -> str:
+    if _absent(row[metric]):
+        return "–"
+    digits = DIGITS.get(metric, 4)
+    half = row[f"{metric}_half_range"]
+    return f"{row[metric]:.{digits}f}" + (f" ± {half:.{digits}f}" if not _absent(half) else " (one seed)")
+
+
+def budget_markdown(analysis: Mapping[str, Any], figure: str | None = None) -> str:
+    """The block of ``docs/ABLATION.md`` and notebook 09: the conclusion, the cells at both budgets, the contrasts with
+    their verdicts and what changed, the figure, and each run's wall time."""
+    factor = analysis["factor"]
+    budgets = [("1x", analysis["budgets"]["1x"]), (f"{factor}x", analysis["budgets"][f"{factor}x"])]
+    lines = [budget_conclusion(analysis), "",
+             "Cells at both budgets, NUDT-SIRST test split (mean ± half-range over the seeds; NUAA-SIRST scores of the "
+             "same weights beside them, not judged):", "",
+             "| variant | budget | mIoU | Fa (x1e-6) | Pd | NUAA-SIRST mIoU | seeds |", "|---|---|---|---|---|---|---|"]
+    for name in BUDGET_VARIANTS:
+        for label, budget in budgets:
+            row, cross = budget["cells"][name], budget["cross_cells"][name]
+            lines.append(f"| {NAMES[name]} | {label} | {_mean_range(row, 'miou')} | {_mean_range(row, 'fa')} | "
+                         f"{_mean_range(row, 'pd')} | {_mean_range(cross, 'miou')} | {','.join(map(str, row['seeds'])) or '–'} |")
+    lines += ["", "Contrasts (difference of the cell means, 95 % interval pooled over each budget's three cells):", "",
+              f"| contrast | metric | 1x | verdict at 1x | {factor}x | verdict at {factor}x | change |",
+              "|---|---|---|---|---|---|---|"]
+    for key, change in analysis["changes"].items():
+        name, metric = _contrast_name(key)
+        before, after = budgets[0][1]["contrasts"][key], budgets[1][1]["contrasts"][key]
+        said = change["change"] or "–"
+        if change["sign_changes"]:
+            said += ", sign changes"
+        lines.append(f"| {name} | {LABELS[metric]} | {_interval(before, metric)} | {_said(before['verdict'], key)} | "
+                     f"{_interval(after, metric)} | {_said(after['verdict'], key)} | {said} |")
+    if figure:
+        lines += ["", f"![test mIoU against optimizer steps, 1x and {factor}x]({figure})"]
+    runs = budgets[1][1]["runs"]
+    lines += ["", f"Wall time of each {factor}x run (its record's `wall_time_s`):"]
+    lines += ([f"- `{name}`: {run['minutes']:.0f} min on {run['device']}" for name, run in sorted(runs.items())]
+              if runs else ["- none recorded yet"])
+    return "\n".join(lines + ["", cost_sentence(analysis)])
+
+
+def cost_sentence(analysis: Mapping[str, Any]) -> str:
+    """What the study costs on the machine of its records, and what fits in an evening (four hours), from the
+    records' wall times; a 4x time not yet recorded is estimated as ``factor`` times its 1x run and said to be one."""
+    factor = analysis["factor"]
+    short, longer = analysis["budgets"]["1x"]["runs"], analysis["budgets"][f"{factor}x"]["runs"]
+    if not short:
+        return ""
+    minutes = {name: run["minutes"] for name, run in short.items()}
+    devices = sorted({run["device"] for run in short.values()})
+    longer_minutes = {name: longer[name]["minutes"] if name in longer else factor * minutes[name]
+                      for name in minutes}
+    estimated = sorted(name for name in minutes if name not in longer)
+    evening = 4 * 60
+    text = (f"What it costs (the records' wall times, {'; '.join(devices)}; the queue runs two such runs side by side, "
+            f"one thread each): a 1x run of these cells took {min(minutes.values()):.0f} to {max(minutes.values()):.0f} "
+            f"min, {sum(minutes.values()) / 60:.1f} h for all six; a {factor}x run "
+            f"{min(longer_minutes.values()):.0f} to {max(longer_minutes.values()):.0f} min, "
+            f"{sum(longer_minutes.values()) / 60:.1f} h for all six")
+    if estimated:
+        text += f" ({', '.join(estimated)}: not recorded yet, estimated as {factor} x the 1x run)"
+    fits = sorted(name for name, value in longer_minutes.items() if value <= evening)
+    text += (f". In an evening of four hours a learner with this CPU can reproduce any 1x run, and of the {factor}x "
+             f"runs {', '.join(fits) if fits else 'none'}; the whole {factor}x study takes "
+             f"{sum(longer_minutes.values()) / 120:.1f} h with two runs side by side, or a GPU "
+             "(`docs/GPU_CAMPAIGN.md`).")
+    return text
+
+
+def plot_budget(analysis: Mapping[str, Any], path: str | os.PathLike | None = None):
+    """Test mIoU against optimizer steps for every run at both budgets (1x dashed), one colour per variant."""
+    import matplotlib.pyplot as plt
+
+    colours = {"unet": "tab:blue", "gcflnet_eem": "tab:orange", "gcflnet": "tab:green"}
+    fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
+    factor = analysis["factor"]
+    for label, style in (("1x", "--"), (f"{factor}x", "-")):
+        for name, run in sorted(analysis["budgets"][label]["runs"].items()):
+            variant = name.rsplit("_s", 1)[0]
+            if run["curve"]:
+                steps, miou = zip(*run["curve"])
+                ax.plot(steps, miou, style, marker="o", ms=3, color=colours[variant], alpha=0.9 if label != "1x" else 0.6,
+                        label=f"{NAMES[variant]} {name.rsplit('_', 1)[1]} ({label})")
+    ax.set(xlabel="optimizer steps", ylabel="test mIoU (NUDT-SIRST)",
+           title=f"Test mIoU while training: the recipe (1x, dashed) and {factor}x the steps")
+    ax.legend(fontsize=7, ncol=2, loc="lower right")
+    if path is not None:
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+    return fig

@@ -1,0 +1,123 @@
+"""The budget study (docs/ABLATION.md, "The budget study"): 1x against Kx, read as pre-registered."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from scipy import stats
+
+from gcflnet_lib.ablation.budget import (BUDGET_VARIANTS, analyse_budget, budget_conclusion, budget_markdown,
+                                         plot_budget, verdict_of)
+from gcflnet_lib.ablation.plans import PLANS
+from gcflnet_lib.files import json_safe
+from test_ablation_report import make_record, write
+
+ROOT = Path(__file__).resolve().parents[1]
+PLAN = PLANS["NUDT-SIRST"]
+
+
+def metrics(miou, fa):
+    return {"miou": miou, "niou": miou, "pd": 0.95, "fa": fa * 1e-6}
+
+
+def record(variant, seed, values, **recipe):
+    return {**make_record(variant, seed, metrics(*values), **recipe), "device": "cpu (test)"}
+
+
+def study(tmp_path, one_x, longer, reading="unit_gain"):
+    """Write 1x records (the measured factorial and the reading's) and 4x ones, {variant: [(miou, fa) per seed]}."""
+    for variant, values in one_x.items():
+        folder = tmp_path / (PLAN.reading_records(reading) if variant == "gcflnet" else PLAN.records)
+        extra = {"msic_reading": reading} if variant == "gcflnet" else {}
+        write(folder, [record(variant, seed, v, **extra) for seed, v in enumerate(values)])
+    for variant, values in longer.items():
+        extra = {"msic_reading": reading} if variant == "gcflnet" else {}
+        records = [record(variant, seed, v, epochs=256, milestones=[172, 220], **extra) for seed, v in enumerate(values)]
+        for each in records:
+            each["history"] = [{"epoch": 128, "miou": each["final"]["miou"] - 0.05}, {"epoch": 256, "miou": each["final"]["miou"]}]
+        write(tmp_path / "results/ablation_nudt_budget4x", records)
+    return analyse_budget(PLAN, 4, reading, tmp_path)
+
+
+ONE_X = {"unet": [(0.70, 60), (0.72, 62)], "gcflnet_eem": [(0.75, 40), (0.77, 42)], "gcflnet": [(0.76, 30), (0.78, 31)]}
+
+
+def test_contrast_interval_pools_the_three_cells_of_its_budget(tmp_path):
+    found = study(tmp_path, ONE_X, {})
+    item = found["budgets"]["1x"]["contrasts"]["gcflnet-unet:miou"]
+    s2 = sum((a - b) ** 2 / 2 for a, b in ((0.70, 0.72), (0.75, 0.77), (0.76, 0.78))) / 3  # each cell: var of 2 seeds
+    half = stats.t.ppf(0.975, 3) * math.sqrt(s2 * (1 / 2 + 1 / 2))
+    assert item["estimate"] == pytest.approx(0.06) and item["high"] - item["estimate"] == pytest.approx(half)
+    assert found["budgets"]["1x"]["df"] == 3
+
+
+def test_verdicts_count_lower_fa_as_ahead_and_an_interval_across_zero_as_no_difference():
+    ahead = {"estimate": 0.1, "low": 0.05, "high": 0.15, "missing": [], "no_interval": []}
+    across = {"estimate": 0.1, "low": -0.05, "high": 0.25, "missing": [], "no_interval": []}
+    assert verdict_of(ahead, "miou") == "first ahead" and verdict_of(ahead, "fa") == "second ahead"
+    assert verdict_of(across, "miou") == "no difference shown"
+    assert verdict_of({**ahead, "low": math.nan, "no_interval": ["unet"]}, "miou") is None
+
+
+def test_while_runs_are_missing_nothing_is_said_about_the_longer_budget(tmp_path):
+    found = study(tmp_path, ONE_X, {"unet": [(0.80, 20)]})
+    assert found["missing"] == ["gcflnet_eem_s0", "gcflnet_s0", "unet_s1", "gcflnet_eem_s1", "gcflnet_s1"]
+    text = budget_conclusion(found)
+    assert "1 of the 6 runs at 4x are recorded" in text and "nothing is yet said" in text and "overturns" not in text
+    assert text.startswith("**Conclusion** (for NUDT-SIRST, widths 8..128, 128x128 crops, batch 16, 2624 optimizer "
+                           "steps (64 epochs) against 10496 (256 epochs), seeds 0 and 1, GCFLNet with MSIC `unit_gain`)")
+    assert all(item["change"] is None for item in found["changes"].values())
+
+
+def test_kept_and_overturned_verdicts_are_named(tmp_path):
+    # 4x: the U-Net catches up on mIoU (GCFLNet - U-Net: ahead -> no difference) and passes + EEM (direction).
+    longer = {"unet": [(0.82, 20), (0.83, 22)], "gcflnet_eem": [(0.76, 40), (0.77, 41)], "gcflnet": [(0.81, 10), (0.83, 11)]}
+    found = study(tmp_path, ONE_X, longer)
+    changes = {key: item["change"] for key, item in found["changes"].items()}
+    assert changes["gcflnet-unet:miou"] == "overturned (significance)"
+    assert changes["gcflnet_eem-unet:miou"] == "overturned (direction)"
+    assert changes["gcflnet-unet:fa"] == "kept" and changes["gcflnet-gcflnet_eem:fa"] == "kept"
+    assert found["changes"]["gcflnet_eem-unet:miou"]["sign_changes"] is True
+    text = budget_conclusion(found)
+    assert "the longer budget keeps" in text and "It overturns" in text
+    assert "+ EEM - U-Net on mIoU (+ EEM ahead at 1x, U-Net ahead at 4x)" in text
+    assert "The estimate changes sign for" in text and "At 4x GCFLNet reaches mIoU 0.8200" in text
+
+
+def test_the_json_form_renders_as_the_analysis_and_the_figure_is_drawn(tmp_path):
+    longer = {"unet": [(0.80, 20), (0.84, 22)], "gcflnet_eem": [(0.76, 40)], "gcflnet": [(0.81, 10), (0.83, 11)]}
+    found = study(tmp_path, ONE_X, longer)
+    stored = json.loads(json.dumps(json_safe(found)))
+    assert budget_markdown(stored, "f.png") == budget_markdown(found, "f.png")
+    assert "(no interval)" in budget_markdown(found) and "(one seed)" in budget_markdown(found)
+    plot_budget(stored, tmp_path / "b.png")
+    assert (tmp_path / "b.png").stat().st_size > 1000
+
+
+def test_a_longer_gcflnet_of_another_reading_is_refused_naming_the_records(tmp_path):
+    longer = {"gcflnet": [(0.81, 10)]}
+    study(tmp_path, ONE_X, longer)
+    other = record("gcflnet_msic", 0, (0.8, 10), epochs=256, milestones=[172, 220], msic_reading="crossed")
+    write(tmp_path / "results/ablation_nudt_budget4x", [other])
+    from gcflnet_lib.errors import UserError
+
+    with pytest.raises(UserError, match="mix MSIC readings"):
+        analyse_budget(PLAN, 4, "unit_gain", tmp_path)
+
+
+def test_the_variants_are_the_queues():
+    from importlib import util
+
+    spec = util.spec_from_file_location("ablation_queue", ROOT / "scripts" / "ablation_queue.py")
+    queue = util.module_from_spec(spec)
+    spec.loader.exec_module(queue)
+    assert queue.BUDGET_VARIANTS == BUDGET_VARIANTS
+
+
+def test_the_committed_block_is_what_the_records_give():
+    done = subprocess.run([sys.executable, str(ROOT / "scripts/ablation_report.py"), "--budget", "4", "--check"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
