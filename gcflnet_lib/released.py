@@ -4,12 +4,16 @@ Every command and notebook that takes a checkpoint accepts either a path or one 
 (``gcflnet evaluate --checkpoint gcflnet-cpu-nuaa-sirst ...``). ``checkpoints/README.md`` is the model
 card of each: data, split, exact command, commit, device, wall time and metrics.
 
-    gcflnet-cpu-nuaa-sirst   GCFLNet, CPU recipe (``--preset cpu``: widths 8..128), trained on a 2-core CPU
+    gcflnet-cpu-nuaa-sirst   GCFLNet, CPU recipe (``--preset cpu``: widths 8..128), MSIC ``unit_gain``, on a 2-core CPU
     unet-cpu-nuaa-sirst      the U-Net baseline, same recipe and seed
+    gcflnet-cpu-nuaa-sirst-crossed  the earlier GCFLNet of that recipe, MSIC ``crossed``: its two finest skips are shut
     gcflnet-nuaa-sirst       GCFLNet, full width (16..256), 400 epochs on an H200; fp16 weights
     unet-nuaa-sirst          the U-Net baseline, full width, 400 epochs on an H200; fp16 weights
-    gcflnet-cpu-nudt-sirst   GCFLNet, CPU recipe in NUDT-SIRST's form (``--preset cpu-nudt``), seed 0 of the ablation
+    gcflnet-cpu-nudt-sirst   GCFLNet, CPU recipe in NUDT-SIRST's form (``--preset cpu-nudt``), MSIC ``unit_gain``,
+                             seed 0 of the unit_gain factorial trained again (its first weights were lost)
     unet-cpu-nudt-sirst      the U-Net baseline, same recipe and seed (``results/ablation_nudt/``)
+    gcflnet-cpu-nudt-sirst-crossed  the earlier GCFLNet of that recipe, MSIC ``crossed`` (seed 0 of the first
+                             factorial): its two finest skips are shut
     gcflnet-nudt-sirst       GCFLNet, full width, 400 epochs on NUDT-SIRST on an H200; fp16 weights (after a lease:
                              ``scripts/gpu_campaign.py`` writes it, docs/GPU_CAMPAIGN.md)
     unet-nudt-sirst          the U-Net baseline, the same on NUDT-SIRST
@@ -31,6 +35,10 @@ RELEASES: dict[str, str] = {
     "unet-nuaa-sirst": "unet-nuaa-sirst.pt",
     "gcflnet-cpu-nudt-sirst": "gcflnet-cpu-nudt-sirst.pt",
     "unet-cpu-nudt-sirst": "unet-cpu-nudt-sirst.pt",
+    # The first CPU GCFLNets, trained with MSIC's `crossed` reading before the pre-registered rule chose
+    # `unit_gain` (docs/ABLATION.md): kept loadable under names that say their reading (notebook 06 takes them apart).
+    "gcflnet-cpu-nuaa-sirst-crossed": "gcflnet-cpu-nuaa-sirst-crossed.pt",
+    "gcflnet-cpu-nudt-sirst-crossed": "gcflnet-cpu-nudt-sirst-crossed.pt",
     "gcflnet-nudt-sirst": "gcflnet-nudt-sirst.pt",
     "unet-nudt-sirst": "unet-nudt-sirst.pt",
 }
@@ -53,14 +61,22 @@ AUTO_RELEASE_BY_DATASET = {
 
 # release name -> its training record under results/ (``gcflnet train --record``), the model card's source
 TRAINING_RECORDS: dict[str, str] = {
-    "gcflnet-cpu-nuaa-sirst": "cpu_nuaa_gcflnet_s0.json",
+    "gcflnet-cpu-nuaa-sirst": "cpu_nuaa_gcflnet_unit_gain_s0.json",
     "unet-cpu-nuaa-sirst": "cpu_nuaa_unet_s0.json",
     "gcflnet-nuaa-sirst": "gpu_nuaa_gcflnet_s0.json",
     "unet-nuaa-sirst": "gpu_nuaa_unet_s0.json",
-    "gcflnet-cpu-nudt-sirst": "ablation_nudt/gcflnet_s0.json",
+    "gcflnet-cpu-nudt-sirst": "cpu_nudt_gcflnet_unit_gain_s0.json",
     "unet-cpu-nudt-sirst": "ablation_nudt/unet_s0.json",
     "gcflnet-nudt-sirst": "gpu_nudt_gcflnet_unit_gain_s0.json",  # the GPU campaign's new-reading GCFLNet
     "unet-nudt-sirst": "gpu_nudt_unet_s0.json",
+    "gcflnet-cpu-nuaa-sirst-crossed": "cpu_nuaa_gcflnet_s0.json",
+    "gcflnet-cpu-nudt-sirst-crossed": "ablation_nudt/gcflnet_s0.json",
+}
+
+# A current release -> the earlier one of the same recipe it replaced, trained with MSIC's `crossed` reading.
+CROSSED_PREDECESSORS: dict[str, str] = {
+    "gcflnet-cpu-nuaa-sirst": "gcflnet-cpu-nuaa-sirst-crossed",
+    "gcflnet-cpu-nudt-sirst": "gcflnet-cpu-nudt-sirst-crossed",
 }
 
 

@@ -32,7 +32,8 @@ from gcflnet_lib.released import TRAINING_RECORDS as RECORDS  # noqa: E402  (rel
 # What the record's one line does not say, for the CPU releases: how the time split and how many threads
 # each epoch had (``--threads auto`` follows the cores other processes leave free).
 CPU_NOTE = "one run{threads}; its history's per-epoch times add up to {train_min:.1f} min of training and {eval_min:.1f} min of evaluation."
-NOTED = ("gcflnet-cpu-nuaa-sirst", "unet-cpu-nuaa-sirst", "gcflnet-cpu-nudt-sirst", "unet-cpu-nudt-sirst")
+NOTED = ("gcflnet-cpu-nuaa-sirst", "unet-cpu-nuaa-sirst", "gcflnet-cpu-nudt-sirst", "unet-cpu-nudt-sirst",
+         "gcflnet-cpu-nuaa-sirst-crossed", "gcflnet-cpu-nudt-sirst-crossed")
 
 
 def _threads(history: list[dict]) -> str:
@@ -67,6 +68,8 @@ PAIRS = (
     ("gcflnet-nuaa-sirst", "unet-nuaa-sirst", "full width"),
     ("gcflnet-cpu-nudt-sirst", "unet-cpu-nudt-sirst", "CPU recipe on NUDT-SIRST"),
     ("gcflnet-nudt-sirst", "unet-nudt-sirst", "NUDT-SIRST, full width"),
+    ("gcflnet-cpu-nuaa-sirst-crossed", "unet-cpu-nuaa-sirst", "CPU recipe, the earlier `crossed` GCFLNet"),
+    ("gcflnet-cpu-nudt-sirst-crossed", "unet-cpu-nudt-sirst", "CPU recipe on NUDT-SIRST, the earlier `crossed` GCFLNet"),
 )
 
 
@@ -78,6 +81,16 @@ def comparison(scores: dict[str, dict]) -> list[str]:
 
     return [f"- {label}, same seed: {who_is_ahead(scores[gcflnet], scores[unet])}." for gcflnet, unet, label in PAIRS
             if gcflnet in scores and unet in scores]
+
+
+def retrained(scores: dict[str, dict]) -> list[str]:
+    """One line per CPU GCFLNet retrained with ``unit_gain``: which of it and its ``crossed`` predecessor (same recipe
+    and seed) is ahead on each metric, counted from the scores."""
+    from gcflnet_lib.released import CROSSED_PREDECESSORS
+    from gcflnet_lib.workbook.results import who_is_ahead
+
+    return [f"- `{current}` against `{earlier}`: {who_is_ahead(scores[current], scores[earlier], ('unit_gain', 'crossed'))}."
+            for current, earlier in CROSSED_PREDECESSORS.items() if current in scores and earlier in scores]
 
 
 def card_tables(results: Path = ROOT / "results", checkpoints: Path = ROOT / "checkpoints") -> str:
@@ -109,10 +122,15 @@ def card_tables(results: Path = ROOT / "results", checkpoints: Path = ROOT / "ch
         if note:
             notes.append(f"- `{name}`: {note}")
     versus = comparison(scores)
+    again = retrained(scores)
     health = health_table(results, checkpoints)
     return "\n".join(metrics_rows + [""] + provenance_rows + ([""] + notes if notes else [])
                      + (["", "GCFLNet against its U-Net baseline (one seed each, counted from the metrics table; Fa: lower is ahead):", ""] + versus
-                        if versus else []) + (["", health] if health else []))
+                        if versus else [])
+                     + (["", "The CPU GCFLNets retrained with MSIC `unit_gain` against their `crossed` predecessors (same "
+                               "recipe and seed, one run each, counted from the metrics table; Fa: lower is ahead):", ""] + again
+                        if again else [])
+                     + (["", health] if health else []))
 
 
 def health_path(name: str, results: Path = ROOT / "results") -> Path:
@@ -121,6 +139,7 @@ def health_path(name: str, results: Path = ROOT / "results") -> Path:
 
 def health_table(results: Path = ROOT / "results", checkpoints: Path = ROOT / "checkpoints") -> str:
     """Per release: how much of each skip survives into the decoder, and what shuffling its spatial detail does."""
+    from gcflnet_lib.models.readings import upgrade_config
     from gcflnet_lib.released import RELEASES
 
     rows = []
@@ -132,7 +151,9 @@ def health_table(results: Path = ROOT / "results", checkpoints: Path = ROOT / "c
         kept = " / ".join(f"{item['kept_ratio']:.3f}" for item in levels)
         moved = " / ".join(f"{item['max_probability_change']:.1e}" for item in levels)
         dead = [str(item["level"]) for item in levels if item["status"] == "dead"]
-        rows.append(f"| `{name}` | {kept} | {moved} | {report['fine']['iou_before']:.3f} -> "
+        config = upgrade_config(report["model_config"])  # a config without the keyword: its legacy meaning
+        reading = f"`{config['msic_reading']}`" if config.get("msic") else "none (plain skips)"
+        rows.append(f"| `{name}` | {reading} | {kept} | {moved} | {report['fine']['iou_before']:.3f} -> "
                     f"{report['fine']['iou_after']:.3f} | {', '.join(dead) if dead else 'none'} |")
     if not rows:
         return ""
@@ -141,8 +162,8 @@ def health_table(results: Path = ROOT / "results", checkpoints: Path = ROOT / "c
         "to 3): the kept ratio of each skip after its modulation (1 for a plain U-Net skip), the largest change of "
         "any pixel's probability when that skip's spatial detail is shuffled, and the crop IoU before and after "
         "shuffling levels 0 and 1 together. A skip is dead when no probability moves by 0.05:", "",
-        "| release | kept, levels 0 / 1 / 2 / 3 | max Δprob, levels 0 / 1 / 2 / 3 | IoU, levels 0+1 shuffled | dead skips |",
-        "|---|---|---|---|---|", *rows])
+        "| release | MSIC reading | kept, levels 0 / 1 / 2 / 3 | max Δprob, levels 0 / 1 / 2 / 3 | IoU, levels 0+1 shuffled | dead skips |",
+        "|---|---|---|---|---|---|", *rows])
 
 
 def write_card(tables: str, card: Path = CARD) -> None:

@@ -133,20 +133,28 @@ def _mean_std(values: list[float], scale: float) -> str:
     return f"{statistics.mean(scaled):.4g} ± {statistics.stdev(scaled):.2g}"
 
 
+def _msic_reading(record: dict) -> str:
+    """The MSIC reading a run trained with ("" for a model without MSIC); a record without the keyword was
+    trained before it existed, with ``crossed`` (``gcflnet_lib.models.readings.LEGACY_MEANING``)."""
+    if not (record["model"] == "gcflnet" or "msic" in record["model"]):
+        return ""
+    return (record.get("config") or {}).get("msic_reading", "crossed")
+
+
 def results_table(records: list[dict]) -> str:
     if not records:
         return "_No training runs are recorded in `results/` yet._"
     groups: dict[tuple, list[dict]] = defaultdict(list)
-    for r in records:
-        groups[(r["dataset"], r["model"], _widths(r), r["epochs"], r["device"])].append(r)
-    header = ("| dataset | model | widths | epochs | seeds | " + " | ".join(label for _, label, _ in METRICS)
+    for r in records:  # runs of another MSIC reading are another model: never averaged together
+        groups[(r["dataset"], r["model"], _msic_reading(r), _widths(r), r["epochs"], r["device"])].append(r)
+    header = ("| dataset | model | MSIC reading | widths | epochs | seeds | " + " | ".join(label for _, label, _ in METRICS)
               + " | device | run files |")
     rule = "|" + "---|" * (header.count("|") - 1)
     rows = [header, rule]
-    for (dataset, model, widths, epochs, device), runs in sorted(groups.items()):
+    for (dataset, model, reading, widths, epochs, device), runs in sorted(groups.items()):
         cells = [_mean_std([run["final"][key] for run in runs], scale) for key, _, scale in METRICS]
         files = ", ".join(f"`{run['_file']}`" for run in runs)
-        rows.append(f"| {dataset} | {model} | {widths} | {epochs} | {len(runs)} | " + " | ".join(cells)
+        rows.append(f"| {dataset} | {model} | {reading or '-'} | {widths} | {epochs} | {len(runs)} | " + " | ".join(cells)
                     + f" | {device} | {files} |")
     commands = sorted({r["command"] for r in records})
     rows.append("")
@@ -191,7 +199,9 @@ def make_plots(records: list[dict], out_dir: Path) -> list[Path]:
     for dataset, runs in sorted(by_dataset.items()):
         fig, (ax_curve, ax_roc) = plt.subplots(1, 2, figsize=(11, 4))
         for r in runs:
-            label = f"{r['model']} {_widths(r)} s{r.get('seed', 0)} ({r['device'].split(' (')[0]})"
+            reading = _msic_reading(r)
+            label = (f"{r['model']}{f' MSIC {reading}' if reading else ''} {_widths(r)} s{r.get('seed', 0)} "
+                     f"({r['device'].split(' (')[0]})")
             evals = [h for h in r.get("history", []) if "miou" in h]
             ax_curve.plot([h["epoch"] for h in evals], [h["miou"] for h in evals], marker="o", ms=3, label=label)
             roc = r["final"].get("roc")

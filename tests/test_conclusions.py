@@ -44,7 +44,7 @@ def test_the_released_run_and_its_card():
     released = json.loads((ROOT / "results/cpu_nuaa_gcflnet_s0.json").read_text())
     text = training_conclusion(released)
     assert f"mIoU {released['final']['miou']:.4f}" in text and "200 epochs (2600 optimizer steps)" in text
-    card = json.loads((ROOT / "results/eval_cpu_gcflnet-cpu-nuaa-sirst.json").read_text())["metrics"]
+    card = json.loads((ROOT / "results/eval_cpu_gcflnet-cpu-nuaa-sirst-crossed.json").read_text())["metrics"]
     text = metrics_conclusion(card)
     found = round(card["pd"] * card["n_targets"])
     assert f"finds {found} of {card['n_targets']} targets" in text
@@ -104,7 +104,7 @@ def test_the_budget_comes_from_the_training_records(tmp_path):
 
 
 def test_the_release_pair_and_its_dead_skips():
-    health = json.loads((ROOT / "results/health/gcflnet-cpu-nuaa-sirst.json").read_text())
+    health = json.loads((ROOT / "results/health/gcflnet-cpu-nuaa-sirst-crossed.json").read_text())
     dead = [level["level"] for level in health["levels"] if level["status"] == "dead"]
     sentence = dead_skips_sentence(health, "The released GCFLNet")
     assert dead == [0, 1] and sentence.startswith("The released GCFLNet has shut skip levels 0 and 1 (0 is the finest)")

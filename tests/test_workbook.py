@@ -443,6 +443,22 @@ class TestDissectionModels:
         monkeypatch.setenv("GCFLNET_CHECKPOINTS", str(tmp_path))
         assert list(workbook.dissection_checkpoints("auto").values()) == ["gcflnet-cpu-nuaa-sirst"]
 
+    def test_crossed_puts_the_cpu_releases_crossed_predecessor_first(self, monkeypatch, tmp_path):
+        for name in ("gcflnet-cpu-nuaa-sirst.pt", "gcflnet-nuaa-sirst.pt", "gcflnet-cpu-nuaa-sirst-crossed.pt",
+                     "gcflnet-cpu-nudt-sirst-crossed.pt"):
+            (tmp_path / name).write_bytes(b"x")
+        monkeypatch.setenv("GCFLNET_CHECKPOINTS", str(tmp_path))
+        models = workbook.dissection_checkpoints("auto", "NUAA-SIRST", crossed=True)
+        assert list(models.values()) == ["gcflnet-cpu-nuaa-sirst-crossed", "gcflnet-nuaa-sirst", "gcflnet-cpu-nuaa-sirst"]
+        assert "crossed" in list(models)[0] and "crossed" not in list(models)[2]
+        assert list(workbook.dissection_checkpoints("auto", "NUAA-SIRST").values()) == ["gcflnet-cpu-nuaa-sirst",
+                                                                                        "gcflnet-nuaa-sirst"]
+        on_nudt = workbook.dissection_checkpoints("auto", "NUDT-SIRST", crossed=True)  # its own crossed file first
+        assert list(on_nudt.values())[0] == "gcflnet-cpu-nudt-sirst-crossed"
+        (tmp_path / "gcflnet-cpu-nuaa-sirst-crossed.pt").unlink()  # without the file, the current ones alone
+        assert list(workbook.dissection_checkpoints("auto", "NUAA-SIRST", crossed=True).values()) == [
+            "gcflnet-nuaa-sirst", "gcflnet-cpu-nuaa-sirst"]
+
     def test_empty_trains_here_and_a_missing_path_stops(self, tmp_path):
         assert workbook.dissection_checkpoints("") == {}
         with pytest.raises(CheckpointError, match="does not exist"):

@@ -35,7 +35,7 @@ MSIC_CELLS = tuple(v for v in TABLE_ORDER if VARIANTS[v]["msic"])
 HEALTH_KEYS = ("skip0_dprob", "skip1_dprob", "fine_dprob")
 # The crossed runs whose skip health the rule reads (docs/ABLATION.md): the released GCFLNet of the measured
 # factorial (seed 0), measured by `gcflnet inspect --json`, and + MSIC seed 0 trained again with the health logged.
-CROSSED_HEALTH_RELEASE = "results/health/gcflnet-cpu-nudt-sirst.json"
+CROSSED_HEALTH_RELEASE = "results/health/gcflnet-cpu-nudt-sirst-crossed.json"
 CROSSED_HEALTH_RUNS = "results/msic_gate_nudt"
 RULE_METRICS = ("miou", "fa")
 

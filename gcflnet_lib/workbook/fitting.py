@@ -26,7 +26,8 @@ from gcflnet_lib.engine.pipeline import DeviceTrainSet
 from gcflnet_lib.errors import CheckpointError
 from gcflnet_lib.losses import deep_supervision_loss
 from gcflnet_lib.models import build_model
-from gcflnet_lib.released import AUTO_RELEASE, AUTO_RELEASE_BY_DATASET, RELEASES, available, resolve_checkpoint
+from gcflnet_lib.released import (AUTO_RELEASE, AUTO_RELEASE_BY_DATASET, CROSSED_PREDECESSORS, RELEASES, available,
+                                  resolve_checkpoint)
 from gcflnet_lib.workbook.context import (WorkbookContext, check_checkpoint, estimate_seconds,
                                           warn_full_size_on_cpu)
 
@@ -205,13 +206,15 @@ def forward_captured(fit: Any, image: np.ndarray, modules: Mapping[str, torch.nn
     return seen
 
 
-def dissection_checkpoints(value: str | os.PathLike, dataset: str | None = None) -> dict[str, str]:
+def dissection_checkpoints(value: str | os.PathLike, dataset: str | None = None, crossed: bool = False) -> dict[str, str]:
     """The trained GCFLNets notebooks 04-06 take apart, label -> checkpoint (released name or path).
 
     ``"auto"`` -> the released CPU-recipe GCFLNet and, beside it, the full-width release where its file is present,
     on any device: these notebooks look inside a trained model and train none (a model trained for a few steps has
-    flat attention and edges that say nothing). "" -> {} (the notebook then trains a small model briefly, an
-    exercise). Any other value -> that one checkpoint, checked.
+    flat attention and edges that say nothing). With ``crossed`` (notebook 06), the CPU release's predecessor
+    trained with MSIC's ``crossed`` reading (``CROSSED_PREDECESSORS``) comes first where present, the current one
+    after the full-width one. "" -> {} (the notebook then trains a small model briefly, an exercise). Any other
+    value -> that one checkpoint, checked.
 
     Raises:
         CheckpointError: a value that names no file and no released checkpoint.
@@ -222,10 +225,15 @@ def dissection_checkpoints(value: str | os.PathLike, dataset: str | None = None)
         check_checkpoint(value)  # a wrong path stops the notebook here, before anything slow
         return {Path(str(value)).stem: str(value)}
     present = available()
-    order = [name for name in AUTO_RELEASE_BY_DATASET.get(str(dataset), AUTO_RELEASE)["gcflnet"] if name in present]
+    releases = AUTO_RELEASE_BY_DATASET.get(str(dataset), AUTO_RELEASE)["gcflnet"]
+    order = [name for name in releases if name in present]
     cpu = [name for name in order if "-cpu-" in name][:1]
     full = [name for name in order if "-cpu-" not in name][:1]
     labels = {**{name: f"{name} (CPU recipe)" for name in cpu}, **{name: f"{name} (full width)" for name in full}}
+    if crossed:
+        earlier = [CROSSED_PREDECESSORS[name] for name in releases if CROSSED_PREDECESSORS.get(name) in present][:1]
+        labels = {**{name: f"{name} (CPU recipe, crossed)" for name in earlier},
+                  **{name: labels[name] for name in full}, **{name: labels[name] for name in cpu}}
     return {label: name for name, label in labels.items()}
 
 
@@ -237,11 +245,12 @@ def samples_with_targets(context: WorkbookContext, dataset: str, n: int, size: i
 
 
 def dissection_fits(context: WorkbookContext, checkpoint: str | os.PathLike, train_steps: int,
-                    **readings: Any) -> dict[str, Any]:
-    """The GCFLNets notebooks 04-06 take apart, label -> fit: the released ones of :func:`dissection_checkpoints`,
-    or, for ``checkpoint = ""`` (the exercise), a small model with ``readings`` trained here for ``train_steps`` steps
-    (20 on the fast path); each line printed says where its weights came from."""
-    models = dissection_checkpoints(checkpoint, context.dataset)
+                    crossed: bool = False, **readings: Any) -> dict[str, Any]:
+    """The GCFLNets notebooks 04-06 take apart, label -> fit: the released ones of :func:`dissection_checkpoints`
+    (``crossed``: with the CPU release's crossed predecessor first), or, for ``checkpoint = ""`` (the exercise), a
+    small model with ``readings`` trained here for ``train_steps`` steps (20 on the fast path); each line printed
+    says where its weights came from."""
+    models = dissection_checkpoints(checkpoint, context.dataset, crossed)
     if models:
         fits = {label: model_for_notebook(context, "gcflnet", name) for label, name in models.items()}
     else:
