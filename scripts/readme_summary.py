@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from gcflnet_lib.models import READING_DEFAULTS, upgrade_config  # noqa: E402
 from gcflnet_lib.provenance import replace_generated_block  # noqa: E402
+from gcflnet_lib.released import CROSSED_PREDECESSORS  # noqa: E402
 
 SUMMARY = ("<!-- summary:begin -->", "<!-- summary:end -->")
 PATH = ("<!-- learning-path:begin -->", "<!-- learning-path:end -->")
@@ -35,7 +36,7 @@ NOTEBOOKS = {
     "03_central_difference_conv": "central difference convolution: the formula, theta, the equivalences",
     "04_edge_enhancement_module": "EEM: EFEU and CDC fused; the released models' edge maps",
     "05_glfi_pooling_attention": "GLFI: dense and dilated sampling, pooled attention, both readings",
-    "06_msic": "MSIC on the skips, and why the released GCFLNets shut their two finest skips",
+    "06_msic": "MSIC on the skips; why GCFLNets trained with `crossed` shut their two finest skips, and `unit_gain`",
     "07_training_gcflnet": "training: a run on a GPU, a short one on a CPU, the released run's curves",
     "08_metrics_roc_thresholds": "IoU, nIoU, Pd, Fa by hand and by the library; ROC; threshold widgets",
     "09_ablation": "the measured ablation (8 variants x 2 seeds), then MSIC's second reading",
@@ -55,6 +56,13 @@ def _triple(metrics: dict) -> str:
     return f"mIoU {metrics['miou']:.4f}, Pd {metrics['pd']:.4f}, Fa {metrics['fa'] * 1e6:.2f}e-6"
 
 
+def _ahead(gcflnet: dict, unet: dict) -> str:
+    """"U-Net ahead on mIoU, Pd; GCFLNet ahead on Fa", counted from the scores (``who_is_ahead``), one seed each."""
+    from gcflnet_lib.workbook.results import who_is_ahead
+
+    return who_is_ahead(gcflnet, unet, metrics={"miou": "mIoU", "pd": "Pd", "fa": "Fa"}) + " (one seed each)"
+
+
 def _claims_and_gcflnet(analysis: dict) -> str:
     """"of the 4 claims, 3 inconclusive, 1 contradicted; GCFLNet's mIoU 0.67 against the U-Net's 0.73 (difference
     -0.06 [-0.14, +0.02], 95 % interval)" from an ablation analysis (``results/ablation_nudt.json`` or a reading's)."""
@@ -68,26 +76,70 @@ def _claims_and_gcflnet(analysis: dict) -> str:
             f"U-Net's {table['unet']['miou']:.4f} (difference {gap['estimate']:+.4f}{interval})")
 
 
+def _retrained_line() -> str:
+    """The CPU GCFLNets retrained with the default MSIC reading against their crossed predecessors, per dataset."""
+    parts = []
+    for current, earlier in CROSSED_PREDECESSORS.items():
+        new, old = _scores(current), _scores(earlier)
+        dataset = _read(f"results/eval_cpu_{current}.json")["dataset"]
+        sides = {"mIoU": new["miou"] > old["miou"], "Fa": new["fa"] < old["fa"]}  # higher mIoU, lower Fa is ahead
+        said = ("ahead on both" if all(sides.values()) else "behind on both" if not any(sides.values()) else
+                "; ".join(f"{'ahead' if ahead else 'behind'} on {name}" for name, ahead in sides.items()))
+        parts.append(f"on {dataset} mIoU {new['miou']:.4f} against {old['miou']:.4f} and Fa {new['fa'] * 1e6:.2f}e-6 "
+                     f"against {old['fa'] * 1e6:.2f}e-6, {said}")
+    return (f"- **The CPU GCFLNets retrained with `{READING_DEFAULTS['msic_reading']}`** against their `crossed` "
+            f"predecessors (same recipe and seed, one run each): " + "; ".join(parts)
+            + " ([model card](checkpoints/README.md)).")
+
+
+def _budget_line(analysis: dict) -> str:
+    """The budget study in one line: what is recorded, what the longer budget keeps, and each 4x run's wall time."""
+    factor = analysis["factor"]
+    runs = analysis["budgets"][f"{factor}x"]["runs"]
+    steps = factor * analysis["recipe_epochs"] * analysis["steps_per_epoch"]
+    line = (f"- **{factor}x the training** (U-Net, + EEM, GCFLNet at {steps} optimizer steps, seeds 0 and 1): "
+            f"{len(runs)} of 6 runs recorded")
+    changes = [item["change"] for item in analysis["changes"].values()]
+    if analysis["missing"]:
+        line += "; which 1x verdicts it keeps is said once all six are in"
+    else:
+        line += (f"; it keeps {changes.count('kept')} of the {len(changes)} verdicts of the recipe and overturns "
+                 f"{len(changes) - changes.count('kept')}")
+    if runs:
+        line += "; wall time on this CPU: " + ", ".join(f"`{name}` {run['minutes']:.0f} min" for name, run in sorted(runs.items()))
+    return line + " ([docs/ABLATION.md](docs/ABLATION.md#the-budget-study-1x-against-4x))."
+
+
 def summary_lines() -> list[str]:
     """The README's "What was found", each line generated from the records it names."""
     lines = []
     g, u = _scores("gcflnet-cpu-nuaa-sirst"), _scores("unet-cpu-nuaa-sirst")
+    g_reading = upgrade_config(_read("results/eval_cpu_gcflnet-cpu-nuaa-sirst.json")["model_config"])["msic_reading"]
     lines.append(f"- **Released models, NUAA-SIRST test split** (CPU recipe: widths 8..128, 200 epochs, seed 0): GCFLNet "
-                 f"{_triple(g)}; its U-Net partner {_triple(u)} ([model card](checkpoints/README.md)).")
+                 f"(MSIC `{g_reading}`) {_triple(g)}; its U-Net partner {_triple(u)}: {_ahead(g, u)} "
+                 f"([model card](checkpoints/README.md)).")
     gw, uw = _scores("gcflnet-nuaa-sirst"), _scores("unet-nuaa-sirst")
     lines.append(f"- **Full width** (widths 16..256, 400 epochs on an H200, seed 0): GCFLNet {_triple(gw)}; U-Net "
-                 f"{_triple(uw)} ([docs/RESULTS.md](docs/RESULTS.md)).")
+                 f"{_triple(uw)}: {_ahead(gw, uw)} ([docs/RESULTS.md](docs/RESULTS.md)).")
     ablation = _read("results/ablation_nudt.json")
     lines.append(f"- **The paper's ablation, measured** (NUDT-SIRST, 8 variants x seeds 0 and 1, widths 8..128, "
                  f"{ablation['recipe']['epochs']} epochs): {_claims_and_gcflnet(ablation)} "
                  f"([docs/ABLATION.md](docs/ABLATION.md)).")
     health = {path.stem: json.loads(path.read_text()) for path in sorted((ROOT / "results/health").glob("*.json"))}
-    shut = [name for name, report in health.items() if [lv["level"] for lv in report["levels"] if lv["status"] == "dead"][:2] == [0, 1]]
+    reading = {name: upgrade_config(report["model_config"])["msic_reading"] for name, report in health.items()
+               if report["model_config"].get("msic")}  # no keyword: its legacy meaning, crossed
+    crossed = [name for name in reading if reading[name] == "crossed"]
+    shut = [name for name in crossed if [lv["level"] for lv in health[name]["levels"] if lv["status"] == "dead"][:2] == [0, 1]]
     open_costs = [report["fine"]["iou_cost"] for name, report in health.items() if name.startswith("unet")]
-    lines.append(f"- **MSIC shuts GCFLNet's two finest skips**: in {len(shut)} of "
-                 f"{sum(1 for n in health if n.startswith('gcflnet'))} released GCFLNets, shuffling them moves no output "
-                 f"probability by 0.05, where it costs the U-Nets {min(open_costs):.2f} to {max(open_costs):.2f} crop IoU "
-                 f"(`gcflnet inspect`; [notebook 06](notebooks/06_msic.ipynb)).")
+    line = (f"- **MSIC's `crossed` reading shuts GCFLNet's two finest skips**: in {len(shut)} of the {len(crossed)} "
+            f"released GCFLNets trained with it, shuffling them moves no output probability by 0.05, where it costs "
+            f"the U-Nets {min(open_costs):.2f} to {max(open_costs):.2f} crop IoU")
+    current = [name for name in CROSSED_PREDECESSORS if reading.get(name) == READING_DEFAULTS["msic_reading"]]
+    if current:
+        costs = [health[name]["fine"]["iou_cost"] for name in current]
+        line += (f"; the current CPU GCFLNets, retrained with `{READING_DEFAULTS['msic_reading']}`, lose "
+                 f"{min(costs):.2f} to {max(costs):.2f} to the same shuffle")
+    lines.append(line + " (`gcflnet inspect`; [notebook 06](notebooks/06_msic.ipynb)).")
     readings = _read("results/ablation_nudt_msic_unit_gain.json")
     done = 8 - len(readings["runs"]["missing"]) - len(readings["runs"]["failed"])
     decision = readings["decision"]
@@ -95,12 +147,14 @@ def summary_lines() -> list[str]:
                f"{_claims_and_gcflnet(readings)}" if decision["default"]
                else "the pre-registered rule waits for all of them")
     if decision["default"] and decision["default"] == READING_DEFAULTS["msic_reading"] != "crossed":
-        configs = [upgrade_config(report["model_config"]) for report in health.values()]  # no keyword: crossed
-        still_crossed = sum(1 for config in configs if config["msic"] and config["msic_reading"] == "crossed")
-        outcome += (f"; `gcflnet train` defaults to it, while {still_crossed} of the "
-                    f"{sum(1 for config in configs if config['msic'])} released GCFLNets were trained with `crossed`")
+        kept = [name for name in crossed if name not in CROSSED_PREDECESSORS.values()]  # not replaced by a retrained one
+        outcome += (f"; `gcflnet train` defaults to it"
+                    + (f", and {', '.join(f'`{name}`' for name in kept)} still carr{'ies' if len(kept) == 1 else 'y'} "
+                       "`crossed`" if kept else ""))
     lines.append(f"- **A second MSIC reading** (`unit_gain`, the identity at step 0): {done} of its 8 runs recorded; "
                  f"{outcome} ([docs/ABLATION.md](docs/ABLATION.md#msics-readings-measured)).")
+    lines.append(_retrained_line())
+    lines.append(_budget_line(_read("results/ablation_nudt_budget4x.json")))
     rows = {row["reading"]: row for row in _read("results/readings.json")["rows"]}
     spread = abs(rows["default"]["miou"] - rows["default_seed1"]["miou"])
     lines.append(f"- **The paper's open readings** (30-epoch runs, one seed each): two seeds of the default differ by "

@@ -24,7 +24,8 @@ def metrics(miou, fa):
 
 
 def record(variant, seed, values, **recipe):
-    return {**make_record(variant, seed, metrics(*values), **recipe), "device": "cpu (test)"}
+    history = [{"epoch": 64, "miou": values[0], "train_time_s": 1500.0, "eval_time_s": 30.0}]
+    return {**make_record(variant, seed, metrics(*values), **recipe), "device": "cpu (test)", "history": history}
 
 
 def study(tmp_path, one_x, longer, reading="unit_gain"):
@@ -37,7 +38,8 @@ def study(tmp_path, one_x, longer, reading="unit_gain"):
         extra = {"msic_reading": reading} if variant == "gcflnet" else {}
         records = [record(variant, seed, v, epochs=256, milestones=[172, 220], **extra) for seed, v in enumerate(values)]
         for each in records:
-            each["history"] = [{"epoch": 128, "miou": each["final"]["miou"] - 0.05}, {"epoch": 256, "miou": each["final"]["miou"]}]
+            each["history"] = [{"epoch": 128, "miou": each["final"]["miou"] - 0.05, "train_time_s": 3000.0},
+                               {"epoch": 256, "miou": each["final"]["miou"], "train_time_s": 3000.0, "eval_time_s": 60.0}]
         write(tmp_path / "results/ablation_nudt_budget4x", records)
     return analyse_budget(PLAN, 4, reading, tmp_path)
 
@@ -85,6 +87,9 @@ def test_kept_and_overturned_verdicts_are_named(tmp_path):
     assert "the longer budget keeps" in text and "It overturns" in text
     assert "+ EEM - U-Net on mIoU (+ EEM ahead at 1x, U-Net ahead at 4x)" in text
     assert "The estimate changes sign for" in text and "At 4x GCFLNet reaches mIoU 0.8200" in text
+    # the time of a run is its history's: 2 x 3000 s of training and 60 s of evaluation, resumed or not
+    assert found["budgets"]["4x"]["runs"]["unet_s0"]["minutes"] == pytest.approx(101.0)
+    assert "a 1x run of these cells took 26 to 26 min" in budget_markdown(found)
 
 
 def test_the_json_form_renders_as_the_analysis_and_the_figure_is_drawn(tmp_path):

@@ -247,6 +247,11 @@ def check_06(r):
     assert 0.0 <= r["spatial_attention_min"] <= r["spatial_attention_max"] <= 1.0
     assert 0.0 <= r["channel_attention_min"] <= r["channel_attention_max"] <= 1.0
     assert r["skip_change_relative"] > 0.0
+    for row in r["skips_by_reading"]:  # a trained crossed model has shut its two finest skips; unit_gain uses them all
+        if r["checkpoint"] and row["reading"] == "crossed":
+            assert row["dead"][:2] == [0, 1], row
+        if r["checkpoint"] and row["reading"] == "unit_gain":
+            assert not {0, 1} & set(row["dead"]), row
 
 
 def expected_release():
@@ -350,6 +355,12 @@ def check_09(r):
     assert r["measured_runs"] == len(committed["records"]) >= 2
     assert r["measured_verdicts"] == {key: value["verdict"] for key, value in committed["verdicts"].items()}
     assert set(r["measured_verdicts"].values()) <= {"supported", "contradicted", "inconclusive"}
+    # The budget study: the page shows the committed analysis, and judges no change while a 4x run is missing.
+    budget = json.loads((NOTEBOOKS_DIR.parent / "results" / "ablation_nudt_budget4x.json").read_text())
+    assert r["budget_missing"] == budget["missing"]
+    assert r["budget_changes"] == {key: item["change"] for key, item in budget["changes"].items()}
+    if r["budget_missing"]:
+        assert set(r["budget_changes"].values()) == {None}
     for switch, views in r["agrees_with_paper"].items():
         assert set(views.values()) <= {"yes", "no", "inconclusive"}, (switch, views)
         if r["degenerate_variants"]:

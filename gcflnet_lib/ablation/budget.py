@@ -83,6 +83,13 @@ def _cell_rows(table: Mapping[str, Mapping[int, Mapping[str, float]]]) -> dict[s
     return rows
 
 
+def run_minutes(record: Mapping[str, Any]) -> float:
+    """A run's training and evaluation time from its history (each epoch's ``train_time_s`` and ``eval_time_s``):
+    unlike the record's ``wall_time_s``, which counts the last process only, it adds up every session of a run
+    resumed across sessions."""
+    return sum(float(row.get("train_time_s", 0.0)) + float(row.get("eval_time_s", 0.0)) for row in record["history"]) / 60
+
+
 def _curve(record: Mapping[str, Any], steps_per_epoch: int) -> list[tuple[int, float]]:
     return [(int(row["epoch"]) * steps_per_epoch, float(row["miou"])) for row in record.get("history", []) if "miou" in row]
 
@@ -104,7 +111,7 @@ def _one_budget(records: Sequence[Mapping[str, Any]], steps_per_epoch: int, cros
         "epochs": epochs,
         "steps": [epoch * steps_per_epoch for epoch in epochs],
         "runs": {f"{record['model']}_s{record['seed']}": {
-            "minutes": float(record["wall_time_s"]) / 60, "device": record["device"], "file": record["file"],
+            "minutes": run_minutes(record), "device": record["device"], "file": record["file"],
             "curve": _curve(record, steps_per_epoch)} for record in records},
     }
 
@@ -253,7 +260,8 @@ def budget_markdown(analysis: Mapping[str, Any], figure: str | None = None) -> s
     if figure:
         lines += ["", f"![test mIoU against optimizer steps, 1x and {factor}x]({figure})"]
     runs = budgets[1][1]["runs"]
-    lines += ["", f"Wall time of each {factor}x run (its record's `wall_time_s`):"]
+    lines += ["", f"Time of each {factor}x run (training and evaluation, the per-epoch times of its history, every "
+                  "session of a resumed run included):"]
     lines += ([f"- `{name}`: {run['minutes']:.0f} min on {run['device']}" for name, run in sorted(runs.items())]
               if runs else ["- none recorded yet"])
     return "\n".join(lines + ["", cost_sentence(analysis)])
@@ -272,7 +280,7 @@ def cost_sentence(analysis: Mapping[str, Any]) -> str:
                       for name in minutes}
     estimated = sorted(name for name in minutes if name not in longer)
     evening = 4 * 60
-    text = (f"What it costs (the records' wall times, {'; '.join(devices)}; the queue runs two such runs side by side, "
+    text = (f"What it costs (the runs' times from their histories, {'; '.join(devices)}; the queue runs two such runs side by side, "
             f"one thread each): a 1x run of these cells took {min(minutes.values()):.0f} to {max(minutes.values()):.0f} "
             f"min, {sum(minutes.values()) / 60:.1f} h for all six; a {factor}x run "
             f"{min(longer_minutes.values()):.0f} to {max(longer_minutes.values()):.0f} min, "

@@ -16,7 +16,7 @@ CELLS = [
         compensation is implemented through attention-based feature modulation rather than direct concatenation or
         residual addition."*
 
-        The paper does not say which features each attention re-weights. The reading every released GCFLNet was
+        The paper does not say which features each attention re-weights. The reading the first released GCFLNets were
         trained with, `msic_reading="crossed"` (the default until the pre-registered rule chose `"unit_gain"`, below):
         the attention maps are *computed* where the paper says, and each *modulates the other level*, which is what
         makes it a compensation (the other reading, `"literal"`, is compared below). With low-level features $L$
@@ -36,17 +36,20 @@ CELLS = [
         of *where* the target is ($S$) weights the detailed but noisy encoder features; the encoder's sense of *which
         channels matter* ($A$) sharpens the coarse decoder features.
 
-        **What this notebook finds, before the details.** In every released GCFLNet the spatial map $S$ of the two
-        finest skips (levels 0 and 1) has learned to be almost zero everywhere, at the target most of all: those skips
-        are shut, and the decoder sees nothing finer than quarter resolution. The sections "The finest skips are
-        shut" and "Why a sigmoid gate shuts at a small bright target" measure it and explain it; "The `unit_gain`
-        reading" shows the form of MSIC built so that it cannot start shut, and what its training runs show.
+        **What this notebook finds, before the details.** In every GCFLNet trained with `crossed` the spatial map $S$
+        of the two finest skips (levels 0 and 1) has learned to be almost zero everywhere, at the target most of all:
+        those skips are shut, and the decoder sees nothing finer than quarter resolution. The sections "The finest
+        skips are shut" and "Why a sigmoid gate shuts at a small bright target" measure it and explain it; "The
+        `unit_gain` reading" shows the form of MSIC built so that it cannot start shut, and the same measurements on
+        the release retrained with it.
 
         We look at $S$, $A$ and their effect on the real features of trained GCFLNets on NUAA-SIRST test images
-        (`CHECKPOINT = "auto"`): the released CPU-recipe model (`gcflnet-cpu-nuaa-sirst`) and, beside it, the full-width
-        release (`gcflnet-nuaa-sirst`) where its file is present (`checkpoints/README.md`). Without the dataset they are
-        taken apart on generated scenes (one line says so); `CHECKPOINT = ""` trains a small model briefly here instead,
-        the exercise at the end.
+        (`CHECKPOINT = "auto"`, files in `checkpoints/README.md`): first the earlier CPU-recipe release trained with
+        `crossed` (`gcflnet-cpu-nuaa-sirst-crossed`), then the full-width release (`gcflnet-nuaa-sirst`, also
+        `crossed`), then the current CPU-recipe release (`gcflnet-cpu-nuaa-sirst`, the same recipe retrained with
+        `unit_gain`), each where its file is present. Without the dataset they are taken apart on generated scenes
+        (one line says so); `CHECKPOINT = ""` trains a small `crossed` model briefly here instead, the exercise at the
+        end.
         """
     ),
     about("06", [
@@ -54,9 +57,9 @@ CELLS = [
         'the attention maps of the released GCFLNets at every skip, on real infrared images, with their ranges',
         'how much MSIC changes the skip features compared with plain concatenation',
         'the literal reading beside the crossed one: the same attention maps, applied to the other level',
-        'how to tell whether a skip is in use (kept ratio, shuffle test), and why the released GCFLNets shut their two finest skips',
-        'the unit_gain reading: the paper\'s assignment at unit gain, the identity when training starts',
-    ], ['04', '05'], 'the released GCFLNets (CPU recipe, and full width where present) on NUAA-SIRST test images',
+        'how to tell whether a skip is in use (kept ratio, shuffle test), and why the crossed GCFLNets shut their two finest skips',
+        'the unit_gain reading: the paper\'s assignment at unit gain, the identity when training starts, and its released model with its finest skips in use',
+    ], ['04', '05'], 'the released GCFLNets (crossed and unit_gain CPU recipe, full width where present) on NUAA-SIRST test images',
         open_rows="rows 1 (which features each attention reads and re-weights) and 2 (how the two maps are joined)"),
     standard_parameters("a tiny model and a few steps", data="auto", extra=DISSECTION_PARAMETERS.rstrip() + """
     READINGS_JSON = "../results/ablation_nudt_msic_unit_gain.json"  # MSIC's readings measured (scripts/ablation_report.py)
@@ -80,9 +83,9 @@ CELLS = [
         skips = list(model.decoder)  # decoder[k] works at level levels-2-k: coarsest skip first
         assert all(isinstance(skip, MSIC) for skip in skips)
         """,
-        # The sections below take the crossed form apart, the one every released GCFLNet has; a model trained here
-        # (CHECKPOINT = "") is built with it too. The unit_gain reading has its own section.
-        readings='msic_reading="crossed"',
+        # The first model is the crossed release where present: the sections below take that form apart, and a model
+        # trained here (CHECKPOINT = "") is built with it too. The unit_gain release has its own section.
+        readings='msic_reading="crossed"', crossed=True,
     ),
     *where_it_sits("msic", "the MSIC of every level"),
     md(
@@ -90,6 +93,8 @@ CELLS = [
         ## One MSIC by hand
 
         Capture the inputs of every skip with forward hooks, recompute the finest one from the equations and compare.
+        Both readings compute the same maps, $S$ from $\tilde H$ and $A$ from $L$; `crossed` applies each to the other
+        level, `unit_gain` to its own level at gain 2.
         """
     ),
     code(
@@ -114,10 +119,13 @@ CELLS = [
             spatial = torch.sigmoid(msic.spatial.conv(pooled))
             mlp = msic.channel.mlp
             channel = torch.sigmoid(mlp(low.mean((2, 3), keepdim=True)) + mlp(low.amax((2, 3), keepdim=True)))
-            by_hand = msic.fuse(torch.cat([low * spatial, high_up * channel], dim=1))
+            if msic.reading == "crossed":
+                by_hand = msic.fuse(torch.cat([low * spatial, high_up * channel], dim=1))
+            else:  # unit_gain: each map re-weights the features it is computed from, at gain 2
+                by_hand = msic.fuse(torch.cat([2 * low * channel, 2 * high_up * spatial], dim=1))
         by_hand_diff = float((by_hand - seen[f"skip {finest}"]).abs().max())
-        print(f"finest skip: low {tuple(low.shape)}, high {tuple(high.shape)} -> {tuple(by_hand.shape)}; "
-              f"by hand vs module {by_hand_diff:.1e}")
+        print(f"{label}, finest skip ({msic.reading}): low {tuple(low.shape)}, high {tuple(high.shape)} -> "
+              f"{tuple(by_hand.shape)}; by hand vs module {by_hand_diff:.1e}")
         assert by_hand_diff < 1e-5
         assert torch.allclose(spatial, seen[f"spatial {finest}"]) and torch.allclose(channel, seen[f"channel {finest}"])
         """
@@ -127,8 +135,9 @@ CELLS = [
         ## Spatial and channel attention at every skip
 
         Per skip (coarse to fine): the low-level features $L$ and the projected, upsampled high-level features
-        $\tilde H$ (mean |activation| over channels), the spatial map $S$ computed from $\tilde H$, $L \odot S$, and
-        the channel weights $A$ computed from $L$. The cyan contour is the target.
+        $\tilde H$ (mean |activation| over channels), the spatial map $S$ computed from $\tilde H$, the skip as it
+        enters the fusion $L'$ ($L \odot S$ under `crossed`), and the channel weights $A$ computed from $L$. The cyan
+        contour is the target.
         """
     ),
     code(
@@ -147,11 +156,13 @@ CELLS = [
             low_k, high_k = seen[f"skip {k}.inputs"]
             with torch.no_grad():
                 high_up_k = upsample_to(skip.high_proj(high_k), low_k)
+                skip_in_k = skip.skip_output(low_k, high_k)
             spatial_k, channel_k = seen[f"spatial {k}"], seen[f"channel {k}"]
             target = mask_like(sample.mask, low_k)
             panels = [("L (encoder)", energy(low_k), "magma"), ("H~ (decoder, up)", energy(high_up_k), "magma"),
                       ("S = spatial attention", spatial_k[0, 0].cpu().numpy(), "viridis"),
-                      ("L x S", energy(low_k * spatial_k), "magma")]
+                      ("L' = L x S" if skip.reading == "crossed" else "L' (skip into the fusion)",
+                       energy(skip_in_k), "magma")]
             for column, (title, image, cmap) in enumerate(panels):
                 ax = axes[k, column]
                 shown = ax.imshow(image, cmap=cmap, **({"vmin": 0, "vmax": 1} if column == 2 else {}))
@@ -179,7 +190,9 @@ CELLS = [
                 spatial_k = out[f"spatial {k}"][0, 0].cpu().numpy()
                 shown = ax.imshow(spatial_k, cmap="viridis", vmin=0, vmax=1)
                 ax.contour(mask_like(sample.mask, out[f"spatial {k}"]), levels=[0.5], colors="cyan", linewidths=0.6)
-                ax.set_title(f"{name.split(' ')[0]}\\nskip {k}: S in [{spatial_k.min():.2f}, {spatial_k.max():.2f}]", fontsize=7)
+                reading = fits[name].model.config["msic_reading"]  # crossed: S weights L; unit_gain: S weights H~
+                ax.set_title(f"{name.split(' ')[0]} ({reading})\\nskip {k}: S in [{spatial_k.min():.2f}, {spatial_k.max():.2f}]",
+                             fontsize=7)
         fig.colorbar(shown, ax=axes, fraction=0.02, pad=0.01, label="spatial attention S");
         """
     ),
@@ -236,8 +249,8 @@ CELLS = [
         also in [docs/PAPER_READING.md](../docs/PAPER_READING.md), row 1). Read them with the `default_seed1` line:
         the same default reading trained with another seed moves mIoU about as far as any reading does, so one run
         per reading at this length cannot rank the readings. The longer factorial at the end of this notebook does, by
-        a rule written down before its runs: it chose the default (docs/ABLATION.md). Every released checkpoint was
-        trained with `"crossed"`.
+        a rule written down before its runs: it chose the default (docs/ABLATION.md). The first released GCFLNets were
+        trained with `"crossed"`; the CPU-recipe ones were then retrained with the chosen default.
         """
     ),
     md(
@@ -315,13 +328,14 @@ CELLS = [
         features wherever the decoder is excited, which is where false alarms come from too), and the large input
         drives $z$ far below zero. There $\sigma(z) \approx e^{z}$ and its slope $\sigma'(z) = \sigma(z)(1-\sigma(z))$ is
         as small: the gradient that could open the gate again vanishes with the gate itself. Below, $z$ at target and
-        background pixels of the two finest skips, and the slope at the target:
+        background pixels of the two finest skips of each `crossed` model, and the slope at the target:
         """
     ),
     code(
         """
         gate_rows = []
-        for name, each in fits.items():
+        crossed_fits = {name: each for name, each in fits.items() if each.model.config["msic_reading"] == "crossed"}
+        for name, each in crossed_fits.items():
             out = seen if each is fit else skip_outputs(each, sample)
             levels = len(each.model.decoder)
             for k in (levels - 1, levels - 2):  # the finest skip is decoder[-1] (level 0), then level 1
@@ -392,11 +406,66 @@ CELLS = [
     ),
     md(
         r"""
+        ### The retrained release, on its own weights
+
+        The current CPU-recipe release (`gcflnet-cpu-nuaa-sirst`) is the same recipe and seed as
+        `gcflnet-cpu-nuaa-sirst-crossed`, trained with `unit_gain`. Below, for every model taken apart, the two finest
+        skips side by side: the kept ratio $\lVert L' \rVert / \lVert L \rVert$ and the skip's mean gain on target
+        pixels (from the skip-health reports above), and the shuffle test of both levels together. For a `unit_gain`
+        model the skip's gain is one number per channel, $2A$; the spatial map now re-weights $\tilde H$ as
+        $2S$, printed at the target and on the background:
+        """
+    ),
+    code(
+        """
+        reading_rows = []
+        for name, each in fits.items():
+            report = health[name]
+            row = {"model": name.split(" ")[0], "reading": each.model.config["msic_reading"],
+                   "kept": [report.levels[level].kept_ratio for level in (0, 1)],
+                   "gain_target": [report.levels[level].gain_target for level in (0, 1)],
+                   "fine_iou": [report.fine.iou_before, report.fine.iou_after], "dead": report.dead_levels}
+            reading_rows.append(row)
+            print(f"{row['model']} ({row['reading']}): kept ratio at levels 0 / 1 {row['kept'][0]:.3f} / {row['kept'][1]:.3f}, "
+                  f"gain on target pixels {row['gain_target'][0]:.2e} / {row['gain_target'][1]:.2e}; levels 0+1 shuffled: "
+                  f"crop IoU {row['fine_iou'][0]:.3f} -> {row['fine_iou'][1]:.3f}; dead skips: "
+                  f"{', '.join(map(str, row['dead'])) or 'none'}")
+            if row["reading"] != "unit_gain":
+                continue
+            out = seen if each is fit else skip_outputs(each, sample)
+            levels = len(each.model.decoder)
+            for k in (levels - 1, levels - 2):
+                skip_k = each.model.decoder[k]
+                low_k, high_k = out[f"skip {k}.inputs"]
+                with torch.no_grad():
+                    up = upsample_to(skip_k.high_proj(high_k), low_k)
+                    channel_gain = 2 * skip_k.channel(low_k).flatten()
+                    spatial_gain = 2 * skip_k.spatial(up)[0, 0]
+                target = torch.from_numpy(mask_like(sample.mask, low_k))
+                inside = spatial_gain[: target.shape[0], : target.shape[1]]
+                print(f"    level {levels - 1 - k}: skip gain 2A over {channel_gain.numel()} channels "
+                      f"{float(channel_gain.min()):.2f} .. {float(channel_gain.max()):.2f} (median "
+                      f"{float(channel_gain.median()):.2f}); decoder gain 2S at the target {float(inside[target].median()):.2f}, "
+                      f"on the background {float(inside[~target].median()):.2f} (medians)")
+        """
+    ),
+    md(
+        r"""
+        Under `unit_gain` nothing multiplies a skip by a per-pixel map, so the saturation at a bright target that shut
+        the `crossed` skips has no handle on them: the skip is scaled per channel, and the shuffle test shows that the
+        decoder uses its detail. The spatial map now re-weights the decoder's own, coarser features (its gain at the
+        target and on the background is printed above). Whether that is better for detection is the factorial's
+        question; the model card gives both releases' scores on the same test split.
+        """
+    ),
+    md(
+        r"""
         ## What compensation changes
 
-        Over all test images that hold a target, per skip: how much the spatial map changes the encoder features,
-        $\lVert L\odot S - L\rVert / \lVert L\rVert$, and the target-to-background energy ratio of $L$ before and after it.
-        A U-Net skip (`ConcatSkip`) would pass $L$ through unchanged.
+        Over all test images that hold a target, per skip of the first model: how much MSIC changes the encoder
+        features on their way into the fusion, $\lVert L' - L\rVert / \lVert L\rVert$ ($L' = L\odot S$ under
+        `crossed`), and the target-to-background energy ratio of $L$ before and after it. A U-Net skip (`ConcatSkip`)
+        would pass $L$ through unchanged.
         """
     ),
     code(
@@ -405,9 +474,10 @@ CELLS = [
         for s in test_samples:
             out = skip_outputs(fit, s)
             for k in range(len(skips)):
-                low_k, _ = out[f"skip {k}.inputs"]
+                low_k, high_k = out[f"skip {k}.inputs"]
                 spatial_k, channel_k = out[f"spatial {k}"], out[f"channel {k}"]
-                compensated = low_k * spatial_k
+                with torch.no_grad():
+                    compensated = skips[k].skip_output(low_k, high_k)  # L x S under crossed
                 target = mask_like(s.mask, low_k)
                 near = ndimage.binary_dilation(target, iterations=1)
                 far = ~ndimage.binary_dilation(target, iterations=3)
@@ -428,7 +498,7 @@ CELLS = [
                        "target_ratio_after": float(np.mean(values["after"])),
                        "spatial_spread": float(np.mean(values["s_spread"]))}
             per_skip.append(summary)
-            print(f"skip {k}: ||L S - L|| / ||L|| = {summary['change']:.3f}; target/background energy "
+            print(f"skip {k}: ||L' - L|| / ||L|| = {summary['change']:.3f}; target/background energy "
                   f"{summary['target_ratio_before']:.2f} -> {summary['target_ratio_after']:.2f}; "
                   f"spread of S (max - min, mean over images) {summary['spatial_spread']:.3f}")
 
@@ -440,8 +510,8 @@ CELLS = [
     ),
     md(
         r"""
-        The spatial map damps the encoder features wherever $S<1$. At the two finest skips of the released models it
-        damps them almost to nothing (a relative change near 1 above, and the dead skips of the shuffle test): that
+        Under `crossed` the spatial map damps the encoder features wherever $S<1$. At the two finest skips of the
+        `crossed` releases it damps them almost to nothing (a relative change near 1 above, and the dead skips of the shuffle test): that
         is not a cleaning of the skip but its removal. At the coarser skips it is a real re-weighting. Compare a
         briefly trained model (`CHECKPOINT = ""`), whose maps are nearly flat and whose skips are all open. The channel weights $A$ are
         one number per channel for the whole image: they select which decoder channels pass, using the encoder's
@@ -465,11 +535,14 @@ CELLS = [
         max_spread = max(row["spatial_spread"] for row in per_skip)
         if MODELS:
             assert max_spread > SPREAD_BOUND, per_skip
-            # The released crossed GCFLNets have shut levels 0 and 1 (the defect this notebook teaches); their U-Net
-            # partners use every skip.
+            # The released crossed GCFLNets have shut levels 0 and 1 (the defect this notebook teaches); the release
+            # retrained with unit_gain uses them (on a few crops its coarsest skip may move no pixel by 0.05), and the
+            # U-Net partners use every skip.
             for name, levels in dead.items():
                 if fits[name].model.config["msic_reading"] == "crossed":
                     assert levels[:2] == [0, 1], (name, levels)
+                if fits[name].model.config["msic_reading"] == "unit_gain":
+                    assert not {0, 1} & set(levels), (name, levels)  # its finest skips are in use
             assert all(report.dead_levels == [] for report in partners.values())
 
         workbook.record_results("06_msic", {
@@ -486,6 +559,7 @@ CELLS = [
             "partner_dead_skip_levels": {name: report.dead_levels for name, report in partners.items()},
             "fine_shuffle_iou": {name: [report.fine.iou_before, report.fine.iou_after] for name, report in {**health, **partners}.items()},
             "gate_logits": gate_rows,
+            "skips_by_reading": reading_rows,
             "unit_gain_identity_at_init": passes_skip and as_concatenation,
             "models": list(MODELS.values()),
             "dataset": ctx.dataset,
@@ -497,11 +571,12 @@ CELLS = [
     ),
     ending("06", """
         MSIC projects the coarser decoder features to the skip's width, derives spatial attention from them and
-        channel attention from the encoder features, and fuses the two re-weighted streams. In the released GCFLNets
-        (`crossed`) the spatial gate of the two finest skips has learned to shut them: the kept ratio and the shuffle
+        channel attention from the encoder features, and fuses the two re-weighted streams. In the GCFLNets trained
+        with `crossed` the spatial gate of the two finest skips has learned to shut them: the kept ratio and the shuffle
         test show it, and a sigmoid computed from standardised decoder features explains why it cannot reopen. The
         `unit_gain` reading starts as the identity; the conclusion above, generated from its records, says whether its
-        runs kept their finest skips in use and which reading the pre-registered rule made the default.
+        runs kept their finest skips in use and which reading the pre-registered rule made the default, and the
+        release retrained with it uses its finest skips.
         """, [
         ("From `per_skip`, which skip's spatial attention varies most (max minus min)? Relate it to that level's resolution.",
          """

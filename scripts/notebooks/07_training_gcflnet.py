@@ -65,6 +65,7 @@ CELLS = [
     code(
         """
         import json
+        import textwrap
         from pathlib import Path
 
         import matplotlib.pyplot as plt
@@ -248,7 +249,7 @@ CELLS = [
         ## Learning curves
 
         The curves of the model studied here: on a CPU the released run's, read from the history its checkpoint stores
-        (the same rows as its training record: `results/cpu_nuaa_gcflnet_s0.json` for the CPU release,
+        (the same rows as its training record: `results/cpu_nuaa_gcflnet_unit_gain_s0.json` for the CPU release,
         `results/gpu_nuaa_gcflnet_s0.json` for the full-width one), next to the short run above. The loss is the mean SoftIoU of each epoch's steps; the test metrics are computed every `eval_every` epochs
         (and after the last). They are shown to follow the run, never to choose an epoch: the reported result is the
         last one. Dotted lines mark where the learning rate drops: between epoch $m$ and $m + 1$ for each milestone
@@ -267,8 +268,8 @@ CELLS = [
         ax_loss.plot(epoch_axis, losses, marker=".", label="studied model" if CHECKPOINT else "this run")
         if CHECKPOINT:
             ax_loss.plot(range(1, len(run_losses) + 1), run_losses, marker="o",
-                         label=f"the short run here ({TOY.strip() or 'trained here'})")
-            ax_loss.legend(fontsize=8)
+                         label="the short run here\\n" + textwrap.fill(f"({TOY.strip() or 'trained here'})", 34))
+            ax_loss.legend(fontsize=8)  # wrapped: a long label would run into the next panel's tick labels
         for milestone in milestones:  # the rate drops after epoch `milestone`
             ax_loss.axvline(milestone + 0.5, color="gray", linestyle=":")
         ax_loss.set(xlabel="epoch", ylabel="SoftIoU loss (epoch mean)", title="training loss")

@@ -139,23 +139,23 @@ DISSECTION_PARAMETERS = """
     """
 
 
-def dissection_setup(imports: str, then: str = "", readings: str = "") -> dict:
+def dissection_setup(imports: str, then: str = "", readings: str = "", crossed: bool = False) -> dict:
     """The set-up cell of notebooks 04 and 06, which take trained GCFLNets apart: the notebook's ``imports``,
     ``workbook.setup``, the test images holding targets and the models (``workbook.dissection_fits``, with the
-    keyword arguments ``readings`` for the model trained briefly, e.g. ``'msic_reading="crossed"'``), then the
-    notebook's own lines ``then`` before the closing print. Its parameters cell adds ``DISSECTION_PARAMETERS``
-    (CHECKPOINT, TRAIN_STEPS) to the standard ones."""
+    keyword arguments ``readings`` for the model trained briefly, e.g. ``'msic_reading="crossed"'``, and with
+    ``crossed`` the CPU release's ``crossed`` predecessor first), then the notebook's own lines ``then`` before the
+    closing print. Its parameters cell adds ``DISSECTION_PARAMETERS`` (CHECKPOINT, TRAIN_STEPS) to the standard ones."""
     setup = _clean("""
         ctx = workbook.setup(device=DEVICE, seed=SEED, data_dir=DATA_DIR, smoke=SMOKE, dataset=DATASET)
         SMOKE = ctx.smoke  # "auto" resolved
         SIZE = 128 if SMOKE else 256  # generated scenes only; real test images are used whole
-        MODELS = workbook.dissection_checkpoints(CHECKPOINT, ctx.dataset)  # label -> checkpoint; {}: trained briefly
+        MODELS = workbook.dissection_checkpoints(CHECKPOINT, ctx.dataset{CROSSED})  # label -> checkpoint; {}: trained briefly
         test_samples = workbook.samples_with_targets(ctx, ctx.dataset, n=4 if SMOKE else 8, size=SIZE)
         # The released GCFLNets (CHECKPOINT = "auto"), or CHECKPOINT = "": the exercise, a small model trained briefly here.
-        fits = workbook.dissection_fits(ctx, CHECKPOINT, TRAIN_STEPS{READINGS})
+        fits = workbook.dissection_fits(ctx, CHECKPOINT, TRAIN_STEPS{CROSSED}{READINGS})
         label, fit = next(iter(fits.items()))  # the model taken apart below; any other is shown beside it
         model = fit.model
-        """).replace("{READINGS}", f", {readings}" if readings else "")
+        """).replace("{READINGS}", f", {readings}" if readings else "").replace("{CROSSED}", ", crossed=True" if crossed else "")
     done = 'print(f"device {ctx.device}; {len(test_samples)} {ctx.dataset} test images holding targets")'
     parts = [_clean(imports), setup, *([_clean(then)] if then.strip() else []), done]
     return {"cell_type": "code", "source": parts[0] + "\n\n" + "\n".join(parts[1:]), "tags": []}
