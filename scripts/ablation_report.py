@@ -37,11 +37,16 @@ def blocks(analysis: dict, plan: AblationPlan) -> dict[str, str]:
     return {doc: report_markdown(analysis, "../" * doc.count("/") + plan.figure) for doc in plan.docs}
 
 
-def committed_block(path: Path, plan: AblationPlan) -> str | None:
-    begin, end = plan.markers
+def committed_between(path: Path, markers: tuple[str, str]) -> str | None:
+    """The committed text between ``markers`` in ``path`` (None without them)."""
+    begin, end = markers
     text = path.read_text(encoding="utf-8")
     start, stop = text.find(begin), text.find(end)
     return None if start < 0 or stop < start else text[start + len(begin):stop].strip("\n")
+
+
+def committed_block(path: Path, plan: AblationPlan) -> str | None:
+    return committed_between(path, plan.markers)
 
 
 def check(plan: AblationPlan, analysis: dict | None, json_path: Path) -> int:
@@ -69,11 +74,7 @@ def readings(plan: AblationPlan, reading: str, check_only: bool) -> int:
     doc = "docs/ABLATION.md"
     block = readings_markdown(analysis, "../" + plan.gate_figure)
     if check_only:
-        begin, end = plan.msic_markers
-        text = (ROOT / doc).read_text(encoding="utf-8")
-        start, stop = text.find(begin), text.find(end)
-        committed = None if start < 0 or stop < start else text[start + len(begin):stop].strip("\n")
-        stale = [doc] if committed != block else []
+        stale = [doc] if committed_between(ROOT / doc, plan.msic_markers) != block else []
         if not json_path.exists() or json.loads(json_path.read_text()) != analysis:
             stale.append(str(json_path))
         for name in stale:
@@ -106,11 +107,7 @@ def budget(plan: AblationPlan, factor: int, reading: str, check_only: bool) -> i
     doc = "docs/ABLATION.md"
     block = budget_markdown(analysis, "../" + figure)
     if check_only:
-        begin, end = markers
-        text = (ROOT / doc).read_text(encoding="utf-8")
-        start, stop = text.find(begin), text.find(end)
-        committed = None if start < 0 or stop < start else text[start + len(begin):stop].strip("\n")
-        stale = [doc] if committed != block else []
+        stale = [doc] if committed_between(ROOT / doc, markers) != block else []
         json_path = ROOT / json_name
         if not json_path.exists() or json.loads(json_path.read_text()) != analysis:
             stale.append(json_name)
