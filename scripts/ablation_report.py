@@ -5,6 +5,9 @@
     python scripts/ablation_report.py --check                 # exit 1 when a committed block differs from what the records give
     python scripts/ablation_report.py --msic-reading unit_gain [--check]   # MSIC's readings side by side, the rule
     python scripts/ablation_report.py --budget 4 [--check]    # the budget study: 1x against 4x (its own block)
+    python scripts/ablation_report.py --overview [--check]    # docs/ABLATION.md's opening "In short" from the analyses
+
+Every mode that writes an analysis also rewrites the opening "In short" block, which reads the committed analyses.
 
 What is computed and how: ``gcflnet_lib.ablation`` (analysis, checks, render); which files belong to which dataset:
 ``gcflnet_lib.ablation.plans``. The README and docs/ABLATION.md hold the same generated NUDT-SIRST markdown between
@@ -23,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gcflnet_lib.ablation.budget import analyse_budget, budget_markdown, plot_budget  # noqa: E402
+from gcflnet_lib.ablation.overview import OVERVIEW_MARKERS, overview_markdown, overview_sources  # noqa: E402
 from gcflnet_lib.ablation.plans import PLANS, AblationPlan  # noqa: E402
 from gcflnet_lib.ablation.msic_readings import analyse_readings  # noqa: E402
 from gcflnet_lib.ablation.render_msic import plot_gate, readings_markdown  # noqa: E402
@@ -88,6 +92,21 @@ def readings(plan: AblationPlan, reading: str, check_only: bool) -> int:
     return 0
 
 
+def overview(check_only: bool) -> int:
+    """docs/ABLATION.md's opening block from the committed analyses (or, with ``check_only``, 1 when it differs)."""
+    doc = "docs/ABLATION.md"
+    block = overview_markdown(**overview_sources(ROOT))
+    if check_only:
+        if committed_between(ROOT / doc, OVERVIEW_MARKERS) != block:
+            print(f"{doc}: its opening block differs from what the analyses give; run python scripts/ablation_report.py "
+                  f"--overview", file=sys.stderr)
+            return 1
+        return 0
+    replace_generated_block(ROOT / doc, *OVERVIEW_MARKERS, block)
+    print(f"wrote the opening block of {doc}")
+    return 0
+
+
 def budget_paths(plan: AblationPlan, factor: int) -> tuple[str, str, tuple[str, str]]:
     """(analysis JSON, figure, markers of its docs/ABLATION.md block) of the budget study at ``factor``."""
     tag = f"ablation-budget{factor}x-{plan.key}"
@@ -130,14 +149,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="compare the committed blocks and JSON; write nothing")
     parser.add_argument("--msic-reading", default=None, metavar="NAME",
                         help="MSIC's reading NAME beside crossed: the side-by-side block, the skip health, the rule")
+    parser.add_argument("--overview", action="store_true",
+                        help="only docs/ABLATION.md's opening block, from the committed analyses")
     parser.add_argument("--budget", type=int, default=None, metavar="K",
                         help="the budget study: U-Net, + EEM and GCFLNet at K x the steps against the recipe "
                              "(GCFLNet's reading: --msic-reading, default unit_gain)")
     args = parser.parse_args(argv)
+    if args.overview:
+        return overview(args.check)
+    status = write(args)
+    return status if status or args.check else overview(False)
+
+
+def write(args: argparse.Namespace) -> int:
+    """One analysis (the factorial of ``--dataset``, a reading, or the budget study), written or checked."""
     plan = PLANS[args.dataset]
     if args.budget is not None:
         if args.budget < 2:
-            parser.error(f"--budget must be at least 2 (got {args.budget}); the recipe itself is budget 1")
+            print(f"ablation_report: --budget must be at least 2 (got {args.budget}); the recipe itself is budget 1",
+                  file=sys.stderr)
+            return 2
         return budget(plan, args.budget, args.msic_reading or "unit_gain", args.check)
     if args.msic_reading:
         return readings(plan, args.msic_reading, args.check)

@@ -39,7 +39,7 @@ NOTEBOOKS = {
     "06_msic": "MSIC on the skips; why GCFLNets trained with `crossed` shut their two finest skips, and `unit_gain`",
     "07_training_gcflnet": "training: a run on a GPU, a short one on a CPU, the released run's curves",
     "08_metrics_roc_thresholds": "IoU, nIoU, Pd, Fa by hand and by the library; ROC; threshold widgets",
-    "09_ablation": "the measured ablation (8 variants x 2 seeds), then MSIC's second reading",
+    "09_ablation": "the measured ablation (8 variants x 2 seeds) under both MSIC readings, and 4x the training",
     "10_classical_vs_deep": "Top-Hat, Max-Median, TLLCM, WSLCM, IPI, RIPT against GCFLNet",
 }
 
@@ -123,8 +123,8 @@ def summary_lines() -> list[str]:
                  f"{_triple(uw)}: {_ahead(gw, uw)} ([docs/RESULTS.md](docs/RESULTS.md)).")
     ablation = _read("results/ablation_nudt.json")
     lines.append(f"- **The paper's ablation, measured** (NUDT-SIRST, 8 variants x seeds 0 and 1, widths 8..128, "
-                 f"{ablation['recipe']['epochs']} epochs): {_claims_and_gcflnet(ablation)} "
-                 f"([docs/ABLATION.md](docs/ABLATION.md)).")
+                 f"{ablation['recipe']['epochs']} epochs, MSIC `crossed`, the reading that shuts GCFLNet's finest skips: "
+                 f"next two lines): {_claims_and_gcflnet(ablation)} ([docs/ABLATION.md](docs/ABLATION.md)).")
     health = {path.stem: json.loads(path.read_text()) for path in sorted((ROOT / "results/health").glob("*.json"))}
     reading = {name: upgrade_config(report["model_config"])["msic_reading"] for name, report in health.items()
                if report["model_config"].get("msic")}  # no keyword: its legacy meaning, crossed

@@ -9,7 +9,9 @@
 - :mod:`~gcflnet_lib.ablation.msic_readings`: the factorial of another MSIC reading beside the measured one, the
   skip health of every run, and the pre-registered rule that chooses MSIC's default reading;
 - :mod:`~gcflnet_lib.ablation.render`: the markdown blocks and figures; :mod:`~gcflnet_lib.ablation.report` gathers
-  the analysis and its rendering in one namespace for ``scripts/ablation_report.py`` and notebook 09.
+  the analysis and its rendering in one namespace for ``scripts/ablation_report.py`` and notebook 09;
+- :mod:`~gcflnet_lib.ablation.overview`: the "In short" block that opens docs/ABLATION.md and 09's result, from the
+  committed analyses (the default MSIC reading first, then ``crossed``, the second dataset, the budget study).
 """
 
 from gcflnet_lib.ablation.sweep import (

@@ -183,12 +183,12 @@ def comparison_conclusion(rows: list[Mapping[str, Any]], budget_text: str) -> st
 
 def dead_skips_sentence(health: Mapping[str, Any] | None, label: str) -> str:
     """One sentence from a skip-health record (``results/health/<release>.json``): which skip levels are dead, or
-    that all are in use; empty when there is no record."""
+    that all are in use; empty when there is no record. ``label`` opens the sentence ("The released GCFLNet")."""
     if not health or not health.get("levels"):
         return ""
     dead = [int(level["level"]) for level in health["levels"] if level.get("status") == "dead"]
     if not dead:
-        return f"Every skip level of {label} is in use (shuffling any of them changes its predictions)."
+        return f"{label} uses every skip level (shuffling any of them changes its predictions)."
     levels = " and ".join(str(level) for level in dead)
     change = max(float(level["max_probability_change"]) for level in health["levels"] if level.get("status") == "dead")
     return (f"{label} has shut skip level{'s' if len(dead) > 1 else ''} {levels} (0 is the finest): shuffling "

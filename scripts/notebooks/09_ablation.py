@@ -36,7 +36,8 @@ CELLS = [
         eight variants trained twice each with the CPU recipe (`--preset cpu-nudt`) by `scripts/ablation_queue.py`,
         read as a factorial experiment with 95 % intervals by `gcflnet_lib.ablation.report`, and every claim of the
         paper given a verdict. The notebook recomputes that analysis from the committed records and checks it against
-        `results/ablation_nudt.json`. It comes first, opening with its conclusion. **On a CPU** (`SMOKE = "auto"`)
+        `results/ablation_nudt.json`. It comes first, opening with what all the measurements say in short: GCFLNet as
+        this project builds it (MSIC `unit_gain`), then the first factorial (MSIC `crossed`). **On a CPU** (`SMOKE = "auto"`)
         the loop itself is then shown on tiny models and small synthetic scenes, a demonstration of the machinery that
         cannot reproduce the paper and is labelled as one; the released GCFLNet and U-Net pair closes the notebook.
         """
@@ -44,6 +45,8 @@ CELLS = [
     about("09", [
         "how the three switches EEM, GLFI and MSIC build the paper's eight variants, and what each costs in parameters",
         "how to read an ablation table: each module alone, and its mean effect over the other switches",
+        "what the measured ablation says: GCFLNet against its U-Net under both MSIC readings, and with four times "
+        "the training",
         "when a comparison says nothing (a variant that predicts every pixel or none), and GCFLNet against U-Net "
         "from trained models",
     ], ["04", "05", "06", "07", "08"], "tiny sweep on synthetic scenes, then the released pair",
@@ -62,6 +65,7 @@ CELLS = [
         ABLATION_JSON = "../results/ablation_nudt.json"  # their analysis as committed (scripts/ablation_report.py)
         READINGS_JSON = "../results/ablation_nudt_msic_unit_gain.json"  # MSIC's second reading beside it (--msic-reading)
         BUDGET_JSON = "../results/ablation_nudt_budget4x.json"  # three cells at 4x the steps against 1x (--budget 4)
+        OTHER_JSON = "../results/ablation_nuaa.json"  # the same factorial on NUAA-SIRST (--dataset NUAA-SIRST)
         """
     ),
     code(
@@ -109,6 +113,34 @@ CELLS = [
     ),
     md(
         r"""
+        ## The result, in short
+
+        Four analyses follow, each opening with its own conclusion: the NUDT-SIRST factorial with MSIC's `crossed`
+        reading, the MSIC cells again with `unit_gain` (the default), the same factorial on NUAA-SIRST (in
+        docs/ABLATION.md) and four times the training. What they say together, generated from their committed
+        analyses by `gcflnet_lib.ablation.overview` (the same block opens docs/ABLATION.md; the cells below recompute
+        each analysis from its records and check it):
+        """
+    ),
+    code(
+        """
+        import json
+        from pathlib import Path
+
+        from gcflnet_lib.ablation.overview import OVERVIEW_MARKERS, overview_markdown
+
+        overview_inputs = {key: json.loads(Path(path).read_text()) for key, path in
+                           {"nudt": ABLATION_JSON, "readings": READINGS_JSON, "other": OTHER_JSON, "budget": BUDGET_JSON}.items()}
+        overview_text = overview_markdown(**overview_inputs)
+        display(Markdown(overview_text))
+        page = Path("../docs/ABLATION.md").read_text(encoding="utf-8")
+        begin, end = OVERVIEW_MARKERS
+        assert page[page.index(begin) + len(begin):page.index(end)].strip("\\n") == overview_text, \\
+            "docs/ABLATION.md's opening block is stale: run python scripts/ablation_report.py --overview"
+        """
+    ),
+    md(
+        r"""
         ## The result: the measured ablation on NUDT-SIRST
 
         `scripts/ablation_queue.py` trained the eight variants and `unet_wide` (the U-Net widened to GCFLNet's
@@ -128,9 +160,6 @@ CELLS = [
     ),
     code(
         """
-        import json
-        from pathlib import Path
-
         from gcflnet_lib.ablation import report as ablation_report
         from gcflnet_lib.files import json_safe
 
@@ -201,6 +230,8 @@ CELLS = [
         assert budget_measured == budget_committed, "the budget study is stale: run python scripts/ablation_report.py --budget 4"
         display(Markdown(budget_markdown(budget_measured)))
         plot_budget(budget_measured);
+        # The opening "in short" block, from the analyses recomputed here: the same text.
+        assert overview_markdown(measured, readings_measured, overview_inputs["other"], budget_measured) == overview_text
         """
     ),
     md(
