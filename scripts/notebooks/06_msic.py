@@ -266,7 +266,12 @@ CELLS = [
           for all channels. Each channel keeps its values, so its mean and maximum (what a pooled attention sees) are
           unchanged; only the spatial detail is gone. If no output probability moves by 0.05, the skip is *dead*.
 
-        Below for each model taken apart, and for its U-Net partner (same recipe, plain skips) where it is released:
+        Below for each model taken apart, and for its U-Net partner (same recipe, plain skips) where it is released,
+        on the crops `gcflnet inspect` measures: the first ten test images that hold a target, 128x128 around the
+        largest one (generated scenes: the few above). A released model's table is therefore its skip-health record
+        (`results/health/NAME.json`), and the cell checks that it is. On fewer crops a skip used by few pixels can
+        read as dead: the coarsest skip of the `unit_gain` NUAA-SIRST release moves the output at 2 pixels of the ten
+        crops, so on the first four alone it would.
         """
     ),
     code(
@@ -274,20 +279,26 @@ CELLS = [
         from gcflnet_lib.commands.inspect import format_table
         from gcflnet_lib.engine.checkpoint import load_model_from_checkpoint
         from gcflnet_lib.engine.health import health_of_samples
+        from gcflnet_lib.data.dataset import load_split
+        from gcflnet_lib.engine.health import HEALTH_CROP_SIZE, HEALTH_CROPS
         from gcflnet_lib.released import available
 
-        health_size = min(128, min(min(s.image.shape) for s in test_samples) // 16 * 16)
+        if ctx.synthetic:  # generated scenes: the samples above, cropped to what they allow
+            health_samples, health_count = test_samples, len(test_samples)
+            health_size = min(128, min(min(s.image.shape) for s in test_samples) // 16 * 16)
+        else:  # the crops of `gcflnet inspect` and of the releases' skip-health records
+            health_samples, health_count, health_size = load_split(ctx.data_dir, ctx.dataset, "test"), HEALTH_CROPS, HEALTH_CROP_SIZE
         health = {}
         for name, each in fits.items():
-            health[name] = health_of_samples(each.model, test_samples, each.mean, each.std, count=len(test_samples),
+            health[name] = health_of_samples(each.model, health_samples, each.mean, each.std, count=health_count,
                                              size=health_size)
         partners = {}
         for name, checkpoint in MODELS.items():
             partner = str(checkpoint).replace("gcflnet", "unet", 1)
             if partner in available():
                 unet_model, unet_meta = load_model_from_checkpoint(partner, ctx.device)
-                partners[partner] = health_of_samples(unet_model, test_samples, unet_meta["norm"]["mean"],
-                                                      unet_meta["norm"]["std"], count=len(test_samples), size=health_size)
+                partners[partner] = health_of_samples(unet_model, health_samples, unet_meta["norm"]["mean"],
+                                                      unet_meta["norm"]["std"], count=health_count, size=health_size)
         for name, report in {**health, **partners}.items():
             print(f"{name}, {len(report.names)} crops of {health_size}x{health_size}:")
             print(format_table(report))
@@ -315,6 +326,18 @@ CELLS = [
         for name, report in partners.items():
             print(f"{name}: dead skips: {', '.join(map(str, report.dead_levels)) or 'none'}; levels 0 and 1 shuffled "
                   f"together: crop IoU {report.fine.iou_before:.3f} -> {report.fine.iou_after:.3f}")
+        # A released model measured on its record's crops gives its record (the same statuses, the same largest change).
+        checked = []
+        for name, report in {**health, **partners}.items():
+            record_file = workbook.REPO_ROOT / "results" / "health" / f"{MODELS.get(name, name)}.json"
+            record = json.loads(record_file.read_text()) if record_file.is_file() else None
+            if record is None or record["dataset"] != ctx.dataset or record["images"] != report.names:
+                continue
+            for item, kept in zip(report.levels, record["levels"], strict=True):
+                assert item.status == kept["status"], (name, item.level, item.status, kept["status"])
+                assert abs(item.max_probability_change - kept["max_probability_change"]) < 1e-3, (name, item.level)
+            checked.append(name)
+        print(f"the same as their skip-health records: {', '.join(checked) or 'none (not the crops of a record)'}")
         """
     ),
     md(
@@ -536,8 +559,8 @@ CELLS = [
         if MODELS:
             assert max_spread > SPREAD_BOUND, per_skip
             # The released crossed GCFLNets have shut levels 0 and 1 (the defect this notebook teaches); the release
-            # retrained with unit_gain uses them (on a few crops its coarsest skip may move no pixel by 0.05), and the
-            # U-Net partners use every skip.
+            # retrained with unit_gain uses them (on generated scenes, a few crops, its coarsest skip may move no pixel
+            # by 0.05), and the U-Net partners use every skip.
             for name, levels in dead.items():
                 if fits[name].model.config["msic_reading"] == "crossed":
                     assert levels[:2] == [0, 1], (name, levels)
