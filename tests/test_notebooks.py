@@ -385,10 +385,14 @@ def check_10(r):
     assert all(row["pd_at_fa_1e-05"] <= row["pd_at_fa_1e-04"] for row in r["table"])
     assert all(r["flagged_pixels_k0"][m] >= r["flagged_pixels_k20"][m] for m in r["methods"][:-1])
     if r["n_images_whole_split"]:  # the first table: every row on the whole split, its conclusion the one it gives
-        from gcflnet_lib.workbook.conclusions import comparison_conclusion
+        from gcflnet_lib.workbook.conclusions import comparison_conclusion, dead_skips_sentence
 
         assert {row["n_images"] for row in r["whole_table"]} == {r["n_images_whole_split"]}
-        assert r["conclusion"] == comparison_conclusion(r["whole_table"], r["budget"])
+        # the table's conclusion, then what the released GCFLNet's skip-health record says of its skips
+        health_file = REPO / "results" / "health" / f"{r['checkpoint_name']}.json"
+        health = json.loads(health_file.read_text()) if health_file.is_file() else None
+        note = dead_skips_sentence(health, "The released GCFLNet")
+        assert r["conclusion"] == f"{comparison_conclusion(r['whole_table'], r['budget'])} {note}".strip()
     else:
         assert r["whole_table"] == [] and r["conclusion"] == ""
 

@@ -56,6 +56,7 @@ CELLS = [
     ),
     code(
         """
+        import json
         import math
         import time
 
@@ -71,7 +72,7 @@ CELLS = [
         from gcflnet_lib.released import TRAINING_RECORDS, available
         from gcflnet_lib.workbook.compare import (adaptive_threshold_stats, crop_around_targets, method_row, network_row,
                                                   run_detector)
-        from gcflnet_lib.workbook.conclusions import comparison_conclusion, networks_budget
+        from gcflnet_lib.workbook.conclusions import comparison_conclusion, dead_skips_sentence, networks_budget
         from gcflnet_lib.workbook.notebook_runs import markdown_table, synthetic_dataset_dir, training_data
         from gcflnet_lib.workbook.prob_cache import cached_probabilities, evaluate_probabilities
         from gcflnet_lib.workbook.viz import overlay_prediction, plot_detections, plot_pixel_roc, plot_roc, show_images
@@ -104,8 +105,9 @@ CELLS = [
 
         Four classical detectors and two released networks on every NUAA-SIRST test image. Each classical map is cut
         at its own adaptive threshold $\mu_S + k\,\sigma_S$ (`K` of the parameters), each network at $p > 0.5$;
-        the curve columns read every method on the same false-alarm axis (notebook 08). The released GCFLNet is the
-        one whose MSIC shut its two finest skips (notebook 06), so it is scored as released. The networks' maps come from
+        the curve columns read every method on the same false-alarm axis (notebook 08). Whether the released GCFLNet
+        uses all its skips is read from its skip-health record and said under the conclusion (notebook 06 shows how
+        it is measured); either way it is scored as released. The networks' maps come from
         `build/cache/` when an earlier notebook computed them (`gcflnet_lib.workbook.prob_cache`), so their numbers at
         0.5 are their model cards'. The conclusion is generated from the table (`comparison_conclusion`); it names the
         budget the networks were trained with. Fa is in units of $10^{-6}$. A Pd of 0.000 at
@@ -130,7 +132,9 @@ CELLS = [
                 whole_rows.append(network_row(name, whole_probs[name], whole_masks, 0.5))
             budget_text = networks_budget({name: TRAINING_RECORDS.get(str(checkpoint)) for name, checkpoint in networks.items()},
                                           K, len(whole), dataset)
-            conclusion = comparison_conclusion(whole_rows, budget_text)
+            health_file = workbook.REPO_ROOT / "results" / "health" / f"{CHECKPOINT}.json"
+            health_note = dead_skips_sentence(json.loads(health_file.read_text()), "The released GCFLNet") if health_file.is_file() else ""
+            conclusion = f"{comparison_conclusion(whole_rows, budget_text)} {health_note}".strip()
             display(Markdown(conclusion))
             for row in whole_rows:
                 row["fa_e6"] = row["fa"] * 1e6
@@ -346,7 +350,7 @@ CELLS = [
         if whole_rows:
             # The first table: every row on the whole split, and the conclusion is the one its rows give.
             assert all(row["n_images"] == len(whole) for row in whole_rows), [(row["name"], row["n_images"]) for row in whole_rows]
-            assert conclusion == comparison_conclusion(whole_rows, budget_text)
+            assert conclusion == f"{comparison_conclusion(whole_rows, budget_text)} {health_note}".strip()
             card = workbook.model_card_metrics(CHECKPOINT)
             if card is not None and len(whole) == card["n_images"]:
                 # The card scores the 8-bit maps gcflnet evaluate saves; the table the float maps (as compare does).
