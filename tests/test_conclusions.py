@@ -119,3 +119,15 @@ def test_the_release_pair_and_its_dead_skips():
     assert "GCFLNet ahead on Fa; U-Net ahead on mIoU, Pd; tied on nIoU." in text and text.endswith(sentence)
     assert "no comparison is drawn" in pair_conclusion(first, None, "B")
     assert "other images (24)" in pair_conclusion(first, dict(second, n_images=24), "B")
+
+
+def test_a_release_stored_in_fp16_says_why_its_card_differs_from_its_record():
+    from gcflnet_lib.workbook.conclusions import released_weights_note
+
+    card = {"miou": 0.6629, "pd": 0.8973, "fa": 86.37e-6}
+    note = released_weights_note({"weights_dtype": "fp16"}, card)
+    assert note.startswith("These are the training run's own evaluations, of its float32 weights")
+    assert "stores them as fp16" in note and "mIoU 0.6629, Pd 0.8973 and Fa 86.37e-6" in note
+    assert released_weights_note({"weights_dtype": "fp32"}, card) == ""
+    assert released_weights_note({}, card) == ""  # an older checkpoint: float32
+    assert released_weights_note({"weights_dtype": "fp16"}, None) == ""  # no card to set beside it

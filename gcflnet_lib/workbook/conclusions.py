@@ -58,6 +58,18 @@ def training_conclusion(record: Mapping[str, Any], label: str = "the released GC
     return " ".join(parts)
 
 
+def released_weights_note(meta: Mapping[str, Any], card: Mapping[str, Any] | None) -> str:
+    """Why a release's model card differs from its training record: the record scores the run's float32 weights, the
+    card the file as released (``weights_dtype`` ``"fp16"``: rounded to float16). Empty for float32 weights or
+    without a card."""
+    dtype = meta.get("weights_dtype", "fp32")
+    if card is None or dtype == "fp32":
+        return ""
+    return (f"These are the training run's own evaluations, of its float32 weights; the released file stores them as "
+            f"{dtype}, and scored as released it gives mIoU {card['miou']:.4f}, Pd {card['pd']:.4f} and Fa "
+            f"{card['fa'] * 1e6:.2f}e-6 (its model card).")
+
+
 def record_from_checkpoint(meta: Mapping[str, Any]) -> dict[str, Any]:
     """A training record's fields from a checkpoint's metadata (``load_model_from_checkpoint``): its history, its
     settings, and as ``final`` the last evaluated row (the checkpoint of a finished run is scored at its last epoch)."""

@@ -83,7 +83,7 @@ CELLS = [
         from gcflnet_lib.models import build_model
         from gcflnet_lib.workbook.notebook_runs import markdown_table, notebook_runs_dir, synthetic_dataset_dir, training_data
         from gcflnet_lib.released import TRAINING_RECORDS
-        from gcflnet_lib.workbook.conclusions import record_from_checkpoint, training_conclusion
+        from gcflnet_lib.workbook.conclusions import record_from_checkpoint, released_weights_note, training_conclusion
         from gcflnet_lib.workbook.prob_cache import evaluate_cached
         from gcflnet_lib.workbook.viz import DISPLAY_RANGE, plot_detections, plot_roc, show_images
 
@@ -116,7 +116,8 @@ CELLS = [
         """
         if CHECKPOINT:
             conclusion = training_conclusion(record_from_checkpoint(studied[1]), label=f"`{CHECKPOINT}`")
-            display(Markdown(conclusion))
+            weights_note = released_weights_note(studied[1], workbook.model_card_metrics(CHECKPOINT))
+            display(Markdown(f"{conclusion} {weights_note}".strip()))
             if str(CHECKPOINT) in TRAINING_RECORDS:  # a release: the page says what its committed record says
                 committed = json.loads((Path("../results") / TRAINING_RECORDS[str(CHECKPOINT)]).read_text())
                 assert conclusion == training_conclusion(committed, label=f"`{CHECKPOINT}`"), "not its record's conclusion"
