@@ -14,7 +14,10 @@ Every word that judges ("ahead", "behind", "no difference shown") is counted fro
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from gcflnet_lib.ablation.records import LABELS, METRICS
@@ -149,7 +152,7 @@ def overview_markdown(nudt: Mapping[str, Any], readings: Mapping[str, Any], othe
     """
     measured = [row for row in readings["health"] if row["reading"] == "crossed" and row.get("in_use") is not None]
     shut = (*_shut_counts(readings["health"], "crossed"), len(measured))
-    head = (f"**In short** (for {budget_sentence(readings['budget'])}, on a 2-core CPU, both MSIC readings; 95 % "
+    head = (f"**In short** (for {budget_sentence(readings['budget'])}: the CPU recipe, under both MSIC readings; 95 % "
             f"intervals from the spread between seeds):")
     lines: list[str] = [head, "", default_reading_line(readings), crossed_line(nudt, shut)]
     if other is not None:
@@ -162,11 +165,8 @@ def overview_markdown(nudt: Mapping[str, Any], readings: Mapping[str, Any], othe
     return "\n".join(lines)
 
 
-def overview_sources(root) -> dict[str, Any]:
+def overview_sources(root: str | os.PathLike) -> dict[str, Any]:
     """The committed analyses :func:`overview_markdown` reads, by keyword, from the repository at ``root``."""
-    import json
-    from pathlib import Path
-
     root = Path(root)
     files = {"nudt": "results/ablation_nudt.json", "readings": "results/ablation_nudt_msic_unit_gain.json",
              "other": "results/ablation_nuaa.json", "budget": "results/ablation_nudt_budget4x.json"}
@@ -174,4 +174,4 @@ def overview_sources(root) -> dict[str, Any]:
             if (root / path).is_file()}
 
 
-__all__: Sequence[str] = ("OVERVIEW_MARKERS", "overview_markdown", "overview_sources")
+__all__ = ["OVERVIEW_MARKERS", "overview_markdown", "overview_sources"]
