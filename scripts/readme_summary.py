@@ -66,13 +66,14 @@ def _ahead(gcflnet: dict, unet: dict) -> str:
 def _claims_and_gcflnet(analysis: dict) -> str:
     """"of the 4 claims, 3 inconclusive, 1 contradicted; GCFLNet's mIoU 0.67 against the U-Net's 0.73 (difference
     -0.06 [-0.14, +0.02], 95 % interval)" from an ablation analysis (``results/ablation_nudt.json`` or a reading's)."""
-    verdicts = [v["verdict"] for v in analysis["verdicts"].values()]
-    counts = ", ".join(f"{verdicts.count(v)} {v}" for v in ("supported", "inconclusive", "contradicted") if v in verdicts)
+    from gcflnet_lib.ablation.render import claim_counts
+
+    total, counts = claim_counts(analysis)
     table = {row["variant"]: row for row in analysis["table"]}
     gap = analysis["effects"]["gcflnet_vs"]["unet"]["miou"]
     interval = (f" [{gap['low']:+.4f}, {gap['high']:+.4f}], 95 % interval" if gap.get("low") is not None
                 and gap.get("high") is not None else ", no interval: a cell with one seed")
-    return (f"of the {len(verdicts)} claims, {counts}; GCFLNet's mIoU {table['gcflnet']['miou']:.4f} against the "
+    return (f"of the {total} claims, {counts}; GCFLNet's mIoU {table['gcflnet']['miou']:.4f} against the "
             f"U-Net's {table['unet']['miou']:.4f} (difference {gap['estimate']:+.4f}{interval})")
 
 

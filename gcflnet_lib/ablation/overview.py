@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from gcflnet_lib.ablation.records import LABELS, METRICS
-from gcflnet_lib.ablation.render import DIGITS, _beyond, _interval
-from gcflnet_lib.ablation.render_msic import _shut_counts, budget_sentence
+from gcflnet_lib.ablation.render import DIGITS, _beyond, _interval, claim_counts
+from gcflnet_lib.ablation.render_msic import _health_count, _shut_counts, budget_sentence
 from gcflnet_lib.models.registry import SWITCHES
 
 OVERVIEW_MARKERS = ("<!-- ablation-overview:begin -->", "<!-- ablation-overview:end -->")
@@ -32,9 +32,8 @@ SHORT = {"miou": "mIoU", "niou": "nIoU", "pd": "Pd", "fa": "Fa"}
 
 def _claims(analysis: Mapping[str, Any]) -> str:
     """"the paper's 4 claims: 3 inconclusive, 1 contradicted"."""
-    verdicts = [found["verdict"] for found in analysis["verdicts"].values()]
-    counts = ", ".join(f"{verdicts.count(v)} {v}" for v in ("supported", "inconclusive", "contradicted") if v in verdicts)
-    return f"the paper's {len(verdicts)} claims: {counts}"
+    total, counts = claim_counts(analysis)
+    return f"the paper's {total} claims: {counts}"
 
 
 def _versus(item: Mapping[str, Any], metric: str) -> str:
@@ -150,8 +149,7 @@ def overview_markdown(nudt: Mapping[str, Any], readings: Mapping[str, Any], othe
     (``results/ablation_nudt_msic_unit_gain.json``); ``other``: the second dataset's factorial; ``budget``: the
     budget study. The skip health of the ``crossed`` runs is ``readings``' health table.
     """
-    measured = [row for row in readings["health"] if row["reading"] == "crossed" and row.get("in_use") is not None]
-    shut = (*_shut_counts(readings["health"], "crossed"), len(measured))
+    shut = (*_shut_counts(readings["health"], "crossed"), _health_count(readings["health"], "crossed")[1])
     head = (f"**In short** (for {budget_sentence(readings['budget'])}: the CPU recipe, under both MSIC readings; 95 % "
             f"intervals from the spread between seeds):")
     lines: list[str] = [head, "", default_reading_line(readings), crossed_line(nudt, shut)]

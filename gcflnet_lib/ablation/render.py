@@ -175,6 +175,13 @@ def budget_text(analysis: Mapping[str, Any]) -> str:
             f"{recipe.get('epochs')} epochs ({steps} optimizer steps), {seed_text}, MSIC as `crossed`")
 
 
+def claim_counts(analysis: Mapping[str, Any]) -> tuple[int, str]:
+    """(number of the paper's claims judged, "3 inconclusive, 1 contradicted") from an analysis's verdicts."""
+    verdicts = [found["verdict"] for found in analysis["verdicts"].values()]
+    counts = ", ".join(f"{verdicts.count(v)} {v}" for v in ("supported", "inconclusive", "contradicted") if v in verdicts)
+    return len(verdicts), counts
+
+
 def ablation_conclusion(analysis: Mapping[str, Any]) -> str:
     """The result in plain words, generated from the analysis: the budget it holds for, then the verdicts, GCFLNet
     against the U-Net, and the main effects beyond their intervals. With runs missing it says so and gives no
@@ -186,10 +193,9 @@ def ablation_conclusion(analysis: Mapping[str, Any]) -> str:
     if runs["missing"] or runs["failed"]:
         return (f"{head} {done} of {total} runs are recorded, so no verdict on the paper's claims is drawn yet; the "
                 f"table below shows what the recorded runs give.")
-    verdicts = [found["verdict"] for found in analysis["verdicts"].values()]
-    counts = ", ".join(f"{verdicts.count(v)} {v}" for v in ("supported", "inconclusive", "contradicted") if v in verdicts)
+    total, counts = claim_counts(analysis)
     versus = analysis["effects"]["gcflnet_vs"]["unet"]
-    parts = [head, f"of the paper's {len(verdicts)} claims about its ablation, {counts}."]
+    parts = [head, f"of the paper's {total} claims about its ablation, {counts}."]
     miou, fa = versus["miou"], versus["fa"]
     means = {row["variant"]: row for row in analysis["table"]}
     parts.append(f"GCFLNet's mIoU is {means['gcflnet']['miou']:.4f} against the U-Net baseline's "
