@@ -126,3 +126,14 @@ def test_the_committed_block_is_what_the_records_give():
     done = subprocess.run([sys.executable, str(ROOT / "scripts/ablation_report.py"), "--budget", "4", "--check"],
                           capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_missing_longer_run_is_estimated_from_its_other_seed_when_that_one_is_measured(tmp_path):
+    # 1x runs take 1530 s (25.5 min); the recorded 4x seed 0 of U-Net 101 min, so its ratio (101 / 25.5) prices
+    # U-Net seed 1, while + EEM and GCFLNet, with no 4x run, scale with their steps (4 x 25.5 = 102 min).
+    found = study(tmp_path, ONE_X, {"unet": [(0.80, 20)]})
+    found["budgets"]["1x"]["runs"]["unet_s1"]["minutes"] = 51.0  # seed 1 ran twice as long at 1x
+    text = budget_markdown(found)
+    assert ("(not recorded yet, gcflnet_eem_s0, gcflnet_eem_s1, gcflnet_s0, gcflnet_s1: estimated as 4 x the 1x run; "
+            "unet_s1: estimated as the 1x run x the other seed's 4x/1x time ratio)") in text
+    assert "a 4x run 101 to 202 min" in text  # unet_s1: 51 x 101 / 25.5 = 202

@@ -269,24 +269,42 @@ def budget_markdown(analysis: Mapping[str, Any], figure: str | None = None) -> s
 
 def cost_sentence(analysis: Mapping[str, Any]) -> str:
     """What the study costs on the machine of its records, and what fits in an evening (four hours), from the
-    records' wall times; a 4x time not yet recorded is estimated as ``factor`` times its 1x run and said to be one."""
+    records' wall times. A 4x time not yet recorded is estimated, and said to be: as its 1x run times the ratio of
+    4x to 1x time of the same variant's other seed where that is recorded (code and machine changed between the
+    budgets), else as ``factor`` times its 1x run."""
     factor = analysis["factor"]
     short, longer = analysis["budgets"]["1x"]["runs"], analysis["budgets"][f"{factor}x"]["runs"]
     if not short:
         return ""
     minutes = {name: run["minutes"] for name, run in short.items()}
     devices = sorted({run["device"] for run in short.values()})
-    longer_minutes = {name: longer[name]["minutes"] if name in longer else factor * minutes[name]
-                      for name in minutes}
-    estimated = sorted(name for name in minutes if name not in longer)
+    longer_minutes, by_seed, by_factor = {}, [], []
+    for name in minutes:
+        if name in longer:
+            longer_minutes[name] = longer[name]["minutes"]
+            continue
+        # Another seed of the same variant measured at both budgets carries what the code and the machine did to
+        # its speed since the 1x runs; without one, the run is taken to scale with its steps.
+        variant = name.rsplit("_s", 1)[0]
+        ratios = [longer[other]["minutes"] / minutes[other] for other in longer
+                  if other.rsplit("_s", 1)[0] == variant and minutes.get(other)]
+        if ratios:
+            longer_minutes[name] = minutes[name] * sum(ratios) / len(ratios)
+            by_seed.append(name)
+        else:
+            longer_minutes[name] = factor * minutes[name]
+            by_factor.append(name)
     evening = 4 * 60
     text = (f"What it costs (the runs' times from their histories, {'; '.join(devices)}; the queue runs two such runs side by side, "
             f"one thread each): a 1x run of these cells took {min(minutes.values()):.0f} to {max(minutes.values()):.0f} "
             f"min, {sum(minutes.values()) / 60:.1f} h for all six; a {factor}x run "
             f"{min(longer_minutes.values()):.0f} to {max(longer_minutes.values()):.0f} min, "
             f"{sum(longer_minutes.values()) / 60:.1f} h for all six")
-    if estimated:
-        text += f" ({', '.join(estimated)}: not recorded yet, estimated as {factor} x the 1x run)"
+    estimates = ([f"{', '.join(sorted(by_factor))}: estimated as {factor} x the 1x run"] if by_factor else []) + (
+        [f"{', '.join(sorted(by_seed))}: estimated as the 1x run x the other seed's {factor}x/1x time ratio"]
+        if by_seed else [])
+    if estimates:
+        text += f" (not recorded yet, {'; '.join(estimates)})"
     fits = sorted(name for name, value in longer_minutes.items() if value <= evening)
     text += (f". In an evening of four hours a learner with this CPU can reproduce any 1x run, and of the {factor}x "
              f"runs {', '.join(fits) if fits else 'none'}; the whole {factor}x study takes "
