@@ -137,3 +137,29 @@ def test_a_missing_longer_run_is_estimated_from_its_other_seed_when_that_one_is_
     assert ("(not recorded yet, gcflnet_eem_s0, gcflnet_eem_s1, gcflnet_s0, gcflnet_s1: estimated as 4 x the 1x run; "
             "unet_s1: estimated as the 1x run x the other seed's 4x/1x time ratio)") in text
     assert "a 4x run 101 to 202 min" in text  # unet_s1: 51 x 101 / 25.5 = 202
+
+
+def test_the_longer_runs_skip_health_is_shown_and_a_shut_level_is_named(tmp_path):
+    study(tmp_path, ONE_X, {})
+    folder = tmp_path / "results/ablation_nudt_budget4x"
+    runs = []
+    for variant, dprobs in (("unet", (1.0, 0.9, 1.0, 1.0)), ("gcflnet", (0.01, 0.04, 1.0, 0.6))):
+        extra = {"msic_reading": "unit_gain"} if variant == "gcflnet" else {}
+        each = record(variant, 0, (0.8, 20), epochs=256, milestones=[172, 220], **extra)
+        health = {f"skip{k}_{key}": value for k, d in enumerate(dprobs)
+                  for key, value in (("dprob", d), ("iou_cost", 0.1 * d))}
+        # the last row without health (an epoch between two measurements) must not hide the measured one
+        each["history"] = [{"epoch": 248, "miou": 0.79, "train_time_s": 10.0, **health},
+                           {"epoch": 256, "miou": 0.8, "train_time_s": 10.0, "skip0_dprob": None}]
+        runs.append(each)
+    write(folder, runs)
+    found = analyse_budget(PLAN, 4, "unit_gain", tmp_path)
+    assert found["budgets"]["4x"]["runs"]["gcflnet_s0"]["health"]["epoch"] == 248
+    text = budget_markdown(found)
+    assert ("Every skip level is in use (shuffling it moves some output probability by 0.05 or more) in 1 of the 2 4x "
+            "runs that logged skip health; shut: gcflnet_s0 levels 0, 1.") in budget_conclusion(found)
+    assert "| `gcflnet_s0` | 248 | 0.01, +0.001 **shut** | 0.04, +0.004 **shut** | 1.00, +0.100 | 0.60, +0.060 | " \
+           "**not all in use** |" in text
+    assert "| `unet_s0` | 248 | 1.00, +0.100 | 0.90, +0.090 | 1.00, +0.100 | 1.00, +0.100 | in use |" in text
+    # runs that logged none: no table and no sentence
+    assert "Skip health" not in budget_markdown(study(tmp_path / "none", ONE_X, {"unet": [(0.8, 20)]}))

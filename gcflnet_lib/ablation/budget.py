@@ -31,6 +31,8 @@ from gcflnet_lib.ablation.analysis import contrast, difference_weights
 from gcflnet_lib.ablation.plans import AblationPlan
 from gcflnet_lib.ablation.render import _absent
 from gcflnet_lib.ablation.records import SEEDS, cells, load_records, pooled_variance
+from gcflnet_lib.diagnostics import DEAD_PROBABILITY_CHANGE
+from gcflnet_lib.engine.health import HEALTH_CROPS
 from gcflnet_lib.engine.presets import preset_values
 from gcflnet_lib.models.registry import VARIANTS
 
@@ -90,6 +92,23 @@ def run_minutes(record: Mapping[str, Any]) -> float:
     return sum(float(row.get("train_time_s", 0.0)) + float(row.get("eval_time_s", 0.0)) for row in record["history"]) / 60
 
 
+def skip_levels_health(record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Every skip level's health at the last epoch whose history logged it (``--health-every``): ``{epoch, levels:
+    [{level, dprob, iou_cost, in_use}], in_use}``, a level in use when shuffling its skip across the batch moves some
+    output probability by :data:`DEAD_PROBABILITY_CHANGE` or more; None where the run logged none."""
+    logged = [row for row in record.get("history", []) if row.get("skip0_dprob") is not None]
+    if not logged:
+        return None
+    last = logged[-1]
+    levels = []
+    while last.get(f"skip{len(levels)}_dprob") is not None:
+        level = len(levels)
+        dprob = float(last[f"skip{level}_dprob"])
+        levels.append({"level": level, "dprob": dprob, "iou_cost": last.get(f"skip{level}_iou_cost"),
+                       "in_use": dprob >= DEAD_PROBABILITY_CHANGE})
+    return {"epoch": int(last["epoch"]), "levels": levels, "in_use": all(item["in_use"] for item in levels)}
+
+
 def _curve(record: Mapping[str, Any], steps_per_epoch: int) -> list[tuple[int, float]]:
     return [(int(row["epoch"]) * steps_per_epoch, float(row["miou"])) for row in record.get("history", []) if "miou" in row]
 
@@ -112,7 +131,7 @@ def _one_budget(records: Sequence[Mapping[str, Any]], steps_per_epoch: int, cros
         "steps": [epoch * steps_per_epoch for epoch in epochs],
         "runs": {f"{record['model']}_s{record['seed']}": {
             "minutes": run_minutes(record), "device": record["device"], "file": record["file"],
-            "curve": _curve(record, steps_per_epoch)} for record in records},
+            "curve": _curve(record, steps_per_epoch), "health": skip_levels_health(record)} for record in records},
     }
 
 
@@ -187,10 +206,11 @@ def budget_conclusion(analysis: Mapping[str, Any]) -> str:
             f"{analysis['crop_size']}x{analysis['crop_size']} crops, batch {analysis['batch_size']}, {steps}, seeds "
             f"{' and '.join(map(str, analysis['seeds']))}, GCFLNet with MSIC `{analysis['msic_reading']}`):")
     done = 6 - len(analysis["missing"])
+    health = health_sentence(longer["runs"], factor)
     if analysis["missing"]:
         return (f"{head} {done} of the 6 runs at {factor}x are recorded; the comparison waits for "
                 f"{', '.join(analysis['missing'])}, so nothing is yet said about which of the 1x verdicts the longer "
-                f"budget keeps.")
+                f"budget keeps.{health}")
     kept = [key for key, item in analysis["changes"].items() if item["change"] == "kept"]
     overturned = [key for key, item in analysis["changes"].items() if item["change"] and item["change"] != "kept"]
 
@@ -211,8 +231,39 @@ def budget_conclusion(analysis: Mapping[str, Any]) -> str:
         text.append("The estimate changes sign for " + ", ".join(f"{name} on {LABELS[m]}" for name, m in flips) + ".")
     gcflnet, unet = longer["cells"]["gcflnet"], longer["cells"]["unet"]
     text.append(f"At {factor}x GCFLNet reaches mIoU {gcflnet['miou']:.4f} and the U-Net {unet['miou']:.4f} "
-                f"(two seeds each, intervals with df {longer['df']}).")
+                f"(two seeds each, intervals with df {longer['df']}).{health}")
     return " ".join(text)
+
+
+def health_sentence(runs: Mapping[str, Mapping[str, Any]], factor: int) -> str:
+    """" Every skip level is in use in 2 of the 2 {factor}x runs that logged skip health; shut: ..." (with a leading
+    space), or "" where no run logged it: whether the networks compared use the skips they are credited with."""
+    measured = {name: run["health"] for name, run in sorted(runs.items()) if run.get("health")}
+    if not measured:
+        return ""
+    healthy = sum(1 for health in measured.values() if health["in_use"])
+    text = (f" Every skip level is in use (shuffling it moves some output probability by {DEAD_PROBABILITY_CHANGE} or "
+            f"more) in {healthy} of the {len(measured)} {factor}x runs that logged skip health")
+    shut = [f"{name} level{'s' if len(dead) > 1 else ''} {', '.join(map(str, dead))}" for name, health in measured.items()
+            if (dead := [item["level"] for item in health["levels"] if not item["in_use"]])]
+    return text + (f"; shut: {'; '.join(shut)}." if shut else ".")
+
+
+def health_table(runs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Markdown rows: each run's skip levels at its last logged epoch, max probability change and crop IoU cost."""
+    measured = {name: run["health"] for name, run in sorted(runs.items()) if run.get("health")}
+    if not measured:
+        return []
+    depth = max(len(health["levels"]) for health in measured.values())
+    lines = ["| run | epoch | " + " | ".join(f"level {level}: max Δprob, IoU cost" for level in range(depth)) + " | skips |",
+             "|---|---|" + "---|" * depth + "---|"]
+    for name, health in measured.items():
+        cells_ = [f"{item['dprob']:.2f}, {float(item['iou_cost']):+.3f}" + ("" if item["in_use"] else " **shut**")
+                  if item.get("iou_cost") is not None else f"{item['dprob']:.2f}" for item in health["levels"]]
+        cells_ += ["–"] * (depth - len(cells_))
+        lines.append(f"| `{name}` | {health['epoch']} | " + " | ".join(cells_) +
+                     f" | {'in use' if health['in_use'] else '**not all in use**'} |")
+    return lines
 
 
 def _interval(item: Mapping[str, Any], metric: str) -> str:
@@ -260,6 +311,12 @@ def budget_markdown(analysis: Mapping[str, Any], figure: str | None = None) -> s
     if figure:
         lines += ["", f"![test mIoU against optimizer steps, 1x and {factor}x]({figure})"]
     runs = budgets[1][1]["runs"]
+    table = health_table(runs)
+    if table:
+        lines += ["", f"Skip health of each {factor}x run at the last epoch that logged it (`--health-every 8`: the "
+                      f"skip's features shuffled across {HEALTH_CROPS} test crops; max Δprob, the largest change of an output "
+                      f"probability, under {DEAD_PROBABILITY_CHANGE} means shut; IoU cost, the crop IoU lost):", "",
+                  *table]
     lines += ["", f"Time of each {factor}x run (training and evaluation, the per-epoch times of its history, every "
                   "session of a resumed run included):"]
     lines += ([f"- `{name}`: {run['minutes']:.0f} min on {run['device']}" for name, run in sorted(runs.items())]
