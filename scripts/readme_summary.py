@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gcflnet_lib.ablation.budget import EVENING_MINUTES, fitting_runs, study_cost  # noqa: E402
 from gcflnet_lib.models import READING_DEFAULTS, upgrade_config  # noqa: E402
 from gcflnet_lib.provenance import replace_generated_block  # noqa: E402
 from gcflnet_lib.released import CROSSED_PREDECESSORS  # noqa: E402
@@ -94,7 +95,8 @@ def _retrained_line() -> str:
 
 
 def _budget_line(analysis: dict) -> str:
-    """The budget study in one line: what is recorded, what the longer budget keeps, and each 4x run's wall time."""
+    """The budget study in one line: what is recorded, what the longer budget keeps, each 4x run's wall time and what
+    fits in an evening."""
     factor = analysis["factor"]
     runs = analysis["budgets"][f"{factor}x"]["runs"]
     steps = factor * analysis["recipe_epochs"] * analysis["steps_per_epoch"]
@@ -108,6 +110,13 @@ def _budget_line(analysis: dict) -> str:
                  f"{len(changes) - changes.count('kept')}")
     if runs:
         line += "; wall time on this CPU: " + ", ".join(f"`{name}` {run['minutes']:.0f} min" for name, run in sorted(runs.items()))
+    cost = study_cost(analysis)
+    if cost:
+        estimated = " (runs not yet recorded estimated)" if cost["by_seed"] or cost["by_factor"] else ""
+        line += (f"; in an evening ({EVENING_MINUTES // 60} h) this CPU reproduces "
+                 f"{fitting_runs(cost['short_fits'], cost['short'], '1x')} and "
+                 f"{fitting_runs(cost['longer_fits'], cost['longer'], f'{factor}x')}; the whole {factor}x study takes "
+                 f"{cost['longer_hours_two_lanes']:.1f} h with two runs side by side{estimated}, or a GPU")
     return line + " ([docs/ABLATION.md](docs/ABLATION.md#the-budget-study-1x-against-4x))."
 
 

@@ -163,3 +163,18 @@ def test_the_longer_runs_skip_health_is_shown_and_a_shut_level_is_named(tmp_path
     assert "| `unet_s0` | 248 | 1.00, +0.100 | 0.90, +0.090 | 1.00, +0.100 | 1.00, +0.100 | in use |" in text
     # runs that logged none: no table and no sentence
     assert "Skip health" not in budget_markdown(study(tmp_path / "none", ONE_X, {"unet": [(0.8, 20)]}))
+
+
+def test_what_fits_an_evening_is_computed_not_assumed(tmp_path):
+    from gcflnet_lib.ablation.budget import fitting_runs, study_cost
+
+    found = study(tmp_path, ONE_X, {"unet": [(0.80, 20), (0.81, 21)]})
+    found["budgets"]["1x"]["runs"]["gcflnet_s1"]["minutes"] = 300.0  # one 1x run longer than an evening
+    cost = study_cost(found)
+    assert cost["short_fits"] == ["gcflnet_eem_s0", "gcflnet_eem_s1", "gcflnet_s0", "unet_s0", "unet_s1"]
+    assert cost["longer"]["gcflnet_s1"] == pytest.approx(1200.0) and "gcflnet_s1" not in cost["longer_fits"]
+    text = budget_markdown(found)
+    assert "can reproduce of the 1x runs gcflnet_eem_s0, gcflnet_eem_s1, gcflnet_s0, unet_s0, unet_s1, and of the " \
+           "4x runs gcflnet_eem_s0, gcflnet_eem_s1, gcflnet_s0, unet_s0, unet_s1;" in text
+    assert fitting_runs([], {"a": 1}, "4x") == "none of the 4x runs"
+    assert fitting_runs(["a"], {"a": 1}, "1x") == "every 1x run"

@@ -324,17 +324,20 @@ def budget_markdown(analysis: Mapping[str, Any], figure: str | None = None) -> s
     return "\n".join(lines + ["", cost_sentence(analysis)])
 
 
-def cost_sentence(analysis: Mapping[str, Any]) -> str:
-    """What the study costs on the machine of its records, and what fits in an evening (four hours), from the
-    records' wall times. A 4x time not yet recorded is estimated, and said to be: as its 1x run times the ratio of
-    4x to 1x time of the same variant's other seed where that is recorded (code and machine changed between the
-    budgets), else as ``factor`` times its 1x run."""
+EVENING_MINUTES = 4 * 60  # what a learner can leave running in an evening
+
+
+def study_cost(analysis: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The study's time on the machine of its records, from their histories: ``{devices, short, longer, by_seed,
+    by_factor, short_fits, longer_fits, longer_hours_two_lanes}`` (minutes per run; ``*_fits``, the runs of at most
+    :data:`EVENING_MINUTES`); None without 1x runs. A Kx time not yet recorded is estimated, and listed as such: as
+    its 1x run times the ratio of Kx to 1x time of the same variant's other seed where that is recorded (code and
+    machine changed between the budgets), else as K times its 1x run."""
     factor = analysis["factor"]
     short, longer = analysis["budgets"]["1x"]["runs"], analysis["budgets"][f"{factor}x"]["runs"]
     if not short:
-        return ""
+        return None
     minutes = {name: run["minutes"] for name, run in short.items()}
-    devices = sorted({run["device"] for run in short.values()})
     longer_minutes, by_seed, by_factor = {}, [], []
     for name in minutes:
         if name in longer:
@@ -351,23 +354,39 @@ def cost_sentence(analysis: Mapping[str, Any]) -> str:
         else:
             longer_minutes[name] = factor * minutes[name]
             by_factor.append(name)
-    evening = 4 * 60
-    text = (f"What it costs (the runs' times from their histories, {'; '.join(devices)}; the queue runs two such runs side by side, "
-            f"one thread each): a 1x run of these cells took {min(minutes.values()):.0f} to {max(minutes.values()):.0f} "
-            f"min, {sum(minutes.values()) / 60:.1f} h for all six; a {factor}x run "
-            f"{min(longer_minutes.values()):.0f} to {max(longer_minutes.values()):.0f} min, "
-            f"{sum(longer_minutes.values()) / 60:.1f} h for all six")
-    estimates = ([f"{', '.join(sorted(by_factor))}: estimated as {factor} x the 1x run"] if by_factor else []) + (
-        [f"{', '.join(sorted(by_seed))}: estimated as the 1x run x the other seed's {factor}x/1x time ratio"]
-        if by_seed else [])
+    return {"devices": sorted({run["device"] for run in short.values()}), "short": minutes, "longer": longer_minutes,
+            "by_seed": sorted(by_seed), "by_factor": sorted(by_factor),
+            "short_fits": sorted(name for name, value in minutes.items() if value <= EVENING_MINUTES),
+            "longer_fits": sorted(name for name, value in longer_minutes.items() if value <= EVENING_MINUTES),
+            "longer_hours_two_lanes": sum(longer_minutes.values()) / 120}
+
+
+def fitting_runs(fits: Sequence[str], every: Mapping[str, Any], label: str) -> str:
+    """"every 1x run", "none of the 4x runs" or "of the 4x runs unet_s0, unet_s1"."""
+    if len(fits) == len(every):
+        return f"every {label} run"
+    return f"of the {label} runs {', '.join(fits)}" if fits else f"none of the {label} runs"
+
+
+def cost_sentence(analysis: Mapping[str, Any]) -> str:
+    """What the study costs on the machine of its records, and what fits in an evening (:func:`study_cost`)."""
+    cost = study_cost(analysis)
+    if cost is None:
+        return ""
+    factor, short, longer = analysis["factor"], cost["short"], cost["longer"]
+    text = (f"What it costs (the runs' times from their histories, {'; '.join(cost['devices'])}; the queue runs two "
+            f"such runs side by side, one thread each): a 1x run of these cells took {min(short.values()):.0f} to "
+            f"{max(short.values()):.0f} min, {sum(short.values()) / 60:.1f} h for all six; a {factor}x run "
+            f"{min(longer.values()):.0f} to {max(longer.values()):.0f} min, {sum(longer.values()) / 60:.1f} h for all six")
+    estimates = ([f"{', '.join(cost['by_factor'])}: estimated as {factor} x the 1x run"] if cost["by_factor"] else []) + (
+        [f"{', '.join(cost['by_seed'])}: estimated as the 1x run x the other seed's {factor}x/1x time ratio"]
+        if cost["by_seed"] else [])
     if estimates:
         text += f" (not recorded yet, {'; '.join(estimates)})"
-    fits = sorted(name for name, value in longer_minutes.items() if value <= evening)
-    text += (f". In an evening of four hours a learner with this CPU can reproduce any 1x run, and of the {factor}x "
-             f"runs {', '.join(fits) if fits else 'none'}; the whole {factor}x study takes "
-             f"{sum(longer_minutes.values()) / 120:.1f} h with two runs side by side, or a GPU "
-             "(`docs/GPU_CAMPAIGN.md`).")
-    return text
+    return text + (f". In an evening of {EVENING_MINUTES // 60} hours a learner with this CPU can reproduce "
+                   f"{fitting_runs(cost['short_fits'], short, '1x')}, and {fitting_runs(cost['longer_fits'], longer, f'{factor}x')}; "
+                   f"the whole {factor}x study takes {cost['longer_hours_two_lanes']:.1f} h with two runs side by side, "
+                   "or a GPU (`docs/GPU_CAMPAIGN.md`).")
 
 
 def plot_budget(analysis: Mapping[str, Any], path: str | os.PathLike | None = None):
