@@ -156,8 +156,8 @@ def test_the_longer_runs_skip_health_is_shown_and_a_shut_level_is_named(tmp_path
     found = analyse_budget(PLAN, 4, "unit_gain", tmp_path)
     assert found["budgets"]["4x"]["runs"]["gcflnet_s0"]["health"]["epoch"] == 248
     text = budget_markdown(found)
-    assert ("Every skip level is in use (shuffling it moves some output probability by 0.05 or more) in 1 of the 2 4x "
-            "runs that logged skip health; shut: gcflnet_s0 levels 0, 1.") in budget_conclusion(found)
+    assert ("Every skip level is in use (shuffling it moves some output probability by 0.05 or more) in 1 of the 2 runs "
+            "at 4x that logged skip health; shut: gcflnet_s0 levels 0, 1.") in budget_conclusion(found)
     assert "| `gcflnet_s0` | 248 | 0.01, +0.001 **shut** | 0.04, +0.004 **shut** | 1.00, +0.100 | 0.60, +0.060 | " \
            "**not all in use** |" in text
     assert "| `unet_s0` | 248 | 1.00, +0.100 | 0.90, +0.090 | 1.00, +0.100 | 1.00, +0.100 | in use |" in text

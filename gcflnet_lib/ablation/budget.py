@@ -236,14 +236,14 @@ def budget_conclusion(analysis: Mapping[str, Any]) -> str:
 
 
 def health_sentence(runs: Mapping[str, Mapping[str, Any]], factor: int) -> str:
-    """" Every skip level is in use in 2 of the 2 {factor}x runs that logged skip health; shut: ..." (with a leading
+    """" Every skip level is in use in 2 of the 2 runs at {factor}x that logged skip health; shut: ..." (with a leading
     space), or "" where no run logged it: whether the networks compared use the skips they are credited with."""
     measured = {name: run["health"] for name, run in sorted(runs.items()) if run.get("health")}
     if not measured:
         return ""
     healthy = sum(1 for health in measured.values() if health["in_use"])
     text = (f" Every skip level is in use (shuffling it moves some output probability by {DEAD_PROBABILITY_CHANGE} or "
-            f"more) in {healthy} of the {len(measured)} {factor}x runs that logged skip health")
+            f"more) in {healthy} of the {len(measured)} runs at {factor}x that logged skip health")
     shut = [f"{name} level{'s' if len(dead) > 1 else ''} {', '.join(map(str, dead))}" for name, health in measured.items()
             if (dead := [item["level"] for item in health["levels"] if not item["in_use"]])]
     return text + (f"; shut: {'; '.join(shut)}." if shut else ".")
