@@ -129,14 +129,15 @@ def test_the_committed_block_is_what_the_records_give():
 
 
 def test_a_missing_longer_run_is_estimated_from_its_other_seed_when_that_one_is_measured(tmp_path):
-    # 1x runs take 1530 s (25.5 min); the recorded 4x seed 0 of U-Net 101 min, so its ratio (101 / 25.5) prices
-    # U-Net seed 1, while + EEM and GCFLNet, with no 4x run, scale with their steps (4 x 25.5 = 102 min).
+    # The 1x runs take 1530 s (25.5 min) and the recorded 4x seed 0 of U-Net 101 min: U-Net seed 1 is priced as its
+    # seed 0 at 4x whatever its own 1x time, while + EEM and GCFLNet, with no 4x run, scale with their steps
+    # (4 x 25.5 = 102 min).
     found = study(tmp_path, ONE_X, {"unet": [(0.80, 20)]})
     found["budgets"]["1x"]["runs"]["unet_s1"]["minutes"] = 51.0  # seed 1 ran twice as long at 1x
     text = budget_markdown(found)
     assert ("(not recorded yet, gcflnet_eem_s0, gcflnet_eem_s1, gcflnet_s0, gcflnet_s1: estimated as 4 x the 1x run; "
-            "unet_s1: estimated as the 1x run x the other seed's 4x/1x time ratio)") in text
-    assert "a 4x run 101 to 202 min" in text  # unet_s1: 51 x 101 / 25.5 = 202
+            "unet_s1: estimated as the other seed's 4x run)") in text
+    assert "a 4x run 101 to 102 min, 10.2 h for all six" in text  # 2 x 101 + 4 x 102 = 610 min
 
 
 def test_the_longer_runs_skip_health_is_shown_and_a_shut_level_is_named(tmp_path):

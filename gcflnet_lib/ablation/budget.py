@@ -331,8 +331,7 @@ def study_cost(analysis: Mapping[str, Any]) -> dict[str, Any] | None:
     """The study's time on the machine of its records, from their histories: ``{devices, short, longer, by_seed,
     by_factor, short_fits, longer_fits, longer_hours_two_lanes}`` (minutes per run; ``*_fits``, the runs of at most
     :data:`EVENING_MINUTES`); None without 1x runs. A Kx time not yet recorded is estimated, and listed as such: as
-    its 1x run times the ratio of Kx to 1x time of the same variant's other seed where that is recorded (code and
-    machine changed between the budgets), else as K times its 1x run."""
+    the Kx time of the same variant's other seed where that is recorded, else as K times its 1x run."""
     factor = analysis["factor"]
     short, longer = analysis["budgets"]["1x"]["runs"], analysis["budgets"][f"{factor}x"]["runs"]
     if not short:
@@ -343,13 +342,13 @@ def study_cost(analysis: Mapping[str, Any]) -> dict[str, Any] | None:
         if name in longer:
             longer_minutes[name] = longer[name]["minutes"]
             continue
-        # Another seed of the same variant measured at both budgets carries what the code and the machine did to
-        # its speed since the 1x runs; without one, the run is taken to scale with its steps.
+        # The 1x seeds ran under other code and load (seed 0 took twice seed 1's time in some cells), while the Kx
+        # seeds share one queue: another seed of the same variant at Kx is the better guess (unet_s1: 100 min, its
+        # seed 0 99 min, where the 4x/1x time ratio of seed 0 gave 72); without one, the run scales with its steps.
         variant = name.rsplit("_s", 1)[0]
-        ratios = [longer[other]["minutes"] / minutes[other] for other in longer
-                  if other.rsplit("_s", 1)[0] == variant and minutes.get(other)]
-        if ratios:
-            longer_minutes[name] = minutes[name] * sum(ratios) / len(ratios)
+        others = [longer[other]["minutes"] for other in longer if other.rsplit("_s", 1)[0] == variant]
+        if others:
+            longer_minutes[name] = sum(others) / len(others)
             by_seed.append(name)
         else:
             longer_minutes[name] = factor * minutes[name]
@@ -379,7 +378,7 @@ def cost_sentence(analysis: Mapping[str, Any]) -> str:
             f"{max(short.values()):.0f} min, {sum(short.values()) / 60:.1f} h for all six; a {factor}x run "
             f"{min(longer.values()):.0f} to {max(longer.values()):.0f} min, {sum(longer.values()) / 60:.1f} h for all six")
     estimates = ([f"{', '.join(cost['by_factor'])}: estimated as {factor} x the 1x run"] if cost["by_factor"] else []) + (
-        [f"{', '.join(cost['by_seed'])}: estimated as the 1x run x the other seed's {factor}x/1x time ratio"]
+        [f"{', '.join(cost['by_seed'])}: estimated as the other seed's {factor}x run"]
         if cost["by_seed"] else [])
     if estimates:
         text += f" (not recorded yet, {'; '.join(estimates)})"
