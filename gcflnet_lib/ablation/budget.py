@@ -235,10 +235,15 @@ def budget_conclusion(analysis: Mapping[str, Any]) -> str:
     return " ".join(text)
 
 
+def _logged_health(runs: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """{run: its skip health} for the runs that logged one, by name."""
+    return {name: run["health"] for name, run in sorted(runs.items()) if run.get("health")}
+
+
 def health_sentence(runs: Mapping[str, Mapping[str, Any]], factor: int) -> str:
     """" Every skip level is in use in 2 of the 2 runs at {factor}x that logged skip health; shut: ..." (with a leading
     space), or "" where no run logged it: whether the networks compared use the skips they are credited with."""
-    measured = {name: run["health"] for name, run in sorted(runs.items()) if run.get("health")}
+    measured = _logged_health(runs)
     if not measured:
         return ""
     healthy = sum(1 for health in measured.values() if health["in_use"])
@@ -251,7 +256,7 @@ def health_sentence(runs: Mapping[str, Mapping[str, Any]], factor: int) -> str:
 
 def health_table(runs: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """Markdown rows: each run's skip levels at its last logged epoch, max probability change and crop IoU cost."""
-    measured = {name: run["health"] for name, run in sorted(runs.items()) if run.get("health")}
+    measured = _logged_health(runs)
     if not measured:
         return []
     depth = max(len(health["levels"]) for health in measured.values())
