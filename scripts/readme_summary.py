@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gcflnet_lib.ablation.budget import EVENING_MINUTES, fitting_runs, study_cost  # noqa: E402
+from gcflnet_lib.ablation.budget import EVENING_MINUTES, fitting_runs, headline, kept_and_overturned, study_cost  # noqa: E402
 from gcflnet_lib.models import READING_DEFAULTS, upgrade_config  # noqa: E402
 from gcflnet_lib.provenance import replace_generated_block  # noqa: E402
 from gcflnet_lib.released import CROSSED_PREDECESSORS  # noqa: E402
@@ -102,12 +102,10 @@ def _budget_line(analysis: dict) -> str:
     steps = factor * analysis["recipe_epochs"] * analysis["steps_per_epoch"]
     line = (f"- **{factor}x the training** (U-Net, + EEM, GCFLNet at {steps} optimizer steps, seeds 0 and 1): "
             f"{len(runs)} of 6 runs recorded")
-    changes = [item["change"] for item in analysis["changes"].values()]
     if analysis["missing"]:
         line += "; which 1x verdicts it keeps is said once all six are in"
     else:
-        line += (f"; it keeps {changes.count('kept')} of the {len(changes)} verdicts of the recipe and overturns "
-                 f"{len(changes) - changes.count('kept')}")
+        line += f"; {headline(analysis)}; {kept_and_overturned(analysis)}"
     if runs:
         line += "; wall time on this CPU: " + ", ".join(f"`{name}` {run['minutes']:.0f} min" for name, run in sorted(runs.items()))
     cost = study_cost(analysis)

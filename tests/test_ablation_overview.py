@@ -70,12 +70,17 @@ def test_incomplete_analyses_conclude_nothing(sources):
     assert "Not the paper's numbers" not in lines  # no GCFLNet cell to set beside the paper's
 
 
-def test_a_finished_budget_study_says_what_it_keeps(sources):
-    budget = copy.deepcopy(sources["budget"])
-    budget["missing"] = []
-    budget["changes"] = {"a": {"change": "kept"}, "b": {"change": "kept"}, "c": {"change": "overturned (significance)"}}
+def test_a_finished_budget_study_says_what_it_keeps(sources, tmp_path):
+    from test_budget import ONE_X, study
+
+    # 4x: the U-Net catches up on mIoU (GCFLNet - U-Net: ahead -> no difference) and passes + EEM (direction).
+    longer = {"unet": [(0.82, 20), (0.83, 22)], "gcflnet_eem": [(0.76, 40), (0.77, 41)], "gcflnet": [(0.81, 10), (0.83, 11)]}
+    budget = study(tmp_path, ONE_X, longer)
+    kept = sum(item["change"] == "kept" for item in budget["changes"].values())
     line = _lines(overview_markdown(sources["nudt"], sources["readings"], budget=budget))["At 4x the steps"]
-    assert "keeps 2 of the 3 pre-registered verdicts and overturns 1" in line
+    assert "at 4x GCFLNet reaches mIoU 0.8200 against the U-Net's 0.8250" in line
+    assert f"keeps {kept} of the 6 pre-registered verdicts and overturns {6 - kept}: " in line
+    assert "GCFLNet - U-Net on mIoU (GCFLNet ahead at 1x, no difference shown at 4x: a change of significance)" in line
 
 
 def test_the_crossed_runs_skip_health_is_counted(sources):

@@ -84,9 +84,15 @@ def test_kept_and_overturned_verdicts_are_named(tmp_path):
     assert changes["gcflnet-unet:fa"] == "kept" and changes["gcflnet-gcflnet_eem:fa"] == "kept"
     assert found["changes"]["gcflnet_eem-unet:miou"]["sign_changes"] is True
     text = budget_conclusion(found)
-    assert "the longer budget keeps" in text and "It overturns" in text
-    assert "+ EEM - U-Net on mIoU (+ EEM ahead at 1x, U-Net ahead at 4x)" in text
-    assert "The estimate changes sign for" in text and "At 4x GCFLNet reaches mIoU 0.8200" in text
+    kept = sum(change == "kept" for change in changes.values())
+    assert f"The longer budget keeps {kept} of the 6 verdicts of the recipe: " in text and "GCFLNet ahead of U-Net on Fa" in text
+    assert f"It overturns {6 - kept}: " in text
+    assert "+ EEM - U-Net on mIoU (+ EEM ahead at 1x, U-Net ahead at 4x: a change of direction)" in text
+    assert "GCFLNet - U-Net on mIoU (GCFLNet ahead at 1x, no difference shown at 4x: a change of significance)" in text
+    assert "The estimate changes sign for" in text
+    headline = text.split("At 4x GCFLNet reaches mIoU ")[1].split(". ")[0]
+    assert headline.startswith("0.8200 against the U-Net's 0.8250, a difference of -0.0050 [")
+    assert headline.endswith("(no difference shown)")  # the headline's own verdict
     # the time of a run is its history's: 2 x 3000 s of training and 60 s of evaluation, resumed or not
     assert found["budgets"]["4x"]["runs"]["unet_s0"]["minutes"] == pytest.approx(101.0)
     assert "a 1x run of these cells took 26 to 26 min" in budget_markdown(found)

@@ -212,27 +212,70 @@ def budget_conclusion(analysis: Mapping[str, Any]) -> str:
                 f"{', '.join(analysis['missing'])}, so nothing is yet said about which of the 1x verdicts the longer "
                 f"budget keeps.{health}")
     kept = [key for key, item in analysis["changes"].items() if item["change"] == "kept"]
-    overturned = [key for key, item in analysis["changes"].items() if item["change"] and item["change"] != "kept"]
-
-    def listed(keys: Sequence[str]) -> str:
-        parts = []
-        for key in keys:
-            name, metric = _contrast_name(key)
-            parts.append(f"{name} on {LABELS[metric]} ({_said(short['contrasts'][key]['verdict'], key)} at 1x, "
-                         f"{_said(longer['contrasts'][key]['verdict'], key)} at {factor}x)")
-        return "; ".join(parts)
-
-    text = [head, f"the longer budget keeps {len(kept)} of the {len(analysis['changes'])} verdicts of the recipe"]
-    text[-1] += f": {listed(kept)}." if kept else "."
+    first = headline(analysis)
+    text = [head, first[0].upper() + first[1:] + ".",
+            f"The longer budget keeps {len(kept)} of the {len(analysis['changes'])} verdicts of the recipe"
+            + (f": {_kept_phrase(analysis, kept)}." if kept else ".")]
+    overturned = overturned_phrase(analysis)
     if overturned:
-        text.append(f"It overturns {len(overturned)}: {listed(overturned)}.")
+        text.append(f"It overturns {overturned}.")
     flips = [_contrast_name(key) for key, item in analysis["changes"].items() if item["sign_changes"]]
     if flips:
         text.append("The estimate changes sign for " + ", ".join(f"{name} on {LABELS[m]}" for name, m in flips) + ".")
-    gcflnet, unet = longer["cells"]["gcflnet"], longer["cells"]["unet"]
-    text.append(f"At {factor}x GCFLNet reaches mIoU {gcflnet['miou']:.4f} and the U-Net {unet['miou']:.4f} "
-                f"(two seeds each, intervals with df {longer['df']}).{health}")
+    text.append(f"Intervals: 95 %, two seeds per cell, df {longer['df']} at {factor}x and {short['df']} at 1x.{health}")
     return " ".join(text)
+
+
+def headline(analysis: Mapping[str, Any]) -> str:
+    """"at Kx GCFLNet reaches mIoU ... against the U-Net's ...", with their difference and its verdict (complete
+    study only)."""
+    factor = analysis["factor"]
+    longer = analysis["budgets"][f"{factor}x"]
+    key = "gcflnet-unet:miou"
+    item = longer["contrasts"][key]
+    return (f"at {factor}x GCFLNet reaches mIoU {longer['cells']['gcflnet']['miou']:.4f} against the U-Net's "
+            f"{longer['cells']['unet']['miou']:.4f}, a difference of {_interval(item, 'miou')} "
+            f"({_said(item['verdict'], key)})")
+
+
+def kept_and_overturned(analysis: Mapping[str, Any]) -> str:
+    """"the longer budget keeps K of the N pre-registered verdicts and overturns M: ..." (complete study only)."""
+    changes = [item["change"] for item in analysis["changes"].values()]
+    overturned = overturned_phrase(analysis)
+    return (f"the longer budget keeps {changes.count('kept')} of the {len(changes)} pre-registered verdicts and "
+            f"overturns {overturned or 'none'}")
+
+
+def _kept_phrase(analysis: Mapping[str, Any], keys: Sequence[str]) -> str:
+    """The kept verdicts grouped by contrast: "GCFLNet ahead of U-Net on mIoU and Fa; ..."."""
+    factor = analysis["factor"]
+    by_contrast: dict[tuple[str, str], list[str]] = {}
+    for key in keys:
+        pair, metric = key.split(":")
+        by_contrast.setdefault((pair, analysis["budgets"][f"{factor}x"]["contrasts"][key]["verdict"]), []).append(metric)
+    parts = []
+    for (pair, verdict), metrics in by_contrast.items():
+        first, second = (NAMES[name] for name in pair.split("-"))
+        on = " and ".join(LABELS[metric].split(" ")[0] for metric in metrics)
+        parts.append({"first ahead": f"{first} ahead of {second}", "second ahead": f"{second} ahead of {first}",
+                      "no difference shown": f"no difference shown between {first} and {second}"}[verdict] + f" on {on}")
+    return "; ".join(parts)
+
+
+def overturned_phrase(analysis: Mapping[str, Any]) -> str:
+    """"N: <contrast> on <metric> (<1x verdict> at 1x, <Kx verdict> at Kx; a change of significance), ..." or "" when
+    nothing is overturned (complete study only)."""
+    factor = analysis["factor"]
+    keys = [key for key, item in analysis["changes"].items() if item["change"] and item["change"] != "kept"]
+    parts = []
+    for key in keys:
+        name, metric = _contrast_name(key)
+        kind = analysis["changes"][key]["change"].split("(")[1].rstrip(")")
+        parts.append(f"{name} on {LABELS[metric].split(' ')[0]} "
+                     f"({_said(analysis['budgets']['1x']['contrasts'][key]['verdict'], key)} at 1x, "
+                     f"{_said(analysis['budgets'][f'{factor}x']['contrasts'][key]['verdict'], key)} at {factor}x: "
+                     f"a change of {kind})")
+    return f"{len(keys)}: " + "; ".join(parts) if keys else ""
 
 
 def _logged_health(runs: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

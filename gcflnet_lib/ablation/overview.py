@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from gcflnet_lib.ablation.budget import headline, kept_and_overturned
 from gcflnet_lib.ablation.records import LABELS, METRICS
 from gcflnet_lib.ablation.render import DIGITS, _beyond, _interval, claim_counts
 from gcflnet_lib.ablation.render_msic import _health_count, _shut_counts, budget_sentence
@@ -124,10 +125,7 @@ def budget_line(budget: Mapping[str, Any]) -> str:
     if budget["missing"]:
         return (f"{head}: {done} of 6 runs recorded; until all six are in, nothing is said about which verdicts of the "
                 f"recipe hold with longer training.")
-    changes = [item["change"] for item in budget["changes"].values()]
-    kept = changes.count("kept")
-    return (f"{head}: the longer budget keeps {kept} of the {len(changes)} pre-registered verdicts and overturns "
-            f"{len(changes) - kept}.")
+    return f"{head}: {headline(budget)}; {kept_and_overturned(budget)}."
 
 
 def anchors_line(nudt: Mapping[str, Any], readings: Mapping[str, Any]) -> str:
