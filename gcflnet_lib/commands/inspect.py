@@ -7,6 +7,10 @@ one permutation for all channels, so each channel's mean and maximum stay as the
 output's probability, the pixels that cross 0.5, and the IoU before and after on the crops. A last line shuffles the
 two finest levels together. ``gcflnet_lib.diagnostics.skip_health`` explains the measurements.
 
+A model with GLFI gets a second table, per encoder level: the range and mean spread of its attention, and the
+flatten test (the attention replaced by each channel's spatial mean: the largest probability change and the IoU on
+the same crops); ``gcflnet_lib.diagnostics.glfi_use`` explains it.
+
     gcflnet inspect --checkpoint gcflnet-cpu-nudt-sirst --data ../shared/datasets/NUDT-SIRST --images 10 --json h.json
 """
 
@@ -17,7 +21,8 @@ import argparse
 from gcflnet_lib.commands.arguments import add_checkpoint, add_device, add_split
 
 NAME = "inspect"
-HELP = "Skip health of a checkpoint: kept ratio and shuffle test of every skip connection, per level."
+HELP = ("Skip health of a checkpoint: kept ratio and shuffle test of every skip connection, per level; with GLFI, "
+        "its attention's range and the flatten test.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from gcflnet_lib.data.dataset import load_split
-    from gcflnet_lib.diagnostics import skip_blocks
+    from gcflnet_lib.diagnostics import glfi_table, glfi_use, skip_blocks
+    from gcflnet_lib.engine.health import health_inputs
     from gcflnet_lib.engine.checkpoint import load_model_from_checkpoint
     from gcflnet_lib.engine.device import resolve_device
     from gcflnet_lib.engine.health import health_of_samples
@@ -95,8 +101,20 @@ def run(args: argparse.Namespace) -> int:
     dead = report.dead_levels
     print(f"dead skips (no probability moves by 0.05 when their spatial detail is shuffled): "
           f"{', '.join(f'level {level}' for level in dead) if dead else 'none'}")
+    glfi = []
+    if config.get("glfi") and config.get("glfi_attention", "outer") != "channel":
+        images, masks, _ = health_inputs(samples, float(meta["norm"]["mean"]), float(meta["norm"]["std"]),
+                                         args.images, args.crop, model.size_multiple)
+        glfi = glfi_use(model, images, masks)
+        print("GLFI attention (A: its range over the crops; spread: each channel's max - min, averaged; the flatten "
+              "test replaces A by each channel's spatial mean):")
+        print(glfi_table(glfi))
+        flat = [item.level for item in glfi if item.status == "flat"]
+        print(f"flat GLFI attention (no probability moves by 0.05 when it is flattened): "
+              f"{', '.join(f'level {level}' for level in flat) if flat else 'none'}")
     if args.json:
         atomic_write_json(args.json, {"checkpoint": str(args.checkpoint), "checkpoint_sha256": file_sha256(checkpoint_path),
                                       "model_config": config, "data": str(args.data), "dataset": dataset,
-                                      "split": args.split, "crop": args.crop, "seed": args.seed, **report.to_dict()})
+                                      "split": args.split, "crop": args.crop, "seed": args.seed, **report.to_dict(),
+                                      **({"glfi": [item.to_dict() for item in glfi]} if glfi else {})})
     return 0

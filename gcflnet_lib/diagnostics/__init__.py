@@ -1,5 +1,6 @@
 """Checks that a trained model does what it is meant to do (module health), for any model of the registry."""
 
+from gcflnet_lib.diagnostics.glfi_use import GLFIUse, glfi_blocks, glfi_table, glfi_use
 from gcflnet_lib.diagnostics.skip_health import (
     DEAD_PROBABILITY_CHANGE,
     FINE_LEVELS,
@@ -16,8 +17,12 @@ from gcflnet_lib.diagnostics.skip_health import (
 __all__ = [
     "DEAD_PROBABILITY_CHANGE",
     "FINE_LEVELS",
+    "GLFIUse",
     "ShuffleResult",
     "SkipHealth",
+    "glfi_blocks",
+    "glfi_table",
+    "glfi_use",
     "health_row",
     "shuffle_pixels",
     "skip_blocks",

@@ -123,16 +123,30 @@ class GLFI(nn.Module):
                 f"GLFI built with edge_channels={self.edge_channels} was called "
                 f"{'without' if edges is None else 'with'} edge features"
             )
+        local, fused = self.parts(features, edges)
+        if self.attention == "channel":
+            attended = torch.matmul(channel_attention_map(fused, self.fc if self.uses_fc else None),
+                                    local.flatten(2)).reshape(local.shape)
+        else:
+            attended = local * self.spatial_attention(fused)
+        return attended + fused
+
+    def parts(self, features: torch.Tensor, edges: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(local, fused), both (B, C, H, W): the dense and dilated branches reduced by the 1x1 conv, and the
+        features fused with the edges (the residual, and what the attention is computed from)."""
         local = self.reduce(cat_channels([branch(features) for branch in self.branches]))
         fused = features if self.edge_fusion is None else self.edge_fusion(features, edges)
+        return local, fused
+
+    def spatial_attention(self, fused: torch.Tensor) -> torch.Tensor:
+        """The attention A (B, C, H, W) that multiplies the local features, for the ``"outer"`` and ``"signed"``
+        readings. Raises ValueError for ``"channel"``, whose attention is a (B, C, C) channel mix."""
         fc = self.fc if self.uses_fc else None
         if self.attention == "outer":
-            attended = local * outer_attention(fused, fc)
-        elif self.attention == "signed":
-            attended = local * outer_attention(self.attention_norm(fused), fc)
-        else:
-            attended = torch.matmul(channel_attention_map(fused, fc), local.flatten(2)).reshape(local.shape)
-        return attended + fused
+            return outer_attention(fused, fc)
+        if self.attention == "signed":
+            return outer_attention(self.attention_norm(fused), fc)
+        raise ValueError(f"glfi_attention={self.attention!r} has no spatial attention map (a (B, C, C) channel mix)")
 
     def extra_repr(self) -> str:
         return f"attention={self.attention!r}, fc={self.uses_fc}"
