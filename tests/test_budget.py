@@ -185,3 +185,30 @@ def test_what_fits_an_evening_is_computed_not_assumed(tmp_path):
            "4x runs gcflnet_eem_s0, gcflnet_eem_s1, gcflnet_s0, unet_s0, unet_s1;" in text
     assert fitting_runs([], {"a": 1}, "4x") == "none of the 4x runs"
     assert fitting_runs(["a"], {"a": 1}, "1x") == "every 1x run"
+
+
+def glfi_levels(changes, dprobs):
+    return [{"level": level, "attention_min": 0.5, "attention_max": 0.99, "mean_spread": 0.1 * (level + 1),
+             "max_probability_change": dprob, "iou_before": 0.8, "iou_after": 0.8 + change,
+             "iou_cost": -change, "status": "flat" if dprob < 0.05 else "in use"}
+            for level, (change, dprob) in enumerate(zip(changes, dprobs))]
+
+
+def test_the_inspected_glfi_attention_is_read_into_the_block(tmp_path):
+    longer = {"unet": [(0.80, 20), (0.84, 22)], "gcflnet_eem": [(0.76, 40)], "gcflnet": [(0.81, 10), (0.83, 11)]}
+    study(tmp_path, ONE_X, longer)
+    assert "GLFI" not in budget_markdown(study(tmp_path, ONE_X, longer))  # nothing inspected: nothing said
+    folder = tmp_path / "results/ablation_nudt_budget4x_inspect"
+    folder.mkdir()
+    (folder / "gcflnet_s0.json").write_text(json.dumps({"levels": [], "glfi": glfi_levels([0.0, 0.01], [0.2, 0.01])}))
+    found = study(tmp_path, ONE_X, longer)
+    assert found["budgets"]["4x"]["runs"]["gcflnet_s1"]["glfi"] is None
+    text = budget_conclusion(found)
+    assert "final weights of 1 of the 2 GCFLNets at 4x" in text and "mean spread 0.10 to 0.20" in text
+    assert "never lowers the crop IoU (+0.000 to +0.010)" in text and "at 1 of the 2 levels" in text
+    block = budget_markdown(found)
+    assert "| `gcflnet_s0` | 1 | 0.500, 0.990 | 0.200 | 0.010 | +0.0100 | flat |" in block
+    # one level that loses IoU when flattened: the text no longer says "never lowers"
+    (folder / "gcflnet_s1.json").write_text(json.dumps({"levels": [], "glfi": glfi_levels([-0.05], [0.6])}))
+    text = budget_conclusion(study(tmp_path, ONE_X, longer))
+    assert "changes the crop IoU by -0.050 to +0.010, and" in text and "2 of the 2 GCFLNets" in text

@@ -21,6 +21,7 @@ opening with the conclusion in plain words, and :func:`plot_budget` draws test m
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -83,6 +84,19 @@ def _cell_rows(table: Mapping[str, Mapping[int, Mapping[str, float]]]) -> dict[s
             row[f"{metric}_half_range"] = (max(values) - min(values)) / 2 if len(values) >= 2 else math.nan
         rows[name] = row
     return rows
+
+
+def inspect_folder(plan: AblationPlan, factor: int) -> str:
+    """Where ``gcflnet inspect --json`` writes each Kx run's measurement of its final weights (GLFI's attention)."""
+    return f"{budget_folder(plan, factor)}_inspect"
+
+
+def glfi_of(path: Path) -> list[dict[str, Any]] | None:
+    """The per-level GLFI use of ``gcflnet inspect --json`` (``gcflnet_lib.diagnostics.glfi_use``), or None where the
+    run was not inspected or has no GLFI."""
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text()).get("glfi") or None
 
 
 def run_minutes(record: Mapping[str, Any]) -> float:
@@ -156,6 +170,8 @@ def analyse_budget(plan: AblationPlan, factor: int, reading: str, root: str | os
     longer = _records_of(root / budget_folder(plan, factor), BUDGET_VARIANTS)
     budgets = {"1x": _one_budget(one_x, plan.steps_per_epoch, plan.cross_key),
                f"{factor}x": _one_budget(longer, plan.steps_per_epoch, plan.cross_key)}
+    for name, run in budgets[f"{factor}x"]["runs"].items():
+        run["glfi"] = glfi_of(root / inspect_folder(plan, factor) / f"{name}.json")
     expected = [f"{name}_s{seed}" for seed in SEEDS for name in BUDGET_VARIANTS]
     changes = {}
     for key, item in budgets["1x"]["contrasts"].items():
@@ -172,6 +188,7 @@ def analyse_budget(plan: AblationPlan, factor: int, reading: str, root: str | os
         "records": {"1x": sorted(f"{folder}/{name}_s{seed}.json" for name, folder in one_x_folders(plan, reading).items()
                                  for seed in SEEDS),
                     f"{factor}x": budget_folder(plan, factor)},
+        "inspect_folder": inspect_folder(plan, factor),
         "missing": [name for name in expected if name not in budgets[f"{factor}x"]["runs"]],
         "missing_1x": [name for name in expected if name not in budgets["1x"]["runs"]],
         "budgets": budgets,
@@ -206,7 +223,7 @@ def budget_conclusion(analysis: Mapping[str, Any]) -> str:
             f"{analysis['crop_size']}x{analysis['crop_size']} crops, batch {analysis['batch_size']}, {steps}, seeds "
             f"{' and '.join(map(str, analysis['seeds']))}, GCFLNet with MSIC `{analysis['msic_reading']}`):")
     done = 6 - len(analysis["missing"])
-    health = health_sentence(longer["runs"], factor)
+    health = health_sentence(longer["runs"], factor) + glfi_sentence(longer["runs"], factor)
     if analysis["missing"]:
         return (f"{head} {done} of the 6 runs at {factor}x are recorded; the comparison waits for "
                 f"{', '.join(analysis['missing'])}, so nothing is yet said about which of the 1x verdicts the longer "
@@ -297,6 +314,42 @@ def health_sentence(runs: Mapping[str, Mapping[str, Any]], factor: int) -> str:
     return text + (f"; shut: {'; '.join(shut)}." if shut else ".")
 
 
+def glfi_sentence(runs: Mapping[str, Mapping[str, Any]], factor: int) -> str:
+    """" GLFI's attention, measured in N of the M Kx GCFLNets ...: its spread, and what flattening it costs" (with a
+    leading space), or "" where none was inspected: whether the attention the network is credited with selects, and
+    whether its output rests on that selection."""
+    gcflnets = {name: run for name, run in sorted(runs.items()) if name.startswith("gcflnet_s")}
+    measured = {name: run["glfi"] for name, run in gcflnets.items() if run.get("glfi")}
+    if not measured:
+        return ""
+    levels = [item for uses in measured.values() for item in uses]
+    changes = [item["iou_after"] - item["iou_before"] + 0.0 for item in levels]
+    flat = sum(item["status"] == "flat" for item in levels)
+    return (f" GLFI's attention (`gcflnet inspect` on the final weights of {len(measured)} of the {len(gcflnets)} "
+            f"GCFLNets at {factor}x) varies across the image, its mean spread {min(i['mean_spread'] for i in levels):.2f} "
+            f"to {max(i['mean_spread'] for i in levels):.2f} of the 0.5 possible; replacing it by each channel's spatial "
+            f"mean, one level at a time on {HEALTH_CROPS} test crops, "
+            + (f"never lowers the crop IoU ({min(changes):+.3f} to {max(changes):+.3f})" if min(changes) >= 0
+               else f"changes the crop IoU by {min(changes):+.3f} to {max(changes):+.3f}")
+            + ", and moves no output probability by "
+            f"{DEAD_PROBABILITY_CHANGE} at {flat} of the {len(levels)} levels.")
+
+
+def glfi_rows(runs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The GLFI table of the block: per inspected run and level, A's range, its mean spread, and the flatten test."""
+    measured = {name: run["glfi"] for name, run in sorted(runs.items()) if run.get("glfi")}
+    if not measured:
+        return []
+    lines = ["| run | level | A min, max | mean spread | flattened: max Δprob | IoU change | |", "|---|---|---|---|---|---|---|"]
+    for name, uses in measured.items():
+        for item in uses:
+            lines.append(f"| `{name}` | {item['level']} | {item['attention_min']:.3f}, {item['attention_max']:.3f} | "
+                         f"{item['mean_spread']:.3f} | {item['max_probability_change']:.3f} | "
+                         f"{item['iou_after'] - item['iou_before'] + 0.0:+.4f} | "
+                         f"{item['status']} |")
+    return lines
+
+
 def health_table(runs: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """Markdown rows: each run's skip levels at its last logged epoch, max probability change and crop IoU cost."""
     measured = _logged_health(runs)
@@ -365,6 +418,13 @@ def budget_markdown(analysis: Mapping[str, Any], figure: str | None = None) -> s
                       f"skip's features shuffled across {HEALTH_CROPS} test crops; max Δprob, the largest change of an output "
                       f"probability, under {DEAD_PROBABILITY_CHANGE} means shut; IoU cost, the crop IoU lost):", "",
                   *table]
+    glfi = glfi_rows(runs)
+    if glfi:
+        lines += ["", f"GLFI's attention in each inspected {factor}x run (`gcflnet inspect --checkpoint RUN/final.pt --json "
+                      f"{analysis['inspect_folder']}/RUN.json`, on the same {HEALTH_CROPS} test crops): A's smallest and "
+                      "largest weight and its mean spread (each channel's max - min on a crop, averaged; 0 is flat), then "
+                      "the flatten test, A replaced by each channel's spatial mean: the largest change of an output "
+                      f"probability (under {DEAD_PROBABILITY_CHANGE}: flat) and the change of the crop IoU:", "", *glfi]
     lines += ["", f"Time of each {factor}x run (training and evaluation, the per-epoch times of its history, every "
                   "session of a resumed run included):"]
     lines += ([f"- `{name}`: {run['minutes']:.0f} min on {run['device']}" for name, run in sorted(runs.items())]
