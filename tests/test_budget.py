@@ -200,15 +200,20 @@ def test_the_inspected_glfi_attention_is_read_into_the_block(tmp_path):
     assert "GLFI" not in budget_markdown(study(tmp_path, ONE_X, longer))  # nothing inspected: nothing said
     folder = tmp_path / "results/ablation_nudt_budget4x_inspect"
     folder.mkdir()
-    (folder / "gcflnet_s0.json").write_text(json.dumps({"levels": [], "glfi": glfi_levels([0.0, 0.01], [0.2, 0.01])}))
+    (folder / "gcflnet_s0.json").write_text(json.dumps({"levels": [], "glfi": glfi_levels([0.0, 0.01], [0.2, 0.01]),
+                                                      "glfi_all": glfi_levels([0.02], [0.3])[0]}))
     found = study(tmp_path, ONE_X, longer)
     assert found["budgets"]["4x"]["runs"]["gcflnet_s1"]["glfi"] is None
     text = budget_conclusion(found)
     assert "final weights of 1 of the 2 GCFLNets at 4x" in text and "mean spread 0.10 to 0.20" in text
     assert "never lowers the crop IoU (+0.000 to +0.010)" in text and "at 1 of the 2 levels" in text
+    assert "every level flattened together changes it by +0.020." in text
     block = budget_markdown(found)
     assert "| `gcflnet_s0` | 1 | 0.500, 0.990 | 0.200 | 0.010 | +0.0100 | flat |" in block
+    assert "| `gcflnet_s0` | all together | | | 0.300 | +0.0200 | |" in block
     # one level that loses IoU when flattened: the text no longer says "never lowers"
-    (folder / "gcflnet_s1.json").write_text(json.dumps({"levels": [], "glfi": glfi_levels([-0.05], [0.6])}))
+    (folder / "gcflnet_s1.json").write_text(json.dumps({"levels": [], "glfi": glfi_levels([-0.05], [0.6]),
+                                                      "glfi_all": glfi_levels([-0.08], [0.9])[0]}))
     text = budget_conclusion(study(tmp_path, ONE_X, longer))
     assert "changes the crop IoU by -0.050 to +0.010, and" in text and "2 of the 2 GCFLNets" in text
+    assert "every level flattened together changes it by -0.080 to +0.020." in text

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from gcflnet_lib.diagnostics import DEAD_PROBABILITY_CHANGE, glfi_blocks, glfi_use
+from gcflnet_lib.diagnostics import DEAD_PROBABILITY_CHANGE, flatten_test, glfi_blocks, glfi_use
 from gcflnet_lib.models import build_model
 from gcflnet_lib.nn import GLFI
 from test_skip_health import CHANNELS, decisive, gcflnet, inputs, toy_checkpoint, toy_data  # noqa: F401 (fixture)
@@ -97,3 +97,16 @@ def test_inspect_prints_and_records_the_glfi_table(toy_data, tmp_path):  # noqa:
     report = json.loads((tmp_path / "h.json").read_text())
     assert [item["level"] for item in report["glfi"]] == list(range(len(CHANNELS)))
     assert all(item["status"] in ("flat", "in use") and 0.5 <= item["attention_min"] for item in report["glfi"])
+    assert report["glfi_all"]["levels"] == list(range(len(CHANNELS))) and "every level flattened together" in out.stdout
+
+
+def test_the_flatten_test_takes_several_levels_at_once_and_refuses_an_unknown_one():
+    model = model_with()
+    images, masks = inputs(n=3)
+    uses = glfi_use(model, images, masks)
+    together = flatten_test(model, images, masks, [item.level for item in uses])
+    assert together.levels == tuple(range(len(CHANNELS))) and together.iou_before == uses[0].iou_before
+    assert together.max_probability_change > 0.0
+    assert flatten_test(model, images, masks, (0,)).max_probability_change == uses[0].max_probability_change
+    with pytest.raises(ValueError, match="GLFI levels are"):
+        flatten_test(model, images, masks, (7,))

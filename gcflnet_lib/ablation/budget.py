@@ -91,12 +91,13 @@ def inspect_folder(plan: AblationPlan, factor: int) -> str:
     return f"{budget_folder(plan, factor)}_inspect"
 
 
-def glfi_of(path: Path) -> list[dict[str, Any]] | None:
-    """The per-level GLFI use of ``gcflnet inspect --json`` (``gcflnet_lib.diagnostics.glfi_use``), or None where the
-    run was not inspected or has no GLFI."""
+def glfi_of(path: Path) -> dict[str, Any] | None:
+    """``{levels, all}``: the per-level GLFI use of ``gcflnet inspect --json`` (``gcflnet_lib.diagnostics.glfi_use``)
+    and every level flattened together; None where the run was not inspected or has no GLFI."""
     if not path.is_file():
         return None
-    return json.loads(path.read_text()).get("glfi") or None
+    found = json.loads(path.read_text())
+    return {"levels": found["glfi"], "all": found["glfi_all"]} if found.get("glfi") else None
 
 
 def run_minutes(record: Mapping[str, Any]) -> float:
@@ -322,8 +323,9 @@ def glfi_sentence(runs: Mapping[str, Mapping[str, Any]], factor: int) -> str:
     measured = {name: run["glfi"] for name, run in gcflnets.items() if run.get("glfi")}
     if not measured:
         return ""
-    levels = [item for uses in measured.values() for item in uses]
+    levels = [item for uses in measured.values() for item in uses["levels"]]
     changes = [item["iou_after"] - item["iou_before"] + 0.0 for item in levels]
+    together = [uses["all"]["iou_after"] - uses["all"]["iou_before"] + 0.0 for uses in measured.values()]
     flat = sum(item["status"] == "flat" for item in levels)
     return (f" GLFI's attention (`gcflnet inspect` on the final weights of {len(measured)} of the {len(gcflnets)} "
             f"GCFLNets at {factor}x) varies across the image, its mean spread {min(i['mean_spread'] for i in levels):.2f} "
@@ -332,7 +334,13 @@ def glfi_sentence(runs: Mapping[str, Mapping[str, Any]], factor: int) -> str:
             + (f"never lowers the crop IoU ({min(changes):+.3f} to {max(changes):+.3f})" if min(changes) >= 0
                else f"changes the crop IoU by {min(changes):+.3f} to {max(changes):+.3f}")
             + ", and moves no output probability by "
-            f"{DEAD_PROBABILITY_CHANGE} at {flat} of the {len(levels)} levels.")
+            f"{DEAD_PROBABILITY_CHANGE} at {flat} of the {len(levels)} levels; every level flattened together changes "
+            f"it by {_span(together)}.")
+
+
+def _span(values: Sequence[float]) -> str:
+    low, high = f"{min(values):+.3f}", f"{max(values):+.3f}"
+    return low if low == high else f"{low} to {high}"
 
 
 def glfi_rows(runs: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -342,12 +350,15 @@ def glfi_rows(runs: Mapping[str, Mapping[str, Any]]) -> list[str]:
         return []
     lines = ["| run | level | A min, max | mean spread | flattened: max Δprob | IoU change | |", "|---|---|---|---|---|---|---|"]
     for name, uses in measured.items():
-        for item in uses:
+        for item in uses["levels"]:
             lines.append(f"| `{name}` | {item['level']} | {item['attention_min']:.3f}, {item['attention_max']:.3f} | "
-                         f"{item['mean_spread']:.3f} | {item['max_probability_change']:.3f} | "
-                         f"{item['iou_after'] - item['iou_before'] + 0.0:+.4f} | "
-                         f"{item['status']} |")
+                         f"{item['mean_spread']:.3f} | {_flattened_cells(item)} | {item['status']} |")
+        lines.append(f"| `{name}` | all together | | | {_flattened_cells(uses['all'])} | |")
     return lines
+
+
+def _flattened_cells(item: Mapping[str, Any]) -> str:
+    return f"{item['max_probability_change']:.3f} | {item['iou_after'] - item['iou_before'] + 0.0:+.4f}"
 
 
 def health_table(runs: Mapping[str, Mapping[str, Any]]) -> list[str]:

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from gcflnet_lib.data.dataset import load_split
-    from gcflnet_lib.diagnostics import glfi_table, glfi_use, skip_blocks
+    from gcflnet_lib.diagnostics import flatten_test, glfi_table, glfi_use, skip_blocks
     from gcflnet_lib.engine.health import health_inputs
     from gcflnet_lib.engine.checkpoint import load_model_from_checkpoint
     from gcflnet_lib.engine.device import resolve_device
@@ -106,9 +106,13 @@ def run(args: argparse.Namespace) -> int:
         images, masks, _ = health_inputs(samples, float(meta["norm"]["mean"]), float(meta["norm"]["std"]),
                                          args.images, args.crop, model.size_multiple)
         glfi = glfi_use(model, images, masks)
+        together = flatten_test(model, images, masks, tuple(item.level for item in glfi))
         print("GLFI attention (A: its range over the crops; spread: each channel's max - min, averaged; the flatten "
               "test replaces A by each channel's spatial mean):")
         print(glfi_table(glfi))
+        print(f"  all {'':>28} {together.max_probability_change:>9.2e} {together.iou_before:>10.4f} "
+              f"{together.iou_after:>8.4f}  (every level flattened together: IoU change "
+              f"{together.iou_after - together.iou_before + 0.0:+.4f})")
         flat = [item.level for item in glfi if item.status == "flat"]
         print(f"flat GLFI attention (no probability moves by 0.05 when it is flattened): "
               f"{', '.join(f'level {level}' for level in flat) if flat else 'none'}")
@@ -116,5 +120,6 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_json(args.json, {"checkpoint": str(args.checkpoint), "checkpoint_sha256": file_sha256(checkpoint_path),
                                       "model_config": config, "data": str(args.data), "dataset": dataset,
                                       "split": args.split, "crop": args.crop, "seed": args.seed, **report.to_dict(),
-                                      **({"glfi": [item.to_dict() for item in glfi]} if glfi else {})})
+                                      **({"glfi": [item.to_dict() for item in glfi], "glfi_all": together.to_dict()}
+                                         if glfi else {})})
     return 0

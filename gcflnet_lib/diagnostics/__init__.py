@@ -1,6 +1,6 @@
 """Checks that a trained model does what it is meant to do (module health), for any model of the registry."""
 
-from gcflnet_lib.diagnostics.glfi_use import GLFIUse, glfi_blocks, glfi_table, glfi_use
+from gcflnet_lib.diagnostics.glfi_use import GLFIUse, flatten_test, glfi_blocks, glfi_table, glfi_use
 from gcflnet_lib.diagnostics.skip_health import (
     DEAD_PROBABILITY_CHANGE,
     FINE_LEVELS,
@@ -20,6 +20,7 @@ __all__ = [
     "GLFIUse",
     "ShuffleResult",
     "SkipHealth",
+    "flatten_test",
     "glfi_blocks",
     "glfi_table",
     "glfi_use",

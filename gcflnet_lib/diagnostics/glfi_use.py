@@ -14,7 +14,8 @@ the caller names, tell:
   gain and loses only where it looks; the largest change of an output probability and the IoU before and after
   (pooled over the images) say how much the output relies on the attention's spatial selection. A level whose
   flattening moves no probability by :data:`~gcflnet_lib.diagnostics.skip_health.DEAD_PROBABILITY_CHANGE` or
-  more is reported ``flat``: its attention could be a constant.
+  more is reported ``flat``: its attention could be a constant. :func:`flatten_test` flattens several levels at
+  once; every level together asks whether the output rests on GLFI's spatial selection at all.
 
 Shapes: ``images`` (N, C, H, W) normalised as the model expects; ``masks`` (N, H, W) bool. The model runs in eval
 mode, so no number depends on the batch an image was computed in.
@@ -30,10 +31,10 @@ from torch import nn
 
 from gcflnet_lib.diagnostics.skip_health import (
     DEAD_PROBABILITY_CHANGE,
+    ShuffleResult,
     _check_inputs,
     _eval_no_grad,
-    _pooled_iou,
-    _probabilities,
+    perturbation_test,
 )
 
 
@@ -83,6 +84,24 @@ def _flattened(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Te
     return local * module.spatial_attention(fused).mean(dim=(2, 3), keepdim=True) + fused
 
 
+def flatten_test(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, levels: Sequence[int],
+                 batch_size: int = 4, threshold: float = 0.5) -> ShuffleResult:
+    """Flatten the GLFI attention at ``levels`` (all at once) and compare the prediction with the unflattened one:
+    the largest probability change, the pixels that cross ``threshold``, the IoU before and after (pooled over the
+    images). The result has the form of the skip shuffle test's.
+
+    Raises:
+        ValueError: a model without a spatial GLFI attention, a level it lacks, or images and masks that do not match.
+    """
+    blocks = dict(glfi_blocks(model))
+    unknown = sorted(set(levels) - set(blocks))
+    if unknown or not levels:
+        raise ValueError(f"levels {list(levels)}: the model's GLFI levels are {sorted(blocks)}")
+    return perturbation_test(model, images, masks, levels,
+                             lambda start, count: [blocks[level].register_forward_hook(_flattened) for level in levels],
+                             batch_size, threshold)
+
+
 def glfi_use(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, batch_size: int = 4,
              threshold: float = 0.5) -> list[GLFIUse]:
     """Per-level use of the GLFI attention of ``model`` on ``images`` (see the module docstring), finest first.
@@ -94,48 +113,29 @@ def glfi_use(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, batch_
     _check_inputs(images, masks)
     count = len(blocks)
     low, high = [float("inf")] * count, [float("-inf")] * count
-    spread_sum, maps = [0.0] * count, 0
-    inter = {"before": 0.0, **{level: 0.0 for level, _ in blocks}}
-    union = dict.fromkeys(inter, 0.0)
-    largest = [0.0] * count
+    spread_sum = [0.0] * count
     with _eval_no_grad(model) as device:
         for start in range(0, images.shape[0], batch_size):
-            x = images[start:start + batch_size].to(device)
-            y = masks[start:start + batch_size].to(device).bool()
             seen: dict[int, torch.Tensor] = {}
             handles = [block.register_forward_hook(
                 lambda module, args, output, level=level: seen.__setitem__(
-                    level, module.spatial_attention(module.parts(*args)[1])))
+                    level, module.spatial_attention(module.parts(*args)[1]).double()))
                 for level, block in blocks]
             try:
-                before = _probabilities(model, x)[:, 0]
+                model(images[start:start + batch_size].to(device))
             finally:
                 for handle in handles:
                     handle.remove()
-            maps += x.shape[0]
-            for level, _ in blocks:
-                attention = seen[level].double()
+            for level, attention in seen.items():
                 low[level] = min(low[level], float(attention.min()))
                 high[level] = max(high[level], float(attention.max()))
                 spread = attention.amax(dim=(2, 3)) - attention.amin(dim=(2, 3))  # (B, C)
                 spread_sum[level] += float(spread.mean(dim=1).sum())
-            hit = before > threshold
-            inter["before"] += float((hit & y).sum())
-            union["before"] += float((hit | y).sum())
-            for level, block in blocks:
-                handle = block.register_forward_hook(_flattened)
-                try:
-                    after = _probabilities(model, x)[:, 0]
-                finally:
-                    handle.remove()
-                after_hit = after > threshold
-                inter[level] += float((after_hit & y).sum())
-                union[level] += float((after_hit | y).sum())
-                largest[level] = max(largest[level], float((after - before).abs().max()))
-    iou_before = _pooled_iou(inter["before"], union["before"])
+    tests = [flatten_test(model, images, masks, (level,), batch_size, threshold) for level, _ in blocks]
     return [GLFIUse(level=level, attention_min=low[level], attention_max=high[level],
-                    mean_spread=spread_sum[level] / maps, max_probability_change=largest[level],
-                    iou_before=iou_before, iou_after=_pooled_iou(inter[level], union[level]))
+                    mean_spread=spread_sum[level] / images.shape[0],
+                    max_probability_change=tests[level].max_probability_change,
+                    iou_before=tests[level].iou_before, iou_after=tests[level].iou_after)
             for level, _ in blocks]
 
 

@@ -29,7 +29,7 @@ the image was computed in.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
@@ -166,6 +166,22 @@ def shuffle_test(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, le
     unknown = sorted(set(levels) - set(blocks))
     if unknown or not levels:
         raise ValueError(f"levels {list(levels)}: the model's skip levels are {sorted(blocks)}")
+
+    def shuffle(start: int, count: int) -> list:
+        # Each level gets its own permutations, the same whatever the batch (seeded by level and index).
+        return [blocks[level].register_forward_pre_hook(
+            lambda module, args, generators=_generators(seed * 31 + level, start, count):
+            (shuffle_pixels(args[0], generators), *args[1:])) for level in levels]
+
+    return perturbation_test(model, images, masks, levels, shuffle, batch_size, threshold)
+
+
+def perturbation_test(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, levels: Sequence[int],
+                      install: Callable[[int, int], list], batch_size: int = 4, threshold: float = 0.5) -> ShuffleResult:
+    """Predict each batch as the model is, then with the hooks ``install(first index, batch size)`` registers (and
+    this function removes), and compare: the largest probability change, the pixels that cross ``threshold``, the
+    IoU before and after pooled over the images. The skip shuffle test and GLFI's flatten test are two ``install``s.
+    """
     _check_inputs(images, masks)
     before_inter = before_union = after_inter = after_union = 0.0
     largest, changed = 0.0, 0
@@ -174,12 +190,7 @@ def shuffle_test(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, le
             x = images[start:start + batch_size].to(device)
             y = masks[start:start + batch_size].to(device).bool()
             before = _probabilities(model, x)[:, 0]
-            handles = []
-            for level in levels:
-                # Each level gets its own permutations, the same whatever the batch (seeded by level and index).
-                generators = _generators(seed * 31 + level, start, x.shape[0])
-                handles.append(blocks[level].register_forward_pre_hook(
-                    lambda module, args, generators=generators: (shuffle_pixels(args[0], generators), *args[1:])))
+            handles = install(start, x.shape[0])
             try:
                 after = _probabilities(model, x)[:, 0]
             finally:
