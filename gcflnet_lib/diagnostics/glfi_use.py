@@ -24,13 +24,14 @@ mode, so no number depends on the batch an image was computed in.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from gcflnet_lib.diagnostics.skip_health import (
-    DEAD_PROBABILITY_CHANGE,
+    PerturbedLevel,
     ShuffleResult,
     _check_inputs,
     _eval_no_grad,
@@ -39,8 +40,10 @@ from gcflnet_lib.diagnostics.skip_health import (
 
 
 @dataclass(frozen=True)
-class GLFIUse:
+class GLFIUse(PerturbedLevel):
     """How one GLFI's attention is used (see the module docstring); ``level`` 0 is full resolution."""
+
+    UNUSED: ClassVar[str] = "flat"
 
     level: int
     attention_min: float
@@ -49,17 +52,6 @@ class GLFIUse:
     max_probability_change: float  # under the flatten test
     iou_before: float
     iou_after: float
-
-    @property
-    def iou_cost(self) -> float:
-        return self.iou_before - self.iou_after
-
-    @property
-    def status(self) -> str:
-        return "flat" if self.max_probability_change < DEAD_PROBABILITY_CHANGE else "in use"
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "iou_cost": self.iou_cost, "status": self.status}
 
 
 def glfi_blocks(model: nn.Module) -> list[tuple[int, nn.Module]]:

@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -45,8 +46,27 @@ FINE_LEVELS = (0, 1)
 _EPS = 1e-12
 
 
+class PerturbedLevel:
+    """What the per-level results of a perturbation test share (fields ``max_probability_change``, ``iou_before``,
+    ``iou_after``): the IoU it costs, and ``UNUSED`` (the module's output could be replaced) when it moves no
+    probability by :data:`DEAD_PROBABILITY_CHANGE`."""
+
+    UNUSED: ClassVar[str] = "dead"
+
+    @property
+    def iou_cost(self) -> float:
+        return self.iou_before - self.iou_after
+
+    @property
+    def status(self) -> str:
+        return self.UNUSED if self.max_probability_change < DEAD_PROBABILITY_CHANGE else "in use"
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "iou_cost": self.iou_cost, "status": self.status}
+
+
 @dataclass(frozen=True)
-class SkipHealth:
+class SkipHealth(PerturbedLevel):
     """The health of one skip connection (see the module docstring); ``level`` 0 is full resolution."""
 
     level: int
@@ -58,17 +78,6 @@ class SkipHealth:
     changed_pixels: int
     iou_before: float
     iou_after: float
-
-    @property
-    def iou_cost(self) -> float:
-        return self.iou_before - self.iou_after
-
-    @property
-    def status(self) -> str:
-        return "dead" if self.max_probability_change < DEAD_PROBABILITY_CHANGE else "in use"
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "iou_cost": self.iou_cost, "status": self.status}
 
 
 def skip_blocks(model: nn.Module) -> list[tuple[int, nn.Module]]:
