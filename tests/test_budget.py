@@ -74,6 +74,16 @@ def test_while_runs_are_missing_nothing_is_said_about_the_longer_budget(tmp_path
     assert all(item["change"] is None for item in found["changes"].values())
 
 
+def test_with_one_run_missing_no_contrast_is_judged_kept_even_where_its_own_cells_are_complete(tmp_path):
+    # + EEM - U-Net has both seeds at both budgets; GCFLNet's seed 1 at 4x is missing.
+    longer = {"unet": [(0.80, 20), (0.82, 22)], "gcflnet_eem": [(0.84, 10), (0.85, 11)], "gcflnet": [(0.83, 12)]}
+    found = study(tmp_path, ONE_X, longer)
+    assert found["missing"] == ["gcflnet_s1"]
+    assert found["budgets"]["4x"]["contrasts"]["gcflnet_eem-unet:miou"]["estimate"] == pytest.approx(0.035)
+    assert all(item["change"] is None and item["sign_changes"] is None for item in found["changes"].values())
+    assert "nothing is yet said" in budget_conclusion(found) and "| kept |" not in budget_markdown(found)
+
+
 def test_kept_and_overturned_verdicts_are_named(tmp_path):
     # 4x: the U-Net catches up on mIoU (GCFLNet - U-Net: ahead -> no difference) and passes + EEM (direction).
     longer = {"unet": [(0.82, 20), (0.83, 22)], "gcflnet_eem": [(0.76, 40), (0.77, 41)], "gcflnet": [(0.81, 10), (0.83, 11)]}

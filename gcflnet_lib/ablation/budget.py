@@ -174,12 +174,15 @@ def analyse_budget(plan: AblationPlan, factor: int, reading: str, root: str | os
     for name, run in budgets[f"{factor}x"]["runs"].items():
         run["glfi"] = glfi_of(root / inspect_folder(plan, factor) / f"{name}.json")
     expected = [f"{name}_s{seed}" for seed in SEEDS for name in BUDGET_VARIANTS]
+    complete = all(name in budgets[f"{factor}x"]["runs"] for name in expected)
     changes = {}
     for key, item in budgets["1x"]["contrasts"].items():
         after = budgets[f"{factor}x"]["contrasts"][key]
         flipped = (None if _absent(item["estimate"]) or _absent(after["estimate"])
                    else (item["estimate"] > 0) != (after["estimate"] > 0))
-        changes[key] = {"change": _change(item["verdict"], after["verdict"]), "sign_changes": flipped}
+        # As pre-registered, kept or overturned is judged once all six runs are in, not contrast by contrast.
+        changes[key] = {"change": _change(item["verdict"], after["verdict"]) if complete else None,
+                        "sign_changes": flipped if complete else None}
     config = (longer or one_x)[0]["config"] if (longer or one_x) else {}
     return {
         "dataset": plan.dataset, "factor": factor, "msic_reading": reading,
