@@ -58,10 +58,9 @@ def run(args: argparse.Namespace) -> int:
 
     from gcflnet_lib.data.dataset import load_split
     from gcflnet_lib.diagnostics import flatten_test, glfi_table, glfi_use, skip_blocks
-    from gcflnet_lib.engine.health import health_inputs
     from gcflnet_lib.engine.checkpoint import load_model_from_checkpoint
     from gcflnet_lib.engine.device import resolve_device
-    from gcflnet_lib.engine.health import health_of_samples
+    from gcflnet_lib.engine.health import health_inputs, health_of_samples
     from gcflnet_lib.engine.overlap import Input, dataset_inputs, refuse_overlap
     from gcflnet_lib.errors import DataError, UserError
     from gcflnet_lib.files import atomic_write_json, check_output_file
